@@ -1,0 +1,14 @@
+//! fleetguard's domain crate: typed AWS events, the decisions made on them, the ports they act
+//! through and the adapters behind those ports, shared by all four Lambda functions.
+
+pub mod aws;
+pub mod config;
+pub mod events;
+pub mod function;
+pub mod ids;
+pub mod observe;
+pub mod text;
+pub mod time;
+
+pub use events::{Detail, Event, EventKind, ParseError, parse_event, parse_value};
+pub use function::{Context, Function, Summary};

@@ -1,0 +1,209 @@
+//! Logs and metrics, the same for every function.
+//!
+//! Logs: `tracing`, JSON when Lambda's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`), readable
+//! text otherwise; every line of an invocation carries the event id, detail-type and subject
+//! through the `event` span.
+//!
+//! Metrics: CloudWatch Embedded Metric Format lines on stdout. CloudWatch Logs turns them into
+//! metrics, so metrics cost no AWS call.
+
+use crate::events::{Event, EventKind};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// Install the log subscriber once, at init.
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The span every log line of one event's handling is recorded in.
+pub fn event_span(function: &str, event: &Event) -> tracing::Span {
+    tracing::info_span!(
+        "event",
+        function = function,
+        event_id = %crate::text::excerpt(&event.envelope.id, 64),
+        detail_type = %crate::text::excerpt(&event.envelope.detail_type, 64),
+        subject = %crate::text::excerpt(&event.subject(), 200),
+    )
+}
+
+/// Result of an action, a metric dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    AlreadyDone,
+    Skipped,
+    DryRun,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already-done",
+            Outcome::Skipped => "skipped",
+            Outcome::DryRun => "dry-run",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Collects one invocation's metrics and writes them as EMF lines.
+#[derive(Debug)]
+pub struct Metrics {
+    namespace: String,
+    function: &'static str,
+    lines: Vec<String>,
+}
+
+impl Metrics {
+    pub fn new(namespace: &str, function: &'static str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            function,
+            lines: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, dims: &[(&str, &str)], name: &str, unit: &str, value: f64) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut all = vec![("Function", self.function)];
+        all.extend_from_slice(dims);
+        self.lines
+            .push(emf_line(&self.namespace, now_ms, &all, name, unit, value));
+    }
+
+    /// `EventsReceived` by `EventKind` (`Invalid` for input that did not parse).
+    pub fn event_received(&mut self, kind: Option<EventKind>) {
+        let k = kind.map(EventKind::as_str).unwrap_or("Invalid");
+        self.push(&[("EventKind", k)], "EventsReceived", "Count", 1.0);
+    }
+
+    /// `Actions` by action and outcome, e.g. (`DrainContainerInstance`, `done`).
+    pub fn action(&mut self, action: &str, outcome: Outcome) {
+        self.push(
+            &[("Action", action), ("Outcome", outcome.as_str())],
+            "Actions",
+            "Count",
+            1.0,
+        );
+    }
+
+    /// `EventToActionLatency`: from the event's `time` to the action, in milliseconds.
+    pub fn latency(&mut self, action: &str, event: &Event) {
+        if let Some(t) = event.envelope.time.at() {
+            let ms = (chrono::Utc::now() - t).num_milliseconds().max(0) as f64;
+            self.push(
+                &[("Action", action)],
+                "EventToActionLatency",
+                "Milliseconds",
+                ms,
+            );
+        }
+    }
+
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// Write the lines to stdout, where Lambda's log capture picks them up.
+    pub fn flush(&mut self) {
+        let mut out = String::new();
+        for l in self.lines.drain(..) {
+            let _ = writeln!(out, "{l}");
+        }
+        if !out.is_empty() {
+            print!("{out}");
+        }
+    }
+}
+
+/// One EMF document: one metric with its dimension set.
+pub fn emf_line(
+    namespace: &str,
+    timestamp_ms: i64,
+    dims: &[(&str, &str)],
+    name: &str,
+    unit: &str,
+    value: f64,
+) -> String {
+    let mut doc = serde_json::Map::new();
+    let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dim_names],
+                "Metrics": [{"Name": name, "Unit": unit}],
+            }],
+        }),
+    );
+    for (k, v) in dims {
+        doc.insert((*k).into(), Value::String((*v).into()));
+    }
+    doc.insert(name.into(), json!(value));
+    Value::Object(doc).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_line_is_valid_emf() {
+        let l = emf_line(
+            "fleetguard",
+            1_700_000_000_000,
+            &[
+                ("Function", "spot-interruption"),
+                ("EventKind", "SpotInterruptionWarning"),
+            ],
+            "EventsReceived",
+            "Count",
+            1.0,
+        );
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "fleetguard");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["Function", "EventKind"])
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "EventsReceived"
+        );
+        assert_eq!(v["Function"], "spot-interruption");
+        assert_eq!(v["EventKind"], "SpotInterruptionWarning");
+        assert_eq!(v["EventsReceived"], 1.0);
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+    }
+
+    #[test]
+    fn metrics_collects_kinds_actions_and_latency() {
+        let event = crate::events::parse_event(
+            br#"{"version":"0","id":"e1","detail-type":"EC2 Instance Rebalance Recommendation","source":"aws.ec2",
+                "account":"123456789012","time":"2020-01-01T00:00:00Z","region":"us-east-1","resources":[],
+                "detail":{"instance-id":"i-0abcdef1234567890"}}"#,
+        )
+        .unwrap();
+        let mut m = Metrics::new("ns", "spot-interruption");
+        m.event_received(Some(event.kind()));
+        m.event_received(None);
+        m.action("DrainContainerInstance", Outcome::Done);
+        m.latency("DrainContainerInstance", &event);
+        let parsed: Vec<Value> = m
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 4);
+        assert_eq!(parsed[0]["EventKind"], "RebalanceRecommendation");
+        assert_eq!(parsed[1]["EventKind"], "Invalid");
+        assert_eq!(parsed[2]["Outcome"], "done");
+        // The event is from 2020: latency is large and positive.
+        assert!(parsed[3]["EventToActionLatency"].as_f64().unwrap() > 1.0e9);
+    }
+}

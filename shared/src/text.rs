@@ -1,0 +1,29 @@
+//! Small text helpers shared by logs, errors and (later) message rendering.
+
+/// At most `max` characters of `s`, cut at a character boundary, with `…` when cut.
+/// Keeps error lines and logs readable when an input carries a megabyte-long string.
+pub fn excerpt(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+/// [`excerpt`] with control characters escaped: safe to echo untrusted input into one log line.
+pub fn shown(s: &str, max: usize) -> String {
+    excerpt(s, max).escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn cuts_at_char_boundaries() {
+        assert_eq!(excerpt("abc", 5), "abc");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("ééé", 2), "éé…");
+        assert_eq!(excerpt("", 0), "");
+        assert_eq!(shown("a\nb", 10), "a\\nb");
+    }
+}
