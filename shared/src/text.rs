@@ -16,7 +16,7 @@ pub fn shown(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use super::{excerpt, shown};
 
     #[test]
     fn cuts_at_char_boundaries() {
