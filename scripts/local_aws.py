@@ -1,0 +1,480 @@
+#!/usr/bin/env python3
+"""A local AWS for fleetguard's tests and demo, all on 127.0.0.1, on free ports.
+
+    local_aws.py serve [--state FILE]   start the three servers below; print one JSON line with
+                                        their URLs (and write it to FILE); run until stdin closes,
+                                        SIGTERM or SIGINT
+    local_aws.py seed --moto URL --slack URL [--out FILE]
+                                        build the demo fleet in moto and print what was created
+
+The servers:
+- moto server (ECS, EC2, Auto Scaling, ELBv2, SNS, SQS, Secrets Manager, DynamoDB, EventBridge, ...).
+- A Slack sink: records every POST (path, headers, body); `POST /_sink/fail` makes the next N
+  requests answer 429 with Retry-After, or 500; `GET /_sink/requests`; `POST /_sink/reset`.
+- TEST FIXTURE: an Auto Scaling lifecycle fake. moto lacks CompleteLifecycleAction and
+  RecordLifecycleActionHeartbeat and never puts instances into Pending:Wait/Terminating:Wait. The
+  fake speaks the real Auto Scaling Query/XML protocol, so the real SDK client talks to it through
+  AWS_ENDPOINT_URL_AUTO_SCALING: it answers those two calls itself, forwards every other call to
+  moto, and reports `Pending:Wait`/`Terminating:Wait` for instances with a pending lifecycle action
+  in DescribeAutoScalingInstances and DescribeAutoScalingGroups. Control endpoints:
+  `POST /_fake/lifecycle-actions` (start a pending action), `GET /_fake/calls` (every call, for
+  assertions), `GET /_fake/lifecycle-actions`, `POST /_fake/fail` (next N calls of an action fail,
+  e.g. with Throttling), `POST /_fake/reset`.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = "127.0.0.1"
+ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # keep test output clean
+        pass
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, status, body=b"", content_type="text/plain", headers=None):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_json(self, status, obj):
+        self.reply(status, json.dumps(obj), "application/json")
+
+
+# ---------------------------------------------------------------- Slack sink
+
+
+class SlackSink:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.failures = []  # list of (status, retry_after)
+
+    def handler(sink):
+        class H(Handler):
+            def do_GET(self):
+                if self.path == "/_sink/requests":
+                    with sink.lock:
+                        return self.reply_json(200, sink.requests)
+                self.reply(404, "not found")
+
+            def do_POST(self):
+                body = self.body()
+                if self.path == "/_sink/reset":
+                    with sink.lock:
+                        sink.requests.clear()
+                        sink.failures.clear()
+                    return self.reply_json(200, {"ok": True})
+                if self.path == "/_sink/fail":
+                    spec = json.loads(body or b"{}")
+                    with sink.lock:
+                        for _ in range(int(spec.get("count", 1))):
+                            sink.failures.append((int(spec.get("status", 500)), spec.get("retry_after")))
+                    return self.reply_json(200, {"queued": len(sink.failures)})
+                with sink.lock:
+                    status, retry_after = sink.failures.pop(0) if sink.failures else (200, None)
+                    sink.requests.append({
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body.decode("utf-8", "replace"),
+                        "status": status,
+                        "time": time.time(),
+                    })
+                if status == 200:
+                    return self.reply(200, "ok", "text/html")
+                if status == 429:
+                    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                    return self.reply(429, "rate_limited", "text/html", headers)
+                self.reply(status, "server_error" if status >= 500 else "invalid_payload", "text/html")
+        return H
+
+
+# ---------------------------------------------------- Auto Scaling lifecycle fake (TEST FIXTURE)
+
+
+class LifecycleFake:
+    def __init__(self, moto_url):
+        self.moto_url = moto_url
+        self.lock = threading.Lock()
+        self.calls = []
+        self.pending = {}  # instance id -> action
+        self.done = []
+        self.failures = {}  # action -> list of (status, code, message)
+
+    def state_of(self, action):
+        return "Pending:Wait" if action["LifecycleTransition"].endswith("LAUNCHING") else "Terminating:Wait"
+
+    def handler(fake):
+        class H(Handler):
+            def do_GET(self):
+                if self.path == "/_fake/calls":
+                    with fake.lock:
+                        return self.reply_json(200, fake.calls)
+                if self.path == "/_fake/lifecycle-actions":
+                    with fake.lock:
+                        return self.reply_json(200, {"pending": list(fake.pending.values()), "completed": fake.done})
+                self.reply(404, "not found")
+
+            def do_POST(self):
+                body = self.body()
+                if self.path.startswith("/_fake/"):
+                    return self.control(self.path, json.loads(body or b"{}"))
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+                action = params.get("Action", "")
+                with fake.lock:
+                    fake.calls.append({"action": action, "params": params, "time": time.time()})
+                    queued = fake.failures.get(action) or []
+                    failure = queued.pop(0) if queued else None
+                if failure:
+                    return self.error(*failure)
+                if action == "CompleteLifecycleAction":
+                    return self.complete(params)
+                if action == "RecordLifecycleActionHeartbeat":
+                    return self.heartbeat(params)
+                self.forward(body, action, params)
+
+            def control(self, path, spec):
+                if path == "/_fake/lifecycle-actions":
+                    action = {
+                        "EC2InstanceId": spec["EC2InstanceId"],
+                        "AutoScalingGroupName": spec["AutoScalingGroupName"],
+                        "LifecycleHookName": spec["LifecycleHookName"],
+                        "LifecycleTransition": spec.get("LifecycleTransition", "autoscaling:EC2_INSTANCE_TERMINATING"),
+                        "LifecycleActionToken": spec.get("LifecycleActionToken") or str(uuid.uuid4()),
+                        "StartTime": spec.get("StartTime", time.time()),
+                        "Heartbeats": 0,
+                    }
+                    with fake.lock:
+                        fake.pending[action["EC2InstanceId"]] = action
+                    return self.reply_json(200, action)
+                if path == "/_fake/fail":
+                    with fake.lock:
+                        q = fake.failures.setdefault(spec["action"], [])
+                        for _ in range(int(spec.get("count", 1))):
+                            q.append((int(spec.get("status", 400)), spec.get("code", "Throttling"), spec.get("message", "Rate exceeded")))
+                    return self.reply_json(200, {"ok": True})
+                if path == "/_fake/reset":
+                    with fake.lock:
+                        fake.calls.clear(); fake.pending.clear(); fake.done.clear(); fake.failures.clear()
+                    return self.reply_json(200, {"ok": True})
+                self.reply(404, "not found")
+
+            def xml(self, action, result_inner=""):
+                body = (f'<{action}Response xmlns="{ASG_NS}"><{action}Result>{result_inner}</{action}Result>'
+                        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>")
+                self.reply(200, body, "text/xml")
+
+            def error(self, status, code, message):
+                body = (f'<ErrorResponse xmlns="{ASG_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+                        f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+                self.reply(status, body, "text/xml")
+
+            def find(self, params):
+                iid, token = params.get("InstanceId"), params.get("LifecycleActionToken")
+                if not iid and not token:
+                    return None, "Either InstanceId or LifecycleActionToken must be specified"
+                with fake.lock:
+                    for a in fake.pending.values():
+                        if ((iid and a["EC2InstanceId"] == iid) or (token and a["LifecycleActionToken"] == token)) \
+                                and a["AutoScalingGroupName"] == params.get("AutoScalingGroupName") \
+                                and a["LifecycleHookName"] == params.get("LifecycleHookName"):
+                            return a, None
+                what = f"instance ID {iid}" if iid else f"token {token}"
+                return None, f"No active Lifecycle Action found with {what}"
+
+            def complete(self, params):
+                result = params.get("LifecycleActionResult")
+                if result not in ("CONTINUE", "ABANDON"):
+                    return self.error(400, "ValidationError", "LifecycleActionResult must be CONTINUE or ABANDON")
+                action, err = self.find(params)
+                if err:
+                    return self.error(400, "ValidationError", err)
+                with fake.lock:
+                    fake.pending.pop(action["EC2InstanceId"], None)
+                    fake.done.append(dict(action, Result=result, CompletedAt=time.time()))
+                self.xml("CompleteLifecycleAction")
+
+            def heartbeat(self, params):
+                action, err = self.find(params)
+                if err:
+                    return self.error(400, "ValidationError", err)
+                with fake.lock:
+                    action["Heartbeats"] += 1
+                    action["LastHeartbeat"] = time.time()
+                self.xml("RecordLifecycleActionHeartbeat")
+
+            def forward(self, body, action, params):
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                req = urllib.request.Request(fake.moto_url + self.path, data=body, headers=headers, method="POST")
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        status, text, ctype = r.status, r.read().decode(), r.headers.get("Content-Type", "text/xml")
+                except urllib.error.HTTPError as e:
+                    status, text, ctype = e.code, e.read().decode(), e.headers.get("Content-Type", "text/xml")
+                if status == 200 and action in ("DescribeAutoScalingInstances", "DescribeAutoScalingGroups"):
+                    text = self.rewrite(text, action, params)
+                self.reply(status, text, ctype)
+
+            def rewrite(self, text, action, params):
+                with fake.lock:
+                    pending = dict(fake.pending)
+                seen = set()
+
+                def fix(m):
+                    block = m.group(0)
+                    iid = re.search(r"<InstanceId>([^<]+)</InstanceId>", block)
+                    if not iid or "<LifecycleState>" not in block:
+                        return block
+                    seen.add(iid.group(1))
+                    a = pending.get(iid.group(1))
+                    if not a:
+                        return block
+                    return re.sub(r"<LifecycleState>[^<]*</LifecycleState>",
+                                  f"<LifecycleState>{fake.state_of(a)}</LifecycleState>", block)
+
+                text = re.sub(r"<member>(?:(?!<member>).)*?</member>", fix, text, flags=re.S)
+                if action == "DescribeAutoScalingInstances":
+                    # Instances asked for by id that moto no longer knows but that have a pending action.
+                    asked = [v for k, v in params.items() if k.startswith("InstanceIds.member.")]
+                    extra = "".join(
+                        f"<member><InstanceId>{i}</InstanceId><AutoScalingGroupName>{pending[i]['AutoScalingGroupName']}"
+                        f"</AutoScalingGroupName><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>"
+                        f"{fake.state_of(pending[i])}</LifecycleState><HealthStatus>HEALTHY</HealthStatus>"
+                        f"<ProtectedFromScaleIn>false</ProtectedFromScaleIn><InstanceType>t3.medium</InstanceType></member>"
+                        for i in asked if i in pending and i not in seen)
+                    if extra:
+                        if "<AutoScalingInstances/>" in text:
+                            text = text.replace("<AutoScalingInstances/>", f"<AutoScalingInstances>{extra}</AutoScalingInstances>")
+                        else:
+                            text = text.replace("</AutoScalingInstances>", extra + "</AutoScalingInstances>")
+                return text
+        return H
+
+
+# ---------------------------------------------------------------- serve
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=2).read()
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"moto did not answer at {url} within {timeout}s")
+
+
+def patch_moto():
+    """Compatibility patches for moto bugs that break the real AWS SDK clients, each an exact
+    correction towards what AWS sends (never new behaviour)."""
+    from moto.ecs import models as ecs_models
+
+    # moto returns a task's container `cpu`/`memory` as JSON numbers; the ECS API has strings,
+    # and the Rust SDK rejects the whole DescribeTasks response ("expected string").
+    original = ecs_models.Container.__init__
+
+    def container_init(self, task_def):
+        original(self, task_def)
+        for attr in ("cpu", "memory"):
+            value = getattr(self, attr, None)
+            if value is not None and not isinstance(value, str):
+                setattr(self, attr, str(value))
+
+    ecs_models.Container.__init__ = container_init
+
+
+def serve(args):
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise SystemExit("moto is not installed: run scripts/ensure-tools.sh (pip install 'moto[server]')")
+    patch_moto()
+
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
+    moto.start()
+    moto_url = f"http://{HOST}:{moto_port}"
+    wait_http(moto_url)
+
+    servers = []
+    sink = SlackSink()
+    fake = LifecycleFake(moto_url)
+    for h in (sink.handler(), fake.handler()):
+        srv = ThreadingHTTPServer((HOST, 0), h)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    info = {
+        "moto": moto_url,
+        "slack": f"http://{HOST}:{servers[0].server_address[1]}",
+        "autoscaling": f"http://{HOST}:{servers[1].server_address[1]}",
+        "pid": os.getpid(),
+    }
+    if args.state:
+        tmp = args.state + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, args.state)
+    print(json.dumps(info), flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not args.no_stdin:
+        # The parent (a test) holds our stdin: when it exits, for whatever reason, we stop too.
+        def watch_stdin():
+            try:
+                while sys.stdin.buffer.read(1):
+                    pass
+            except Exception:
+                pass
+            stop.set()
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop.wait()
+    for s in servers:
+        s.shutdown()
+    moto.stop()
+    if args.state:
+        try:
+            os.remove(args.state)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- seed
+
+
+def seed(args):
+    import boto3
+
+    kw = dict(endpoint_url=args.moto, region_name=args.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2, asg, ecs = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("ecs", **kw)
+    elbv2, sns, sqs = boto3.client("elbv2", **kw), boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    sm = boto3.client("secretsmanager", **kw)
+
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    zones = [s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=subnets[:2])["Subnets"]]
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+
+    def group(name, lc, size, tag_value, tg=None):
+        asg.create_launch_configuration(LaunchConfigurationName=lc, ImageId=image, InstanceType="m5.large")
+        extra = {"TargetGroupARNs": [tg]} if tg else {}
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name, LaunchConfigurationName=lc, MinSize=0, MaxSize=10, DesiredCapacity=size,
+            AvailabilityZones=zones, VPCZoneIdentifier=",".join(subnets[:2]),
+            Tags=[{"Key": "fleetguard:managed", "Value": tag_value, "PropagateAtLaunch": True, "ResourceId": name,
+                   "ResourceType": "auto-scaling-group"}], **extra)
+        for hook, transition in (("fleetguard-drain", "autoscaling:EC2_INSTANCE_TERMINATING"),
+                                 ("fleetguard-join", "autoscaling:EC2_INSTANCE_LAUNCHING")):
+            asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName=hook, LifecycleTransition=transition,
+                                   HeartbeatTimeout=300, DefaultResult="CONTINUE")
+        g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return sorted(i["InstanceId"] for i in g["Instances"])
+
+    # ECS on EC2: a cluster whose container instances are the ASG's instances, with service tasks.
+    cluster = "demo-ecs"
+    cluster_arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
+    ecs_instances = group("demo-ecs-asg", "demo-ecs-lc", 3, "true")
+    for rev_image in ("checkout-api:2026.11.19-1", "checkout-api:2026.11.20-3"):
+        ecs.register_task_definition(family="checkout-api", containerDefinitions=[{
+            "name": "app", "image": f"123456789012.dkr.ecr.{args.region}.amazonaws.com/{rev_image}",
+            "memory": 512, "cpu": 256, "essential": True,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/ecs/checkout-api", "awslogs-region": args.region, "awslogs-stream-prefix": "app"}}}])
+    ecs.create_service(cluster=cluster, serviceName="checkout-api", taskDefinition="checkout-api:2", desiredCount=6)
+    deployment = ecs.describe_services(cluster=cluster, services=["checkout-api"])["services"][0]["deployments"][0]["id"]
+    fleet = []
+    for iid in ecs_instances:
+        doc = json.dumps({"instanceId": iid, "region": args.region, "availabilityZone": zones[0],
+                          "instanceType": "m5.large", "accountId": "123456789012"})
+        ci = ecs.register_container_instance(
+            cluster=cluster, instanceIdentityDocument=doc,
+            totalResources=[{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                            {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680}])["containerInstance"]["containerInstanceArn"]
+        tasks = ecs.start_task(cluster=cluster, taskDefinition="checkout-api:2", containerInstances=[ci],
+                               startedBy=deployment, group="service:checkout-api")["tasks"]
+        tasks += ecs.start_task(cluster=cluster, taskDefinition="checkout-api:2", containerInstances=[ci],
+                                startedBy=deployment, group="service:checkout-api")["tasks"]
+        fleet.append({"instance_id": iid, "container_instance_arn": ci, "tasks": [t["taskArn"] for t in tasks]})
+
+    # Plain EC2 behind a load balancer: a target group with the group's instances registered.
+    tg = elbv2.create_target_group(Name="demo-web-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+                                   HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+    web_instances = group("demo-web-asg", "demo-web-lc", 2, "true", tg)
+    elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": i, "Port": 80} for i in web_instances])
+    elbv2.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "30"}])
+
+    # Notifications: an SNS topic read back through an SQS subscriber, and the Slack webhook secret.
+    topic = sns.create_topic(Name="fleetguard-notifications")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="fleetguard-notifications-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    webhook = f"{args.slack}/services/T0DEMO000/B0DEMO000/demo-webhook-token"
+    secret = sm.create_secret(Name="fleetguard/slack-webhook", SecretString=json.dumps({"url": webhook}))["ARN"]
+
+    out = {
+        "region": args.region,
+        "cluster": cluster, "cluster_arn": cluster_arn, "service": "checkout-api", "deployment_id": deployment,
+        "ecs_auto_scaling_group": "demo-ecs-asg", "ecs_instances": fleet,
+        "web_auto_scaling_group": "demo-web-asg", "web_instances": web_instances, "target_group_arn": tg,
+        "terminate_hook": "fleetguard-drain", "launch_hook": "fleetguard-join",
+        "topic_arn": topic, "queue_url": queue_url, "slack_webhook_secret_arn": secret,
+    }
+    text = json.dumps(out, indent=2)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    print(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--state", help="also write the URLs to this JSON file (removed on exit)")
+    s.add_argument("--no-stdin", action="store_true", help="do not stop when stdin closes (background use)")
+    d = sub.add_parser("seed")
+    d.add_argument("--moto", required=True)
+    d.add_argument("--slack", required=True)
+    d.add_argument("--region", default="us-east-1")
+    d.add_argument("--out")
+    args = p.parse_args()
+    {"serve": serve, "seed": seed}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
