@@ -306,3 +306,15 @@ fn huge_inputs_are_bounded_in_errors_and_subjects() {
     let a = alarm("invalid/huge-alarm-description.json");
     assert_eq!(a.description.unwrap().chars().count(), 512 * 1024);
 }
+
+#[test]
+fn readme_event_table_lists_every_sample_event() {
+    let readme = std::fs::read_to_string(events_dir().join("../README.md")).unwrap();
+    let missing: Vec<String> = manifest()
+        .keys()
+        .filter(|k| !k.starts_with("aws-docs/"))
+        .filter(|k| !readme.contains(&format!("`events/{k}`")))
+        .cloned()
+        .collect();
+    assert!(missing.is_empty(), "README's event table lacks: {missing:?}");
+}

@@ -21,8 +21,23 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// `$PYTHON` (set by the Makefile), else the virtualenv `scripts/ensure-tools.sh` creates, else
+/// `python3` from the PATH.
 fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+    if let Ok(p) = std::env::var("PYTHON") {
+        return p;
+    }
+    let venv = std::env::var("FLEETGUARD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/fleetguard/venv")
+        });
+    let p = venv.join("bin/python");
+    if p.exists() {
+        p.to_string_lossy().into_owned()
+    } else {
+        "python3".to_owned()
+    }
 }
 
 pub struct LocalAws {
