@@ -5,11 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EventTime {
     At(DateTime<Utc>),
     /// Present but not a timestamp (for example a documentation placeholder): kept verbatim.
     Unparsed(String),
+    #[default]
     Missing,
 }
 
@@ -59,12 +60,6 @@ impl<'de> Deserialize<'de> for EventTime {
             serde_json::Value::Null => EventTime::Missing,
             other => EventTime::Unparsed(crate::text::excerpt(&other.to_string(), 64)),
         })
-    }
-}
-
-impl Default for EventTime {
-    fn default() -> Self {
-        EventTime::Missing
     }
 }
 

@@ -316,5 +316,8 @@ fn readme_event_table_lists_every_sample_event() {
         .filter(|k| !readme.contains(&format!("`events/{k}`")))
         .cloned()
         .collect();
-    assert!(missing.is_empty(), "README's event table lacks: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "README's event table lacks: {missing:?}"
+    );
 }

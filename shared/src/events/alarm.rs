@@ -553,15 +553,15 @@ impl SnsAlarm {
                 },
             );
         }
-        let threshold = (trigger.comparison_operator.is_some() || trigger.threshold.is_some())
-            .then(|| ThresholdRule {
-                comparison_operator: trigger.comparison_operator,
-                threshold: trigger.threshold,
-                threshold_metric_id: trigger.threshold_metric_id,
-                evaluation_periods: trigger.evaluation_periods,
-                datapoints_to_alarm: trigger.datapoints_to_alarm,
-                treat_missing_data: trigger.treat_missing_data,
-            });
+        let has_threshold = trigger.comparison_operator.is_some() || trigger.threshold.is_some();
+        let threshold = has_threshold.then_some(ThresholdRule {
+            comparison_operator: trigger.comparison_operator,
+            threshold: trigger.threshold,
+            threshold_metric_id: trigger.threshold_metric_id,
+            evaluation_periods: trigger.evaluation_periods,
+            datapoints_to_alarm: trigger.datapoints_to_alarm,
+            treat_missing_data: trigger.treat_missing_data,
+        });
         let kind = classify(self.alarm_rule.is_some(), &metrics, false);
         let timestamp = match self.state_change_time {
             EventTime::Missing => envelope_time,
