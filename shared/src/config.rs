@@ -33,11 +33,11 @@ pub struct CommonConfig {
 
 impl CommonConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| env::var(k).ok())
+        Self::from_lookup(&|k| env::var(k).ok())
     }
 
     /// Testable form: `lookup` stands in for the environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             dry_run: parse_bool("DRY_RUN", lookup("DRY_RUN"), false)?,
             metrics_namespace: lookup("METRICS_NAMESPACE")
@@ -74,12 +74,13 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = CommonConfig::from_lookup(|_| None).unwrap();
+        let c = CommonConfig::from_lookup(&|_| None).unwrap();
         assert!(!c.dry_run);
         assert_eq!(c.metrics_namespace, "fleetguard");
-        let c = CommonConfig::from_lookup(|k| (k == "DRY_RUN").then(|| "TRUE".to_owned())).unwrap();
+        let c =
+            CommonConfig::from_lookup(&|k| (k == "DRY_RUN").then(|| "TRUE".to_owned())).unwrap();
         assert!(c.dry_run);
-        let e = CommonConfig::from_lookup(|k| (k == "DRY_RUN").then(|| "maybe".to_owned()))
+        let e = CommonConfig::from_lookup(&|k| (k == "DRY_RUN").then(|| "maybe".to_owned()))
             .unwrap_err();
         assert_eq!(e.variable, "DRY_RUN");
         assert!(e.to_string().contains("DRY_RUN"));

@@ -1,10 +1,12 @@
 //! The four functions, which events each accepts, and the entry every handler goes through:
 //! parse, log, count, then hand the typed event to the function's own logic.
 
+use crate::alarm_fanout::{self, AlarmConfig, AlarmDecision};
 use crate::aws::{Clients, Needs};
 use crate::config::CommonConfig;
-use crate::events::{Event, EventKind, ParseError, parse_value};
-use crate::observe::{Metrics, event_span};
+use crate::events::{Detail, Event, EventKind, parse_value};
+use crate::notify::{Deadline, Notifier};
+use crate::observe::{Metrics, Outcome, event_span};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -105,23 +107,39 @@ pub struct Context {
     pub function: Function,
     pub config: CommonConfig,
     pub clients: Clients,
+    pub notifier: Notifier,
+    pub alarms: AlarmConfig,
 }
 
 impl Context {
     pub async fn from_env(function: Function) -> Result<Self, crate::config::ConfigError> {
-        let config = CommonConfig::from_env()?;
         let sdk = crate::aws::load_sdk_config().await;
+        Self::from_lookup(function, |k| std::env::var(k).ok(), &sdk).await
+    }
+
+    /// Testable form: `lookup` stands in for the environment.
+    pub async fn from_lookup(
+        function: Function,
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &crate::aws::SdkConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
             function,
-            config,
-            clients: Clients::build(&sdk, function.needs()),
+            config: CommonConfig::from_lookup(&lookup)?,
+            clients: Clients::build(sdk, function.needs()),
+            notifier: Notifier::from_lookup(&lookup, sdk).await?,
+            alarms: AlarmConfig::from_lookup(&lookup)?,
         })
     }
 }
 
-/// Parse and classify one payload. Malformed input is an error (Lambda retries it and the
-/// on-failure destination keeps it for inspection); unknown or foreign events are acknowledged.
-pub async fn handle(ctx: &Context, payload: &Value) -> Result<Summary, ParseError> {
+/// An invocation's error: one line, never a secret.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Handle one payload. Malformed input is an error (Lambda retries it and the on-failure
+/// destination keeps it for inspection); unknown or foreign events are acknowledged; a
+/// notification that did not reach every destination is an error naming the ones it missed.
+pub async fn handle(ctx: &Context, payload: &Value, deadline: Deadline) -> Result<Summary, Error> {
     let mut metrics = Metrics::new(&ctx.config.metrics_namespace, ctx.function.name());
     let event = match parse_value(payload) {
         Ok(e) => e,
@@ -129,14 +147,79 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<Summary, ParseErro
             metrics.event_received(None);
             metrics.flush();
             tracing::error!(function = ctx.function.name(), error = %e, "rejected malformed event");
-            return Err(e);
+            return Err(e.into());
         }
     };
     metrics.event_received(Some(event.kind()));
     let span = event_span(ctx.function.name(), &event);
-    let summary = async { classify(ctx, &event) }.instrument(span).await;
+    let result = async {
+        let summary = classify(ctx, &event);
+        if summary.outcome != "parsed" {
+            return Ok(summary);
+        }
+        match ctx.function {
+            Function::AlarmFanout => {
+                fan_out_alarm(ctx, &event, summary, deadline, &mut metrics).await
+            }
+            // Behaviour arrives with each function's issue; until then they parse and acknowledge.
+            _ => Ok(summary),
+        }
+    }
+    .instrument(span)
+    .await;
     metrics.flush();
-    Ok(summary)
+    result
+}
+
+async fn fan_out_alarm(
+    ctx: &Context,
+    event: &Event,
+    mut summary: Summary,
+    deadline: Deadline,
+    metrics: &mut Metrics,
+) -> Result<Summary, Error> {
+    let alarm = match &event.detail {
+        Detail::AlarmStateChange(a) | Detail::AlarmContributorStateChange(a) => a,
+        _ => {
+            tracing::info!("alarm configuration change: ignored");
+            summary.outcome = "ignored: alarm configuration change".to_owned();
+            return Ok(summary);
+        }
+    };
+    if let AlarmDecision::Skip(why) = alarm_fanout::decide(alarm, &ctx.alarms) {
+        tracing::info!(reason = %why, "alarm not notified");
+        metrics.action("Notify", Outcome::Skipped);
+        summary.outcome = format!("skipped: {why}");
+        return Ok(summary);
+    }
+    let n = alarm_fanout::render(alarm).from_event(ctx.function.name(), event);
+    match ctx.notifier.send(n, deadline).await {
+        Ok(report) => {
+            metrics.action("Notify", Outcome::Done);
+            metrics.latency("Notify", event);
+            summary.outcome = if report.route.dropped {
+                format!("dropped by rule {}", report.route.rules.join(", "))
+            } else {
+                "notified".to_owned()
+            };
+            summary.actions = report
+                .delivered
+                .iter()
+                .map(|d| format!("delivered to {d}"))
+                .chain(
+                    report
+                        .already_delivered
+                        .iter()
+                        .map(|d| format!("already delivered to {d}")),
+                )
+                .collect();
+            Ok(summary)
+        }
+        Err(e) => {
+            metrics.action("Notify", Outcome::Failed);
+            Err(e.into())
+        }
+    }
 }
 
 fn classify(ctx: &Context, event: &Event) -> Summary {
@@ -170,7 +253,8 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     let ctx = &ctx;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            let summary = handle(ctx, &event.payload).await?;
+            let deadline = Deadline::from_epoch_ms(event.context.deadline);
+            let summary = handle(ctx, &event.payload, deadline).await?;
             Ok::<Summary, lambda_runtime::Error>(summary)
         },
     ))

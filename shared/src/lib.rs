@@ -1,11 +1,13 @@
 //! fleetguard's domain crate: typed AWS events, the decisions made on them, the ports they act
 //! through and the adapters behind those ports, shared by all four Lambda functions.
 
+pub mod alarm_fanout;
 pub mod aws;
 pub mod config;
 pub mod events;
 pub mod function;
 pub mod ids;
+pub mod notify;
 pub mod observe;
 pub mod text;
 pub mod time;

@@ -1,0 +1,530 @@
+//! Delivery: route, dedupe, send to each destination independently, report.
+//!
+//! Each destination is tried on its own; one failing never stops the others. If any destination
+//! still failed after its retries, [`Notifier::send`] returns a [`DeliveryError`] naming it, so
+//! the invocation fails, Lambda retries it and the on-failure destination keeps it. With
+//! `DEDUPE_TABLE`, a destination that already has the message (same dedupe key) is skipped, so
+//! that retry reaches only the destinations that missed it.
+
+use super::route::{Destination, Route, Rules};
+use super::webhook::WebhookUrl;
+use super::{Notification, slack, sns};
+use crate::config::ConfigError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use backon::{ExponentialBuilder, Retryable};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// When the invocation must be finished; retries never wait past it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// Lambda's deadline (milliseconds since the epoch), less a margin to report back in time.
+    pub fn from_epoch_ms(deadline_ms: u64) -> Self {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        Self(Instant::now() + left.saturating_sub(Duration::from_millis(500)))
+    }
+
+    pub fn after(d: Duration) -> Self {
+        Self(Instant::now() + d)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+}
+
+/// What was done with one notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub route: Route,
+    pub delivered: Vec<String>,
+    /// Destinations that already had this message (dedupe table).
+    pub already_delivered: Vec<String>,
+}
+
+/// Some destinations did not get the message. Names them; never contains a webhook URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    pub kind: &'static str,
+    pub failed: Vec<(String, String)>,
+    pub delivered: Vec<String>,
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} notification not delivered to ", self.kind)?;
+        for (i, (dest, why)) in self.failed.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{dest} ({why})")?;
+        }
+        if !self.delivered.is_empty() {
+            write!(f, "; delivered to {}", self.delivered.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+/// The pipeline, built once at init.
+#[derive(Clone)]
+pub struct Notifier {
+    rules: Rules,
+    defaults: Vec<Destination>,
+    webhooks: BTreeMap<Destination, WebhookUrl>,
+    sns: Option<aws_sdk_sns::Client>,
+    http: Option<reqwest::Client>,
+    dedupe: Option<(aws_sdk_dynamodb::Client, String)>,
+    slack_max_attempts: usize,
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("defaults", &self.defaults)
+            .field("webhooks", &self.webhooks.values().collect::<Vec<_>>())
+            .field("dedupe_table", &self.dedupe.as_ref().map(|(_, t)| t))
+            .finish()
+    }
+}
+
+fn cfg_err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Notifier {
+    /// A notifier with no destinations (notifications are logged and dropped).
+    pub fn disabled() -> Self {
+        Self {
+            rules: Rules::default(),
+            defaults: Vec::new(),
+            webhooks: BTreeMap::new(),
+            sns: None,
+            http: None,
+            dedupe: None,
+            slack_max_attempts: 5,
+        }
+    }
+
+    /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`, `NOTIFY_ROUTES`,
+    /// `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`; read every Slack secret once, now.
+    pub async fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let rules = match get("NOTIFY_ROUTES") {
+            Some(json) => Rules::parse(&json).map_err(|e| cfg_err("NOTIFY_ROUTES", e))?,
+            None => Rules::default(),
+        };
+        let mut defaults = Vec::new();
+        if let Some(topic) = get("SNS_TOPIC_ARN") {
+            if !topic.starts_with("arn:") || !topic.contains(":sns:") {
+                return Err(cfg_err(
+                    "SNS_TOPIC_ARN",
+                    format!("not an SNS topic ARN: {topic:?}"),
+                ));
+            }
+            defaults.push(Destination::Sns { topic_arn: topic });
+        }
+        let mut webhooks = BTreeMap::new();
+        let mut secret_ids: Vec<(String, &'static str)> = Vec::new();
+        if let Some(secret) = get("SLACK_WEBHOOK_SECRET_ARN") {
+            defaults.push(Destination::SlackSecret {
+                secret_id: secret.clone(),
+            });
+            secret_ids.push((secret, "SLACK_WEBHOOK_SECRET_ARN"));
+        } else if let Some(url) = lookup("SLACK_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
+            let hook = WebhookUrl::parse(&url, "SLACK_WEBHOOK_URL")
+                .map_err(|e| cfg_err("SLACK_WEBHOOK_URL", e))?;
+            defaults.push(Destination::SlackUrl);
+            webhooks.insert(Destination::SlackUrl, hook);
+        }
+        for s in rules.slack_secrets() {
+            secret_ids.push((s.to_owned(), "NOTIFY_ROUTES"));
+        }
+        if !secret_ids.is_empty() {
+            let sm = aws_sdk_secretsmanager::Client::new(sdk);
+            for (id, variable) in secret_ids {
+                let dest = Destination::SlackSecret {
+                    secret_id: id.clone(),
+                };
+                if webhooks.contains_key(&dest) {
+                    continue;
+                }
+                let value = sm
+                    .get_secret_value()
+                    .secret_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        cfg_err(
+                            variable,
+                            format!(
+                                "cannot read secret {id}: {}",
+                                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                            ),
+                        )
+                    })?;
+                let text = value
+                    .secret_string()
+                    .ok_or_else(|| cfg_err(variable, format!("secret {id} has no string value")))?;
+                let hook = WebhookUrl::from_secret(text, &id).map_err(|e| cfg_err(variable, e))?;
+                webhooks.insert(dest, hook);
+            }
+        }
+        let slack_max_attempts = match get("SLACK_MAX_ATTEMPTS") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=20).contains(n))
+                .ok_or_else(|| {
+                    cfg_err("SLACK_MAX_ATTEMPTS", format!("expected 1-20, got {v:?}"))
+                })?,
+            None => 5,
+        };
+        let any_sns = defaults
+            .iter()
+            .any(|d| matches!(d, Destination::Sns { .. }))
+            || !rules.is_empty();
+        let http = (!webhooks.is_empty()).then(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("fleetguard/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default()
+        });
+        Ok(Self {
+            rules,
+            defaults,
+            webhooks,
+            sns: any_sns.then(|| aws_sdk_sns::Client::new(sdk)),
+            http,
+            dedupe: get("DEDUPE_TABLE").map(|t| (aws_sdk_dynamodb::Client::new(sdk), t)),
+            slack_max_attempts,
+        })
+    }
+
+    pub fn defaults(&self) -> &[Destination] {
+        &self.defaults
+    }
+
+    /// Route `n`, then deliver it to every destination that does not have it yet.
+    pub async fn send(
+        &self,
+        mut n: Notification,
+        deadline: Deadline,
+    ) -> Result<DeliveryReport, DeliveryError> {
+        let route = self.rules.route(&n, &self.defaults);
+        if let Some(s) = route.severity {
+            n.severity = s;
+        }
+        let mut report = DeliveryReport {
+            route: route.clone(),
+            ..DeliveryReport::default()
+        };
+        if route.dropped {
+            tracing::info!(kind = n.kind.as_str(), rules = ?route.rules, "notification dropped by rule");
+            return Ok(report);
+        }
+        if route.destinations.is_empty() {
+            tracing::warn!(kind = n.kind.as_str(), title = %n.title, "no notification destination configured");
+            return Ok(report);
+        }
+        let mut failed = Vec::new();
+        for dest in &route.destinations {
+            let id = dest.id();
+            let key = dedupe_key(&n.dedupe_key, &id);
+            if self.already_sent(&key).await {
+                tracing::info!(destination = %id, "already delivered: skipped");
+                report.already_delivered.push(id);
+                continue;
+            }
+            match self.deliver(dest, &n, deadline).await {
+                Ok(()) => {
+                    tracing::info!(destination = %id, kind = n.kind.as_str(), "notification delivered");
+                    self.record_sent(&key, n.dedupe_ttl).await;
+                    report.delivered.push(id);
+                }
+                Err(why) => {
+                    tracing::error!(destination = %id, error = %why, "notification delivery failed");
+                    failed.push((id, why));
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(DeliveryError {
+                kind: n.kind.as_str(),
+                failed,
+                delivered: report.delivered,
+            })
+        }
+    }
+
+    async fn deliver(
+        &self,
+        dest: &Destination,
+        n: &Notification,
+        deadline: Deadline,
+    ) -> Result<(), String> {
+        match dest {
+            Destination::Sns { topic_arn } => self.publish(topic_arn, n).await,
+            Destination::SlackSecret { .. } | Destination::SlackUrl => {
+                let hook = self
+                    .webhooks
+                    .get(dest)
+                    .ok_or("webhook not loaded at init")?;
+                self.post_slack(hook, n, deadline).await
+            }
+        }
+    }
+
+    async fn publish(&self, topic_arn: &str, n: &Notification) -> Result<(), String> {
+        use aws_sdk_sns::types::MessageAttributeValue;
+        let client = self.sns.as_ref().ok_or("no SNS client")?;
+        let mut req = client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(sns::subject(n))
+            .message(sns::body(n));
+        for (k, v) in sns::attributes(n) {
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| e.to_string())?;
+            req = req.message_attributes(k, attr);
+        }
+        // The SDK's standard retry mode retries throttling and 5xx with backoff.
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(&e).to_string())
+    }
+
+    async fn post_slack(
+        &self,
+        hook: &WebhookUrl,
+        n: &Notification,
+        deadline: Deadline,
+    ) -> Result<(), String> {
+        let http = self.http.as_ref().ok_or("no HTTP client")?;
+        let body = slack::render(n).to_string();
+        let attempt = || async {
+            let timeout = deadline.remaining().min(Duration::from_secs(10));
+            if timeout < Duration::from_millis(100) {
+                return Err(SlackError::OutOfTime);
+            }
+            let resp = http
+                .post(hook.url().clone())
+                .header("content-type", "application/json")
+                .timeout(timeout)
+                .body(body.clone())
+                .send()
+                .await
+                // `without_url`: the URL is the credential.
+                .map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
+            let status = resp.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(());
+            }
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = resp.text().await.unwrap_or_default();
+            Err(SlackError::Status {
+                status,
+                retry_after,
+                body: crate::text::shown(&text, 100),
+            })
+        };
+        let mut attempts = 0usize;
+        let result = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(300))
+                    .with_max_delay(Duration::from_secs(8))
+                    .with_max_times(self.slack_max_attempts.saturating_sub(1))
+                    .with_jitter(),
+            )
+            .sleep(tokio::time::sleep)
+            .when(SlackError::retryable)
+            .adjust(|e, backoff| {
+                // Slack's Retry-After wins over our backoff; never wait past the deadline.
+                let wait = match e {
+                    SlackError::Status { status: 429, retry_after: Some(r), .. } => Some(*r),
+                    _ => backoff,
+                }?;
+                (wait + Duration::from_millis(200) < deadline.remaining()).then_some(wait)
+            })
+            .notify(|e, wait| {
+                attempts += 1;
+                tracing::warn!(destination = %hook, error = %e, retry_in_ms = wait.as_millis() as u64, "slack post failed, retrying");
+            })
+            .await;
+        result.map_err(|e| {
+            let tries = attempts + 1;
+            format!(
+                "{e} after {tries} attempt{}",
+                if tries == 1 { "" } else { "s" }
+            )
+        })
+    }
+
+    async fn already_sent(&self, key: &str) -> bool {
+        let Some((ddb, table)) = &self.dedupe else {
+            return false;
+        };
+        match ddb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+        {
+            Ok(out) => out.item().is_some_and(|item| {
+                // TTL deletion is lazy: an expired record does not count.
+                item.get("expires_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_none_or(|exp| exp > now_secs())
+            }),
+            Err(e) => {
+                // Unknown: send anyway (at-least-once) rather than lose the message.
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "dedupe lookup failed; sending");
+                false
+            }
+        }
+    }
+
+    async fn record_sent(&self, key: &str, ttl: Duration) {
+        let Some((ddb, table)) = &self.dedupe else {
+            return;
+        };
+        let now = now_secs();
+        let res = ddb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .item("sent_at", AttributeValue::N(now.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + ttl.as_secs()).to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        if let Err(e) = res {
+            let conditional = e
+                .as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception());
+            if !conditional {
+                // Delivered already: failing now would only make a retry send it again.
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not record delivery in the dedupe table");
+            }
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// The dedupe record's key: the notification's key and the destination's id, hashed when long
+/// (DynamoDB keys are at most 2 KB).
+fn dedupe_key(key: &str, destination: &str) -> String {
+    let full = format!("{key}|{destination}");
+    if full.len() <= 1024 {
+        return full;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    full.hash(&mut h);
+    format!("{}…{:016x}", slack::cut(&full, 512), h.finish())
+}
+
+#[derive(Debug)]
+enum SlackError {
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    Transport(String),
+    OutOfTime,
+}
+
+impl SlackError {
+    fn retryable(&self) -> bool {
+        match self {
+            SlackError::Status { status, .. } => *status == 429 || *status >= 500,
+            SlackError::Transport(_) => true,
+            SlackError::OutOfTime => false,
+        }
+    }
+}
+
+impl fmt::Display for SlackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlackError::Status { status, body, .. } => write!(f, "HTTP {status} {body}"),
+            SlackError::Transport(e) => write!(f, "{e}"),
+            SlackError::OutOfTime => f.write_str("no time left in the invocation"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_keys_are_bounded() {
+        assert_eq!(dedupe_key("k", "sns:t"), "k|sns:t");
+        let long = dedupe_key(&"x".repeat(5000), "sns:t");
+        assert!(long.len() < 1100);
+        assert_ne!(long, dedupe_key(&"x".repeat(5001), "sns:t"));
+    }
+
+    #[test]
+    fn delivery_error_names_destinations() {
+        let e = DeliveryError {
+            kind: "alarm",
+            failed: vec![(
+                "slack:arn:secret".into(),
+                "HTTP 500 server_error after 5 attempts".into(),
+            )],
+            delivered: vec!["sns:arn:topic".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "alarm notification not delivered to slack:arn:secret (HTTP 500 server_error after 5 attempts); delivered to sns:arn:topic"
+        );
+    }
+}

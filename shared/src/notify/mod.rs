@@ -1,0 +1,280 @@
+//! One notification pipeline for every function: a function builds a [`Notification`] and hands
+//! it to the [`Notifier`], which routes it by rules to SNS topics and Slack webhooks, renders it
+//! for each, delivers to each destination independently, and deduplicates per destination.
+
+pub mod deliver;
+pub mod route;
+pub mod slack;
+pub mod sns;
+pub mod webhook;
+
+pub use deliver::{Deadline, DeliveryError, DeliveryReport, Notifier};
+pub use route::{Destination, Route, Rules};
+pub use webhook::WebhookUrl;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What happened, as subscribers filter on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationKind {
+    SpotInterruption,
+    RebalanceRecommendation,
+    DrainStarted,
+    DrainCompleted,
+    DrainForced,
+    LaunchCompleted,
+    LaunchAbandoned,
+    DeploymentFailed,
+    RollbackStarted,
+    RollbackCompleted,
+    DeploymentCompleted,
+    ServiceImpaired,
+    FargateSpotInterruption,
+    TaskFailed,
+    Alarm,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::SpotInterruption => "spot-interruption",
+            NotificationKind::RebalanceRecommendation => "rebalance-recommendation",
+            NotificationKind::DrainStarted => "drain-started",
+            NotificationKind::DrainCompleted => "drain-completed",
+            NotificationKind::DrainForced => "drain-forced",
+            NotificationKind::LaunchCompleted => "launch-completed",
+            NotificationKind::LaunchAbandoned => "launch-abandoned",
+            NotificationKind::DeploymentFailed => "deployment-failed",
+            NotificationKind::RollbackStarted => "rollback-started",
+            NotificationKind::RollbackCompleted => "rollback-completed",
+            NotificationKind::DeploymentCompleted => "deployment-completed",
+            NotificationKind::ServiceImpaired => "service-impaired",
+            NotificationKind::FargateSpotInterruption => "fargate-spot-interruption",
+            NotificationKind::TaskFailed => "task-failed",
+            NotificationKind::Alarm => "alarm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use NotificationKind::*;
+        [
+            SpotInterruption,
+            RebalanceRecommendation,
+            DrainStarted,
+            DrainCompleted,
+            DrainForced,
+            LaunchCompleted,
+            LaunchAbandoned,
+            DeploymentFailed,
+            RollbackStarted,
+            RollbackCompleted,
+            DeploymentCompleted,
+            ServiceImpaired,
+            FargateSpotInterruption,
+            TaskFailed,
+            Alarm,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Also the spellings teams put in a `severity` tag: `sev1`…`sev4`, `p1`…`p4`, `warning`, `error`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "critical" | "crit" | "sev1" | "p1" | "fatal" => Severity::Critical,
+            "high" | "sev2" | "p2" | "error" | "major" => Severity::High,
+            "medium" | "sev3" | "p3" | "warning" | "warn" | "minor" => Severity::Medium,
+            "low" | "sev4" | "p4" => Severity::Low,
+            "info" | "informational" | "ok" | "none" => Severity::Info,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// Where the notification comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Source {
+    pub function: String,
+    pub account: String,
+    pub region: String,
+    pub event_id: String,
+    pub detail_type: String,
+    pub event_time: Option<String>,
+}
+
+/// A message for people, built by a function, delivered by the [`Notifier`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    pub severity: Severity,
+    pub title: String,
+    /// Slack mrkdwn-free plain text; renderers escape it.
+    pub summary: String,
+    pub fields: Vec<Field>,
+    pub links: Vec<Link>,
+    /// Same key, same message: a duplicate event or a retry sends nothing twice (with `DEDUPE_TABLE`).
+    pub dedupe_key: String,
+    /// How long the dedupe record lives.
+    #[serde(skip)]
+    pub dedupe_ttl: Duration,
+    /// A state subscribers filter on (an alarm's `ALARM`/`OK`/`INSUFFICIENT_DATA`).
+    pub state: Option<String>,
+    /// For routing by name (alarm name, service name).
+    pub resource_name: Option<String>,
+    /// Tags routing and filters read (an alarm's tags).
+    pub tags: BTreeMap<String, String>,
+    pub source: Source,
+}
+
+impl Notification {
+    pub fn new(
+        kind: NotificationKind,
+        severity: Severity,
+        title: impl Into<String>,
+        dedupe_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            severity,
+            title: title.into(),
+            summary: String::new(),
+            fields: Vec::new(),
+            links: Vec::new(),
+            dedupe_key: dedupe_key.into(),
+            dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+            state: None,
+            resource_name: None,
+            tags: BTreeMap::new(),
+            source: Source::default(),
+        }
+    }
+
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.fields.push(Field {
+                name: name.into(),
+                value,
+            });
+        }
+        self
+    }
+
+    pub fn link(mut self, label: impl Into<String>, url: impl Into<String>) -> Self {
+        self.links.push(Link {
+            label: label.into(),
+            url: url.into(),
+        });
+        self
+    }
+
+    pub fn summary(mut self, s: impl Into<String>) -> Self {
+        self.summary = s.into();
+        self
+    }
+
+    /// Fill `source` from the event being handled.
+    pub fn from_event(mut self, function: &str, event: &crate::Event) -> Self {
+        self.source = Source {
+            function: function.to_owned(),
+            account: event.envelope.account.clone(),
+            region: event.envelope.region.clone(),
+            event_id: event.envelope.id.clone(),
+            detail_type: event.envelope.detail_type.clone(),
+            event_time: event
+                .envelope
+                .time
+                .at()
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        };
+        self
+    }
+}
+
+/// The AWS console's host for a partition.
+pub fn console_host(partition: &str, region: &str) -> String {
+    match partition {
+        "aws-cn" => "console.amazonaws.cn".to_owned(),
+        "aws-us-gov" => "console.amazonaws-us-gov.com".to_owned(),
+        _ if region.is_empty() => "console.aws.amazon.com".to_owned(),
+        _ => format!("{region}.console.aws.amazon.com"),
+    }
+}
+
+/// Percent-encode a URL path or fragment component (RFC 3986 unreserved characters kept).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_severities_round_trip() {
+        assert_eq!(
+            NotificationKind::parse("drain-forced"),
+            Some(NotificationKind::DrainForced)
+        );
+        assert_eq!(NotificationKind::parse("nope"), None);
+        assert_eq!(Severity::parse("SEV1"), Some(Severity::Critical));
+        assert_eq!(Severity::parse("warning"), Some(Severity::Medium));
+        assert_eq!(Severity::parse("purple"), None);
+        assert!(Severity::Critical > Severity::High);
+    }
+
+    #[test]
+    fn console_and_encoding() {
+        assert_eq!(
+            console_host("aws", "eu-west-1"),
+            "eu-west-1.console.aws.amazon.com"
+        );
+        assert_eq!(console_host("aws-cn", "cn-north-1"), "console.amazonaws.cn");
+        assert_eq!(url_encode("High CPU/ä"), "High%20CPU%2F%C3%A4");
+    }
+}

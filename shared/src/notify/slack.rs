@@ -1,0 +1,260 @@
+//! Slack rendering: an incoming-webhook body (`application/json`) with Block Kit blocks inside a
+//! coloured attachment, always within Slack's limits: 50 blocks, 150 characters in a header,
+//! 3,000 in a section, 2,000 in a field, 10 fields a section. Text is cut at character
+//! boundaries (never inside a UTF-8 sequence or an escape), with `…`.
+
+use super::{Notification, Severity};
+use serde_json::{Value, json};
+
+pub const MAX_BLOCKS: usize = 50;
+pub const MAX_HEADER: usize = 150;
+pub const MAX_SECTION: usize = 3000;
+pub const MAX_FIELD: usize = 2000;
+pub const MAX_FIELDS_PER_SECTION: usize = 10;
+pub const MAX_CONTEXT_ELEMENTS: usize = 10;
+/// Fallback text shown in notifications and by clients that cannot show blocks.
+pub const MAX_FALLBACK: usize = 500;
+
+/// Escape Slack's control characters for mrkdwn.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let keep = max.saturating_sub(1);
+    let end = s
+        .char_indices()
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    format!("{}…", &s[..end])
+}
+
+/// Escaped mrkdwn of `raw`, at most `max` characters; the cut is made before escaping so an
+/// entity is never split.
+pub fn fit(raw: &str, max: usize) -> String {
+    let mut n = raw.chars().count().min(max);
+    loop {
+        let text = escape(&cut(raw, n));
+        if text.chars().count() <= max || n == 0 {
+            return text;
+        }
+        n = n.saturating_sub((text.chars().count() - max).max(1));
+    }
+}
+
+/// The colour bar: by alarm state when there is one, else by severity.
+pub fn colour(n: &Notification) -> &'static str {
+    match n.state.as_deref() {
+        Some("ALARM") => "#E01E5A",
+        Some("OK") => "#2EB67D",
+        Some("INSUFFICIENT_DATA") => "#9E9E9E",
+        _ => match n.severity {
+            Severity::Critical => "#E01E5A",
+            Severity::High => "#E8912D",
+            Severity::Medium => "#ECB22E",
+            Severity::Low => "#36C5F0",
+            Severity::Info => "#9E9E9E",
+        },
+    }
+}
+
+fn emoji(n: &Notification) -> &'static str {
+    match n.state.as_deref() {
+        Some("ALARM") => ":red_circle:",
+        Some("OK") => ":large_green_circle:",
+        Some("INSUFFICIENT_DATA") => ":white_circle:",
+        _ => match n.severity {
+            Severity::Critical | Severity::High => ":rotating_light:",
+            Severity::Medium => ":warning:",
+            Severity::Low | Severity::Info => ":information_source:",
+        },
+    }
+}
+
+/// The webhook body for `n`.
+pub fn render(n: &Notification) -> Value {
+    let mut blocks = Vec::new();
+    let header = cut(&format!("{} {}", emoji(n), n.title), MAX_HEADER);
+    blocks.push(
+        json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
+    );
+    if !n.summary.is_empty() {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": fit(&n.summary, MAX_SECTION)}}));
+    }
+    // header + summary + links + context + an overflow note leave the rest for field sections.
+    let max_field_sections = MAX_BLOCKS - 5;
+    let max_fields = max_field_sections * MAX_FIELDS_PER_SECTION;
+    let shown = n.fields.len().min(max_fields);
+    for chunk in n.fields[..shown].chunks(MAX_FIELDS_PER_SECTION) {
+        let fields: Vec<Value> = chunk
+            .iter()
+            .map(|f| {
+                let name = fit(&f.name, 100);
+                let room = MAX_FIELD - name.chars().count() - 3;
+                json!({"type": "mrkdwn", "text": format!("*{name}*\n{}", fit(&f.value, room))})
+            })
+            .collect();
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    if shown < n.fields.len() {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn",
+            "text": format!("… {} more fields not shown", n.fields.len() - shown)}]}));
+    }
+    let links: Vec<String> = n
+        .links
+        .iter()
+        .filter(|l| !l.url.contains(['|', '>', '<', ' ']))
+        .map(|l| format!("<{}|{}>", l.url, fit(&l.label, 80)))
+        .collect();
+    if !links.is_empty() {
+        let mut text = String::new();
+        for l in links {
+            if text.chars().count() + l.chars().count() + 3 > MAX_SECTION {
+                break;
+            }
+            if !text.is_empty() {
+                text.push_str(" · ");
+            }
+            text.push_str(&l);
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    }
+    let mut context: Vec<String> = vec![
+        format!("*{}*", n.severity.as_str()),
+        n.kind.as_str().to_owned(),
+    ];
+    for part in [&n.source.account, &n.source.region] {
+        if !part.is_empty() {
+            context.push(fit(part, 64));
+        }
+    }
+    if !n.source.function.is_empty() {
+        context.push(format!("fleetguard/{}", fit(&n.source.function, 64)));
+    }
+    if let Some(t) = &n.source.event_time {
+        context.push(fit(t, 40));
+    }
+    let elements: Vec<Value> = context
+        .into_iter()
+        .take(MAX_CONTEXT_ELEMENTS)
+        .map(|t| json!({"type": "mrkdwn", "text": t}))
+        .collect();
+    blocks.push(json!({"type": "context", "elements": elements}));
+    debug_assert!(blocks.len() <= MAX_BLOCKS);
+
+    let fallback = if n.summary.is_empty() {
+        n.title.clone()
+    } else {
+        format!("{}: {}", n.title, n.summary)
+    };
+    json!({
+        "text": fit(&fallback, MAX_FALLBACK),
+        "attachments": [{"color": colour(n), "blocks": blocks}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::{NotificationKind, Severity};
+
+    fn count(v: &Value) -> usize {
+        v.as_str().map(|s| s.chars().count()).unwrap_or(0)
+    }
+
+    /// Every limit Slack enforces, checked on a rendered body.
+    pub fn assert_within_limits(body: &Value) {
+        let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+        for b in blocks {
+            match b["type"].as_str().unwrap() {
+                "header" => assert!(count(&b["text"]["text"]) <= MAX_HEADER),
+                "section" => {
+                    assert!(count(&b["text"]["text"]) <= MAX_SECTION);
+                    if let Some(fields) = b["fields"].as_array() {
+                        assert!(fields.len() <= MAX_FIELDS_PER_SECTION);
+                        for f in fields {
+                            assert!(
+                                count(&f["text"]) <= MAX_FIELD,
+                                "{} chars",
+                                count(&f["text"])
+                            );
+                        }
+                    }
+                }
+                "context" => {
+                    assert!(b["elements"].as_array().unwrap().len() <= MAX_CONTEXT_ELEMENTS)
+                }
+                other => panic!("unexpected block {other}"),
+            }
+        }
+        assert!(count(&body["text"]) <= MAX_FALLBACK);
+    }
+
+    #[test]
+    fn cut_and_fit_respect_characters_and_entities() {
+        assert_eq!(cut("héllo wörld", 5), "héll…");
+        assert_eq!(cut("short", 10), "short");
+        let f = fit(&"<&>".repeat(100), 10);
+        assert!(f.chars().count() <= 10, "{f}");
+        assert!(!f.contains("&a…") && !f.ends_with("&l…"), "{f}");
+        assert_eq!(fit("a < b", 20), "a &lt; b");
+    }
+
+    #[test]
+    fn huge_notifications_stay_within_limits() {
+        let mut n = Notification::new(
+            NotificationKind::Alarm,
+            Severity::High,
+            "T".repeat(500),
+            "k",
+        )
+        .summary("Ü<".repeat(60_000));
+        for i in 0..700 {
+            n = n.field(format!("field {i} {}", "n".repeat(300)), "v&".repeat(5000));
+        }
+        for i in 0..300 {
+            n = n.link(format!("link {i}"), format!("https://example.com/{i}"));
+        }
+        n.state = Some("ALARM".into());
+        let body = render(&n);
+        assert_within_limits(&body);
+        assert_eq!(body["attachments"][0]["color"], "#E01E5A");
+        let text = body.to_string();
+        assert!(text.contains("more fields not shown"));
+    }
+
+    #[test]
+    fn small_notification_renders_everything() {
+        let mut n = Notification::new(
+            NotificationKind::DrainStarted,
+            Severity::Medium,
+            "Draining i-0abc",
+            "k",
+        )
+        .summary("2 tasks of checkout-api are moving")
+        .field("Cluster", "prod")
+        .link("Console", "https://console.aws.amazon.com/ecs");
+        n.source.account = "123".into();
+        n.source.function = "spot-interruption".into();
+        let body = render(&n);
+        assert_within_limits(&body);
+        let s = body.to_string();
+        for needle in [
+            "Draining i-0abc",
+            "*Cluster*\\nprod",
+            "<https://console.aws.amazon.com/ecs|Console>",
+            "fleetguard/spot-interruption",
+            "#ECB22E",
+        ] {
+            assert!(s.contains(needle), "{needle} in {s}");
+        }
+    }
+}
