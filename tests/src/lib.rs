@@ -237,3 +237,144 @@ impl JsonBody for reqwest::Response {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 }
+
+/// Everything an SQS subscriber of a topic received since the last call (then deleted), as
+/// `(body as JSON, SNS envelope)`: the SNS envelope carries `Message`, `Subject` and `MessageAttributes`.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A topic with an SQS subscriber, for reading back what was published: `(topic arn, queue url)`.
+pub async fn topic_with_queue(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{name}-inbox"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    (topic, queue)
+}
+
+/// A DynamoDB dedupe table as the Terraform module creates it (`pk` string key, TTL on `expires_at`).
+pub async fn dedupe_table(sdk: &SdkConfig, name: &str) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    name.to_owned()
+}
+
+/// Log capture for asserting what functions log (for example, that secrets never appear).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Install as this thread's subscriber (tokio tests run on one thread) until the guard drops.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Load a sample event from `events/`.
+pub fn sample(name: &str) -> Value {
+    let path = repo_root().join("events").join(name);
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}

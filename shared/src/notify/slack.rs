@@ -160,42 +160,60 @@ pub fn render(n: &Notification) -> Value {
     })
 }
 
+/// Check a rendered body against Slack's limits (used by tests, and handy when changing the renderer).
+pub fn check_limits(body: &Value) -> Result<(), String> {
+    let count = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(0);
+    let blocks = body["attachments"][0]["blocks"]
+        .as_array()
+        .ok_or("no blocks")?;
+    if blocks.len() > MAX_BLOCKS {
+        return Err(format!("{} blocks", blocks.len()));
+    }
+    for b in blocks {
+        match b["type"].as_str() {
+            Some("header") if count(&b["text"]["text"]) > MAX_HEADER => {
+                return Err("header too long".into());
+            }
+            Some("section") => {
+                if count(&b["text"]["text"]) > MAX_SECTION {
+                    return Err(format!(
+                        "section of {} characters",
+                        count(&b["text"]["text"])
+                    ));
+                }
+                let fields = b["fields"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if fields.len() > MAX_FIELDS_PER_SECTION {
+                    return Err(format!("{} fields in a section", fields.len()));
+                }
+                if let Some(f) = fields.iter().find(|f| count(&f["text"]) > MAX_FIELD) {
+                    return Err(format!("field of {} characters", count(&f["text"])));
+                }
+            }
+            Some("context")
+                if b["elements"].as_array().map_or(0, Vec::len) > MAX_CONTEXT_ELEMENTS =>
+            {
+                return Err("too many context elements".into());
+            }
+            Some("header" | "section" | "context") => {}
+            other => return Err(format!("unexpected block type {other:?}")),
+        }
+    }
+    if count(&body["text"]) > MAX_FALLBACK {
+        return Err("fallback text too long".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::notify::{NotificationKind, Severity};
 
-    fn count(v: &Value) -> usize {
-        v.as_str().map(|s| s.chars().count()).unwrap_or(0)
-    }
-
-    /// Every limit Slack enforces, checked on a rendered body.
-    pub fn assert_within_limits(body: &Value) {
-        let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
-        assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
-        for b in blocks {
-            match b["type"].as_str().unwrap() {
-                "header" => assert!(count(&b["text"]["text"]) <= MAX_HEADER),
-                "section" => {
-                    assert!(count(&b["text"]["text"]) <= MAX_SECTION);
-                    if let Some(fields) = b["fields"].as_array() {
-                        assert!(fields.len() <= MAX_FIELDS_PER_SECTION);
-                        for f in fields {
-                            assert!(
-                                count(&f["text"]) <= MAX_FIELD,
-                                "{} chars",
-                                count(&f["text"])
-                            );
-                        }
-                    }
-                }
-                "context" => {
-                    assert!(b["elements"].as_array().unwrap().len() <= MAX_CONTEXT_ELEMENTS)
-                }
-                other => panic!("unexpected block {other}"),
-            }
-        }
-        assert!(count(&body["text"]) <= MAX_FALLBACK);
+    fn assert_within_limits(body: &Value) {
+        check_limits(body).unwrap();
     }
 
     #[test]
