@@ -197,7 +197,7 @@ pub fn check_limits(body: &Value) -> Result<(), String> {
             {
                 return Err("too many context elements".into());
             }
-            Some("header" | "section" | "context") => {}
+            Some("header" | "context") => {}
             other => return Err(format!("unexpected block type {other:?}")),
         }
     }
