@@ -91,14 +91,54 @@ def main():
         say(f"   SNS topic {fleet['topic_arn']} -> SQS; Slack webhook in {fleet['slack_webhook_secret_arn']}")
 
         env_file = work / "lambda.env"
-        env_file.write_text("\n".join([
+        # Values are quoted: the dotenv parser rejects a bare `=` inside a value.
+        env_file.write_text("\n".join(line.replace("=", '="', 1) + '"' for line in [
             f"AWS_ENDPOINT_URL={info['moto']}",
             f"AWS_ENDPOINT_URL_AUTO_SCALING={info['autoscaling']}",
             "AWS_REGION=us-east-1",
             "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing",
-            "RUST_LOG=info",
+            "RUST_LOG=info,fleetguard=debug",
+            f"SNS_TOPIC_ARN={fleet['topic_arn']}",
+            f"SLACK_WEBHOOK_SECRET_ARN={fleet['slack_webhook_secret_arn']}",
         ]) + "\n")
+        import boto3
+        sqs = boto3.client("sqs", endpoint_url=info["moto"], region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        seen_slack = [0]
+
+        def slack_since():
+            import urllib.request
+            posts = json.loads(urllib.request.urlopen(info["slack"] + "/_sink/requests").read())
+            new = posts[seen_slack[0]:]
+            seen_slack[0] = len(posts)
+            return new
+
+        def sns_since():
+            out = []
+            while True:
+                got = sqs.receive_message(QueueUrl=fleet["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
+                if not got:
+                    return out
+                for m in got:
+                    out.append(json.loads(m["Body"]))
+                    sqs.delete_message(QueueUrl=fleet["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+
+        def show_deliveries(first_full):
+            for post in slack_since():
+                body = json.loads(post["body"])
+                att = body["attachments"][0]
+                header = next((b["text"]["text"] for b in att["blocks"] if b["type"] == "header"), "")
+                fields = [f["text"].replace("\n", ": ", 1) for b in att["blocks"] if b["type"] == "section" for f in b.get("fields", [])]
+                say(f"       {DIM}slack{RESET} {att['color']} {header}  ({post['headers'].get('content-type')}, {len(att['blocks'])} blocks)")
+                for f in fields[:4]:
+                    say(f"       {DIM}      {f[:110]}{RESET}")
+                if first_full:
+                    say(f"{DIM}" + "\n".join("         " + l for l in json.dumps(body, indent=2, ensure_ascii=False).splitlines()[:60]) + f"{RESET}")
+            for msg in sns_since():
+                attrs = " ".join(f"{k}={v['Value']}" for k, v in sorted(msg.get("MessageAttributes", {}).items()))
+                say(f"       {DIM}sns  {RESET} subject {msg.get('Subject')!r}  attributes {attrs}")
+        shown_full = [False]
         port = free_port()
         log = open(work / "watch.log", "w")
         say(f"{BOLD}3. cargo lambda watch{RESET} on 127.0.0.1:{port} (function logs: {work / 'watch.log'})")
@@ -121,8 +161,10 @@ def main():
                 ms = (time.time() - started) * 1000
                 if r.returncode != 0:
                     failures += 1
-                    err = (r.stdout + r.stderr).strip().splitlines()
-                    say(f"   {RED}✗{RESET} {name}: {err[-1] if err else 'failed'}")
+                    err = [l for l in (r.stdout + r.stderr).strip().splitlines() if l.strip()]
+                    say(f"   {RED}✗{RESET} {name}: {err[0] if err else 'failed'}")
+                    if function == "alarm-fanout":
+                        show_deliveries(first_full=False)
                     continue
                 try:
                     out = json.loads(r.stdout)
@@ -130,6 +172,9 @@ def main():
                     out = {"outcome": r.stdout.strip()}
                 say(f"   {GREEN}✓{RESET} {name:<42} {out.get('kind', '?'):<30} {out.get('outcome', '?'):<10} "
                     f"{out.get('subject', '')[:60]} {DIM}{ms:.0f} ms{RESET}")
+                if function == "alarm-fanout":
+                    show_deliveries(first_full=not shown_full[0] and out.get("outcome") == "notified")
+                    shown_full[0] = shown_full[0] or out.get("outcome") == "notified"
         say(f"\n   {BOLD}bad input{RESET} {DIM}(a clear error, so Lambda retries and the on-failure destination keeps it){RESET}")
         for name in ("invalid/missing-instance-id.json", "invalid/bad-lifecycle-token.json", "invalid/sns-two-records.json"):
             function = "asg-lifecycle" if "lifecycle" in name else "spot-interruption"
@@ -146,8 +191,10 @@ def main():
             say(f"   {GREEN}✓{RESET} {name:<42} rejected: {message.strip()[:110]}")
         say()
         say(f"{BOLD}5. What happened in AWS{RESET}")
-        say("   The functions parse, classify and acknowledge their events; none mutates AWS yet "
-            "(draining, lifecycle completion and notifications arrive with their issues).")
+        say("   alarm-fanout delivered each alarm to the Slack sink (Block Kit, application/json) and to SNS "
+            "(read back from the SQS subscriber with its filterable attributes); muted and suppressed alarms were "
+            "skipped. spot-interruption, asg-lifecycle and ecs-deployment parse, classify and acknowledge; "
+            "draining, lifecycle completion and deployment reports arrive with their issues.")
         if failures:
             raise SystemExit(f"{failures} invocation(s) failed; see {work / 'watch.log'}")
         say(f"\n{GREEN}demo complete{RESET}")

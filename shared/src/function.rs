@@ -133,8 +133,49 @@ impl Context {
     }
 }
 
-/// An invocation's error: one line, never a secret.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Why an invocation failed: one line, never a secret. Lambda records `error_type` and the message,
+/// retries the event, and the on-failure destination keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// `InvalidEvent` or `DeliveryFailed`.
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::events::ParseError> for Error {
+    fn from(e: crate::events::ParseError) -> Self {
+        Self {
+            error_type: "InvalidEvent",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::notify::DeliveryError> for Error {
+    fn from(e: crate::notify::DeliveryError) -> Self {
+        Self {
+            error_type: "DeliveryFailed",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type.to_owned(),
+            error_message: e.message,
+        }
+    }
+}
 
 /// Handle one payload. Malformed input is an error (Lambda retries it and the on-failure
 /// destination keeps it for inspection); unknown or foreign events are acknowledged; a
@@ -153,6 +194,10 @@ pub async fn handle(ctx: &Context, payload: &Value, deadline: Deadline) -> Resul
     metrics.event_received(Some(event.kind()));
     let span = event_span(ctx.function.name(), &event);
     let result = async {
+        tracing::debug!(
+            remaining_ms = deadline.remaining().as_millis() as u64,
+            "invocation budget"
+        );
         let summary = classify(ctx, &event);
         if summary.outcome != "parsed" {
             return Ok(summary);
@@ -254,8 +299,7 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = Deadline::from_epoch_ms(event.context.deadline);
-            let summary = handle(ctx, &event.payload, deadline).await?;
-            Ok::<Summary, lambda_runtime::Error>(summary)
+            handle(ctx, &event.payload, deadline).await
         },
     ))
     .await
