@@ -6,9 +6,13 @@
 
 pub use aws_config::SdkConfig;
 
-/// Load the shared SDK configuration (region, credentials, endpoints, retry) from the environment.
+/// Load the shared SDK configuration (region, credentials, endpoints) from the environment, with
+/// the standard retry mode at 5 attempts: throttling and 5xx are retried with jittered backoff.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
 }
 
 /// The clients a function may use. Each function builds only those it calls.

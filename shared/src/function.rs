@@ -7,6 +7,7 @@ use crate::config::CommonConfig;
 use crate::events::{Detail, Event, EventKind, parse_value};
 use crate::notify::{Deadline, Notifier};
 use crate::observe::{Metrics, Outcome, event_span};
+use crate::spot::{self, Plan, SpotConfig, SpotPorts};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -109,6 +110,8 @@ pub struct Context {
     pub clients: Clients,
     pub notifier: Notifier,
     pub alarms: AlarmConfig,
+    /// `spot-interruption` only.
+    pub spot: Option<(SpotConfig, SpotPorts)>,
 }
 
 impl Context {
@@ -123,13 +126,33 @@ impl Context {
         lookup: impl Fn(&str) -> Option<String>,
         sdk: &crate::aws::SdkConfig,
     ) -> Result<Self, crate::config::ConfigError> {
+        let clients = Clients::build(sdk, function.needs());
+        let spot = match function {
+            Function::SpotInterruption => {
+                Some((SpotConfig::from_lookup(&lookup)?, spot_ports(&clients)))
+            }
+            _ => None,
+        };
         Ok(Self {
             function,
             config: CommonConfig::from_lookup(&lookup)?,
-            clients: Clients::build(sdk, function.needs()),
             notifier: Notifier::from_lookup(&lookup, sdk).await?,
             alarms: AlarmConfig::from_lookup(&lookup)?,
+            clients,
+            spot,
         })
+    }
+}
+
+/// The ports `spot-interruption` acts through, from the clients it built.
+pub fn spot_ports(clients: &Clients) -> SpotPorts {
+    let missing = "spot-interruption builds ECS, ELBv2 and Auto Scaling clients";
+    SpotPorts {
+        ecs: crate::adapters::ecs::Ecs::new(clients.ecs.clone().expect(missing)),
+        elbv2: crate::adapters::elbv2::Elbv2::new(clients.elbv2.clone().expect(missing)),
+        autoscaling: crate::adapters::autoscaling::AutoScaling::new(
+            clients.autoscaling.clone().expect(missing),
+        ),
     }
 }
 
@@ -163,6 +186,15 @@ impl From<crate::notify::DeliveryError> for Error {
     fn from(e: crate::notify::DeliveryError) -> Self {
         Self {
             error_type: "DeliveryFailed",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::adapters::AwsError> for Error {
+    fn from(e: crate::adapters::AwsError) -> Self {
+        Self {
+            error_type: "AwsCallFailed",
             message: e.to_string(),
         }
     }
@@ -205,6 +237,9 @@ pub async fn handle(ctx: &Context, payload: &Value, deadline: Deadline) -> Resul
         match ctx.function {
             Function::AlarmFanout => {
                 fan_out_alarm(ctx, &event, summary, deadline, &mut metrics).await
+            }
+            Function::SpotInterruption => {
+                spot_interruption(ctx, &event, summary, deadline, &mut metrics).await
             }
             // Behaviour arrives with each function's issue; until then they parse and acknowledge.
             _ => Ok(summary),
@@ -265,6 +300,128 @@ async fn fan_out_alarm(
             Err(e.into())
         }
     }
+}
+
+async fn spot_interruption(
+    ctx: &Context,
+    event: &Event,
+    mut summary: Summary,
+    deadline: Deadline,
+    metrics: &mut Metrics,
+) -> Result<Summary, Error> {
+    let (config, ports) = ctx.spot.as_ref().expect("spot-interruption context");
+    let interruption = match &event.detail {
+        Detail::SpotInterruptionWarning(w) => spot::Interruption {
+            instance_id: w.instance_id.clone(),
+            action: Some(w.instance_action.clone()),
+        },
+        Detail::RebalanceRecommendation(r) => spot::Interruption {
+            instance_id: r.instance_id.clone(),
+            action: None,
+        },
+        _ => return Ok(summary),
+    };
+    if interruption.action.is_none() && config.rebalance == spot::RebalanceAction::Ignore {
+        summary.outcome =
+            "ignored: rebalance recommendations are ignored (REBALANCE_ACTION)".into();
+        return Ok(summary);
+    }
+    // Not being able to look is a failure (Lambda retries), never "not found".
+    let findings = spot::find(ports, config, &interruption.instance_id).await?;
+    let plan = spot::decide(&interruption, &findings, config);
+    let mut outcome = None;
+    match &plan {
+        Plan::Ignore(why) => {
+            tracing::info!(reason = %why, "instance not managed here: acknowledged");
+            summary.outcome = format!("ignored: {why}");
+            return Ok(summary);
+        }
+        Plan::NotifyOnly => {}
+        Plan::Drain { .. } if ctx.config.dry_run => {
+            metrics.action("DrainInstance", Outcome::DryRun);
+            summary.actions.push("dry run: nothing drained".into());
+        }
+        Plan::Drain { .. } => {
+            let o = spot::drain(ports, &interruption.instance_id, &findings).await;
+            metrics.latency("DrainInstance", event);
+            if let (Some(r), Some(ci)) = (o.container_instance, &findings.container_instance) {
+                let (text, m) = match r {
+                    crate::adapters::ecs::DrainResult::Drained => ("DRAINING", Outcome::Done),
+                    crate::adapters::ecs::DrainResult::AlreadyDraining => {
+                        ("already DRAINING", Outcome::AlreadyDone)
+                    }
+                };
+                metrics.action("DrainContainerInstance", m);
+                summary
+                    .actions
+                    .push(format!("container instance {} {text}", ci.arn));
+            }
+            for r in &o.deregistered {
+                metrics.action("DeregisterTargets", Outcome::Done);
+                summary.actions.push(format!(
+                    "deregistered from {} port {}",
+                    r.target_group_arn,
+                    r.port.map(|p| p.to_string()).unwrap_or("-".into())
+                ));
+            }
+            if !o.errors.is_empty() {
+                metrics.action("DrainInstance", Outcome::Failed);
+                let msg: Vec<String> = o.errors.iter().map(ToString::to_string).collect();
+                tracing::error!(errors = ?msg, "drain failed");
+                return Err(Error {
+                    error_type: "DrainFailed",
+                    message: format!(
+                        "could not drain {}: {}",
+                        interruption.instance_id,
+                        msg.join("; ")
+                    ),
+                });
+            }
+            outcome = Some(o);
+        }
+    }
+    // Enrichment comes after the drain calls, and never blocks the message.
+    let tasks = match &findings.container_instance {
+        Some(ci) => match ports
+            .ecs
+            .tasks_on(&ci.cluster_arn, &ci.arn, "RUNNING")
+            .await
+        {
+            Ok(t) => Some(crate::adapters::ecs::count_by_service(&t)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the instance's tasks");
+                None
+            }
+        },
+        None => None,
+    };
+    let n = spot::render(
+        &interruption,
+        &findings,
+        &plan,
+        outcome.as_ref(),
+        tasks.as_ref(),
+        ctx.config.dry_run,
+        spot::time_left(event, chrono::Utc::now()),
+        event,
+    )
+    .from_event(ctx.function.name(), event);
+    let report = ctx.notifier.send(n, deadline).await?;
+    summary
+        .actions
+        .extend(report.delivered.iter().map(|d| format!("delivered to {d}")));
+    summary.actions.extend(
+        report
+            .already_delivered
+            .iter()
+            .map(|d| format!("already delivered to {d}")),
+    );
+    summary.outcome = match (&plan, ctx.config.dry_run) {
+        (Plan::Drain { .. }, false) => "drained".into(),
+        (Plan::Drain { .. }, true) => "dry run".into(),
+        _ => "notified".into(),
+    };
+    Ok(summary)
 }
 
 fn classify(ctx: &Context, event: &Event) -> Summary {

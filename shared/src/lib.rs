@@ -1,6 +1,7 @@
 //! fleetguard's domain crate: typed AWS events, the decisions made on them, the ports they act
 //! through and the adapters behind those ports, shared by all four Lambda functions.
 
+pub mod adapters;
 pub mod alarm_fanout;
 pub mod aws;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod function;
 pub mod ids;
 pub mod notify;
 pub mod observe;
+pub mod spot;
 pub mod text;
 pub mod time;
 

@@ -23,6 +23,7 @@ async fn every_function_routes_every_sample_event() {
             clients: Clients::default(),
             notifier: Notifier::disabled(),
             alarms: AlarmConfig::default(),
+            spot: None,
         };
         for (name, expect) in &manifest {
             let Ok(payload) =
@@ -30,6 +31,12 @@ async fn every_function_routes_every_sample_event() {
             else {
                 continue; // not JSON at all: the runtime rejects it before the handler
             };
+            // spot-interruption acts on AWS for its own events: the integration tests cover those.
+            if function == Function::SpotInterruption
+                && fleetguard::parse_value(&payload).is_ok_and(|e| function.accepts(e.kind()))
+            {
+                continue;
+            }
             let result = fleetguard::function::handle(
                 &ctx,
                 &payload,

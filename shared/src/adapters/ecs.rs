@@ -1,0 +1,333 @@
+//! ECS: find an EC2 instance's container instance, set it DRAINING, list what runs on it.
+
+use super::AwsError;
+use crate::ids::InstanceId;
+use aws_sdk_ecs::types::ContainerInstanceStatus;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// A container instance as ECS describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInstance {
+    pub cluster_arn: String,
+    pub arn: String,
+    pub ec2_instance_id: String,
+    /// `ACTIVE`, `DRAINING`, …
+    pub status: String,
+    pub agent_connected: bool,
+    pub running_tasks_count: i32,
+    pub pending_tasks_count: i32,
+    pub instance_type: Option<String>,
+    pub availability_zone: Option<String>,
+}
+
+impl ContainerInstance {
+    pub fn cluster_name(&self) -> &str {
+        self.cluster_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.cluster_arn)
+    }
+}
+
+/// A task, as much of it as the functions use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub arn: String,
+    pub last_status: String,
+    pub desired_status: String,
+    /// `service:<name>` for service tasks.
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub task_definition_arn: Option<String>,
+}
+
+impl Task {
+    pub fn service_name(&self) -> Option<&str> {
+        self.group.as_deref()?.strip_prefix("service:")
+    }
+}
+
+/// What a drain call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainResult {
+    Drained,
+    AlreadyDraining,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ecs {
+    client: aws_sdk_ecs::Client,
+    /// `ListClusters`, once per execution environment.
+    clusters: Arc<OnceCell<Vec<String>>>,
+}
+
+impl Ecs {
+    pub fn new(client: aws_sdk_ecs::Client) -> Self {
+        Self {
+            client,
+            clusters: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The configured clusters, or every cluster of the account (listed once and cached).
+    pub async fn clusters(&self, configured: &[String]) -> Result<Vec<String>, AwsError> {
+        if !configured.is_empty() {
+            return Ok(configured.to_vec());
+        }
+        self.clusters
+            .get_or_try_init(|| async {
+                let mut all = Vec::new();
+                let mut token = None;
+                loop {
+                    let out = self
+                        .client
+                        .list_clusters()
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::new("ListClusters", &e))?;
+                    all.extend(out.cluster_arns().iter().cloned());
+                    token = out.next_token().map(str::to_owned);
+                    if token.is_none() {
+                        return Ok(all);
+                    }
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// The container instance of `instance` in `cluster`: `ListContainerInstances` filtered by
+    /// `ec2InstanceId`, then `DescribeContainerInstances`, whose `ec2InstanceId` is checked (a
+    /// filter that is ignored, as moto does, must not make us drain the wrong instance).
+    pub async fn find_container_instance(
+        &self,
+        cluster: &str,
+        instance: &InstanceId,
+    ) -> Result<Option<ContainerInstance>, AwsError> {
+        let listed = self
+            .client
+            .list_container_instances()
+            .cluster(cluster)
+            .filter(format!("ec2InstanceId == {instance}"))
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("ListContainerInstances", &e))?;
+        let arns = listed.container_instance_arns().to_vec();
+        if arns.is_empty() {
+            return Ok(None);
+        }
+        let described = self.describe(cluster, arns).await?;
+        Ok(described
+            .into_iter()
+            .find(|c| c.ec2_instance_id == instance.as_str()))
+    }
+
+    /// Search `clusters` in parallel; the first container instance found.
+    pub async fn find_in_clusters(
+        &self,
+        clusters: &[String],
+        instance: &InstanceId,
+    ) -> Result<Option<ContainerInstance>, AwsError> {
+        let mut set = tokio::task::JoinSet::new();
+        for c in clusters {
+            let (me, c, i) = (self.clone(), c.clone(), instance.clone());
+            set.spawn(async move { me.find_container_instance(&c, &i).await });
+        }
+        let mut found = None;
+        let mut first_error = None;
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(Ok(Some(ci))) => found = found.or(Some(ci)),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(e) => {
+                    first_error = first_error.or(Some(AwsError::other(
+                        "ListContainerInstances",
+                        e.to_string(),
+                    )))
+                }
+            }
+        }
+        // A cluster we could not search may hold the instance: that is a failure, not "not found".
+        match (found, first_error) {
+            (Some(ci), _) => Ok(Some(ci)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(None),
+        }
+    }
+
+    pub async fn describe(
+        &self,
+        cluster: &str,
+        arns: Vec<String>,
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let mut out = Vec::new();
+        for chunk in arns.chunks(100) {
+            let d = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DescribeContainerInstances", &e))?;
+            for c in d.container_instances() {
+                let attr = |name: &str| {
+                    c.attributes()
+                        .iter()
+                        .find(|a| a.name() == name)
+                        .and_then(|a| a.value())
+                        .map(str::to_owned)
+                };
+                out.push(ContainerInstance {
+                    cluster_arn: cluster_arn(
+                        cluster,
+                        c.container_instance_arn().unwrap_or_default(),
+                    ),
+                    arn: c.container_instance_arn().unwrap_or_default().to_owned(),
+                    ec2_instance_id: c.ec2_instance_id().unwrap_or_default().to_owned(),
+                    status: c.status().unwrap_or_default().to_owned(),
+                    agent_connected: c.agent_connected(),
+                    running_tasks_count: c.running_tasks_count(),
+                    pending_tasks_count: c.pending_tasks_count(),
+                    instance_type: attr("ecs.instance-type"),
+                    availability_zone: attr("ecs.availability-zone"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Set DRAINING. Already DRAINING is a no-op and makes no call.
+    pub async fn drain(&self, ci: &ContainerInstance) -> Result<DrainResult, AwsError> {
+        if ci.status == "DRAINING" {
+            return Ok(DrainResult::AlreadyDraining);
+        }
+        let out = self
+            .client
+            .update_container_instances_state()
+            .cluster(&ci.cluster_arn)
+            .container_instances(&ci.arn)
+            .status(ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("UpdateContainerInstancesState", &e))?;
+        if let Some(f) = out.failures().first() {
+            return Err(AwsError::other(
+                "UpdateContainerInstancesState",
+                format!(
+                    "{}: {}",
+                    f.reason().unwrap_or("failed"),
+                    f.detail().or(f.arn()).unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(DrainResult::Drained)
+    }
+
+    /// Every task on the container instance that ECS still lists with `desired`
+    /// (`RUNNING`, or `STOPPED` for tasks being stopped): all pages, described 100 at a time.
+    pub async fn tasks_on(
+        &self,
+        cluster: &str,
+        container_instance: &str,
+        desired: &str,
+    ) -> Result<Vec<Task>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .container_instance(container_instance)
+                .desired_status(desired.into())
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("ListTasks", &e))?;
+            arns.extend(out.task_arns().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        self.describe_tasks(cluster, arns).await
+    }
+
+    pub async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: Vec<String>,
+    ) -> Result<Vec<Task>, AwsError> {
+        let mut tasks = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(100) {
+            let d = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DescribeTasks", &e))?;
+            tasks.extend(d.tasks().iter().map(|t| Task {
+                arn: t.task_arn().unwrap_or_default().to_owned(),
+                last_status: t.last_status().unwrap_or_default().to_owned(),
+                desired_status: t.desired_status().unwrap_or_default().to_owned(),
+                group: t.group().map(str::to_owned),
+                started_by: t.started_by().map(str::to_owned),
+                task_definition_arn: t.task_definition_arn().map(str::to_owned),
+            }));
+        }
+        Ok(tasks)
+    }
+}
+
+/// The cluster's ARN: given, or built from the container instance's ARN
+/// (`arn:aws:ecs:region:account:container-instance/cluster/id`).
+fn cluster_arn(cluster: &str, container_instance_arn: &str) -> String {
+    if cluster.starts_with("arn:") {
+        return cluster.to_owned();
+    }
+    match container_instance_arn.split_once(":container-instance/") {
+        Some((prefix, _)) => format!("{prefix}:cluster/{cluster}"),
+        None => cluster.to_owned(),
+    }
+}
+
+/// Tasks per service (`service:<name>` group), standalone tasks under `(standalone)`.
+pub fn count_by_service(tasks: &[Task]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for t in tasks {
+        let key = t
+            .service_name()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "(standalone)".to_owned());
+        *m.entry(key).or_insert(0) += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_arn_from_container_instance_arn() {
+        assert_eq!(
+            cluster_arn(
+                "prod",
+                "arn:aws:ecs:eu-west-1:1:container-instance/prod/abc"
+            ),
+            "arn:aws:ecs:eu-west-1:1:cluster/prod"
+        );
+        assert_eq!(
+            cluster_arn("arn:aws:ecs:eu-west-1:1:cluster/x", ""),
+            "arn:aws:ecs:eu-west-1:1:cluster/x"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Elastic Load Balancing v2: where an instance is registered, and deregistering it.
+
+use super::AwsError;
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+
+/// One registration of an instance in a target group (an instance can be registered on several
+/// ports, as ECS bridge-mode tasks are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub target_group_arn: String,
+    pub port: Option<i32>,
+    /// `initial`, `healthy`, `unhealthy`, `draining`, `unused`, …
+    pub state: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Elbv2 {
+    client: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Elbv2 {
+    pub fn new(client: aws_sdk_elasticloadbalancingv2::Client) -> Self {
+        Self { client }
+    }
+
+    /// The instance's registrations in `target_group_arn` (one `DescribeTargetHealth`).
+    pub async fn registrations(
+        &self,
+        target_group_arn: &str,
+        instance_id: &str,
+    ) -> Result<Vec<Registration>, AwsError> {
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeTargetHealth", &e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| d.target().and_then(|t| t.id()) == Some(instance_id))
+            .map(|d| Registration {
+                target_group_arn: target_group_arn.to_owned(),
+                port: d.target().and_then(|t| t.port()),
+                state: d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            })
+            .filter(|r| r.state != "unused")
+            .collect())
+    }
+
+    /// Deregister these registrations (one call per target group). Deregistering a target that
+    /// is already gone succeeds, so this is safe to repeat.
+    pub async fn deregister(
+        &self,
+        instance_id: &str,
+        regs: &[Registration],
+    ) -> Result<(), AwsError> {
+        let mut by_group: std::collections::BTreeMap<&str, Vec<Option<i32>>> = Default::default();
+        for r in regs {
+            by_group
+                .entry(&r.target_group_arn)
+                .or_default()
+                .push(r.port);
+        }
+        for (tg, ports) in by_group {
+            let targets: Vec<TargetDescription> = ports
+                .into_iter()
+                .map(|p| {
+                    TargetDescription::builder()
+                        .id(instance_id)
+                        .set_port(p)
+                        .build()
+                })
+                .collect();
+            self.client
+                .deregister_targets()
+                .target_group_arn(tg)
+                .set_targets(Some(targets))
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DeregisterTargets", &e))?;
+        }
+        Ok(())
+    }
+}
