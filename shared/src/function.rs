@@ -396,13 +396,15 @@ async fn spot_interruption(
         None => None,
     };
     let n = spot::render(
-        &interruption,
-        &findings,
-        &plan,
-        outcome.as_ref(),
-        tasks.as_ref(),
-        ctx.config.dry_run,
-        spot::time_left(event, chrono::Utc::now()),
+        &spot::Report {
+            interruption: &interruption,
+            findings: &findings,
+            plan: &plan,
+            outcome: outcome.as_ref(),
+            tasks: tasks.as_ref(),
+            dry_run: ctx.config.dry_run,
+            seconds_left: spot::time_left(event, chrono::Utc::now()),
+        },
         event,
     )
     .from_event(ctx.function.name(), event);

@@ -288,17 +288,31 @@ pub fn time_left(event: &Event, now: chrono::DateTime<chrono::Utc>) -> Option<i6
     Some((t + chrono::Duration::seconds(120) - now).num_seconds())
 }
 
+/// Everything the one message says, gathered after the drain calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub interruption: &'a Interruption,
+    pub findings: &'a Findings,
+    pub plan: &'a Plan,
+    /// None when nothing was changed (dry run, or not draining).
+    pub outcome: Option<&'a DrainOutcome>,
+    /// Running tasks per service on the container instance, when they could be listed.
+    pub tasks: Option<&'a BTreeMap<String, usize>>,
+    pub dry_run: bool,
+    pub seconds_left: Option<i64>,
+}
+
 /// The one message per instance and interruption.
-pub fn render(
-    i: &Interruption,
-    f: &Findings,
-    plan: &Plan,
-    outcome: Option<&DrainOutcome>,
-    tasks: Option<&BTreeMap<String, usize>>,
-    dry_run: bool,
-    left_secs: Option<i64>,
-    event: &Event,
-) -> Notification {
+pub fn render(r: &Report<'_>, event: &Event) -> Notification {
+    let Report {
+        interruption: i,
+        findings: f,
+        plan,
+        outcome,
+        tasks,
+        dry_run,
+        seconds_left: left_secs,
+    } = *r;
     let what = match &i.action {
         Some(a) => format!("Spot interruption ({a})"),
         None => "Rebalance recommendation".to_owned(),
@@ -400,10 +414,11 @@ pub fn render(
             .registrations
             .iter()
             .map(|r| {
+                // `arn:…:targetgroup/<name>/<id>`
                 let name = r
                     .target_group_arn
-                    .split(':')
-                    .next_back()
+                    .split('/')
+                    .nth(1)
                     .unwrap_or(&r.target_group_arn);
                 match r.port {
                     Some(p) => format!("{name} port {p}"),

@@ -1,0 +1,135 @@
+//! Adapter tests with `aws-smithy-mocks`: the exact requests the ECS adapter sends, and its
+//! behaviour under throttling, through the real SDK client and its standard retry mode.
+
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesOutput;
+use aws_sdk_ecs::operation::list_container_instances::ListContainerInstancesOutput;
+use aws_sdk_ecs::operation::update_container_instances_state::UpdateContainerInstancesStateOutput;
+use aws_sdk_ecs::types::ContainerInstanceStatus;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use fleetguard::adapters::ecs::{ContainerInstance, DrainResult, Ecs};
+use fleetguard::ids::InstanceId;
+
+const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+
+fn container_instance(status: &str) -> ContainerInstance {
+    ContainerInstance {
+        cluster_arn: "arn:aws:ecs:eu-west-1:111122223333:cluster/prod".into(),
+        arn: "arn:aws:ecs:eu-west-1:111122223333:container-instance/prod/abc".into(),
+        ec2_instance_id: "i-0a1b2c3d4e5f60718".into(),
+        status: status.into(),
+        agent_connected: true,
+        running_tasks_count: 3,
+        pending_tasks_count: 0,
+        instance_type: None,
+        availability_zone: None,
+    }
+}
+
+#[tokio::test]
+async fn throttled_drain_is_retried_then_succeeds() {
+    let rule = mock!(aws_sdk_ecs::Client::update_container_instances_state)
+        .match_requests(|r| {
+            r.status() == Some(&ContainerInstanceStatus::Draining)
+                && r.cluster() == Some("arn:aws:ecs:eu-west-1:111122223333:cluster/prod")
+                && r.container_instances()
+                    == ["arn:aws:ecs:eu-west-1:111122223333:container-instance/prod/abc"]
+        })
+        .sequence()
+        .http_status(400, Some(THROTTLED.to_owned()))
+        .times(2)
+        .output(|| UpdateContainerInstancesStateOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule], |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(5)));
+    let ecs = Ecs::new(client);
+    assert_eq!(
+        ecs.drain(&container_instance("ACTIVE")).await.unwrap(),
+        DrainResult::Drained
+    );
+    assert_eq!(
+        rule.num_calls(),
+        3,
+        "two throttled attempts, then the one that worked"
+    );
+}
+
+#[tokio::test]
+async fn throttling_past_the_retry_budget_is_an_error_naming_the_call() {
+    let rule = mock!(aws_sdk_ecs::Client::update_container_instances_state)
+        .sequence()
+        .http_status(400, Some(THROTTLED.to_owned()))
+        .times(10)
+        .build();
+    let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule], |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(3)));
+    let err = Ecs::new(client)
+        .drain(&container_instance("ACTIVE"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "UpdateContainerInstancesState");
+    assert_eq!(err.code.as_deref(), Some("ThrottlingException"));
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn already_draining_makes_no_call() {
+    let rule = mock!(aws_sdk_ecs::Client::update_container_instances_state)
+        .then_output(|| UpdateContainerInstancesStateOutput::builder().build());
+    let client = mock_client!(aws_sdk_ecs, [&rule]);
+    let r = Ecs::new(client)
+        .drain(&container_instance("DRAINING"))
+        .await
+        .unwrap();
+    assert_eq!(r, DrainResult::AlreadyDraining);
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn found_container_instance_must_be_the_instance_asked_for() {
+    // An ECS that ignores the filter (as moto does) returns every container instance.
+    let list = mock!(aws_sdk_ecs::Client::list_container_instances)
+        .match_requests(|r| {
+            r.filter()
+                .is_some_and(|f| f.starts_with("ec2InstanceId == i-"))
+        })
+        .then_output(|| {
+            ListContainerInstancesOutput::builder()
+                .container_instance_arns("arn:aws:ecs:eu-west-1:1:container-instance/prod/one")
+                .container_instance_arns("arn:aws:ecs:eu-west-1:1:container-instance/prod/two")
+                .build()
+        });
+    let describe = mock!(aws_sdk_ecs::Client::describe_container_instances).then_output(|| {
+        DescribeContainerInstancesOutput::builder()
+            .container_instances(
+                aws_sdk_ecs::types::ContainerInstance::builder()
+                    .container_instance_arn("arn:aws:ecs:eu-west-1:1:container-instance/prod/one")
+                    .ec2_instance_id("i-0ffffffffffffffff")
+                    .status("ACTIVE")
+                    .build(),
+            )
+            .container_instances(
+                aws_sdk_ecs::types::ContainerInstance::builder()
+                    .container_instance_arn("arn:aws:ecs:eu-west-1:1:container-instance/prod/two")
+                    .ec2_instance_id("i-0a1b2c3d4e5f60718")
+                    .status("ACTIVE")
+                    .build(),
+            )
+            .build()
+    });
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &describe]);
+    let ecs = Ecs::new(client);
+    let found = ecs
+        .find_container_instance("prod", &InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.arn.ends_with("/two"));
+    assert_eq!(found.cluster_arn, "arn:aws:ecs:eu-west-1:1:cluster/prod");
+    // An instance that is not there is not found, even though the (ignored) filter listed two.
+    let none = ecs
+        .find_container_instance("prod", &InstanceId::parse("i-0123456789abcdef0").unwrap())
+        .await
+        .unwrap();
+    assert!(none.is_none());
+}
