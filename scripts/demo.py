@@ -99,6 +99,7 @@ def main():
             "AWS_ACCESS_KEY_ID=testing",
             "AWS_SECRET_ACCESS_KEY=testing",
             "RUST_LOG=info,fleetguard=debug",
+            "MANAGED_ASG_TAG=fleetguard:managed=true",
             f"SNS_TOPIC_ARN={fleet['topic_arn']}",
             f"SLACK_WEBHOOK_SECRET_ARN={fleet['slack_webhook_secret_arn']}",
         ]) + "\n")
@@ -163,8 +164,7 @@ def main():
                     failures += 1
                     err = [l for l in (r.stdout + r.stderr).strip().splitlines() if l.strip()]
                     say(f"   {RED}✗{RESET} {name}: {err[0] if err else 'failed'}")
-                    if function == "alarm-fanout":
-                        show_deliveries(first_full=False)
+                    show_deliveries(first_full=False)
                     continue
                 try:
                     out = json.loads(r.stdout)
@@ -172,9 +172,8 @@ def main():
                     out = {"outcome": r.stdout.strip()}
                 say(f"   {GREEN}✓{RESET} {name:<42} {out.get('kind', '?'):<30} {out.get('outcome', '?'):<10} "
                     f"{out.get('subject', '')[:60]} {DIM}{ms:.0f} ms{RESET}")
-                if function == "alarm-fanout":
-                    show_deliveries(first_full=not shown_full[0] and out.get("outcome") == "notified")
-                    shown_full[0] = shown_full[0] or out.get("outcome") == "notified"
+                show_deliveries(first_full=function == "alarm-fanout" and not shown_full[0] and out.get("outcome") == "notified")
+                shown_full[0] = shown_full[0] or (function == "alarm-fanout" and out.get("outcome") == "notified")
         say(f"\n   {BOLD}bad input{RESET} {DIM}(a clear error, so Lambda retries and the on-failure destination keeps it){RESET}")
         for name in ("invalid/missing-instance-id.json", "invalid/bad-lifecycle-token.json", "invalid/sns-two-records.json"):
             function = "asg-lifecycle" if "lifecycle" in name else "spot-interruption"
@@ -190,11 +189,58 @@ def main():
             message = next((l for l in text.splitlines() if "invalid event" in l or "unrecognised" in l), text.splitlines()[-1] if text else "")
             say(f"   {GREEN}✓{RESET} {name:<42} rejected: {message.strip()[:110]}")
         say()
-        say(f"{BOLD}5. What happened in AWS{RESET}")
-        say("   alarm-fanout delivered each alarm to the Slack sink (Block Kit, application/json) and to SNS "
-            "(read back from the SQS subscriber with its filterable attributes); muted and suppressed alarms were "
-            "skipped. spot-interruption, asg-lifecycle and ecs-deployment parse, classify and acknowledge; "
-            "draining, lifecycle completion and deployment reports arrive with their issues.")
+        say(f"{BOLD}5. Scenarios against the seeded fleet{RESET} {DIM}(sample events re-addressed to seeded instances, stamped now){RESET}")
+        kw = dict(endpoint_url=info["moto"], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        ecs, elbv2 = boto3.client("ecs", **kw), boto3.client("elbv2", **kw)
+
+        def invoke(function, payload):
+            path = work / f"event-{time.time_ns()}.json"
+            path.write_text(json.dumps(payload))
+            r = subprocess.run(
+                ["cargo", "lambda", "invoke", function, "--data-file", str(path),
+                 "-A", "127.0.0.1", "-P", str(port), "--output-format", "json"],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                err = [l for l in (r.stdout + r.stderr).strip().splitlines() if l.strip()]
+                raise SystemExit(f"{function} failed: {err[0] if err else r.returncode}")
+            out = json.loads(r.stdout)
+            say(f"   {GREEN}✓{RESET} {function}: {out.get('outcome')}")
+            for a in out.get("actions", []):
+                say(f"       {DIM}{a}{RESET}")
+            return out
+
+        def event(name, instance_id):
+            e = json.loads((ROOT / "events" / name).read_text())
+            e["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            e["region"], e["account"] = "us-east-1", "123456789012"
+            e["resources"] = [f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}"]
+            e["detail"]["instance-id"] = instance_id
+            return e
+
+        def container_instance_status(arn):
+            ci = ecs.describe_container_instances(cluster=fleet["cluster"], containerInstances=[arn])["containerInstances"][0]
+            return ci["status"]
+
+        spot_ci = fleet["ecs_instances"][0]
+        say(f"\n   {BOLD}Spot warning for ECS instance {spot_ci['instance_id']}{RESET} "
+            f"(container instance {container_instance_status(spot_ci['container_instance_arn'])})")
+        invoke("spot-interruption", event("spot/interruption-terminate.json", spot_ci["instance_id"]))
+        status = container_instance_status(spot_ci["container_instance_arn"])
+        say(f"       moto: container instance is now {status}")
+        if status != "DRAINING":
+            failures += 1
+        show_deliveries(first_full=False)
+        web = fleet["web_instances"][0]
+        before = [t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=fleet["target_group_arn"])["TargetHealthDescriptions"]]
+        say(f"\n   {BOLD}Spot warning for web instance {web}{RESET} (demo-web-tg targets: {', '.join(before)})")
+        invoke("spot-interruption", event("spot/interruption-terminate.json", web))
+        after = [t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=fleet["target_group_arn"])["TargetHealthDescriptions"]]
+        say(f"       moto: demo-web-tg targets are now {', '.join(after) or 'none'}")
+        if web in after:
+            failures += 1
+        show_deliveries(first_full=False)
+        say()
         if failures:
             raise SystemExit(f"{failures} invocation(s) failed; see {work / 'watch.log'}")
         say(f"\n{GREEN}demo complete{RESET}")

@@ -16,7 +16,9 @@ The servers:
   fake speaks the real Auto Scaling Query/XML protocol, so the real SDK client talks to it through
   AWS_ENDPOINT_URL_AUTO_SCALING: it answers those two calls itself, forwards every other call to
   moto, and reports `Pending:Wait`/`Terminating:Wait` for instances with a pending lifecycle action
-  in DescribeAutoScalingInstances and DescribeAutoScalingGroups. Control endpoints:
+  in DescribeAutoScalingInstances and DescribeAutoScalingGroups, and answers DescribeScalingActivities
+  with the activity each action belongs to (its start time is when the launch or termination began;
+  moto records none for actions it never runs). Control endpoints:
   `POST /_fake/lifecycle-actions` (start a pending action), `GET /_fake/calls` (every call, for
   assertions), `GET /_fake/lifecycle-actions`, `POST /_fake/fail` (next N calls of an action fail,
   e.g. with Throttling), `POST /_fake/reset`.
@@ -162,6 +164,8 @@ class LifecycleFake:
                     return self.complete(params)
                 if action == "RecordLifecycleActionHeartbeat":
                     return self.heartbeat(params)
+                if action == "DescribeScalingActivities":
+                    return self.activities(params)
                 self.forward(body, action, params)
 
             def control(self, path, spec):
@@ -224,6 +228,32 @@ class LifecycleFake:
                     fake.pending.pop(action["EC2InstanceId"], None)
                     fake.done.append(dict(action, Result=result, CompletedAt=time.time()))
                 self.xml("CompleteLifecycleAction")
+
+            def activities(self, params):
+                # moto records no activity for lifecycle actions it never runs: the fake answers with
+                # the activity Auto Scaling starts for each action (newest first, paginated), whose
+                # start time is when the termination or launch began.
+                group = params.get("AutoScalingGroupName")
+                size = int(params.get("MaxRecords") or 100)
+                start = int(params.get("NextToken") or 0)
+                with fake.lock:
+                    acts = [a for a in list(fake.pending.values()) + fake.done if a["AutoScalingGroupName"] == group]
+                acts.sort(key=lambda a: -a["StartTime"])
+                page, more = acts[start:start + size], start + size < len(acts)
+                members = []
+                for a in page:
+                    launching = a["LifecycleTransition"].endswith("LAUNCHING")
+                    what = "Launching a new EC2 instance" if launching else "Terminating EC2 instance"
+                    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(a["StartTime"]))
+                    status = "Successful" if "Result" in a else "InProgress"
+                    members.append(
+                        f"<member><ActivityId>{uuid.uuid5(uuid.NAMESPACE_OID, a['LifecycleActionToken'])}</ActivityId>"
+                        f"<AutoScalingGroupName>{group}</AutoScalingGroupName>"
+                        f"<Description>{what}: {a['EC2InstanceId']}</Description>"
+                        f"<Cause>At {when} an instance was {'started' if launching else 'taken out of service'}.</Cause>"
+                        f"<StartTime>{when}</StartTime><StatusCode>{status}</StatusCode><Progress>50</Progress></member>")
+                token = f"<NextToken>{start + size}</NextToken>" if more else ""
+                self.xml("DescribeScalingActivities", f"<Activities>{''.join(members)}</Activities>{token}")
 
             def heartbeat(self, params):
                 action, err = self.find(params)
@@ -314,6 +344,23 @@ def patch_moto():
 
     ecs_models.Container.__init__ = container_init
 
+    # moto drops a lifecycle hook's NotificationMetadata; AWS keeps it and DescribeLifecycleHooks
+    # returns it (asg-lifecycle reads the ECS cluster a launch must join from it).
+    from moto.autoscaling import responses as asg_responses
+
+    original_put = asg_responses.AutoScalingResponse.put_lifecycle_hook
+
+    def put_lifecycle_hook(self):
+        result = original_put(self)
+        metadata = self._get_param("NotificationMetadata")
+        key = f"{self._get_param('AutoScalingGroupName')}_{self._get_param('LifecycleHookName')}"
+        hook = self.autoscaling_backend.lifecycle_hooks.get(key)
+        if hook is not None and metadata is not None:
+            hook.notification_metadata = metadata
+        return result
+
+    asg_responses.AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
+
 
 def serve(args):
     try:
@@ -389,7 +436,7 @@ def seed(args):
     zones = [s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=subnets[:2])["Subnets"]]
     image = ec2.describe_images()["Images"][0]["ImageId"]
 
-    def group(name, lc, size, tag_value, tg=None):
+    def group(name, lc, size, tag_value, tg=None, cluster=None):
         asg.create_launch_configuration(LaunchConfigurationName=lc, ImageId=image, InstanceType="m5.large")
         extra = {"TargetGroupARNs": [tg]} if tg else {}
         asg.create_auto_scaling_group(
@@ -399,15 +446,17 @@ def seed(args):
                    "ResourceType": "auto-scaling-group"}], **extra)
         for hook, transition in (("fleetguard-drain", "autoscaling:EC2_INSTANCE_TERMINATING"),
                                  ("fleetguard-join", "autoscaling:EC2_INSTANCE_LAUNCHING")):
+            # The ECS group's hooks name the cluster its instances must join (see the README).
+            extra_hook = {"NotificationMetadata": json.dumps({"ecs_cluster": cluster})} if cluster else {}
             asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName=hook, LifecycleTransition=transition,
-                                   HeartbeatTimeout=300, DefaultResult="CONTINUE")
+                                   HeartbeatTimeout=300, DefaultResult="CONTINUE", **extra_hook)
         g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
         return sorted(i["InstanceId"] for i in g["Instances"])
 
     # ECS on EC2: a cluster whose container instances are the ASG's instances, with service tasks.
     cluster = "demo-ecs"
     cluster_arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
-    ecs_instances = group("demo-ecs-asg", "demo-ecs-lc", 3, "true")
+    ecs_instances = group("demo-ecs-asg", "demo-ecs-lc", 3, "true", cluster=cluster)
     for rev_image in ("checkout-api:2026.11.19-1", "checkout-api:2026.11.20-3"):
         ecs.register_task_definition(family="checkout-api", containerDefinitions=[{
             "name": "app", "image": f"123456789012.dkr.ecr.{args.region}.amazonaws.com/{rev_image}",

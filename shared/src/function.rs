@@ -5,6 +5,7 @@ use crate::alarm_fanout::{self, AlarmConfig, AlarmDecision};
 use crate::aws::{Clients, Needs};
 use crate::config::CommonConfig;
 use crate::events::{Detail, Event, EventKind, parse_value};
+use crate::lifecycle::{Lifecycle, LifecycleConfig};
 use crate::notify::{Deadline, Notifier};
 use crate::observe::{Metrics, Outcome, event_span};
 use crate::spot::{self, Plan, SpotConfig, SpotPorts};
@@ -112,6 +113,8 @@ pub struct Context {
     pub alarms: AlarmConfig,
     /// `spot-interruption` only.
     pub spot: Option<(SpotConfig, SpotPorts)>,
+    /// `asg-lifecycle` only.
+    pub lifecycle: Option<Lifecycle>,
 }
 
 impl Context {
@@ -126,7 +129,25 @@ impl Context {
         lookup: impl Fn(&str) -> Option<String>,
         sdk: &crate::aws::SdkConfig,
     ) -> Result<Self, crate::config::ConfigError> {
-        let clients = Clients::build(sdk, function.needs());
+        Self::with_clients(function, lookup, sdk, Clients::build(sdk, function.needs())).await
+    }
+
+    /// As `from_lookup`, with the clients given (tests point one client elsewhere).
+    pub async fn with_clients(
+        function: Function,
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &crate::aws::SdkConfig,
+        clients: Clients,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let common = CommonConfig::from_lookup(&lookup)?;
+        let lifecycle = match function {
+            Function::AsgLifecycle => Some(Lifecycle {
+                ports: spot_ports(&clients),
+                config: LifecycleConfig::from_lookup(&lookup)?,
+                dry_run: common.dry_run,
+            }),
+            _ => None,
+        };
         let spot = match function {
             Function::SpotInterruption => {
                 Some((SpotConfig::from_lookup(&lookup)?, spot_ports(&clients)))
@@ -135,7 +156,8 @@ impl Context {
         };
         Ok(Self {
             function,
-            config: CommonConfig::from_lookup(&lookup)?,
+            config: common,
+            lifecycle,
             notifier: Notifier::from_lookup(&lookup, sdk).await?,
             alarms: AlarmConfig::from_lookup(&lookup)?,
             clients,
@@ -240,6 +262,9 @@ pub async fn handle(ctx: &Context, payload: &Value, deadline: Deadline) -> Resul
             }
             Function::SpotInterruption => {
                 spot_interruption(ctx, &event, summary, deadline, &mut metrics).await
+            }
+            Function::AsgLifecycle => {
+                asg_lifecycle(ctx, &event, summary, deadline, &mut metrics).await
             }
             // Behaviour arrives with each function's issue; until then they parse and acknowledge.
             _ => Ok(summary),
@@ -448,6 +473,127 @@ fn classify(ctx: &Context, event: &Event) -> Summary {
         outcome,
         actions: Vec::new(),
     }
+}
+
+async fn asg_lifecycle(
+    ctx: &Context,
+    event: &Event,
+    mut summary: Summary,
+    deadline: Deadline,
+    metrics: &mut Metrics,
+) -> Result<Summary, Error> {
+    let lc = ctx.lifecycle.as_ref().expect("asg-lifecycle context");
+    let region = event.envelope.region.as_str();
+    let out = match &event.detail {
+        Detail::LifecycleAction(a) => lc.on_action(a, region).await?,
+        Detail::AutoScalingTestNotification(_) => {
+            summary.outcome = "ignored: autoscaling:TEST_NOTIFICATION".into();
+            return Ok(summary);
+        }
+        Detail::ContainerInstanceStateChange(c) => {
+            let Some(ec2) = &c.ec2_instance_id else {
+                summary.outcome = "ignored: not an EC2 container instance".into();
+                return Ok(summary);
+            };
+            let ci = crate::adapters::ecs::ContainerInstance {
+                cluster_arn: c.cluster_arn.to_string(),
+                arn: c.container_instance_arn.to_string(),
+                ec2_instance_id: ec2.to_string(),
+                status: c.status.to_string(),
+                agent_connected: c.agent_connected.unwrap_or(false),
+                running_tasks_count: c.running_tasks_count.unwrap_or(0) as i32,
+                pending_tasks_count: c.pending_tasks_count.unwrap_or(0) as i32,
+                instance_type: None,
+                availability_zone: None,
+            };
+            lc.on_container_instance(ci, region).await?
+        }
+        Detail::TaskStateChange(t) => {
+            let Some(ci_arn) = t.container_instance_arn.as_ref() else {
+                summary.outcome = "ignored: task not on a container instance (Fargate)".into();
+                return Ok(summary);
+            };
+            if t.last_status.to_string() != "STOPPED" {
+                summary.outcome = format!("ignored: task is {}", t.last_status);
+                return Ok(summary);
+            }
+            // The event has no EC2 instance id and the counters may be older than the event:
+            // read the container instance as it is now.
+            let found = match lc
+                .ports
+                .ecs
+                .describe(t.cluster_arn.as_str(), vec![ci_arn.to_string()])
+                .await
+            {
+                Ok(f) => f,
+                // A cluster deleted since (or never in this account and region): nothing to drain.
+                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
+                    summary.outcome = "ignored: the task's cluster does not exist".into();
+                    return Ok(summary);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match found.into_iter().next() {
+                Some(ci) => lc.on_container_instance(ci, region).await?,
+                None => {
+                    summary.outcome = "ignored: container instance no longer exists".into();
+                    return Ok(summary);
+                }
+            }
+        }
+        Detail::Scheduled { .. } => lc.sweep(region).await?,
+        _ => return Ok(summary),
+    };
+    summary.outcome = out.outcome.clone();
+    summary.actions = out.actions.clone();
+    for a in &out.actions {
+        let outcome = if a.starts_with("dry run") {
+            Outcome::DryRun
+        } else if a.contains("already complete") {
+            Outcome::AlreadyDone
+        } else {
+            Outcome::Done
+        };
+        let name = if a.contains("heartbeat") {
+            "RecordLifecycleActionHeartbeat"
+        } else if a.contains("complete") {
+            "CompleteLifecycleAction"
+        } else if a.contains("DRAINING") {
+            "DrainContainerInstance"
+        } else {
+            "DeregisterTargets"
+        };
+        metrics.action(name, outcome);
+    }
+    // Tell people what was done, even when part of it failed; then fail loudly.
+    let mut delivery_errors = Vec::new();
+    for n in out.notifications {
+        match ctx
+            .notifier
+            .send(n.from_event(ctx.function.name(), event), deadline)
+            .await
+        {
+            Ok(report) => summary
+                .actions
+                .extend(report.delivered.iter().map(|d| format!("delivered to {d}"))),
+            Err(e) => delivery_errors.push(e.to_string()),
+        }
+    }
+    if !out.errors.is_empty() {
+        let msg: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+        tracing::error!(errors = ?msg, "lifecycle calls failed");
+        return Err(Error {
+            error_type: "AwsCallFailed",
+            message: msg.join("; "),
+        });
+    }
+    if !delivery_errors.is_empty() {
+        return Err(Error {
+            error_type: "DeliveryFailed",
+            message: delivery_errors.join("; "),
+        });
+    }
+    Ok(summary)
 }
 
 /// Run a function's handler under the Lambda runtime. Used by every `main.rs`.

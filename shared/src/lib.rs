@@ -8,6 +8,7 @@ pub mod config;
 pub mod events;
 pub mod function;
 pub mod ids;
+pub mod lifecycle;
 pub mod notify;
 pub mod observe;
 pub mod spot;

@@ -24,6 +24,7 @@ async fn every_function_routes_every_sample_event() {
             notifier: Notifier::disabled(),
             alarms: AlarmConfig::default(),
             spot: None,
+            lifecycle: None,
         };
         for (name, expect) in &manifest {
             let Ok(payload) =
@@ -31,9 +32,12 @@ async fn every_function_routes_every_sample_event() {
             else {
                 continue; // not JSON at all: the runtime rejects it before the handler
             };
-            // spot-interruption acts on AWS for its own events: the integration tests cover those.
-            if function == Function::SpotInterruption
-                && fleetguard::parse_value(&payload).is_ok_and(|e| function.accepts(e.kind()))
+            // spot-interruption and asg-lifecycle act on AWS for their own events: the
+            // integration tests cover those.
+            if matches!(
+                function,
+                Function::SpotInterruption | Function::AsgLifecycle
+            ) && fleetguard::parse_value(&payload).is_ok_and(|e| function.accepts(e.kind()))
             {
                 continue;
             }

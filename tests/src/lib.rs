@@ -7,7 +7,8 @@
 //!
 //! The lifecycle fake is a TEST FIXTURE for the two Auto Scaling calls moto lacks
 //! (`CompleteLifecycleAction`, `RecordLifecycleActionHeartbeat`) and for the `Pending:Wait` /
-//! `Terminating:Wait` states moto never enters; every other Auto Scaling call it forwards to moto.
+//! `Terminating:Wait` states moto never enters, with the scaling activities those actions belong to
+//! (`DescribeScalingActivities`); every other Auto Scaling call it forwards to moto.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
@@ -181,6 +182,28 @@ impl LocalAws {
             format!("{}/_fake/lifecycle-actions", self.autoscaling),
             json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
                    "LifecycleHookName": hook, "LifecycleTransition": transition}),
+        )
+        .await
+    }
+
+    /// As `start_lifecycle_action`, begun `ago` seconds before now (for timeouts and heartbeats).
+    pub async fn start_lifecycle_action_at(
+        &self,
+        instance_id: &str,
+        group: &str,
+        hook: &str,
+        transition: &str,
+        ago: f64,
+    ) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        self.post_json(
+            format!("{}/_fake/lifecycle-actions", self.autoscaling),
+            json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
+                   "LifecycleHookName": hook, "LifecycleTransition": transition,
+                   "StartTime": now - ago}),
         )
         .await
     }

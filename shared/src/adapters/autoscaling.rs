@@ -80,3 +80,280 @@ impl AutoScaling {
         }))
     }
 }
+
+/// `CONTINUE` or `ABANDON`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleActionResult {
+    Continue,
+    Abandon,
+}
+
+impl LifecycleActionResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleActionResult::Continue => "CONTINUE",
+            LifecycleActionResult::Abandon => "ABANDON",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "CONTINUE" => Some(Self::Continue),
+            "ABANDON" => Some(Self::Abandon),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LifecycleActionResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `CompleteLifecycleAction` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Completed,
+    /// "No active Lifecycle Action found": completed before (by us, a retry, or a timeout).
+    AlreadyComplete,
+}
+
+/// A lifecycle hook of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleHook {
+    pub name: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `…_TERMINATING`.
+    pub transition: String,
+    pub heartbeat_timeout_secs: i64,
+    pub default_result: String,
+    pub notification_metadata: Option<String>,
+}
+
+impl LifecycleHook {
+    pub fn is_terminating(&self) -> bool {
+        self.transition.ends_with("TERMINATING")
+    }
+}
+
+/// A group with its instances and their lifecycle states (for the sweep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDetail {
+    pub group: Group,
+    pub instances: Vec<GroupInstance>,
+}
+
+fn is_no_active_action(e: &AwsError) -> bool {
+    e.message.contains("No active Lifecycle Action")
+}
+
+impl AutoScaling {
+    /// Complete by instance id (no token needs to be kept). Completing an action that is already
+    /// complete counts as done.
+    pub async fn complete(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+        result: LifecycleActionResult,
+    ) -> Result<Completion, AwsError> {
+        match self
+            .client
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_name(hook)
+            .instance_id(instance_id)
+            .lifecycle_action_result(result.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Completion::Completed),
+            Err(e) => {
+                let e = AwsError::new("CompleteLifecycleAction", &e);
+                if is_no_active_action(&e) {
+                    Ok(Completion::AlreadyComplete)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Restart the hook's heartbeat timer. `false` when no action is pending any more.
+    pub async fn heartbeat(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+    ) -> Result<bool, AwsError> {
+        match self
+            .client
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_name(hook)
+            .instance_id(instance_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = AwsError::new("RecordLifecycleActionHeartbeat", &e);
+                if is_no_active_action(&e) {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    pub async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        let out = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeLifecycleHooks", &e))?;
+        Ok(out
+            .lifecycle_hooks()
+            .iter()
+            .map(|h| LifecycleHook {
+                name: h.lifecycle_hook_name().unwrap_or_default().to_owned(),
+                transition: h.lifecycle_transition().unwrap_or_default().to_owned(),
+                heartbeat_timeout_secs: h.heartbeat_timeout().unwrap_or(3600) as i64,
+                default_result: h.default_result().unwrap_or("ABANDON").to_owned(),
+                notification_metadata: h.notification_metadata().map(str::to_owned),
+            })
+            .collect())
+    }
+
+    /// The named groups, or every group carrying `tag` (key, and value when given), or every
+    /// group: all pages, 100 groups a call, each with its instances' lifecycle states.
+    pub async fn groups(
+        &self,
+        names: &[String],
+        tag: Option<(&str, Option<&str>)>,
+    ) -> Result<Vec<GroupDetail>, AwsError> {
+        use aws_sdk_autoscaling::types::Filter;
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let mut req = self
+                .client
+                .describe_auto_scaling_groups()
+                .max_records(100)
+                .set_next_token(token);
+            if !names.is_empty() {
+                req = req.set_auto_scaling_group_names(Some(names.to_vec()));
+            } else if let Some((key, value)) = tag {
+                req = req.filters(Filter::builder().name("tag-key").values(key).build());
+                if let Some(v) = value {
+                    req = req.filters(
+                        Filter::builder()
+                            .name(format!("tag:{key}"))
+                            .values(v)
+                            .build(),
+                    );
+                }
+            }
+            let page = req
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DescribeAutoScalingGroups", &e))?;
+            for g in page.auto_scaling_groups() {
+                let name = g.auto_scaling_group_name().unwrap_or_default().to_owned();
+                let group = Group {
+                    name: name.clone(),
+                    tags: g
+                        .tags()
+                        .iter()
+                        .filter_map(|t| {
+                            Some((
+                                t.key()?.to_owned(),
+                                t.value().unwrap_or_default().to_owned(),
+                            ))
+                        })
+                        .collect(),
+                    target_group_arns: g.target_group_arns().to_vec(),
+                };
+                // The tag filter is applied again here: a filter an endpoint ignores must not widen
+                // what is managed.
+                if names.is_empty()
+                    && let Some((key, value)) = tag
+                    && group
+                        .tags
+                        .get(key)
+                        .is_none_or(|v| value.is_some_and(|w| w != v))
+                {
+                    continue;
+                }
+                let instances = g
+                    .instances()
+                    .iter()
+                    .map(|i| GroupInstance {
+                        instance_id: i.instance_id().unwrap_or_default().to_owned(),
+                        auto_scaling_group_name: name.clone(),
+                        availability_zone: i.availability_zone().map(str::to_owned),
+                        instance_type: i.instance_type().map(str::to_owned),
+                        lifecycle_state: i
+                            .lifecycle_state()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                out.push(GroupDetail { group, instances });
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// When each instance's launch or termination started, from the group's scaling activities
+    /// (newest first; paging stops once every instance asked for is found, or after `max_pages`).
+    /// Epoch seconds.
+    pub async fn activity_start_times(
+        &self,
+        group: &str,
+        wanted: &[(String, bool)],
+        max_pages: usize,
+    ) -> Result<BTreeMap<String, i64>, AwsError> {
+        let mut found = BTreeMap::new();
+        let mut token = None;
+        for _ in 0..max_pages {
+            let page = self
+                .client
+                .describe_scaling_activities()
+                .auto_scaling_group_name(group)
+                .max_records(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DescribeScalingActivities", &e))?;
+            for a in page.activities() {
+                let text = a.description().unwrap_or_default();
+                let Some(start) = a.start_time() else {
+                    continue;
+                };
+                for (id, terminating) in wanted {
+                    let verb = if *terminating {
+                        "Terminating"
+                    } else {
+                        "Launching"
+                    };
+                    if !found.contains_key(id) && text.contains(id.as_str()) && text.contains(verb)
+                    {
+                        found.insert(id.clone(), start.secs());
+                    }
+                }
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() || found.len() == wanted.len() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}

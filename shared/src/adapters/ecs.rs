@@ -287,6 +287,89 @@ impl Ecs {
     }
 }
 
+impl Ecs {
+    /// Every container instance of the cluster with `status` (all when `None`): all pages, 100 a
+    /// call, described 100 at a time. Callers check `status` again (moto ignores the filter).
+    pub async fn container_instances(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_container_instances()
+                .cluster(cluster)
+                .set_status(status.map(Into::into))
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("ListContainerInstances", &e))?;
+            arns.extend(out.container_instance_arns().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.describe(cluster, arns).await
+    }
+
+    /// Every task ECS still knows on the container instance, whatever its desired status: the
+    /// ones desired RUNNING and the ones being stopped (desired STOPPED, possibly still running).
+    pub async fn all_tasks_on(
+        &self,
+        cluster: &str,
+        container_instance: &str,
+    ) -> Result<Vec<Task>, AwsError> {
+        let (running, stopping) = tokio::join!(
+            self.tasks_on(cluster, container_instance, "RUNNING"),
+            self.tasks_on(cluster, container_instance, "STOPPED")
+        );
+        let mut all = running?;
+        all.extend(stopping?);
+        all.sort_by(|a, b| a.arn.cmp(&b.arn));
+        all.dedup_by(|a, b| a.arn == b.arn);
+        Ok(all)
+    }
+
+    /// The latest `limit` events of each service (newest first), 10 services a call.
+    pub async fn service_events(
+        &self,
+        cluster: &str,
+        services: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+        let mut out = Vec::new();
+        for chunk in services.chunks(10) {
+            let d = self
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::new("DescribeServices", &e))?;
+            for s in d.services() {
+                out.push((
+                    s.service_name().unwrap_or_default().to_owned(),
+                    s.events()
+                        .iter()
+                        .take(limit)
+                        .filter_map(|e| e.message().map(str::to_owned))
+                        .collect(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The cluster's ARN: given, or built from the container instance's ARN
 /// (`arn:aws:ecs:region:account:container-instance/cluster/id`).
 fn cluster_arn(cluster: &str, container_instance_arn: &str) -> String {

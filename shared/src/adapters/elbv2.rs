@@ -53,6 +53,45 @@ impl Elbv2 {
             .collect())
     }
 
+    /// Every registration in the target group that is not `unused`, by instance id
+    /// (one `DescribeTargetHealth` for the whole group).
+    pub async fn target_group_registrations(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<Registration>>, AwsError> {
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeTargetHealth", &e))?;
+        let mut by_instance: std::collections::BTreeMap<String, Vec<Registration>> =
+            Default::default();
+        for d in out.target_health_descriptions() {
+            let Some(id) = d.target().and_then(|t| t.id()) else {
+                continue;
+            };
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            if state == "unused" {
+                continue;
+            }
+            by_instance
+                .entry(id.to_owned())
+                .or_default()
+                .push(Registration {
+                    target_group_arn: target_group_arn.to_owned(),
+                    port: d.target().and_then(|t| t.port()),
+                    state,
+                });
+        }
+        Ok(by_instance)
+    }
+
     /// Deregister these registrations (one call per target group). Deregistering a target that
     /// is already gone succeeds, so this is safe to repeat.
     pub async fn deregister(
