@@ -240,9 +240,82 @@ def main():
         if web in after:
             failures += 1
         show_deliveries(first_full=False)
+
+        import urllib.request
+
+        def fake(path, body=None):
+            req = urllib.request.Request(info["autoscaling"] + path, method="POST" if body is not None else "GET",
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"content-type": "application/json"})
+            return json.loads(urllib.request.urlopen(req).read())
+
+        def lifecycle(name, instance, group, hook, metadata):
+            e = json.loads((ROOT / "events" / name).read_text())
+            e["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            e["region"], e["account"] = "us-east-1", "123456789012"
+            e["detail"].update({"EC2InstanceId": instance, "AutoScalingGroupName": group,
+                                "LifecycleHookName": hook, "NotificationMetadata": metadata})
+            return e
+
+        drain = fleet["ecs_instances"][1]
+        iid, ci_arn = drain["instance_id"], drain["container_instance_arn"]
+        tasks = ecs.list_tasks(cluster=fleet["cluster"], containerInstance=ci_arn)["taskArns"]
+        say(f"\n   {BOLD}Scale-in of ECS instance {iid}{RESET} ({len(tasks)} tasks; Auto Scaling puts it in "
+            f"Terminating:Wait: the local lifecycle fake stands in for that)")
+        fake("/_fake/lifecycle-actions", {"EC2InstanceId": iid, "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
+                                          "LifecycleHookName": fleet["terminate_hook"],
+                                          "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"})
+        metadata = json.dumps({"ecs_cluster": fleet["cluster"]})
+        invoke("asg-lifecycle", lifecycle("asg/terminate-lifecycle-action.json", iid, fleet["ecs_auto_scaling_group"],
+                                          fleet["terminate_hook"], metadata))
+        say(f"       moto: container instance {container_instance_status(ci_arn)}; "
+            f"lifecycle actions completed: {len(fake('/_fake/lifecycle-actions')['completed'])}")
+        show_deliveries(first_full=False)
+        say(f"   {DIM}ECS reschedules the tasks elsewhere and stops them here (moto: StopTask){RESET}")
+        for t in tasks:
+            ecs.stop_task(cluster=fleet["cluster"], task=t)
+        ci_event = json.loads((ROOT / "events/ecs/container-instance-draining.json").read_text())
+        ci_event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        ci_event["region"], ci_event["account"] = "us-east-1", "123456789012"
+        ci_event["resources"] = [ci_arn]
+        ci_event["detail"].update({"clusterArn": fleet["cluster_arn"], "containerInstanceArn": ci_arn,
+                                   "ec2InstanceId": iid, "runningTasksCount": 0})
+        invoke("asg-lifecycle", ci_event)
+        done = fake("/_fake/lifecycle-actions")["completed"]
+        say(f"       lifecycle action completed: {', '.join(d['EC2InstanceId'] + ' ' + d['Result'] for d in done) or 'none'}")
+        if not any(d["EC2InstanceId"] == iid and d["Result"] == "CONTINUE" for d in done):
+            failures += 1
+        show_deliveries(first_full=False)
+        say(f"   {DIM}the same event again (EventBridge delivers at least once){RESET}")
+        invoke("asg-lifecycle", ci_event)
+        if len(fake("/_fake/lifecycle-actions")["completed"]) != len(done):
+            failures += 1
+
+        web = fleet["web_instances"][1]
+        say(f"\n   {BOLD}Scale-in of web instance {web}{RESET} (behind demo-web-tg, no ECS)")
+        fake("/_fake/lifecycle-actions", {"EC2InstanceId": web, "AutoScalingGroupName": fleet["web_auto_scaling_group"],
+                                          "LifecycleHookName": fleet["terminate_hook"],
+                                          "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"})
+        invoke("asg-lifecycle", lifecycle("asg/terminate-lifecycle-action.json", web, fleet["web_auto_scaling_group"],
+                                          fleet["terminate_hook"], None))
+        show_deliveries(first_full=False)
+
+        slow = fleet["ecs_instances"][2]
+        say(f"\n   {BOLD}The minute sweep{RESET}: {slow['instance_id']} has been in Terminating:Wait for 2 h "
+            f"(its lifecycle event was lost) with tasks still running; MAX_DRAIN_SECONDS is 3600")
+        fake("/_fake/lifecycle-actions", {"EC2InstanceId": slow["instance_id"],
+                                          "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
+                                          "LifecycleHookName": fleet["terminate_hook"],
+                                          "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                                          "StartTime": time.time() - 7200})
+        sweep = json.loads((ROOT / "events/asg/scheduled-sweep.json").read_text())
+        sweep["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sweep["region"], sweep["account"] = "us-east-1", "123456789012"
+        invoke("asg-lifecycle", sweep)
+        show_deliveries(first_full=False)
         say()
         if failures:
-            raise SystemExit(f"{failures} invocation(s) failed; see {work / 'watch.log'}")
+            raise SystemExit(f"{failures} invocation(s) or check(s) failed; see {work / 'watch.log'}")
         say(f"\n{GREEN}demo complete{RESET}")
     except KeyboardInterrupt:
         say("\ninterrupted")

@@ -19,7 +19,9 @@ The servers:
   in DescribeAutoScalingInstances and DescribeAutoScalingGroups, and answers DescribeScalingActivities
   with the activity each action belongs to (its start time is when the launch or termination began;
   moto records none for actions it never runs). Control endpoints:
-  `POST /_fake/lifecycle-actions` (start a pending action), `GET /_fake/calls` (every call, for
+  `POST /_fake/lifecycle-actions` (start a pending action), `POST /_fake/ecs/task-stopped` (a task's
+  containers exit with given codes, as the ECS agent would report; moto has no agent),
+  `GET /_fake/calls` (every call, for
   assertions), `GET /_fake/lifecycle-actions`, `POST /_fake/fail` (next N calls of an action fail,
   e.g. with Throttling), `POST /_fake/reset`.
 """
@@ -182,6 +184,8 @@ class LifecycleFake:
                     with fake.lock:
                         fake.pending[action["EC2InstanceId"]] = action
                     return self.reply_json(200, action)
+                if path == "/_fake/ecs/task-stopped":
+                    return self.reply_json(200, ecs_task_stopped(spec))
                 if path == "/_fake/fail":
                     with fake.lock:
                         q = fake.failures.setdefault(spec["action"], [])
@@ -310,6 +314,31 @@ class LifecycleFake:
                             text = text.replace("</AutoScalingInstances>", extra + "</AutoScalingInstances>")
                 return text
         return H
+
+
+def ecs_task_stopped(spec):
+    """TEST FIXTURE: what the ECS agent reports when a task's containers exit (moto has no agent and
+    no SubmitTaskStateChange): stop the task in moto's in-process backend with a stop code, a
+    stopped reason and each container's exit code and reason, as DescribeTasks then shows them."""
+    from moto.ecs.models import ecs_backends
+    from moto.core.utils import utcnow
+
+    backend = ecs_backends[spec.get("account", "123456789012")][spec.get("region", "us-east-1")]
+    cluster = spec["cluster"].split("/")[-1]
+    task = next((t for arn, t in backend.tasks.get(cluster, {}).items() if arn.endswith(spec["task"].split("/")[-1])), None)
+    if task is None:
+        return {"error": "no such task"}
+    backend.stop_task(cluster, task.task_arn, spec.get("stoppedReason", ""))
+    task.stop_code = spec.get("stopCode")
+    task.stopped_at = utcnow()
+    exits = {c["name"]: c for c in spec.get("containers", [])}
+    for c in task.containers:
+        e = exits.get(c.name)
+        c.last_status = "STOPPED"
+        if e:
+            c.exit_code = c.exitCode = e.get("exitCode")
+            c.reason = e.get("reason")
+    return {"task": task.task_arn, "stopCode": task.stop_code}
 
 
 # ---------------------------------------------------------------- serve

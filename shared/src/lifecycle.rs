@@ -1353,6 +1353,10 @@ mod tests {
             group: Some("service:api".into()),
             started_by: None,
             task_definition_arn: None,
+            stop_code: None,
+            stopped_reason: None,
+            containers: vec![],
+            stopped_at: None,
         }
     }
 

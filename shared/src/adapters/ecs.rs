@@ -40,6 +40,20 @@ pub struct Task {
     pub group: Option<String>,
     pub started_by: Option<String>,
     pub task_definition_arn: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub containers: Vec<TaskContainer>,
+    /// Epoch seconds.
+    pub stopped_at: Option<i64>,
+}
+
+/// A container of a task, for why it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContainer {
+    pub name: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub last_status: Option<String>,
 }
 
 impl Task {
@@ -274,13 +288,28 @@ impl Ecs {
                 .send()
                 .await
                 .map_err(|e| AwsError::new("DescribeTasks", &e))?;
-            tasks.extend(d.tasks().iter().map(|t| Task {
-                arn: t.task_arn().unwrap_or_default().to_owned(),
-                last_status: t.last_status().unwrap_or_default().to_owned(),
-                desired_status: t.desired_status().unwrap_or_default().to_owned(),
-                group: t.group().map(str::to_owned),
-                started_by: t.started_by().map(str::to_owned),
-                task_definition_arn: t.task_definition_arn().map(str::to_owned),
+            tasks.extend(d.tasks().iter().map(|t| {
+                Task {
+                    arn: t.task_arn().unwrap_or_default().to_owned(),
+                    last_status: t.last_status().unwrap_or_default().to_owned(),
+                    desired_status: t.desired_status().unwrap_or_default().to_owned(),
+                    group: t.group().map(str::to_owned),
+                    started_by: t.started_by().map(str::to_owned),
+                    task_definition_arn: t.task_definition_arn().map(str::to_owned),
+                    stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
+                    stopped_reason: t.stopped_reason().map(str::to_owned),
+                    containers: t
+                        .containers()
+                        .iter()
+                        .map(|c| TaskContainer {
+                            name: c.name().unwrap_or_default().to_owned(),
+                            exit_code: c.exit_code(),
+                            reason: c.reason().map(str::to_owned),
+                            last_status: c.last_status().map(str::to_owned),
+                        })
+                        .collect(),
+                    stopped_at: t.stopped_at().map(|d| d.secs()),
+                }
             }));
         }
         Ok(tasks)
@@ -367,6 +396,167 @@ impl Ecs {
             }
         }
         Ok(out)
+    }
+}
+
+/// A service deployment, as `DescribeServices` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    pub task_definition_arn: String,
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub failed_tasks: i32,
+}
+
+/// A service: its deployments, circuit breaker and latest events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub cluster_arn: String,
+    pub deployments: Vec<Deployment>,
+    /// (enabled, rollback) of the deployment circuit breaker.
+    pub circuit_breaker: Option<(bool, bool)>,
+    /// Newest first: (epoch seconds, message).
+    pub events: Vec<(Option<i64>, String)>,
+}
+
+/// A container definition: image and awslogs settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerDefinition {
+    pub name: String,
+    pub image: String,
+    pub essential: bool,
+    /// (log group, region, stream prefix) with the awslogs driver.
+    pub awslogs: Option<(String, Option<String>, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub containers: Vec<ContainerDefinition>,
+}
+
+impl Ecs {
+    pub async fn service(&self, cluster: &str, service: &str) -> Result<Option<Service>, AwsError> {
+        let d = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeServices", &e))?;
+        Ok(d.services().first().map(|s| Service {
+            name: s.service_name().unwrap_or_default().to_owned(),
+            cluster_arn: s.cluster_arn().unwrap_or(cluster).to_owned(),
+            deployments: s
+                .deployments()
+                .iter()
+                .map(|d| Deployment {
+                    id: d.id().unwrap_or_default().to_owned(),
+                    status: d.status().unwrap_or_default().to_owned(),
+                    task_definition_arn: d.task_definition().unwrap_or_default().to_owned(),
+                    rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                    rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                    desired_count: d.desired_count(),
+                    running_count: d.running_count(),
+                    failed_tasks: d.failed_tasks(),
+                })
+                .collect(),
+            circuit_breaker: s
+                .deployment_configuration()
+                .and_then(|c| c.deployment_circuit_breaker())
+                .map(|b| (b.enable(), b.rollback())),
+            events: s
+                .events()
+                .iter()
+                .map(|e| {
+                    (
+                        e.created_at().map(|d| d.secs()),
+                        e.message().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        }))
+    }
+
+    pub async fn task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
+        let d = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeTaskDefinition", &e))?;
+        let td = d.task_definition().ok_or_else(|| {
+            AwsError::other("DescribeTaskDefinition", "no task definition returned")
+        })?;
+        Ok(TaskDefinition {
+            arn: td.task_definition_arn().unwrap_or(arn).to_owned(),
+            family: td.family().unwrap_or_default().to_owned(),
+            revision: td.revision(),
+            containers: td
+                .container_definitions()
+                .iter()
+                .map(|c| ContainerDefinition {
+                    name: c.name().unwrap_or_default().to_owned(),
+                    image: c.image().unwrap_or_default().to_owned(),
+                    essential: c.essential().unwrap_or(true),
+                    awslogs: c
+                        .log_configuration()
+                        .filter(|l| l.log_driver().as_str() == "awslogs")
+                        .and_then(|l| {
+                            let o = l.options()?;
+                            Some((
+                                o.get("awslogs-group")?.clone(),
+                                o.get("awslogs-region").cloned(),
+                                o.get("awslogs-stream-prefix").cloned(),
+                            ))
+                        }),
+                })
+                .collect(),
+        })
+    }
+
+    /// The service's stopped tasks ECS still lists (about an hour), newest pages first, at most
+    /// `max_pages` pages of 100, described.
+    pub async fn stopped_tasks_of_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        max_pages: usize,
+    ) -> Result<Vec<Task>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        for _ in 0..max_pages {
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status("STOPPED".into())
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("ListTasks", &e))?;
+            arns.extend(out.task_arns().iter().cloned());
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.describe_tasks(cluster, arns).await
     }
 }
 
