@@ -4,6 +4,7 @@
 use crate::alarm_fanout::{self, AlarmConfig, AlarmDecision};
 use crate::aws::{Clients, Needs};
 use crate::config::CommonConfig;
+use crate::deployment::{self, DeploymentConfig, DeploymentVerdict};
 use crate::events::{Detail, Event, EventKind, parse_value};
 use crate::lifecycle::{Lifecycle, LifecycleConfig};
 use crate::notify::{Deadline, Notifier};
@@ -115,6 +116,8 @@ pub struct Context {
     pub spot: Option<(SpotConfig, SpotPorts)>,
     /// `asg-lifecycle` only.
     pub lifecycle: Option<Lifecycle>,
+    /// `ecs-deployment` only.
+    pub deployment: Option<(DeploymentConfig, crate::adapters::ecs::Ecs)>,
 }
 
 impl Context {
@@ -148,6 +151,18 @@ impl Context {
             }),
             _ => None,
         };
+        let deployment = match function {
+            Function::EcsDeployment => Some((
+                DeploymentConfig::from_lookup(&lookup)?,
+                crate::adapters::ecs::Ecs::new(
+                    clients
+                        .ecs
+                        .clone()
+                        .expect("ecs-deployment builds an ECS client"),
+                ),
+            )),
+            _ => None,
+        };
         let spot = match function {
             Function::SpotInterruption => {
                 Some((SpotConfig::from_lookup(&lookup)?, spot_ports(&clients)))
@@ -158,6 +173,7 @@ impl Context {
             function,
             config: common,
             lifecycle,
+            deployment,
             notifier: Notifier::from_lookup(&lookup, sdk).await?,
             alarms: AlarmConfig::from_lookup(&lookup)?,
             clients,
@@ -266,8 +282,9 @@ pub async fn handle(ctx: &Context, payload: &Value, deadline: Deadline) -> Resul
             Function::AsgLifecycle => {
                 asg_lifecycle(ctx, &event, summary, deadline, &mut metrics).await
             }
-            // Behaviour arrives with each function's issue; until then they parse and acknowledge.
-            _ => Ok(summary),
+            Function::EcsDeployment => {
+                ecs_deployment(ctx, &event, summary, deadline, &mut metrics).await
+            }
         }
     }
     .instrument(span)
@@ -593,6 +610,159 @@ async fn asg_lifecycle(
             message: delivery_errors.join("; "),
         });
     }
+    Ok(summary)
+}
+
+async fn ecs_deployment(
+    ctx: &Context,
+    event: &Event,
+    mut summary: Summary,
+    deadline: Deadline,
+    metrics: &mut Metrics,
+) -> Result<Summary, Error> {
+    let (config, ecs) = ctx.deployment.as_ref().expect("ecs-deployment context");
+    let region = event.envelope.region.as_str();
+    // The service as it is now; a failure is named in the message, never blocks it.
+    let service_now = |cluster: Option<String>, service: String| async move {
+        let Some(cluster) = cluster else {
+            return (
+                None,
+                Some("service details (the event's ARN does not name the cluster)".to_owned()),
+            );
+        };
+        match ecs.service(&cluster, &service).await {
+            Ok(Some(s)) => (Some(s), None),
+            Ok(None) => (None, Some("service details (service not found)".to_owned())),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not describe the service");
+                (None, Some(format!("service details ({e})")))
+            }
+        }
+    };
+    let mut remember = None;
+    let n = match &event.detail {
+        Detail::DeploymentStateChange(d) => match deployment::classify(d) {
+            DeploymentVerdict::Failed => {
+                let f = match &d.service.cluster {
+                    Some(c) => {
+                        deployment::gather_failed(
+                            ecs,
+                            c,
+                            &d.service.service,
+                            &d.detail.deployment_id,
+                        )
+                        .await
+                    }
+                    None => deployment::FailedDeployment {
+                        missing: vec![
+                            "everything (the event's ARN does not name the cluster)".into(),
+                        ],
+                        ..Default::default()
+                    },
+                };
+                if !f.missing.is_empty() {
+                    metrics.action("Enrich", Outcome::Failed);
+                }
+                deployment::render_failed(d, &f, region)
+            }
+            DeploymentVerdict::RollbackStarted { to } => {
+                let (svc, _) =
+                    service_now(d.service.cluster.clone(), d.service.service.clone()).await;
+                let to = to.unwrap_or_else(|| d.detail.deployment_id.clone());
+                remember = Some(format!("rollback|{}|{to}", d.service.arn));
+                deployment::render_rollback_started(d, svc.as_ref(), region)
+            }
+            DeploymentVerdict::Completed => {
+                let (svc, _) =
+                    service_now(d.service.cluster.clone(), d.service.service.clone()).await;
+                let rollback = ctx
+                    .notifier
+                    .remembered(&format!(
+                        "rollback|{}|{}",
+                        d.service.arn, d.detail.deployment_id
+                    ))
+                    .await
+                    || svc.as_ref().is_some_and(|s| {
+                        deployment::service_rolled_back_to(s, &d.detail.deployment_id)
+                    });
+                if !rollback && !config.report_success {
+                    summary.outcome =
+                        "ignored: successful deployments are not reported (REPORT_SUCCESS)".into();
+                    return Ok(summary);
+                }
+                deployment::render_completed(d, rollback, svc.as_ref(), region)
+            }
+            DeploymentVerdict::Ignore(why) => {
+                summary.outcome = format!("ignored: {why}");
+                return Ok(summary);
+            }
+        },
+        Detail::ServiceAction(a) => {
+            if a.detail.event_type == crate::events::ecs::EcsEventType::Info {
+                summary.outcome = format!("ignored: {} is informational", a.detail.event_name);
+                return Ok(summary);
+            }
+            let (svc, missing) =
+                service_now(a.service.cluster.clone(), a.service.service.clone()).await;
+            match deployment::render_service_action(
+                a,
+                svc.as_ref(),
+                missing,
+                std::time::Duration::from_secs(config.service_alert_window_secs),
+                region,
+            ) {
+                Some(n) => n,
+                None => {
+                    summary.outcome = "ignored: not a warning".into();
+                    return Ok(summary);
+                }
+            }
+        }
+        Detail::TaskStateChange(t) => match deployment::render_task(t, config, region) {
+            Some(n) => n,
+            None => {
+                summary.outcome = "ignored: not a reported task stop".into();
+                return Ok(summary);
+            }
+        },
+        _ => return Ok(summary),
+    };
+    let kind = n.kind;
+    let report = match ctx
+        .notifier
+        .send(n.from_event(ctx.function.name(), event), deadline)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            metrics.action("Notify", Outcome::Failed);
+            return Err(e.into());
+        }
+    };
+    metrics.action("Notify", Outcome::Done);
+    if let Some(fact) = remember {
+        ctx.notifier
+            .remember(&fact, std::time::Duration::from_secs(2 * 86_400))
+            .await;
+    }
+    summary.outcome = if report.route.dropped {
+        format!("dropped by rule {}", report.route.rules.join(", "))
+    } else if report.delivered.is_empty() && !report.already_delivered.is_empty() {
+        format!("{}: already delivered", kind.as_str())
+    } else {
+        format!("notified: {}", kind.as_str())
+    };
+    summary.actions = report
+        .delivered
+        .iter()
+        .map(|d| format!("delivered to {d}"))
+        .chain(
+            report
+                .already_delivered
+                .iter()
+                .map(|d| format!("already delivered to {d}")),
+        )
+        .collect();
     Ok(summary)
 }
 

@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod alarm_fanout;
 pub mod aws;
 pub mod config;
+pub mod deployment;
 pub mod events;
 pub mod function;
 pub mod ids;

@@ -25,6 +25,7 @@ async fn every_function_routes_every_sample_event() {
             alarms: AlarmConfig::default(),
             spot: None,
             lifecycle: None,
+            deployment: None,
         };
         for (name, expect) in &manifest {
             let Ok(payload) =

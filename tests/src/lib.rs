@@ -208,6 +208,23 @@ impl LocalAws {
         .await
     }
 
+    /// Stop a task as the ECS agent reports it (a fixture: moto has no agent): stop code, stopped
+    /// reason, and each container's exit code and reason.
+    pub async fn ecs_task_stopped(
+        &self,
+        task: &str,
+        stop_code: &str,
+        stopped_reason: &str,
+        containers: Value,
+    ) -> Value {
+        self.post_json(
+            format!("{}/_fake/ecs/task-stopped", self.autoscaling),
+            json!({"cluster": "demo-ecs", "task": task, "stopCode": stop_code,
+                   "stoppedReason": stopped_reason, "containers": containers}),
+        )
+        .await
+    }
+
     /// Pending and completed lifecycle actions.
     pub async fn lifecycle_actions(&self) -> Value {
         self.get_json(format!("{}/_fake/lifecycle-actions", self.autoscaling))

@@ -406,6 +406,17 @@ impl Notifier {
         })
     }
 
+    /// Leave a fact in the dedupe table for a later event (not a message): for example that a
+    /// rollback to a deployment started. A no-op without `DEDUPE_TABLE`.
+    pub async fn remember(&self, fact: &str, ttl: Duration) {
+        self.record_sent(&format!("fact|{fact}"), ttl).await
+    }
+
+    /// Whether `remember` left this fact (false without `DEDUPE_TABLE`).
+    pub async fn remembered(&self, fact: &str) -> bool {
+        self.already_sent(&format!("fact|{fact}")).await
+    }
+
     async fn already_sent(&self, key: &str) -> bool {
         let Some((ddb, table)) = &self.dedupe else {
             return false;

@@ -1,0 +1,814 @@
+//! `ecs-deployment`: one rich message per failed deployment, rollback, impaired service and
+//! Fargate Spot interruption.
+//!
+//! Evidence is gathered when the event arrives (stopped tasks stay listed about an hour). An
+//! enrichment call that fails never blocks the message: it goes out with what is known and names
+//! what is missing.
+
+use crate::adapters::ecs::{Ecs, Service, Task, TaskDefinition};
+use crate::config::{ConfigError, parse_bool};
+use crate::events::ecs::{
+    DeploymentEventName, DeploymentStateChange, EcsEventType, ServiceAction, StopCode,
+    TaskStateChange, TaskStatus,
+};
+use crate::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentConfig {
+    /// `REPORT_SUCCESS`: also report deployments that completed normally.
+    pub report_success: bool,
+    /// `SERVICE_ALERT_WINDOW_SECONDS`: at most one alert per service and event name in this window
+    /// (needs `DEDUPE_TABLE`).
+    pub service_alert_window_secs: u64,
+    /// `REPORT_TASK_FAILURES`: report essential-container exits outside deployments.
+    pub report_task_failures: bool,
+}
+
+impl DeploymentConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let window = match lookup("SERVICE_ALERT_WINDOW_SECONDS")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") => 900,
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=7 * 86_400).contains(n))
+                .ok_or_else(|| ConfigError {
+                    variable: "SERVICE_ALERT_WINDOW_SECONDS",
+                    message: format!(
+                        "expected whole seconds from 1 to 604800, got {:?}",
+                        crate::text::shown(s, 40)
+                    ),
+                })?,
+        };
+        Ok(Self {
+            report_success: parse_bool("REPORT_SUCCESS", lookup("REPORT_SUCCESS"), false)?,
+            service_alert_window_secs: window,
+            report_task_failures: parse_bool(
+                "REPORT_TASK_FAILURES",
+                lookup("REPORT_TASK_FAILURES"),
+                false,
+            )?,
+        })
+    }
+}
+
+/// What a deployment event means. Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentVerdict {
+    Failed,
+    /// The circuit breaker is rolling back, to this deployment id when the reason names it.
+    RollbackStarted {
+        to: Option<String>,
+    },
+    /// A deployment completed: a rollback's completion, or a plain success.
+    Completed,
+    Ignore(String),
+}
+
+pub fn classify(e: &DeploymentStateChange) -> DeploymentVerdict {
+    let reason = e.detail.reason.as_deref().unwrap_or_default();
+    match &e.detail.event_name {
+        DeploymentEventName::Failed => DeploymentVerdict::Failed,
+        DeploymentEventName::InProgress if is_rollback_reason(reason) => {
+            DeploymentVerdict::RollbackStarted {
+                to: rollback_target(reason),
+            }
+        }
+        DeploymentEventName::InProgress => {
+            DeploymentVerdict::Ignore("deployment in progress".into())
+        }
+        DeploymentEventName::Completed => DeploymentVerdict::Completed,
+        DeploymentEventName::Other(name) => {
+            DeploymentVerdict::Ignore(format!("unknown deployment event {name}"))
+        }
+    }
+}
+
+fn is_rollback_reason(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    r.contains("circuit breaker") && r.contains("rolling back")
+}
+
+/// `… rolling back to deploymentId ecs-svc/123.` → `ecs-svc/123`.
+pub fn rollback_target(reason: &str) -> Option<String> {
+    reason
+        .split_whitespace()
+        .find(|w| w.starts_with("ecs-svc/"))
+        .map(|w| w.trim_end_matches(['.', ',', ')']).to_owned())
+}
+
+/// Whether the service's events say it rolled back to `deployment_id`.
+pub fn service_rolled_back_to(service: &Service, deployment_id: &str) -> bool {
+    service
+        .events
+        .iter()
+        .any(|(_, m)| m.contains("rolling back") && m.contains(deployment_id))
+}
+
+/// What an exit code usually means, for the message.
+pub fn exit_code_hint(code: i32) -> Option<&'static str> {
+    match code {
+        137 => Some("SIGKILL: likely out of memory"),
+        139 => Some("SIGSEGV: segmentation fault"),
+        143 => Some("SIGTERM: stopped"),
+        1 => Some("application error"),
+        127 => Some("command not found"),
+        126 => Some("command not executable"),
+        _ => None,
+    }
+}
+
+/// `arn:…:task-definition/family:7` → `family:7`.
+pub fn revision_of(task_definition_arn: &str) -> &str {
+    task_definition_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition_arn)
+}
+
+/// Everything found about a failed deployment.
+#[derive(Debug, Clone, Default)]
+pub struct FailedDeployment {
+    pub service: Option<Service>,
+    pub new_task_definition: Option<TaskDefinition>,
+    pub old_task_definition: Option<TaskDefinition>,
+    /// Stopped tasks started by this deployment (`startedBy` = deployment id).
+    pub stopped_tasks: Vec<Task>,
+    /// What could not be found, and why.
+    pub missing: Vec<String>,
+}
+
+/// Gather the evidence of a failed deployment: the service, its stopped tasks of this
+/// deployment, and both task definitions.
+pub async fn gather_failed(
+    ecs: &Ecs,
+    cluster: &str,
+    service: &str,
+    deployment_id: &str,
+) -> FailedDeployment {
+    let mut f = FailedDeployment::default();
+    let (svc, stopped) = tokio::join!(
+        ecs.service(cluster, service),
+        ecs.stopped_tasks_of_service(cluster, service, 3)
+    );
+    match svc {
+        Ok(Some(s)) => f.service = Some(s),
+        Ok(None) => f.missing.push("service details (service not found)".into()),
+        Err(e) => f.missing.push(format!("service details ({e})")),
+    }
+    match stopped {
+        Ok(tasks) => {
+            f.stopped_tasks = tasks
+                .into_iter()
+                .filter(|t| t.started_by.as_deref() == Some(deployment_id))
+                .collect();
+            f.stopped_tasks
+                .sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
+        }
+        Err(e) => f.missing.push(format!("stopped tasks ({e})")),
+    }
+    let deployments = f
+        .service
+        .as_ref()
+        .map(|s| s.deployments.as_slice())
+        .unwrap_or_default();
+    let new_arn = deployments
+        .iter()
+        .find(|d| d.id == deployment_id)
+        .map(|d| d.task_definition_arn.clone())
+        .or_else(|| {
+            f.stopped_tasks
+                .iter()
+                .find_map(|t| t.task_definition_arn.clone())
+        });
+    // The other deployment: the rollback (PRIMARY) or the one still serving.
+    let old_arn = deployments
+        .iter()
+        .filter(|d| d.id != deployment_id && Some(&d.task_definition_arn) != new_arn.as_ref())
+        .min_by_key(|d| if d.status == "PRIMARY" { 0 } else { 1 })
+        .map(|d| d.task_definition_arn.clone());
+    let describe = |arn: Option<String>| async move {
+        match arn {
+            Some(a) => Some(ecs.task_definition(&a).await),
+            None => None,
+        }
+    };
+    let (new_td, old_td) = tokio::join!(describe(new_arn), describe(old_arn));
+    match new_td {
+        Some(Ok(td)) => f.new_task_definition = Some(td),
+        Some(Err(e)) => f.missing.push(format!("new task definition ({e})")),
+        None => f
+            .missing
+            .push("new task definition (not in the service or its stopped tasks)".into()),
+    }
+    match old_td {
+        Some(Ok(td)) => f.old_task_definition = Some(td),
+        Some(Err(e)) => f.missing.push(format!("previous task definition ({e})")),
+        None => {}
+    }
+    f
+}
+
+/// Links to the console for a service.
+fn service_links(mut n: Notification, region: &str, cluster: &str, service: &str) -> Notification {
+    if region.is_empty() {
+        return n;
+    }
+    let host = console_host("aws", region);
+    n = n
+        .link(
+            "Service",
+            format!("https://{host}/ecs/v2/clusters/{cluster}/services/{service}/health?region={region}"),
+        )
+        .link(
+            "Deployments",
+            format!("https://{host}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"),
+        );
+    n
+}
+
+/// The CloudWatch Logs console link of a task's container log stream (awslogs driver).
+pub fn log_stream_link(region: &str, td: &TaskDefinition, task: &Task) -> Option<String> {
+    let c = td
+        .containers
+        .iter()
+        .find(|c| c.awslogs.is_some() && c.essential)?;
+    let (group, log_region, prefix) = c.awslogs.as_ref()?;
+    let prefix = prefix.as_deref()?; // without a prefix, the stream name is not derivable
+    let task_id = task.arn.rsplit('/').next()?;
+    let stream = format!("{prefix}/{}/{task_id}", c.name);
+    let region = log_region.as_deref().unwrap_or(region);
+    // The console's fragment is encoded twice, with `$` for `%`.
+    let enc = |s: &str| url_encode(&url_encode(s)).replace('%', "$");
+    Some(format!(
+        "https://{}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
+        console_host("aws", region),
+        enc(group),
+        enc(&stream)
+    ))
+}
+
+fn task_line(t: &Task) -> String {
+    let id = t.arn.rsplit('/').next().unwrap_or(&t.arn);
+    let id = &id[..id.len().min(12)];
+    let mut line = format!("{id}: {}", t.stop_code.as_deref().unwrap_or("stopped"));
+    if let Some(r) = t.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
+        line.push_str(&format!(" ({})", crate::text::excerpt(r, 200)));
+    }
+    for c in &t.containers {
+        if let Some(code) = c.exit_code {
+            line.push_str(&format!("; {} exit {code}", c.name));
+            if let Some(h) = exit_code_hint(code) {
+                line.push_str(&format!(" ({h})"));
+            }
+        }
+        if let Some(r) = c.reason.as_deref().filter(|r| !r.is_empty()) {
+            line.push_str(&format!(": {}", crate::text::excerpt(r, 200)));
+        }
+    }
+    line
+}
+
+/// The message for a failed deployment.
+pub fn render_failed(
+    e: &DeploymentStateChange,
+    f: &FailedDeployment,
+    region: &str,
+) -> Notification {
+    let cluster = e.service.cluster.as_deref().unwrap_or("(unknown cluster)");
+    let service = e.service.service.as_str();
+    let id = e.detail.deployment_id.as_str();
+    let reason = e.detail.reason.as_deref().unwrap_or("no reason given");
+    let mut n = Notification::new(
+        NotificationKind::DeploymentFailed,
+        Severity::High,
+        format!("Deployment failed: {service} ({cluster})"),
+        format!("deployment-failed|{}|{id}", e.service.arn),
+    );
+    n.resource_name = Some(service.to_owned());
+    n.state = Some("FAILED".into());
+    let deployment = f
+        .service
+        .as_ref()
+        .and_then(|s| s.deployments.iter().find(|d| d.id == id));
+    let breaker = f.service.as_ref().and_then(|s| s.circuit_breaker);
+    let rollback = match (breaker, &f.old_task_definition) {
+        (Some((true, true)), Some(old)) => format!("yes, to {}:{}", old.family, old.revision),
+        (Some((true, true)), None) => "yes (the circuit breaker rolls back)".to_owned(),
+        (Some((true, false)), _) => "no: the circuit breaker's rollback is off".to_owned(),
+        (Some((false, _)), _) => "no: the deployment circuit breaker is off".to_owned(),
+        (None, _) if reason.to_ascii_lowercase().contains("rolling back") => "yes".to_owned(),
+        (None, _) => "unknown".to_owned(),
+    };
+    let mut summary = reason.to_owned();
+    if let Some(t) = f
+        .stopped_tasks
+        .iter()
+        .find(|t| t.containers.iter().any(|c| c.exit_code == Some(137)))
+    {
+        let c = t
+            .containers
+            .iter()
+            .find(|c| c.exit_code == Some(137))
+            .map(|c| c.name.as_str())
+            .unwrap_or_default();
+        summary.push_str(&format!(
+            " Container {c} exited with code 137 (SIGKILL): likely out of memory; check its memory limit."
+        ));
+    }
+    n = n
+        .summary(summary)
+        .field("Cluster", cluster.to_owned())
+        .field("Service", service.to_owned())
+        .field("Deployment", id.to_owned());
+    let new = f.new_task_definition.as_ref();
+    let old = f.old_task_definition.as_ref();
+    let rev = |td: &TaskDefinition| format!("{}:{}", td.family, td.revision);
+    match (old, new) {
+        (Some(o), Some(nw)) => n = n.field("Task definition", format!("{} → {}", rev(o), rev(nw))),
+        (None, Some(nw)) => n = n.field("Task definition", format!("→ {}", rev(nw))),
+        _ => {}
+    }
+    if let (Some(o), Some(nw)) = (old, new) {
+        let changed: Vec<String> = nw
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let before = o.containers.iter().find(|x| x.name == c.name);
+                match before {
+                    Some(b) if b.image == c.image => None,
+                    Some(b) => Some(format!("{}: {} → {}", c.name, b.image, c.image)),
+                    None => Some(format!("{}: (new) {}", c.name, c.image)),
+                }
+            })
+            .collect();
+        n = n.field(
+            "Images changed",
+            if changed.is_empty() {
+                "none (same images)".to_owned()
+            } else {
+                changed.join("\n")
+            },
+        );
+    }
+    n = n.field("Rollback", rollback);
+    if let Some(d) = deployment {
+        n = n.field(
+            "Circuit breaker",
+            format!(
+                "{} failed task(s); {} of {} running{}",
+                d.failed_tasks,
+                d.running_count,
+                d.desired_count,
+                d.rollout_state_reason
+                    .as_deref()
+                    .map(|r| format!("; {r}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if !f.stopped_tasks.is_empty() {
+        let lines: Vec<String> = f.stopped_tasks.iter().take(5).map(task_line).collect();
+        n = n.field(
+            format!("Stopped tasks ({})", f.stopped_tasks.len()),
+            lines.join("\n"),
+        );
+    }
+    if let Some(s) = &f.service {
+        let events: Vec<String> = s.events.iter().take(5).map(|(_, m)| m.clone()).collect();
+        if !events.is_empty() {
+            n = n.field("Service events", events.join("\n"));
+        }
+    }
+    if !f.missing.is_empty() {
+        n = n.field(
+            "Incomplete",
+            format!("could not read: {}", f.missing.join("; ")),
+        );
+    }
+    n = service_links(n, region, cluster, service);
+    if let (Some(td), Some(t)) = (new, f.stopped_tasks.first())
+        && let Some(url) = log_stream_link(region, td, t)
+    {
+        n = n.link("Task log", url);
+    }
+    n.dedupe_ttl = Duration::from_secs(7 * 86_400);
+    n
+}
+
+pub fn render_rollback_started(
+    e: &DeploymentStateChange,
+    service: Option<&Service>,
+    region: &str,
+) -> Notification {
+    let cluster = e.service.cluster.as_deref().unwrap_or("(unknown cluster)");
+    let svc = e.service.service.as_str();
+    let to = rollback_target(e.detail.reason.as_deref().unwrap_or_default())
+        .unwrap_or_else(|| e.detail.deployment_id.clone());
+    let target_td = service
+        .and_then(|s| s.deployments.iter().find(|d| d.id == to))
+        .map(|d| revision_of(&d.task_definition_arn).to_owned());
+    let mut n = Notification::new(
+        NotificationKind::RollbackStarted,
+        Severity::High,
+        format!("Rollback started: {svc} ({cluster})"),
+        format!("rollback-started|{}|{to}", e.service.arn),
+    )
+    .summary(e.detail.reason.clone().unwrap_or_default())
+    .field("Cluster", cluster.to_owned())
+    .field("Service", svc.to_owned())
+    .field(
+        "Rolling back to",
+        match target_td {
+            Some(td) => format!("{to} ({td})"),
+            None => to.clone(),
+        },
+    );
+    n.resource_name = Some(svc.to_owned());
+    n.state = Some("ROLLBACK_IN_PROGRESS".into());
+    service_links(n, region, cluster, svc)
+}
+
+pub fn render_completed(
+    e: &DeploymentStateChange,
+    rollback: bool,
+    service: Option<&Service>,
+    region: &str,
+) -> Notification {
+    let cluster = e.service.cluster.as_deref().unwrap_or("(unknown cluster)");
+    let svc = e.service.service.as_str();
+    let id = e.detail.deployment_id.as_str();
+    let td = service
+        .and_then(|s| s.deployments.iter().find(|d| d.id == id))
+        .map(|d| revision_of(&d.task_definition_arn).to_owned());
+    let (kind, severity, title, state) = if rollback {
+        (
+            NotificationKind::RollbackCompleted,
+            Severity::Medium,
+            format!("Rollback completed: {svc} ({cluster})"),
+            "ROLLBACK_COMPLETED",
+        )
+    } else {
+        (
+            NotificationKind::DeploymentCompleted,
+            Severity::Info,
+            format!("Deployment completed: {svc} ({cluster})"),
+            "COMPLETED",
+        )
+    };
+    let mut n = Notification::new(
+        kind,
+        severity,
+        title,
+        format!("{}|{}|{id}", kind.as_str(), e.service.arn),
+    )
+    .summary(e.detail.reason.clone().unwrap_or_default())
+    .field("Cluster", cluster.to_owned())
+    .field("Service", svc.to_owned())
+    .field("Deployment", id.to_owned())
+    .field("Task definition", td.unwrap_or_default());
+    n.resource_name = Some(svc.to_owned());
+    n.state = Some(state.into());
+    service_links(n, region, cluster, svc)
+}
+
+/// `ECS Service Action` WARN/ERROR → an alert, once per service and event name per window.
+pub fn render_service_action(
+    a: &ServiceAction,
+    service: Option<&Service>,
+    missing: Option<String>,
+    window: Duration,
+    region: &str,
+) -> Option<Notification> {
+    let severity = match a.detail.event_type {
+        EcsEventType::Error => Severity::High,
+        EcsEventType::Warn => Severity::Medium,
+        _ => return None, // INFO: steady state and the like
+    };
+    let cluster = a
+        .service
+        .cluster
+        .clone()
+        .or_else(|| {
+            a.detail.cluster_arn.as_ref().map(|c| {
+                c.resource()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .unwrap_or_else(|| "(unknown cluster)".into());
+    let svc = a.service.service.as_str();
+    let name = a.detail.event_name.to_string();
+    let mut n = Notification::new(
+        NotificationKind::ServiceImpaired,
+        severity,
+        format!("{name}: {svc} ({cluster})"),
+        format!("service-action|{}|{name}", a.service.arn),
+    )
+    .summary(
+        a.detail
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("ECS reports {name} for {svc}.")),
+    )
+    .field("Cluster", cluster.clone())
+    .field("Service", svc.to_owned())
+    .field("Event", name.clone());
+    if !a.detail.capacity_provider_arns.is_empty() {
+        n = n.field(
+            "Capacity providers",
+            a.detail.capacity_provider_arns.join(", "),
+        );
+    }
+    if !a.detail.task_arns.is_empty() {
+        n = n.field("Tasks", a.detail.task_arns.len().to_string());
+    }
+    if let Some(s) = service {
+        let events: Vec<String> = s.events.iter().take(5).map(|(_, m)| m.clone()).collect();
+        if !events.is_empty() {
+            n = n.field("Service events", events.join("\n"));
+        }
+    }
+    if let Some(m) = missing {
+        n = n.field("Incomplete", format!("could not read: {m}"));
+    }
+    n.resource_name = Some(svc.to_owned());
+    n.state = Some(a.detail.event_type.to_string());
+    // The dedupe record lives for the window: one alert per service and event name within it.
+    n.dedupe_ttl = window;
+    Some(service_links(n, region, &cluster, svc))
+}
+
+/// A stopped task worth a message: a Fargate Spot interruption, or (when enabled) an
+/// essential container that exited with a failure outside a deployment.
+pub fn render_task(
+    t: &TaskStateChange,
+    config: &DeploymentConfig,
+    region: &str,
+) -> Option<Notification> {
+    if t.last_status != TaskStatus::Stopped {
+        return None;
+    }
+    let cluster = t
+        .cluster_arn
+        .resource()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let service = t
+        .group
+        .as_deref()
+        .and_then(|g| g.strip_prefix("service:"))
+        .map(str::to_owned);
+    let task_id = t
+        .task_arn
+        .resource()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let owner = service
+        .clone()
+        .unwrap_or_else(|| format!("task group {}", t.group.as_deref().unwrap_or("(none)")));
+    let (kind, severity, title) = match &t.stop_code {
+        Some(StopCode::SpotInterruption) => (
+            NotificationKind::FargateSpotInterruption,
+            Severity::Medium,
+            format!("Fargate Spot interruption: {owner} ({cluster})"),
+        ),
+        Some(StopCode::EssentialContainerExited) if config.report_task_failures => {
+            let failed = t
+                .containers
+                .iter()
+                .any(|c| c.exit_code.is_none_or(|code| code != 0));
+            if !failed {
+                return None;
+            }
+            (
+                NotificationKind::TaskFailed,
+                Severity::Medium,
+                format!("Task failed: {owner} ({cluster})"),
+            )
+        }
+        _ => return None,
+    };
+    let mut n = Notification::new(
+        kind,
+        severity,
+        title,
+        format!("{}|{}", kind.as_str(), t.task_arn),
+    )
+    .summary(t.stopped_reason.clone().unwrap_or_default())
+    .field("Cluster", cluster.clone())
+    .field("Service", service.clone().unwrap_or_default())
+    .field("Task", task_id)
+    .field(
+        "Task definition",
+        t.task_definition_arn
+            .as_ref()
+            .map(|a| revision_of(a.as_str()).to_owned())
+            .unwrap_or_default(),
+    )
+    .field(
+        "Availability Zone",
+        t.availability_zone.clone().unwrap_or_default(),
+    )
+    .field(
+        "Capacity provider",
+        t.capacity_provider_name.clone().unwrap_or_default(),
+    );
+    let exits: Vec<String> = t
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let code = c.exit_code?;
+            let hint = i32::try_from(code)
+                .ok()
+                .and_then(exit_code_hint)
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Some(format!(
+                "{} exit {code}{hint}{}",
+                c.name.as_deref().unwrap_or("container"),
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ))
+        })
+        .collect();
+    if !exits.is_empty() {
+        n = n.field("Containers", exits.join("\n"));
+    }
+    n.resource_name = service.clone();
+    n.state = Some("STOPPED".into());
+    if let Some(s) = &service {
+        n = service_links(n, region, &cluster, s);
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Detail, parse_value};
+
+    fn sample(name: &str) -> crate::Event {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events")
+            .join(name);
+        parse_value(&serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()).unwrap()
+    }
+
+    fn deployment(name: &str) -> DeploymentStateChange {
+        match sample(name).detail {
+            Detail::DeploymentStateChange(d) => d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn classifies_the_sample_deployment_events() {
+        assert_eq!(
+            classify(&deployment("ecs/deployment-failed.json")),
+            DeploymentVerdict::Failed
+        );
+        assert_eq!(
+            classify(&deployment("ecs/deployment-rollback-started.json")),
+            DeploymentVerdict::RollbackStarted {
+                to: Some("ecs-svc/8375019264830175523".into())
+            }
+        );
+        assert_eq!(
+            classify(&deployment("ecs/deployment-completed.json")),
+            DeploymentVerdict::Completed
+        );
+        assert!(matches!(
+            classify(&deployment("ecs/deployment-in-progress.json")),
+            DeploymentVerdict::Ignore(_)
+        ));
+        // The AWS documentation's samples too.
+        assert_eq!(
+            classify(&deployment(
+                "aws-docs/ecs-deployment-state-change-failed.json"
+            )),
+            DeploymentVerdict::Failed
+        );
+        assert!(matches!(
+            classify(&deployment(
+                "aws-docs/ecs-deployment-state-change-in-progress-rollback.json"
+            )),
+            DeploymentVerdict::RollbackStarted { .. }
+        ));
+    }
+
+    #[test]
+    fn failed_message_with_nothing_found_still_goes_out_and_says_so() {
+        let e = deployment("ecs/deployment-failed.json");
+        let f = FailedDeployment {
+            missing: vec!["service details (DescribeServices: AccessDenied)".into()],
+            ..Default::default()
+        };
+        let n = render_failed(&e, &f, "eu-west-1");
+        assert_eq!(n.title, "Deployment failed: checkout-api (prod-ecs)");
+        assert!(n.summary.contains("tasks failed to start"));
+        let incomplete = n.fields.iter().find(|f| f.name == "Incomplete").unwrap();
+        assert!(incomplete.value.contains("AccessDenied"));
+        assert!(
+            n.links
+                .iter()
+                .any(|l| l.url.contains("/services/checkout-api/deployments"))
+        );
+    }
+
+    #[test]
+    fn exit_codes_and_log_links() {
+        assert_eq!(exit_code_hint(137), Some("SIGKILL: likely out of memory"));
+        let td = TaskDefinition {
+            arn: "arn:aws:ecs:eu-west-1:1:task-definition/api:3".into(),
+            family: "api".into(),
+            revision: 3,
+            containers: vec![crate::adapters::ecs::ContainerDefinition {
+                name: "app".into(),
+                image: "api:3".into(),
+                essential: true,
+                awslogs: Some(("/ecs/api".into(), None, Some("app".into()))),
+            }],
+        };
+        let task = Task {
+            arn: "arn:aws:ecs:eu-west-1:1:task/prod/abc123".into(),
+            last_status: "STOPPED".into(),
+            desired_status: "STOPPED".into(),
+            group: None,
+            started_by: None,
+            task_definition_arn: None,
+            stop_code: None,
+            stopped_reason: None,
+            containers: vec![],
+            stopped_at: None,
+        };
+        assert_eq!(
+            log_stream_link("eu-west-1", &td, &task).unwrap(),
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Fecs$252Fapi/log-events/app$252Fapp$252Fabc123"
+        );
+    }
+
+    #[test]
+    fn service_actions_info_is_ignored_warn_is_alerted() {
+        let window = Duration::from_secs(900);
+        for (name, alert) in [
+            ("ecs/service-steady-state.json", false),
+            ("ecs/service-task-start-impaired.json", true),
+            ("ecs/service-placement-failure.json", true),
+            ("ecs/service-new-action-name.json", true),
+        ] {
+            let Detail::ServiceAction(a) = sample(name).detail else {
+                panic!("{name}")
+            };
+            let n = render_service_action(&a, None, None, window, "eu-west-1");
+            assert_eq!(n.is_some(), alert, "{name}");
+            if let Some(n) = n {
+                assert_eq!(n.dedupe_ttl, window);
+                assert!(n.dedupe_key.starts_with("service-action|"));
+            }
+        }
+    }
+
+    #[test]
+    fn fargate_spot_and_task_failures() {
+        let c = DeploymentConfig::from_lookup(|_| None).unwrap();
+        let Detail::TaskStateChange(t) = sample("ecs/task-stopped-fargate-spot.json").detail else {
+            panic!()
+        };
+        let n = render_task(&t, &c, "eu-west-1").unwrap();
+        assert_eq!(n.kind, NotificationKind::FargateSpotInterruption);
+        assert!(n.title.contains("image-resizer"));
+        let Detail::TaskStateChange(t) = sample("ecs/task-stopped-oom.json").detail else {
+            panic!()
+        };
+        assert!(render_task(&t, &c, "eu-west-1").is_none(), "off by default");
+        let on =
+            DeploymentConfig::from_lookup(|k| (k == "REPORT_TASK_FAILURES").then(|| "true".into()))
+                .unwrap();
+        let n = render_task(&t, &on, "eu-west-1").unwrap();
+        assert_eq!(n.kind, NotificationKind::TaskFailed);
+        assert!(
+            n.fields
+                .iter()
+                .any(|f| f.value.contains("137 (SIGKILL: likely out of memory)")),
+            "{:?}",
+            n.fields
+        );
+        let Detail::TaskStateChange(t) = sample("ecs/task-running.json").detail else {
+            panic!()
+        };
+        assert!(render_task(&t, &on, "eu-west-1").is_none());
+    }
+}
