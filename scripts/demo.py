@@ -313,6 +313,33 @@ def main():
         sweep["region"], sweep["account"] = "us-east-1", "123456789012"
         invoke("asg-lifecycle", sweep)
         show_deliveries(first_full=False)
+
+        say(f"\n   {BOLD}A failed deployment of {fleet['service']}{RESET}: revision 3 ships a new image whose tasks "
+            f"are OOM-killed (exit 137; the exit codes are set by a fixture standing in for the ECS agent)")
+        ecs.register_task_definition(family="checkout-api", containerDefinitions=[{
+            "name": "app", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout-api:2026.11.21-1",
+            "memory": 512, "cpu": 256, "essential": True,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/ecs/checkout-api", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "app"}}}])
+        new_deployment = "ecs-svc/7301958264019283746"
+        for _ in range(2):
+            t = ecs.start_task(cluster=fleet["cluster"], taskDefinition="checkout-api:3",
+                               containerInstances=[fleet["ecs_instances"][2]["container_instance_arn"]],
+                               startedBy=new_deployment, group=f"service:{fleet['service']}")["tasks"][0]
+            fake("/_fake/ecs/task-stopped", {"cluster": fleet["cluster"], "task": t["taskArn"],
+                                             "stopCode": "EssentialContainerExited",
+                                             "stoppedReason": "Essential container in task exited",
+                                             "containers": [{"name": "app", "exitCode": 137,
+                                                             "reason": "OutOfMemoryError: Container killed due to memory usage"}]})
+        failed = json.loads((ROOT / "events/ecs/deployment-failed.json").read_text())
+        failed["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        failed["region"], failed["account"] = "us-east-1", "123456789012"
+        failed["resources"] = [f"arn:aws:ecs:us-east-1:123456789012:service/{fleet['cluster']}/{fleet['service']}"]
+        failed["detail"]["deploymentId"] = new_deployment
+        out = invoke("ecs-deployment", failed)
+        if out.get("outcome") != "notified: deployment-failed":
+            failures += 1
+        show_deliveries(first_full=True)
         say()
         if failures:
             raise SystemExit(f"{failures} invocation(s) or check(s) failed; see {work / 'watch.log'}")
