@@ -33,11 +33,11 @@ async fn every_function_routes_every_sample_event() {
             else {
                 continue; // not JSON at all: the runtime rejects it before the handler
             };
-            // spot-interruption and asg-lifecycle act on AWS for their own events: the
-            // integration tests cover those.
+            // spot-interruption, asg-lifecycle and ecs-deployment call AWS for their own
+            // events: the integration tests cover those.
             if matches!(
                 function,
-                Function::SpotInterruption | Function::AsgLifecycle
+                Function::SpotInterruption | Function::AsgLifecycle | Function::EcsDeployment
             ) && fleetguard::parse_value(&payload).is_ok_and(|e| function.accepts(e.kind()))
             {
                 continue;
