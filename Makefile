@@ -11,7 +11,8 @@ export PYTHON
 
 help:
 	@echo "make demo   every function invoked with its sample events against a local AWS"
-	@echo "make test   formatting, clippy, unit and integration tests"
+	@echo "make test   formatting, clippy, unit, integration and infra tests"
+	@echo "make build  the four functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
 
 tools:
 	@scripts/ensure-tools.sh >/dev/null
@@ -30,6 +31,11 @@ unit:
 	cargo test --workspace
 
 test: tools fmt-check lint unit
+
+# Release zips for provided.al2023 on arm64, where infra/ looks for them by default.
+build:
+	@scripts/ensure-tools.sh --demo >/dev/null
+	PATH="$(FLEETGUARD_VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip
 
 clean:
 	cargo clean

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need, beyond Rust and Python, into one virtualenv:
-#   moto server (the local AWS), boto3 (seeding), and with --demo cargo-lambda.
+#   moto server (the local AWS), boto3 (seeding), checkov (its own virtualenv), and with --demo
+#   cargo-lambda.
 # Idempotent and quick when everything is already there. Prints the venv's python path last.
 set -euo pipefail
 
@@ -19,6 +20,14 @@ fi
 if ! py -c 'import moto, moto.server, flask, boto3' 2>/dev/null; then
   echo "ensure-tools: installing moto[server] (local AWS)" >&2
   py -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' >&2
+fi
+
+# checkov in a virtualenv of its own: installed beside moto it downgrades boto3.
+CHECKOV_VENV="${FLEETGUARD_CHECKOV_VENV:-$(dirname "$VENV")/checkov-venv}"
+if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
+  echo "ensure-tools: installing checkov into $CHECKOV_VENV (infra checks)" >&2
+  python3 -m venv "$CHECKOV_VENV" >&2
+  "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check 'checkov==3.3.30' >&2
 fi
 
 if [[ $want_demo == 1 ]] && [[ ! -x "$VENV/bin/cargo-lambda" ]]; then

@@ -397,6 +397,9 @@ def serve(args):
     except ImportError:
         raise SystemExit("moto is not installed: run scripts/ensure-tools.sh (pip install 'moto[server]')")
     patch_moto()
+    # AWS managed policies exist in every account; moto loads them only when asked (Terraform
+    # examples attach e.g. AmazonECSTaskExecutionRolePolicy).
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)

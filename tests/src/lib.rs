@@ -24,7 +24,7 @@ pub fn repo_root() -> PathBuf {
 
 /// `$PYTHON` (set by the Makefile), else the virtualenv `scripts/ensure-tools.sh` creates, else
 /// `python3` from the PATH.
-fn python() -> String {
+pub fn python() -> String {
     if let Ok(p) = std::env::var("PYTHON") {
         return p;
     }

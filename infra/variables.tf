@@ -1,0 +1,260 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "fleetguard"
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,31}$", var.name_prefix))
+    error_message = "name_prefix: letters, digits and hyphens, at most 32, starting with a letter."
+  }
+}
+
+variable "functions" {
+  description = "Which functions to deploy."
+  type = object({
+    spot_interruption = optional(bool, true)
+    asg_lifecycle     = optional(bool, true)
+    ecs_deployment    = optional(bool, true)
+    alarm_fanout      = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "zip_paths" {
+  description = "Function name => path of its zip. Default: the outputs of `cargo lambda build --release --arm64 --output-format zip` (target/lambda/<name>/bootstrap.zip)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "architecture" {
+  description = "arm64 or x86_64, matching how the zips were built."
+  type        = string
+  default     = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "memory_mb" {
+  description = "Function name => memory in MB (default 128 each)."
+  type        = map(number)
+  default     = {}
+  validation {
+    condition     = alltrue([for m in values(var.memory_mb) : m >= 128 && m <= 10240])
+    error_message = "memory_mb values must be between 128 and 10240."
+  }
+}
+
+variable "timeouts" {
+  description = "Function name => timeout in seconds (defaults: spot-interruption 60, asg-lifecycle 120, ecs-deployment 60, alarm-fanout 30)."
+  type        = map(number)
+  default     = {}
+  validation {
+    condition     = alltrue([for t in values(var.timeouts) : t >= 3 && t <= 900])
+    error_message = "timeouts must be between 3 and 900 seconds."
+  }
+}
+
+variable "ecs_cluster_names" {
+  description = "ECS clusters fleetguard drains and reports on. Empty: every cluster of the account (IAM is then scoped to the account)."
+  type        = list(string)
+  default     = []
+}
+
+variable "auto_scaling_group_names" {
+  description = "The managed Auto Scaling groups. Empty: every group (or those with managed_asg_tag)."
+  type        = list(string)
+  default     = []
+}
+
+variable "managed_asg_tag" {
+  description = "Only groups with this tag are managed: `key` or `key=value`. Also scopes the lifecycle IAM permissions when no group names are given."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.managed_asg_tag == null || can(regex("^[^=]+(=.*)?$", var.managed_asg_tag))
+    error_message = "managed_asg_tag must be `key` or `key=value`."
+  }
+}
+
+variable "target_group_arns" {
+  description = "Target groups instances are deregistered from. Empty: the target groups of the instance's group."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.target_group_arns : can(regex("^arn:aws[a-z-]*:elasticloadbalancing:.*:targetgroup/", a))])
+    error_message = "target_group_arns must be target group ARNs."
+  }
+}
+
+variable "slack_webhook_secret_arn" {
+  description = "Secrets Manager secret holding the Slack incoming-webhook URL (bare, or JSON {\"url\": …}). The module never takes the URL itself, so it never lands in state."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.slack_webhook_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", var.slack_webhook_secret_arn))
+    error_message = "slack_webhook_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "sns_topic_arn" {
+  description = "An existing SNS topic for notifications. Null: the module creates one (encrypted)."
+  type        = string
+  default     = null
+}
+
+variable "notify_routes" {
+  description = "NOTIFY_ROUTES: routing rules, a JSON list (see the README). Their SNS topics and Slack secrets must also be listed in extra_sns_topic_arns / extra_slack_webhook_secret_arns for IAM."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.notify_routes == "" || (startswith(trimspace(var.notify_routes), "[") && can(jsondecode(var.notify_routes)))
+    error_message = "notify_routes must be a JSON list."
+  }
+}
+
+variable "extra_sns_topic_arns" {
+  description = "SNS topics named in notify_routes (sns:Publish is granted on them)."
+  type        = list(string)
+  default     = []
+}
+
+variable "extra_slack_webhook_secret_arns" {
+  description = "Slack webhook secrets named in notify_routes (GetSecretValue is granted on them)."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_dedupe_table" {
+  description = "Create the DynamoDB dedupe table (TTL on) so duplicate events and retries never send a message twice."
+  type        = bool
+  default     = true
+}
+
+variable "rebalance_action" {
+  description = "spot-interruption on a rebalance recommendation: ignore, notify or drain."
+  type        = string
+  default     = "notify"
+  validation {
+    condition     = contains(["ignore", "notify", "drain"], var.rebalance_action)
+    error_message = "rebalance_action must be ignore, notify or drain."
+  }
+}
+
+variable "max_drain_seconds" {
+  description = "asg-lifecycle: longest drain before the action is completed anyway."
+  type        = number
+  default     = 3600
+  validation {
+    condition     = var.max_drain_seconds >= 0 && var.max_drain_seconds <= 172800
+    error_message = "max_drain_seconds must be between 0 and 172800 (48 h, the lifecycle action limit)."
+  }
+}
+
+variable "drain_timeout_result" {
+  description = "CONTINUE or ABANDON when the drain budget runs out."
+  type        = string
+  default     = "CONTINUE"
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.drain_timeout_result)
+    error_message = "drain_timeout_result must be CONTINUE or ABANDON."
+  }
+}
+
+variable "launch_timeout_seconds" {
+  description = "asg-lifecycle: how long a launching instance may take to join its ECS cluster."
+  type        = number
+  default     = 600
+  validation {
+    condition     = var.launch_timeout_seconds >= 0 && var.launch_timeout_seconds <= 172800
+    error_message = "launch_timeout_seconds must be between 0 and 172800."
+  }
+}
+
+variable "launch_timeout_result" {
+  description = "CONTINUE or ABANDON when a launch did not join in time."
+  type        = string
+  default     = "ABANDON"
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.launch_timeout_result)
+    error_message = "launch_timeout_result must be CONTINUE or ABANDON."
+  }
+}
+
+variable "report_success" {
+  description = "ecs-deployment: also report deployments that completed normally."
+  type        = bool
+  default     = false
+}
+
+variable "report_task_failures" {
+  description = "ecs-deployment: also report essential-container failures outside deployments."
+  type        = bool
+  default     = false
+}
+
+variable "dry_run" {
+  description = "Read, log and notify; mutate nothing."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of the functions' log groups."
+  type        = number
+  default     = 30
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts."
+  }
+}
+
+variable "log_level" {
+  description = "Functions' log level (Lambda's application log level)."
+  type        = string
+  default     = "INFO"
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Optional customer-managed KMS key for logs, the SNS topic, the DLQ, the dedupe table and environment variables. Null: AWS-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "create_lifecycle_hooks" {
+  description = "Create fleetguard's terminate hook (and the launch hook for groups in ecs_cluster_for_group) on auto_scaling_group_names."
+  type        = bool
+  default     = false
+}
+
+variable "ecs_cluster_for_group" {
+  description = "Group name => the ECS cluster its instances join: gets a launch hook whose metadata names the cluster, so launches are held until the instance joined."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lifecycle_hook_heartbeat_timeout" {
+  description = "Heartbeat timeout of the created hooks, seconds (the sweep heartbeats within it)."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.lifecycle_hook_heartbeat_timeout >= 180 && var.lifecycle_hook_heartbeat_timeout <= 7200
+    error_message = "lifecycle_hook_heartbeat_timeout must be between 180 and 7200 (the sweep runs every minute)."
+  }
+}
+
+variable "alarm_fanout_reserved_concurrency" {
+  description = "Reserved concurrency of alarm-fanout, so an alarm storm cannot starve the drain functions (-1: none)."
+  type        = number
+  default     = 5
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

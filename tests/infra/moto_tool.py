@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Helpers for tests/tests/infra.rs, against a running moto server.
+
+  moto_tool.py route --moto URL --patterns FILE --events DIR
+      One EventBridge rule per pattern (FILE: {"rule": "<pattern JSON>"}), each with its own SQS
+      queue as target; every EventBridge-form sample under DIR put with PutEvents; prints
+      {"sample path": ["rule", ...]} for every sample put: which rules matched it.
+  moto_tool.py inventory --moto URL --region R
+      Prints the Lambda functions, EventBridge rules, SQS queues, DynamoDB tables, SNS topics,
+      CloudWatch alarms, log groups and IAM roles in moto.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import boto3
+
+
+def client(args, name, region=None):
+    return boto3.client(name, endpoint_url=args.moto, region_name=region or args.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def canonical(event):
+    return json.dumps([event.get("detail-type"), event.get("source"), event.get("resources", []),
+                       event.get("detail")], sort_keys=True)
+
+
+def route(args):
+    patterns = json.loads(pathlib.Path(args.patterns).read_text())
+    events, sqs = client(args, "events"), client(args, "sqs")
+    queues = {}
+    for rule, pattern in patterns.items():
+        url = sqs.create_queue(QueueName=f"route-{rule.replace('_', '-')}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=rule, EventPattern=pattern)
+        events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+        queues[rule] = url
+    samples = {}
+    for path in sorted(pathlib.Path(args.events).rglob("*.json")):
+        if "invalid" in path.parts:
+            continue
+        try:
+            e = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if not isinstance(e, dict) or "detail-type" not in e or "source" not in e or not isinstance(e.get("detail"), dict):
+            continue  # SNS bodies, SQS records, direct alarm actions: not EventBridge events
+        rel = str(path.relative_to(args.events))
+        samples.setdefault(canonical(e), []).append(rel)
+        entry = {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+                 "Resources": [r for r in e.get("resources", []) if isinstance(r, str)]}
+        out = events.put_events(Entries=[entry])
+        if out.get("FailedEntryCount"):
+            sys.exit(f"PutEvents failed for {rel}: {out}")
+    matched = {rel: [] for rels in samples.values() for rel in rels}
+    for rule, url in queues.items():
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                body = json.loads(m["Body"])
+                for rel in samples.get(canonical(body), []):
+                    matched[rel].append(rule)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    print(json.dumps({k: sorted(v) for k, v in matched.items()}, indent=1, sort_keys=True))
+
+
+def inventory(args):
+    lam, ev, sqs = client(args, "lambda"), client(args, "events"), client(args, "sqs")
+    ddb, sns, cw = client(args, "dynamodb"), client(args, "sns"), client(args, "cloudwatch")
+    logs, iam = client(args, "logs"), client(args, "iam")
+    print(json.dumps({
+        "functions": sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]),
+        "rules": sorted(r["Name"] for r in ev.list_rules()["Rules"]),
+        "queues": sorted(u.rsplit("/", 1)[-1] for u in sqs.list_queues().get("QueueUrls", [])),
+        "tables": sorted(ddb.list_tables()["TableNames"]),
+        "topics": sorted(t["TopicArn"].rsplit(":", 1)[-1] for t in sns.list_topics()["Topics"]),
+        "alarms": sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]),
+        "log_groups": sorted(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]),
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
+    }, indent=1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("route")
+    r.add_argument("--moto", required=True)
+    r.add_argument("--region", default="us-east-1")
+    r.add_argument("--patterns", required=True)
+    r.add_argument("--events", required=True)
+    i = sub.add_parser("inventory")
+    i.add_argument("--moto", required=True)
+    i.add_argument("--region", default="eu-west-1")
+    args = p.parse_args()
+    {"route": route, "inventory": inventory}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

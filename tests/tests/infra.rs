@@ -1,0 +1,570 @@
+//! The Terraform module in `infra/`: formatting and validation of the module and every example
+//! (offline, with the hashicorp/aws provider from a local filesystem mirror when the machine has
+//! one), checkov, the EventBridge patterns against every sample event through moto's EventBridge,
+//! and an apply and destroy of an example against moto.
+//!
+//! Needs Terraform (`scripts/tf.sh` says how to get it). `FLEETGUARD_SKIP_INFRA=1` skips these
+//! tests, saying so.
+
+use fleetguard_integration::{LocalAws, python, repo_root};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXAMPLES: [&str; 3] = ["ecs-spot", "ec2-alb", "fargate-alarms"];
+
+fn skipped(test: &str) -> bool {
+    if std::env::var("FLEETGUARD_SKIP_INFRA").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: FLEETGUARD_SKIP_INFRA=1");
+        return true;
+    }
+    assert!(
+        Command::new("terraform").arg("version").output().is_ok(),
+        "terraform is not installed: the infra checks need Terraform >= 1.5 \
+         (https://developer.hashicorp.com/terraform/install), or FLEETGUARD_SKIP_INFRA=1 to skip them"
+    );
+    false
+}
+
+fn tf(dir: &Path, data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(repo_root().join("scripts/tf.sh"))
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .env("TF_DATA_DIR", data_dir)
+        .output()
+        .expect("scripts/tf.sh runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn mirror() -> Option<String> {
+    let o = Command::new(repo_root().join("scripts/tf.sh"))
+        .arg("--mirror")
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+fn init(dir: &Path, data_dir: &Path) {
+    let o = tf(
+        dir,
+        data_dir,
+        &["init", "-input=false", "-no-color", "-backend=false"],
+    );
+    if !o.status.success() {
+        match mirror() {
+            None => panic!(
+                "terraform init failed in {} and no local provider mirror was found \
+                 (TF_PROVIDER_MIRROR, /opt/tf-plugins, ~/.terraform.d/plugins): without network \
+                 access the hashicorp/aws provider cannot be installed, so the module was NOT \
+                 validated.\n{}",
+                dir.display(),
+                text(&o)
+            ),
+            Some(m) => panic!(
+                "terraform init failed in {} with the provider mirror {m}:\n{}",
+                dir.display(),
+                text(&o)
+            ),
+        }
+    }
+}
+
+#[test]
+fn terraform_fmt_and_validate_the_module_and_every_example() {
+    if skipped("terraform_fmt_and_validate") {
+        return;
+    }
+    let infra = repo_root().join("infra");
+    let o = tf(
+        &infra,
+        Path::new("/nonexistent"),
+        &["fmt", "-check", "-recursive", "-diff"],
+    );
+    assert!(o.status.success(), "terraform fmt -check:\n{}", text(&o));
+    let tmp = tempdir("validate");
+    let mut dirs = vec![infra.clone(), infra.join("modules/patterns")];
+    dirs.extend(EXAMPLES.iter().map(|e| infra.join("examples").join(e)));
+    for (i, dir) in dirs.iter().enumerate() {
+        let data = tmp.join(i.to_string());
+        init(dir, &data);
+        let o = tf(dir, &data, &["validate", "-no-color", "-json"]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert_eq!(
+            v["valid"],
+            true,
+            "terraform validate {}:\n{}",
+            dir.display(),
+            text(&o)
+        );
+        assert_eq!(v["warning_count"], 0, "{}: {}", dir.display(), text(&o));
+    }
+}
+
+#[test]
+fn checkov_passes_and_every_skip_says_why() {
+    if skipped("checkov") {
+        return;
+    }
+    let venv = std::env::var("FLEETGUARD_CHECKOV_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fleetguard/checkov-venv")
+        });
+    let checkov = venv.join("bin/checkov");
+    assert!(
+        checkov.exists(),
+        "checkov is not installed at {}: run scripts/ensure-tools.sh",
+        checkov.display()
+    );
+    let o = Command::new(&checkov)
+        .args([
+            "-d",
+            "infra",
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+            "--quiet",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{}", text(&o)));
+    // With --quiet and nothing failed, checkov may print a summary-only object.
+    let results = if v.is_array() {
+        v[0]["results"].clone()
+    } else {
+        v["results"].clone()
+    };
+    let summary = if v.is_array() {
+        v[0]["summary"].clone()
+    } else {
+        v["summary"].clone()
+    };
+    assert_eq!(summary["failed"], 0, "checkov failed checks:\n{}", text(&o));
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) > 50,
+        "checkov checked too little: {summary}"
+    );
+    // Every skipped check carries its reason in the code.
+    let o = Command::new(&checkov)
+        .args([
+            "-d",
+            "infra",
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = if v.is_array() {
+        v[0]["results"].clone()
+    } else {
+        v["results"].clone()
+    };
+    let skips = all["skipped_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!skips.is_empty(), "{results}");
+    for s in skips {
+        let reason = s["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            reason.trim().len() > 15,
+            "{} on {} is skipped without a reason",
+            s["check_id"],
+            s["resource"]
+        );
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "fleetguard-infra-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The patterns as the module renders them for these inputs (the pure patterns module, applied
+/// with local state: no provider, no AWS).
+fn render_patterns(inputs: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let dir = tempdir("patterns");
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "module \"p\" {{\n  source = \"{}\"\n{inputs}\n}}\noutput \"patterns\" {{ value = module.p.patterns }}\noutput \"targets\" {{ value = module.p.targets }}\n",
+            repo_root().join("infra/modules/patterns").display()
+        ),
+    )
+    .unwrap();
+    let data = dir.join(".tfdata");
+    let o = tf(&dir, &data, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tf(
+        &dir,
+        &data,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tf(&dir, &data, &["output", "-json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let map = |k: &str| -> BTreeMap<String, String> {
+        v[k]["value"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    };
+    (map("patterns"), map("targets"))
+}
+
+fn route(
+    aws: &LocalAws,
+    patterns: &BTreeMap<String, String>,
+    events: &Path,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let file = tempdir("route").join("patterns.json");
+    std::fs::write(&file, serde_json::to_string(patterns).unwrap()).unwrap();
+    let o = Command::new(python())
+        .arg(repo_root().join("tests/infra/moto_tool.py"))
+        .args(["route", "--moto", &aws.moto, "--patterns"])
+        .arg(&file)
+        .arg("--events")
+        .arg(events)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: BTreeMap<String, Vec<String>> = serde_json::from_slice(&o.stdout).unwrap();
+    v.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
+/// The rules a sample is meant to reach, from what it is (the intent the patterns implement).
+fn intended(e: &Value) -> BTreeSet<String> {
+    let d = &e["detail"];
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut out = BTreeSet::new();
+    let mut add = |r: &str| {
+        out.insert(r.to_owned());
+    };
+    match (s(&e["source"]).as_str(), s(&e["detail-type"]).as_str()) {
+        (
+            "aws.ec2",
+            "EC2 Spot Instance Interruption Warning" | "EC2 Instance Rebalance Recommendation",
+        ) => add("spot_interruption"),
+        (
+            "aws.autoscaling",
+            "EC2 Instance-launch Lifecycle Action" | "EC2 Instance-terminate Lifecycle Action",
+        ) => add("asg_lifecycle_action"),
+        ("aws.ecs", "ECS Container Instance State Change")
+            if ["DRAINING", "ACTIVE"].contains(&s(&d["status"]).as_str()) =>
+        {
+            add("asg_lifecycle_container_instance")
+        }
+        ("aws.ecs", "ECS Task State Change") if s(&d["lastStatus"]) == "STOPPED" => {
+            if d.get("containerInstanceArn").is_some() {
+                add("asg_lifecycle_task_stopped");
+            }
+            if s(&d["stopCode"]) == "SpotInterruption" {
+                add("ecs_task_stopped");
+            }
+        }
+        ("aws.ecs", "ECS Deployment State Change") => add("ecs_deployment_state"),
+        ("aws.ecs", "ECS Service Action")
+            if ["WARN", "ERROR"].contains(&s(&d["eventType"]).as_str()) =>
+        {
+            add("ecs_service_action")
+        }
+        (
+            "aws.cloudwatch",
+            "CloudWatch Alarm State Change" | "CloudWatch Alarm Contributor State Change",
+        ) => add("alarm_fanout"),
+        _ => {}
+    }
+    out
+}
+
+#[test]
+fn every_sample_event_reaches_exactly_the_rules_of_its_function() {
+    if skipped("event patterns") {
+        return;
+    }
+    let (patterns, targets) = render_patterns("");
+    let aws = LocalAws::start();
+    let events = repo_root().join("events");
+    let routed = route(&aws, &patterns, &events);
+    assert!(
+        routed.len() > 50,
+        "only {} EventBridge samples",
+        routed.len()
+    );
+    let manifest: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(events.join("manifest.json")).unwrap())
+            .unwrap();
+    let mut reached_functions = BTreeSet::new();
+    for (sample, rules) in &routed {
+        let e: Value =
+            serde_json::from_str(&std::fs::read_to_string(events.join(sample)).unwrap()).unwrap();
+        assert_eq!(rules, &intended(&e), "{sample}");
+        // Only functions the manifest says the sample feeds.
+        if let Some(fed) = manifest.get(sample).and_then(|m| m["functions"].as_array()) {
+            for r in rules {
+                let f = &targets[r];
+                assert!(
+                    fed.iter().any(|x| x == f),
+                    "{sample} reaches {f} ({r}), which it does not feed"
+                );
+                reached_functions.insert(f.clone());
+            }
+        }
+    }
+    assert_eq!(
+        reached_functions,
+        [
+            "alarm-fanout",
+            "asg-lifecycle",
+            "ecs-deployment",
+            "spot-interruption"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
+
+#[test]
+fn narrowed_patterns_only_match_the_given_clusters_groups_and_hooks() {
+    if skipped("narrowed event patterns") {
+        return;
+    }
+    let (patterns, _) = render_patterns(
+        r#"  ecs_cluster_arns = ["arn:aws:ecs:eu-west-1:482917350264:cluster/prod-ecs"]
+  auto_scaling_group_names = ["prod-ecs-spot-asg"]
+  lifecycle_hook_names = ["fleetguard-drain"]
+  rebalance_action = "ignore""#,
+    );
+    let aws = LocalAws::start();
+    // The samples, and copies of them moved to another cluster, group and hook.
+    let dir = tempdir("narrowed");
+    let events = repo_root().join("events");
+    for name in [
+        "asg/terminate-lifecycle-action.json",
+        "ecs/container-instance-draining.json",
+        "ecs/deployment-failed.json",
+        "ecs/service-task-start-impaired.json",
+        "spot/rebalance-recommendation.json",
+        "spot/interruption-terminate.json",
+    ] {
+        let text = std::fs::read_to_string(events.join(name)).unwrap();
+        let flat = name.replace('/', "-");
+        std::fs::write(dir.join(format!("ours-{flat}")), &text).unwrap();
+        let other = text
+            .replace("prod-ecs-spot-asg", "someone-elses-asg")
+            .replace("fleetguard-drain", "someone-elses-hook")
+            .replace("/prod-ecs", "/other-cluster");
+        std::fs::write(dir.join(format!("other-{flat}")), other).unwrap();
+    }
+    let routed = route(&aws, &patterns, &dir);
+    let got = |n: &str| routed[n].iter().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        got("ours-asg-terminate-lifecycle-action.json"),
+        ["asg_lifecycle_action"]
+    );
+    assert_eq!(
+        got("ours-ecs-container-instance-draining.json"),
+        ["asg_lifecycle_container_instance"]
+    );
+    assert_eq!(
+        got("ours-ecs-deployment-failed.json"),
+        ["ecs_deployment_state"]
+    );
+    assert_eq!(
+        got("ours-ecs-service-task-start-impaired.json"),
+        ["ecs_service_action"]
+    );
+    assert_eq!(
+        got("ours-spot-interruption-terminate.json"),
+        ["spot_interruption"]
+    );
+    // REBALANCE_ACTION=ignore: not routed at all.
+    assert!(got("ours-spot-rebalance-recommendation.json").is_empty());
+    for other in [
+        "other-asg-terminate-lifecycle-action.json",
+        "other-ecs-container-instance-draining.json",
+        "other-ecs-deployment-failed.json",
+        "other-ecs-service-task-start-impaired.json",
+    ] {
+        assert!(got(other).is_empty(), "{other} matched {:?}", got(other));
+    }
+}
+
+#[test]
+fn an_example_applies_and_destroys_against_moto() {
+    if skipped("apply against moto") {
+        return;
+    }
+    let aws = LocalAws::start();
+    let tmp = tempdir("apply");
+    // A copy of infra/, so the test writes nothing into the repository.
+    let copy = Command::new("cp")
+        .args(["-r"])
+        .arg(repo_root().join("infra"))
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let example = tmp.join("infra/examples/fargate-alarms");
+    for junk in [".terraform", ".terraform.lock.hcl", "terraform.tfstate"] {
+        let _ = std::fs::remove_dir_all(example.join(junk));
+        let _ = std::fs::remove_file(example.join(junk));
+    }
+    // The provider pointed at moto, credential checks skipped: an override file Terraform merges.
+    let endpoints: String = [
+        "autoscaling",
+        "cloudwatch",
+        "cloudwatchlogs",
+        "dynamodb",
+        "ec2",
+        "ecs",
+        "elbv2",
+        "events",
+        "iam",
+        "kms",
+        "lambda",
+        "secretsmanager",
+        "sns",
+        "sqs",
+        "sts",
+    ]
+    .iter()
+    .map(|s| format!("    {s} = \"{}\"\n", aws.moto))
+    .collect();
+    std::fs::write(
+        example.join("moto_override.tf"),
+        format!(
+            "provider \"aws\" {{\n  region = \"eu-west-1\"\n  access_key = \"testing\"\n  secret_key = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    // The functions' code is not what is tested here: a placeholder zip stands in for the
+    // `make build` outputs (moto stores it and never runs it).
+    let zip = tmp.join("bootstrap.zip");
+    let o = Command::new(python())
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('bootstrap', '#!/bin/sh\\n'); z.close()"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let zips = format!(
+        "zip_paths={{\"alarm-fanout\":\"{0}\",\"ecs-deployment\":\"{0}\"}}",
+        zip.display()
+    );
+    let data = tmp.join(".tfdata");
+    let o = tf(&example, &data, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "init:\n{}", text(&o));
+    let o = tf(
+        &example,
+        &data,
+        &[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-var",
+            &zips,
+        ],
+    );
+    assert!(o.status.success(), "apply:\n{}", text(&o));
+
+    let inventory = || -> Value {
+        let o = Command::new(python())
+            .arg(repo_root().join("tests/infra/moto_tool.py"))
+            .args(["inventory", "--moto", &aws.moto, "--region", "eu-west-1"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let has = |v: &Value, k: &str, name: &str| v[k].as_array().unwrap().iter().any(|x| x == name);
+    let v = inventory();
+    for (kind, name) in [
+        ("functions", "fleetguard-alarm-fanout"),
+        ("functions", "fleetguard-ecs-deployment"),
+        ("rules", "fleetguard-alarm-fanout"),
+        ("rules", "fleetguard-ecs-deployment-state"),
+        ("rules", "fleetguard-ecs-service-action"),
+        ("rules", "fleetguard-ecs-task-stopped"),
+        ("queues", "fleetguard-failed-events"),
+        ("tables", "fleetguard-dedupe"),
+        ("topics", "fleetguard-notifications"),
+        ("topics", "shop-oncall"),
+        ("alarms", "fleetguard-failed-events"),
+        ("alarms", "shop-api-5xx"),
+        ("log_groups", "/aws/lambda/fleetguard-alarm-fanout"),
+        ("roles", "fleetguard-ecs-deployment"),
+    ] {
+        assert!(
+            has(&v, kind, name),
+            "{kind} {name} missing after apply: {v}"
+        );
+    }
+    // Functions this example does not enable are not created.
+    assert!(!has(&v, "functions", "fleetguard-spot-interruption"), "{v}");
+    assert!(!has(&v, "rules", "fleetguard-asg-lifecycle-sweep"), "{v}");
+    let o = tf(&example, &data, &["output", "-json"]);
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        out["fleetguard"]["value"]["dlq"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fleetguard-failed-events")
+    );
+
+    let o = tf(
+        &example,
+        &data,
+        &[
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-var",
+            &zips,
+        ],
+    );
+    assert!(o.status.success(), "destroy:\n{}", text(&o));
+    let v = inventory();
+    for kind in ["functions", "rules", "queues", "tables", "alarms"] {
+        assert!(
+            v[kind].as_array().unwrap().is_empty(),
+            "{kind} left after destroy: {v}"
+        );
+    }
+    assert!(!has(&v, "topics", "fleetguard-notifications"), "{v}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
