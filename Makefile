@@ -7,12 +7,13 @@ export FLEETGUARD_VENV ?= $(HOME)/.cache/fleetguard/venv
 PYTHON := $(FLEETGUARD_VENV)/bin/python
 export PYTHON
 
-.PHONY: help tools demo test fmt-check lint unit build clean
+.PHONY: help tools demo test fmt-check lint unit build bench clean
 
 help:
 	@echo "make demo   every function invoked with its sample events against a local AWS"
 	@echo "make test   formatting, clippy, unit, integration and infra tests"
 	@echo "make build  the four functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
+	@echo "make bench  cold start, memory, size and AWS calls, beside a Python twin: bench/RESULTS.md"
 
 tools:
 	@scripts/ensure-tools.sh >/dev/null
@@ -36,6 +37,11 @@ test: tools fmt-check lint unit
 build:
 	@scripts/ensure-tools.sh --demo >/dev/null
 	PATH="$(FLEETGUARD_VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip
+
+# Release builds for the host and arm64 zips take 20+ minutes cold on 2 cores; RUNS and SCALE tune it.
+bench:
+	@scripts/ensure-tools.sh --demo >/dev/null
+	$(PYTHON) bench/run.py
 
 clean:
 	cargo clean

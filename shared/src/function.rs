@@ -551,6 +551,12 @@ async fn asg_lifecycle(
                 Err(e) => return Err(e.into()),
             };
             match found.into_iter().next() {
+                // A task stopping matters only on a draining instance (launches are completed by
+                // the container-instance events).
+                Some(ci) if ci.status != "DRAINING" => {
+                    summary.outcome = format!("ignored: container instance is {}", ci.status);
+                    return Ok(summary);
+                }
                 Some(ci) => lc.on_container_instance(ci, region).await?,
                 None => {
                     summary.outcome = "ignored: container instance no longer exists".into();

@@ -1,0 +1,547 @@
+#!/usr/bin/env python3
+"""`make bench`: cold start, memory, size and AWS calls of the four functions, side by side with a
+Python twin of spot-interruption, measured in one run on this machine. Writes bench/RESULTS.md.
+
+Method (also written into RESULTS.md):
+- Each function runs as its real release binary under a fake Lambda Runtime API on 127.0.0.1
+  (this script): the process is started, and its cold start is the time from `exec` to its first
+  `GET /2018-06-01/runtime/invocation/next`, with every client built. Then it is served its sample
+  events one at a time; the first is the first invocation, the rest are warm. The duration of an
+  invocation is the time from serving the event to receiving the response. Peak RSS is the
+  process's own VmHWM (from /proc) after a cold start and 10 invocations.
+- AWS is moto plus the Auto Scaling lifecycle fake (scripts/local_aws.py), behind a counting
+  proxy: every AWS call is counted by operation, per invocation, with its time.
+- The Python twin (bench/python_twin/spot_interruption.py, boto3, the same calls) runs under the
+  same fake runtime with the same events.
+- Medians of RUNS (default 10) fresh processes, with min and max; state is restored between runs.
+- Zip sizes: `cargo lambda build --release --arm64 --output-format zip`.
+- Scale: the asg-lifecycle sweep over SCALE (default 1000) container instances in
+  Terminating:Wait: AWS calls made and wall time.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+now_ns = time.perf_counter_ns
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+class Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(handler):
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+# ---------------------------------------------------------------- fake Lambda Runtime API
+
+
+class FakeRuntime:
+    """Serves events one at a time and records when the function asked and answered."""
+
+    def __init__(self):
+        self.cv = threading.Condition()
+        self.pending = []
+        self.first_next = None
+        self.served = {}
+        self.done = {}
+        self.errors = {}
+        self.init_error = None
+        rt = self
+
+        class H(Quiet):
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.send(404)
+                with rt.cv:
+                    if rt.first_next is None:
+                        rt.first_next = now_ns()
+                    while not rt.pending:
+                        rt.cv.wait()
+                    rid, event = rt.pending.pop(0)
+                    rt.served[rid] = now_ns()
+                body = json.dumps(event).encode()
+                self.send(200, body, {
+                    "Content-Type": "application/json",
+                    "Lambda-Runtime-Aws-Request-Id": rid,
+                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                    "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
+                })
+
+            def do_POST(self):
+                body = self.body()
+                m = re.search(r"/invocation/([^/]+)/(response|error)$", self.path)
+                with rt.cv:
+                    if m:
+                        rt.done[m.group(1)] = now_ns()
+                        if m.group(2) == "error":
+                            rt.errors[m.group(1)] = body.decode(errors="replace")
+                    elif self.path.endswith("/init/error"):
+                        rt.init_error = body.decode(errors="replace")
+                    rt.cv.notify_all()
+                self.send(202, b"{}", {"Content-Type": "application/json"})
+
+        self.srv = serve(H)
+        self.addr = f"127.0.0.1:{self.srv.server_address[1]}"
+
+    def invoke(self, event, timeout=120):
+        rid = str(uuid.uuid4())
+        with self.cv:
+            self.pending.append((rid, event))
+            self.cv.notify_all()
+            end = time.time() + timeout
+            while rid not in self.done:
+                if self.init_error or time.time() > end:
+                    raise RuntimeError(f"no response: {self.init_error or 'timeout'}")
+                self.cv.wait(0.5)
+        return rid
+
+    def wait_ready(self, proc, timeout=60):
+        end = time.time() + timeout
+        while self.first_next is None:
+            if proc.poll() is not None or self.init_error or time.time() > end:
+                raise RuntimeError(f"the function did not start: {self.init_error or proc.returncode}")
+            time.sleep(0.0005)
+
+    def close(self):
+        self.srv.shutdown()
+
+
+# ---------------------------------------------------------------- counting proxy in front of AWS
+
+
+class CountingProxy:
+    """Forwards to `upstream`, recording (time, operation) of every AWS call."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.calls = []
+        self.lock = threading.Lock()
+        px = self
+
+        class H(Quiet):
+            def handle_any(self):
+                body = self.body()
+                op = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+                if not op:
+                    m = re.search(rb"(?:^|&)Action=([A-Za-z]+)", body)
+                    op = m.group(1).decode() if m else f"{self.command} {self.path.split('?')[0]}"
+                with px.lock:
+                    px.calls.append((now_ns(), op))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+                req = urllib.request.Request(px.upstream + self.path, data=body if body else None,
+                                             headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(req, timeout=120) as r:
+                        status, data, rh = r.status, r.read(), r.headers
+                except urllib.error.HTTPError as e:
+                    status, data, rh = e.code, e.read(), e.headers
+                self.send(status, data, {k: v for k, v in rh.items()
+                                         if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")})
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+        self.srv = serve(H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def between(self, start, end):
+        with self.lock:
+            return [(t, op) for t, op in self.calls if start <= t <= end]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def fmt(s, unit="ms", digits=1):
+    if not s:
+        return "–"
+    return f"{s['median']:.{digits}f} {unit} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def vm_hwm_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def machine():
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu or 'unknown CPU'}, Linux {platform.release()}, {rustc}, Python {platform.python_version()}"
+
+
+def boto(local, name):
+    import boto3
+    return boto3.client(name, endpoint_url=local["moto"], region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def fake(local, path, body=None):
+    req = urllib.request.Request(local["autoscaling"] + path, method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"content-type": "application/json"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def stamp(e, **detail):
+    e = json.loads(json.dumps(e))
+    e["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    e["region"], e["account"] = "us-east-1", "123456789012"
+    e["detail"].update(detail)
+    return e
+
+
+def sample(name):
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def scenario_events(local, fleet):
+    """Per function, the events of one run, and a function restoring the state they change."""
+    ecs, elbv2 = boto(local, "ecs"), boto(local, "elbv2")
+    ci0 = fleet["ecs_instances"][0]
+    ci1 = fleet["ecs_instances"][1]
+    web = fleet["web_instances"][0]
+    spot = sample("spot/interruption-terminate.json")
+    spot_ecs = stamp(spot, **{"instance-id": ci0["instance_id"]})
+    spot_ecs["resources"] = [f"arn:aws:ec2:us-east-1:123456789012:instance/{ci0['instance_id']}"]
+    spot_web = stamp(spot, **{"instance-id": web})
+    rebalance = stamp(sample("spot/rebalance-recommendation.json"), **{"instance-id": ci0["instance_id"]})
+    terminate = stamp(sample("asg/terminate-lifecycle-action.json"), EC2InstanceId=ci1["instance_id"],
+                      AutoScalingGroupName=fleet["ecs_auto_scaling_group"], LifecycleHookName=fleet["terminate_hook"],
+                      NotificationMetadata=json.dumps({"ecs_cluster": fleet["cluster"]}))
+    ci_event = stamp(sample("ecs/container-instance-draining.json"), clusterArn=fleet["cluster_arn"],
+                     containerInstanceArn=ci1["container_instance_arn"], ec2InstanceId=ci1["instance_id"], runningTasksCount=2)
+    sweep = stamp(sample("asg/scheduled-sweep.json"))
+    service = f"arn:aws:ecs:us-east-1:123456789012:service/{fleet['cluster']}/{fleet['service']}"
+    failed = stamp(sample("ecs/deployment-failed.json"), deploymentId="ecs-svc/7301958264019283746")
+    failed["resources"] = [service]
+    impaired = stamp(sample("ecs/service-task-start-impaired.json"))
+    impaired["resources"] = [service]
+    fargate = sample("ecs/task-stopped-fargate-spot.json")
+    alarms = [sample(f"alarms/{n}.json") for n in ("metric", "metric-ok", "composite", "anomaly-detection", "multi-time-series")]
+
+    def restore():
+        arns = [i["container_instance_arn"] for i in fleet["ecs_instances"]]
+        ecs.update_container_instances_state(cluster=fleet["cluster"], containerInstances=arns, status="ACTIVE")
+        elbv2.register_targets(TargetGroupArn=fleet["target_group_arn"], Targets=[{"Id": i, "Port": 80} for i in fleet["web_instances"]])
+        fake(local, "/_fake/reset", {})
+        fake(local, "/_fake/lifecycle-actions", {"EC2InstanceId": ci1["instance_id"], "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
+                                                 "LifecycleHookName": fleet["terminate_hook"],
+                                                 "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"})
+
+    def ten(first, rest):
+        out = [first]
+        while len(out) < 10:
+            out.extend(rest)
+        return out[:10]
+
+    return {
+        "spot-interruption": ten(spot_ecs, [spot_web, rebalance, spot_ecs]),
+        "asg-lifecycle": ten(terminate, [ci_event, sweep]),
+        "ecs-deployment": ten(failed, [impaired, fargate, failed]),
+        "alarm-fanout": ten(alarms[0], alarms[1:] + alarms[:1]),
+    }, restore
+
+
+def seed_failed_deployment(local, fleet):
+    ecs = boto(local, "ecs")
+    ecs.register_task_definition(family="checkout-api", containerDefinitions=[{
+        "name": "app", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout-api:2026.11.21-1",
+        "memory": 512, "cpu": 256, "essential": True,
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/checkout-api", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "app"}}}])
+    for _ in range(2):
+        t = ecs.start_task(cluster=fleet["cluster"], taskDefinition="checkout-api:3",
+                           containerInstances=[fleet["ecs_instances"][2]["container_instance_arn"]],
+                           startedBy="ecs-svc/7301958264019283746", group=f"service:{fleet['service']}")["tasks"][0]
+        fake(local, "/_fake/ecs/task-stopped", {"cluster": fleet["cluster"], "task": t["taskArn"], "stopCode": "EssentialContainerExited",
+                                                "stoppedReason": "Essential container in task exited",
+                                                "containers": [{"name": "app", "exitCode": 137, "reason": "OutOfMemoryError"}]})
+
+
+def run_process(cmd, env, events, proxies):
+    rt = FakeRuntime()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=rt.addr)
+    t0 = now_ns()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rt.wait_ready(proc)
+        init_ms = (rt.first_next - t0) / 1e6
+        invocations = []
+        for ev in events:
+            rid = rt.invoke(ev)
+            start, end = rt.served[rid], rt.done[rid]
+            calls = sorted(c for p in proxies for c in p.between(start, end))
+            invocations.append({"ms": (end - start) / 1e6, "error": rt.errors.get(rid), "calls": calls, "start": start,
+                                "detail_type": ev.get("detail-type")})
+        hwm = vm_hwm_kb(proc.pid)
+        return {"init_ms": init_ms, "invocations": invocations, "rss_mb": hwm / 1024 if hwm else None}
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        rt.close()
+
+
+def drain_timing(inv):
+    """For a spot warning: calls before the first drain call, and ms from event to that call."""
+    for i, (t, op) in enumerate(inv["calls"]):
+        if op in ("UpdateContainerInstancesState", "DeregisterTargets"):
+            return i, (t - inv["start"]) / 1e6, [o for _, o in inv["calls"][:i]]
+    return None, None, []
+
+
+def scale_sweep(local, fleet, binary, env, proxies, n):
+    """The sweep over n container instances in Terminating:Wait, each still running a task."""
+    asg, ecs = boto(local, "autoscaling"), boto(local, "ecs")
+    group = "bench-scale-asg"
+    say(f"   seeding {n} draining container instances in Terminating:Wait (moto) …")
+    lt = asg.describe_launch_configurations()["LaunchConfigurations"][0]["LaunchConfigurationName"]
+    zones = [z for z in ("us-east-1a", "us-east-1b")]
+    asg.create_auto_scaling_group(AutoScalingGroupName=group, LaunchConfigurationName=lt, MinSize=0, MaxSize=n,
+                                  DesiredCapacity=n, AvailabilityZones=zones,
+                                  Tags=[{"Key": "fleetguard:managed", "Value": "true", "PropagateAtLaunch": False,
+                                         "ResourceId": group, "ResourceType": "auto-scaling-group"}])
+    asg.put_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="fleetguard-drain",
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300,
+                           DefaultResult="CONTINUE", NotificationMetadata=json.dumps({"ecs_cluster": "bench-scale"}))
+    ecs.create_cluster(clusterName="bench-scale")
+    ids = []
+    for page in asg.get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=[group]):
+        for g in page["AutoScalingGroups"]:
+            ids.extend(i["InstanceId"] for i in g["Instances"])
+    arns = []
+    for iid in ids:
+        doc = json.dumps({"instanceId": iid, "region": "us-east-1", "availabilityZone": "us-east-1a", "instanceType": "m5.large", "accountId": "123456789012"})
+        arn = ecs.register_container_instance(cluster="bench-scale", instanceIdentityDocument=doc,
+                                              totalResources=[{"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                                                              {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680}])["containerInstance"]["containerInstanceArn"]
+        ecs.start_task(cluster="bench-scale", taskDefinition="checkout-api:2", containerInstances=[arn], group="service:worker")
+        arns.append(arn)
+        fake(local, "/_fake/lifecycle-actions", {"EC2InstanceId": iid, "AutoScalingGroupName": group, "LifecycleHookName": "fleetguard-drain",
+                                                 "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING", "StartTime": time.time() - 30})
+    for i in range(0, len(arns), 10):
+        ecs.update_container_instances_state(cluster="bench-scale", containerInstances=arns[i:i + 10], status="DRAINING")
+    sweep = stamp(sample("asg/scheduled-sweep.json"))
+    out = run_process([str(binary)], dict(env, AUTO_SCALING_GROUPS=group, ECS_CLUSTERS="bench-scale"), [sweep], proxies)
+    inv = out["invocations"][0]
+    ops = {}
+    for _, op in inv["calls"]:
+        ops[op] = ops.get(op, 0) + 1
+    return {"instances": len(ids), "calls": len(inv["calls"]), "ops": ops, "ms": inv["ms"], "error": inv["error"]}
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", 10)))
+    ap.add_argument("--scale", type=int, default=int(os.environ.get("SCALE", 1000)))
+    ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
+    ap.add_argument("--skip-zip", action="store_true", help="do not build the arm64 zips")
+    args = ap.parse_args()
+    target = Path(args.target_dir)
+    started = time.time()
+
+    say("1. Release binaries for the host (cargo build --release)")
+    subprocess.run(["cargo", "build", "--release", "--quiet"] + sum((["-p", f] for f in FUNCTIONS), []),
+                   cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    binaries = {f: target / "release" / f for f in FUNCTIONS}
+    sizes = {f: binaries[f].stat().st_size for f in FUNCTIONS}
+
+    zips = {}
+    if not args.skip_zip:
+        say("2. arm64 zips (cargo lambda build --release --arm64 --output-format zip)")
+        venv_bin = str(Path(sys.executable).parent)
+        subprocess.run(["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip", "--lambda-dir", str(target / "lambda-arm64")],
+                       cwd=ROOT, check=True, env=dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(target)))
+        zips = {f: (target / "lambda-arm64" / f / "bootstrap.zip").stat().st_size for f in FUNCTIONS}
+
+    say("3. Local AWS (moto, lifecycle fake) behind a counting proxy; demo fleet seeded")
+    local_proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/local_aws.py"), "serve"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    local = json.loads(local_proc.stdout.readline())
+    fleet = json.loads(subprocess.run([sys.executable, str(ROOT / "scripts/local_aws.py"), "seed", "--moto", local["moto"], "--slack", local["slack"]],
+                                      check=True, capture_output=True, text=True).stdout)
+    urllib.request.urlopen(urllib.request.Request(local["moto"] + "/moto-api/state-manager/set-transition", method="POST",
+                                                  data=json.dumps({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}).encode())).read()
+    seed_failed_deployment(local, fleet)
+    proxy, proxy_asg = CountingProxy(local["moto"]), CountingProxy(local["autoscaling"])
+    proxies = [proxy, proxy_asg]
+    env = {
+        "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+        "AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_AUTO_SCALING": proxy_asg.url,
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "SNS_TOPIC_ARN": fleet["topic_arn"], "MANAGED_ASG_TAG": "fleetguard:managed=true",
+    }
+    events, restore = scenario_events(local, fleet)
+    # Warm moto up (its first call per service is slow), so no process pays for it.
+    restore()
+    run_process([str(binaries["spot-interruption"])], env, events["spot-interruption"][:2], proxies)
+    run_process([str(binaries["ecs-deployment"])], env, events["ecs-deployment"][:2], proxies)
+    run_process([str(binaries["alarm-fanout"])], env, events["alarm-fanout"][:1], proxies)
+
+    say(f"4. {args.runs} cold starts and 10 invocations per function, and the Python twin")
+    results = {}
+    twin = [sys.executable, str(ROOT / "bench/python_twin/spot_interruption.py")]
+    subjects = [(f, [str(binaries[f])]) for f in FUNCTIONS] + [("python twin of spot-interruption", twin)]
+    for name, cmd in subjects:
+        evs = events["spot-interruption" if name.startswith("python") else name]
+        runs = []
+        for _ in range(args.runs):
+            restore()
+            runs.append(run_process(cmd, env, evs, proxies))
+        errors = [i["error"] for r in runs for i in r["invocations"] if i["error"]]
+        results[name] = {
+            "init": stats([r["init_ms"] for r in runs]),
+            "first": stats([r["invocations"][0]["ms"] for r in runs]),
+            "warm": stats([i["ms"] for r in runs for i in r["invocations"][1:]]),
+            "rss": stats([r["rss_mb"] for r in runs]),
+            "runs": runs,
+            "errors": errors,
+        }
+        say(f"   {name:<34} init {fmt(results[name]['init'])}  first {fmt(results[name]['first'])}  "
+            f"warm {fmt(results[name]['warm'])}  rss {fmt(results[name]['rss'], 'MB')}" + (f"  ERRORS {len(errors)}" if errors else ""))
+
+    # Calls per event, by operation (first run), and the spot drain timing.
+    calls = {}
+    for name in FUNCTIONS + ["python twin of spot-interruption"]:
+        per = []
+        for inv in results[name]["runs"][0]["invocations"][:4]:
+            ops = {}
+            for _, op in inv["calls"]:
+                ops[op] = ops.get(op, 0) + 1
+            per.append((inv["detail_type"], len(inv["calls"]), ops))
+        calls[name] = per
+    drain = {}
+    for name in ("spot-interruption", "python twin of spot-interruption"):
+        before, ms, ops = [], [], None
+        for r in results[name]["runs"]:
+            n, t, o = drain_timing(r["invocations"][0])
+            before.append(n)
+            ms.append(t)
+            ops = ops or o
+        drain[name] = {"calls_before": stats(before), "ms": stats(ms), "ops": ops}
+
+    say(f"5. Scale: the asg-lifecycle sweep over {args.scale} draining container instances")
+    scale = scale_sweep(local, fleet, binaries["asg-lifecycle"], env, proxies, args.scale)
+    say(f"   {scale['calls']} AWS calls, {scale['ms']:.0f} ms: {scale['ops']}")
+    local_proc.stdin.close()
+    local_proc.wait(timeout=30)
+
+    write_results(args, results, calls, drain, scale, sizes, zips, time.time() - started)
+
+
+def write_results(args, results, calls, drain, scale, sizes, zips, took):
+    r, py = results["spot-interruption"], results["python twin of spot-interruption"]
+    ratio = lambda a, b: (b["median"] / a["median"]) if a and b and a["median"] else None
+    lines = [
+        "# fleetguard benchmark",
+        "",
+        f"Measured by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, in one run of {took / 60:.0f} min.",
+        f"Machine: {machine()}.",
+        "",
+        "## Cold start, invocations, memory, size",
+        "",
+        f"Medians of {args.runs} fresh processes (min–max). Cold start: process start to its first `GET …/invocation/next`, every client built. "
+        "First and warm: event served to response received, against moto on loopback. Peak RSS: the process's VmHWM after a cold start and 10 invocations.",
+        "",
+        "| function | cold start | first invocation | warm invocation | peak RSS | release binary (x86_64) | arm64 zip |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in FUNCTIONS + ["python twin of spot-interruption"]:
+        x = results[name]
+        size = f"{sizes[name] / 1e6:.2f} MB" if name in sizes else "–"
+        z = f"{zips[name] / 1e6:.2f} MB" if name in zips else "–"
+        lines.append(f"| {name} | {fmt(x['init'])} | {fmt(x['first'])} | {fmt(x['warm'])} | {fmt(x['rss'], 'MB')} | {size} | {z} |")
+    q = lambda a, b: f"{ratio(a, b):.1f}×" if ratio(a, b) else "–"
+    lines += [
+        "",
+        f"Rust spot-interruption against its Python twin, same run: cold start {q(r['init'], py['init'])} faster, "
+        f"first invocation {q(r['first'], py['first'])}, warm {q(r['warm'], py['warm'])}, peak RSS {q(r['rss'], py['rss'])} smaller.",
+        "",
+        "## spot-interruption: calls before the drain",
+        "",
+        "| | AWS calls before the drain call | event served → drain call issued | calls before it |",
+        "|---|---|---|---|",
+    ]
+    for name, d in drain.items():
+        lines.append(f"| {name} | {fmt(d['calls_before'], '', 0)} | {fmt(d['ms'])} | {', '.join(d['ops'] or [])} |")
+    lines += ["", "One cluster in the account (searched via the cached `ListClusters` on a cold start).", "",
+              "## AWS calls per event, by operation (first run)", "", "| function | event | calls | by operation |", "|---|---|---|---|"]
+    for name, per in calls.items():
+        for dt, n, ops in per:
+            lines.append(f"| {name} | {dt} | {n} | {', '.join(f'{k} {v}' for k, v in sorted(ops.items()))} |")
+    lines += ["", f"## Scale: the asg-lifecycle sweep over {scale['instances']} draining container instances in Terminating:Wait", "",
+              f"{scale['calls']} AWS calls in {scale['ms']:.0f} ms (moto on loopback): "
+              + ", ".join(f"{k} {v}" for k, v in sorted(scale["ops"].items())) + (f". ERROR: {scale['error']}" if scale["error"] else "."), "",
+              "## Method", "", __doc__.split("Method (also written into RESULTS.md):", 1)[1].strip(), ""]
+    errors = {n: x["errors"] for n, x in results.items() if x["errors"]}
+    if errors:
+        lines += ["## Errors", "", "```", json.dumps(errors, indent=1)[:4000], "```", ""]
+    text = "\n".join(lines)
+    (ROOT / "bench/RESULTS.md").write_text(text)
+    say()
+    say(text)
+
+
+if __name__ == "__main__":
+    main()
