@@ -395,15 +395,28 @@ def main():
     ap.add_argument("--scale", type=int, default=int(os.environ.get("SCALE", 1000)))
     ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
     ap.add_argument("--skip-zip", action="store_true", help="do not build the arm64 zips")
+    ap.add_argument("--bin-dir", help="use the binaries in this folder, do not build (for trying the harness)")
     args = ap.parse_args()
     target = Path(args.target_dir)
     started = time.time()
 
-    say("1. Release binaries for the host (cargo build --release)")
-    subprocess.run(["cargo", "build", "--release", "--quiet"] + sum((["-p", f] for f in FUNCTIONS), []),
-                   cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
-    binaries = {f: target / "release" / f for f in FUNCTIONS}
+    if args.bin_dir:
+        binaries = {f: Path(args.bin_dir) / f for f in FUNCTIONS}
+    else:
+        say("1. Release binaries for the host (cargo build --release)")
+        subprocess.run(["cargo", "build", "--release", "--quiet"] + sum((["-p", f] for f in FUNCTIONS), []),
+                       cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+        binaries = {f: target / "release" / f for f in FUNCTIONS}
     sizes = {f: binaries[f].stat().st_size for f in FUNCTIONS}
+    # Other profiles to compare, on spot-interruption (BENCH_PROFILES=release-small).
+    variants = {}
+    for prof in [p for p in os.environ.get("BENCH_PROFILES", "").split(",") if p and p != "release"]:
+        say(f"   and spot-interruption with the `{prof}` profile")
+        subprocess.run(["cargo", "build", "--profile", prof, "--quiet", "-p", "spot-interruption"],
+                       cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+        name = f"spot-interruption [{prof}]"
+        variants[name] = target / prof / "spot-interruption"
+        sizes[name] = variants[name].stat().st_size
 
     zips = {}
     if not args.skip_zip:
@@ -442,9 +455,10 @@ def main():
     say(f"4. {args.runs} cold starts and 10 invocations per function, and the Python twin")
     results = {}
     twin = [sys.executable, str(ROOT / "bench/python_twin/spot_interruption.py")]
-    subjects = [(f, [str(binaries[f])]) for f in FUNCTIONS] + [("python twin of spot-interruption", twin)]
+    subjects = [(f, [str(binaries[f])]) for f in FUNCTIONS] + [(n, [str(b)]) for n, b in variants.items()] \
+        + [("python twin of spot-interruption", twin)]
     for name, cmd in subjects:
-        evs = events["spot-interruption" if name.startswith("python") else name]
+        evs = events["spot-interruption" if name.startswith(("python", "spot")) else name]
         runs = []
         for _ in range(args.runs):
             restore()
@@ -487,10 +501,10 @@ def main():
     local_proc.stdin.close()
     local_proc.wait(timeout=30)
 
-    write_results(args, results, calls, drain, scale, sizes, zips, time.time() - started)
+    write_results(args, results, calls, drain, scale, sizes, zips, time.time() - started, list(variants))
 
 
-def write_results(args, results, calls, drain, scale, sizes, zips, took):
+def write_results(args, results, calls, drain, scale, sizes, zips, took, variants):
     r, py = results["spot-interruption"], results["python twin of spot-interruption"]
     ratio = lambda a, b: (b["median"] / a["median"]) if a and b and a["median"] else None
     lines = [
@@ -507,7 +521,7 @@ def write_results(args, results, calls, drain, scale, sizes, zips, took):
         "| function | cold start | first invocation | warm invocation | peak RSS | release binary (x86_64) | arm64 zip |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in FUNCTIONS + ["python twin of spot-interruption"]:
+    for name in FUNCTIONS + variants + ["python twin of spot-interruption"]:
         x = results[name]
         size = f"{sizes[name] / 1e6:.2f} MB" if name in sizes else "–"
         z = f"{zips[name] / 1e6:.2f} MB" if name in zips else "–"
@@ -520,12 +534,14 @@ def write_results(args, results, calls, drain, scale, sizes, zips, took):
         "",
         "## spot-interruption: calls before the drain",
         "",
-        "| | AWS calls before the drain call | event served → drain call issued | calls before it |",
-        "|---|---|---|---|",
+        "| | AWS calls before the drain call | of which ECS calls per searched cluster | event served → drain call issued | calls before it |",
+        "|---|---|---|---|---|",
     ]
     for name, d in drain.items():
-        lines.append(f"| {name} | {fmt(d['calls_before'], '', 0)} | {fmt(d['ms'])} | {', '.join(d['ops'] or [])} |")
-    lines += ["", "One cluster in the account (searched via the cached `ListClusters` on a cold start).", "",
+        ops = d["ops"] or []
+        per_cluster = sum(1 for o in ops if o in ("ListContainerInstances", "DescribeContainerInstances"))
+        lines.append(f"| {name} | {fmt(d['calls_before'], '', 0)} | {per_cluster} | {fmt(d['ms'])} | {', '.join(ops)} |")
+    lines += ["", "One cluster in the account. The group lookup (`DescribeAutoScalingInstances`, `DescribeAutoScalingGroups`: the `MANAGED_ASG_TAG` check) runs in parallel with the cluster search in Rust and before it in Python; `ListClusters` is made once per execution environment (this is a cold start).", "",
               "## AWS calls per event, by operation (first run)", "", "| function | event | calls | by operation |", "|---|---|---|---|"]
     for name, per in calls.items():
         for dt, n, ops in per:

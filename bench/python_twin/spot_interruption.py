@@ -62,11 +62,9 @@ def handler(event):
                 registrations.append((tg, d["Target"].get("Port")))
     if ci is None and not registrations:
         return {"outcome": "ignored: not managed"}
-    if action is None:
-        return {"outcome": "notified"}
-    if ci is not None and ci["status"] != "DRAINING":
+    if action is not None and ci is not None and ci["status"] != "DRAINING":
         ecs.update_container_instances_state(cluster=cluster, containerInstances=[ci["containerInstanceArn"]], status="DRAINING")
-    for tg in sorted({tg for tg, _ in registrations}):
+    for tg in sorted({tg for tg, _ in registrations}) if action is not None else []:
         targets = [{"Id": instance_id, **({"Port": p} if p else {})} for t, p in registrations if t == tg]
         elbv2.deregister_targets(TargetGroupArn=tg, Targets=targets)
     tasks = {}
@@ -81,8 +79,9 @@ def handler(event):
     message = {"kind": "spot-interruption", "instance": instance_id, "action": action, "tasks": tasks,
                "container_instance": ci and ci["containerInstanceArn"], "target_groups": [t for t, _ in registrations]}
     if TOPIC:
-        sns.publish(TopicArn=TOPIC, Subject=f"Spot interruption ({action}): {instance_id}"[:99], Message=json.dumps(message))
-    return {"outcome": "drained"}
+        what = f"Spot interruption ({action})" if action else "Rebalance recommendation"
+        sns.publish(TopicArn=TOPIC, Subject=f"{what}: {instance_id}"[:99], Message=json.dumps(message))
+    return {"outcome": "drained" if action else "notified"}
 
 
 def main():
