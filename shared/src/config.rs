@@ -47,6 +47,32 @@ impl CommonConfig {
     }
 }
 
+/// A comma-separated list; blanks dropped. Unset is empty.
+pub fn parse_list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `TARGET_GROUP_ARNS`: a list of target group ARNs.
+pub fn parse_target_group_arns(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let arns = parse_list(value);
+    if let Some(bad) = arns
+        .iter()
+        .find(|a| !a.starts_with("arn:") || !a.contains(":targetgroup/"))
+    {
+        return Err(ConfigError {
+            variable: "TARGET_GROUP_ARNS",
+            message: format!("not a target group ARN: {bad:?}"),
+        });
+    }
+    Ok(arns)
+}
+
 /// `true`/`false`, `1`/`0`, `yes`/`no` (any case); unset or empty means `default`.
 pub fn parse_bool(
     variable: &'static str,

@@ -324,17 +324,7 @@ async fn fan_out_alarm(
             } else {
                 "notified".to_owned()
             };
-            summary.actions = report
-                .delivered
-                .iter()
-                .map(|d| format!("delivered to {d}"))
-                .chain(
-                    report
-                        .already_delivered
-                        .iter()
-                        .map(|d| format!("already delivered to {d}")),
-                )
-                .collect();
+            summary.actions = report.actions().collect();
             Ok(summary)
         }
         Err(e) => {
@@ -451,15 +441,7 @@ async fn spot_interruption(
     )
     .from_event(ctx.function.name(), event);
     let report = ctx.notifier.send(n, deadline).await?;
-    summary
-        .actions
-        .extend(report.delivered.iter().map(|d| format!("delivered to {d}")));
-    summary.actions.extend(
-        report
-            .already_delivered
-            .iter()
-            .map(|d| format!("already delivered to {d}")),
-    );
+    summary.actions.extend(report.actions());
     summary.outcome = match (&plan, ctx.config.dry_run) {
         (Plan::Drain { .. }, false) => "drained".into(),
         (Plan::Drain { .. }, true) => "dry run".into(),
@@ -596,9 +578,7 @@ async fn asg_lifecycle(
             .send(n.from_event(ctx.function.name(), event), deadline)
             .await
         {
-            Ok(report) => summary
-                .actions
-                .extend(report.delivered.iter().map(|d| format!("delivered to {d}"))),
+            Ok(report) => summary.actions.extend(report.actions()),
             Err(e) => delivery_errors.push(e.to_string()),
         }
     }
@@ -758,17 +738,7 @@ async fn ecs_deployment(
     } else {
         format!("notified: {}", kind.as_str())
     };
-    summary.actions = report
-        .delivered
-        .iter()
-        .map(|d| format!("delivered to {d}"))
-        .chain(
-            report
-                .already_delivered
-                .iter()
-                .map(|d| format!("already delivered to {d}")),
-        )
-        .collect();
+    summary.actions = report.actions().collect();
     Ok(summary)
 }
 

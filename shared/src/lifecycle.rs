@@ -13,7 +13,7 @@ use crate::adapters::autoscaling::{
 use crate::adapters::ecs::{ContainerInstance, Task, count_by_service};
 use crate::adapters::elbv2::Registration;
 use crate::alarm_fanout::human_duration;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, parse_list, parse_target_group_arns};
 use crate::events::LifecycleAction;
 use crate::events::autoscaling::LifecycleTransition;
 use crate::notify::{Notification, NotificationKind, Severity, console_host};
@@ -42,15 +42,6 @@ pub struct LifecycleConfig {
     pub drain_timeout_result: LifecycleActionResult,
     pub launch_timeout_secs: i64,
     pub launch_timeout_result: LifecycleActionResult,
-}
-
-fn list(v: Option<String>) -> Vec<String> {
-    v.unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn seconds(
@@ -96,11 +87,11 @@ impl LifecycleConfig {
         // 48 h is the longest any lifecycle action can be held.
         const MAX: i64 = 48 * 3600;
         Ok(Self {
-            clusters: list(lookup("ECS_CLUSTERS")),
-            target_group_arns: list(lookup("TARGET_GROUP_ARNS")),
-            groups: list(lookup("AUTO_SCALING_GROUPS")),
+            clusters: parse_list(lookup("ECS_CLUSTERS")),
+            target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
+            groups: parse_list(lookup("AUTO_SCALING_GROUPS")),
             managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
-            hooks: list(lookup("LIFECYCLE_HOOKS")),
+            hooks: parse_list(lookup("LIFECYCLE_HOOKS")),
             max_drain_secs: seconds("MAX_DRAIN_SECONDS", lookup("MAX_DRAIN_SECONDS"), 3600, MAX)?,
             drain_timeout_result: result(
                 "DRAIN_TIMEOUT_RESULT",

@@ -10,7 +10,7 @@ use crate::adapters::AwsError;
 use crate::adapters::autoscaling::{AutoScaling, GroupInstance};
 use crate::adapters::ecs::{ContainerInstance, DrainResult, Ecs};
 use crate::adapters::elbv2::{Elbv2, Registration};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, parse_list, parse_target_group_arns};
 use crate::events::{Event, InstanceAction};
 use crate::ids::InstanceId;
 use crate::notify::{Notification, NotificationKind, Severity, console_host};
@@ -68,27 +68,9 @@ pub struct SpotConfig {
     pub rebalance: RebalanceAction,
 }
 
-fn list(v: Option<String>) -> Vec<String> {
-    v.unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl SpotConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let target_group_arns = list(lookup("TARGET_GROUP_ARNS"));
-        if let Some(bad) = target_group_arns
-            .iter()
-            .find(|a| !a.starts_with("arn:") || !a.contains(":targetgroup/"))
-        {
-            return Err(ConfigError {
-                variable: "TARGET_GROUP_ARNS",
-                message: format!("not a target group ARN: {bad:?}"),
-            });
-        }
+        let target_group_arns = parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?;
         let rebalance = match lookup("REBALANCE_ACTION")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -107,7 +89,7 @@ impl SpotConfig {
             }
         };
         Ok(Self {
-            clusters: list(lookup("ECS_CLUSTERS")),
+            clusters: parse_list(lookup("ECS_CLUSTERS")),
             target_group_arns,
             managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
             rebalance,

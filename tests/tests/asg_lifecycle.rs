@@ -740,3 +740,60 @@ async fn duplicate_messages_are_sent_once_with_the_dedupe_table() {
     invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     assert_eq!(s.slack_titles().await.len(), 1);
 }
+
+#[tokio::test]
+async fn ecs_managed_draining_is_left_to_ecs_and_our_hook_completed_when_empty() {
+    let s = Setup::new().await;
+    // The group's capacity provider drains it: ECS's own termination hook is on the group.
+    aws_sdk_autoscaling::Client::new(&s.sdk)
+        .put_lifecycle_hook()
+        .auto_scaling_group_name("demo-ecs-asg")
+        .lifecycle_hook_name("ecs-managed-draining-termination-hook")
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+        .heartbeat_timeout(3600)
+        .default_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+    let (instance, ci) = s.ecs_instance(1);
+    s.aws
+        .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
+        .await;
+    let ctx = s.context(&[]).await;
+    let out = invoke(&ctx, &terminate_event(&instance)).await.unwrap();
+    assert!(out.outcome.starts_with("draining"), "{out:?}");
+    assert!(
+        out.actions
+            .iter()
+            .any(|a| a.contains("ECS managed draining")),
+        "{out:?}"
+    );
+    assert_eq!(s.status(&ci).await, "ACTIVE", "DRAINING is ECS's to set");
+    let text = s.aws.slack_requests().await[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("ECS managed draining"), "{text}");
+
+    // ECS drains it and its tasks stop: our hook (only ours) is completed.
+    s.ecs
+        .update_container_instances_state()
+        .cluster("demo-ecs")
+        .container_instances(&ci)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .unwrap();
+    s.stop_tasks(&s.tasks_on(&ci).await).await;
+    let event = container_instance_event(&s.fleet, &instance, &ci, "DRAINING", 0);
+    assert_eq!(
+        invoke(&ctx, &event).await.unwrap().outcome,
+        "completed: drained"
+    );
+    let completes = s.calls("CompleteLifecycleAction").await;
+    assert_eq!(completes.len(), 1);
+    assert_eq!(
+        completes[0]["params"]["LifecycleHookName"],
+        "fleetguard-drain"
+    );
+}

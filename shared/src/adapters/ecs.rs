@@ -91,22 +91,14 @@ impl Ecs {
         }
         self.clusters
             .get_or_try_init(|| async {
-                let mut all = Vec::new();
-                let mut token = None;
-                loop {
-                    let out = self
-                        .client
-                        .list_clusters()
-                        .set_next_token(token)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::new("ListClusters", &e))?;
-                    all.extend(out.cluster_arns().iter().cloned());
-                    token = out.next_token().map(str::to_owned);
-                    if token.is_none() {
-                        return Ok(all);
-                    }
-                }
+                self.client
+                    .list_clusters()
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(|e| AwsError::new("ListClusters", &e))
             })
             .await
             .cloned()
@@ -250,26 +242,19 @@ impl Ecs {
         container_instance: &str,
         desired: &str,
     ) -> Result<Vec<Task>, AwsError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .client
-                .list_tasks()
-                .cluster(cluster)
-                .container_instance(container_instance)
-                .desired_status(desired.into())
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| AwsError::new("ListTasks", &e))?;
-            arns.extend(out.task_arns().iter().cloned());
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let arns = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .container_instance(container_instance)
+            .desired_status(desired.into())
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError::new("ListTasks", &e))?;
         self.describe_tasks(cluster, arns).await
     }
 
@@ -324,25 +309,18 @@ impl Ecs {
         cluster: &str,
         status: Option<&str>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
-        let mut arns = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .client
-                .list_container_instances()
-                .cluster(cluster)
-                .set_status(status.map(Into::into))
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| AwsError::new("ListContainerInstances", &e))?;
-            arns.extend(out.container_instance_arns().iter().cloned());
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let arns = self
+            .client
+            .list_container_instances()
+            .cluster(cluster)
+            .set_status(status.map(Into::into))
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError::new("ListContainerInstances", &e))?;
         if arns.is_empty() {
             return Ok(Vec::new());
         }

@@ -63,6 +63,20 @@ pub struct DeliveryReport {
     pub already_delivered: Vec<String>,
 }
 
+impl DeliveryReport {
+    /// One summary line per destination: `delivered to …` / `already delivered to …`.
+    pub fn actions(&self) -> impl Iterator<Item = String> + '_ {
+        self.delivered
+            .iter()
+            .map(|d| format!("delivered to {d}"))
+            .chain(
+                self.already_delivered
+                    .iter()
+                    .map(|d| format!("already delivered to {d}")),
+            )
+    }
+}
+
 /// Some destinations did not get the message. Names them; never contains a webhook URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryError {
