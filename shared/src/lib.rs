@@ -1,20 +1,26 @@
-//! fleetguard's domain crate: typed AWS events, the decisions made on them, the ports they act
-//! through and the adapters behind those ports, shared by all four Lambda functions.
+//! fleetguard's shared crate: what more than one function needs.
+//!
+//! - [`events`]: `parse_event`, raw payload → typed [`Event`];
+//! - [`serve`]: the one invocation envelope every function goes through;
+//! - [`ports`]: traits for what the functions do to AWS, over plain domain types;
+//! - [`adapters`]: the AWS SDK implementations of the ports, one Cargo feature per service;
+//! - [`out_of_service`]: taking an instance out of service, and the managed-group check;
+//! - [`notify`]: notifications, routing, rendering per destination, delivery, dedupe;
+//! - [`testing`] (feature `testing`): in-memory fakes of every port.
 
 pub mod adapters;
-pub mod alarm_fanout;
 pub mod aws;
 pub mod config;
-pub mod deployment;
 pub mod events;
-pub mod function;
 pub mod ids;
-pub mod lifecycle;
 pub mod notify;
 pub mod observe;
-pub mod spot;
+pub mod out_of_service;
+pub mod ports;
+pub mod serve;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod text;
 pub mod time;
 
 pub use events::{Detail, Event, EventKind, ParseError, parse_event, parse_value};
-pub use function::{Context, Function, Summary};

@@ -27,6 +27,35 @@ pub fn event_span(function: &str, event: &Event) -> tracing::Span {
     )
 }
 
+/// What a function did to AWS or for people, a metric dimension. Typed, so a metric never
+/// depends on the wording of a summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Take an instance out of service (container instance DRAINING and deregistration).
+    DrainInstance,
+    DrainContainerInstance,
+    DeregisterTargets,
+    CompleteLifecycleAction,
+    RecordLifecycleActionHeartbeat,
+    /// Gather evidence for a message (a failure here never blocks the message).
+    Enrich,
+    Notify,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::DrainInstance => "DrainInstance",
+            Action::DrainContainerInstance => "DrainContainerInstance",
+            Action::DeregisterTargets => "DeregisterTargets",
+            Action::CompleteLifecycleAction => "CompleteLifecycleAction",
+            Action::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
+            Action::Enrich => "Enrich",
+            Action::Notify => "Notify",
+        }
+    }
+}
+
 /// Result of an action, a metric dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,9 +110,9 @@ impl Metrics {
     }
 
     /// `Actions` by action and outcome, e.g. (`DrainContainerInstance`, `done`).
-    pub fn action(&mut self, action: &str, outcome: Outcome) {
+    pub fn action(&mut self, action: Action, outcome: Outcome) {
         self.push(
-            &[("Action", action), ("Outcome", outcome.as_str())],
+            &[("Action", action.as_str()), ("Outcome", outcome.as_str())],
             "Actions",
             "Count",
             1.0,
@@ -91,11 +120,11 @@ impl Metrics {
     }
 
     /// `EventToActionLatency`: from the event's `time` to the action, in milliseconds.
-    pub fn latency(&mut self, action: &str, event: &Event) {
+    pub fn latency(&mut self, action: Action, event: &Event) {
         if let Some(t) = event.envelope.time.at() {
             let ms = (chrono::Utc::now() - t).num_milliseconds().max(0) as f64;
             self.push(
-                &[("Action", action)],
+                &[("Action", action.as_str())],
                 "EventToActionLatency",
                 "Milliseconds",
                 ms,
@@ -192,8 +221,8 @@ mod tests {
         let mut m = Metrics::new("ns", "spot-interruption");
         m.event_received(Some(event.kind()));
         m.event_received(None);
-        m.action("DrainContainerInstance", Outcome::Done);
-        m.latency("DrainContainerInstance", &event);
+        m.action(Action::DrainContainerInstance, Outcome::Done);
+        m.latency(Action::DrainContainerInstance, &event);
         let parsed: Vec<Value> = m
             .lines()
             .iter()
@@ -203,6 +232,7 @@ mod tests {
         assert_eq!(parsed[0]["EventKind"], "RebalanceRecommendation");
         assert_eq!(parsed[1]["EventKind"], "Invalid");
         assert_eq!(parsed[2]["Outcome"], "done");
+        assert_eq!(parsed[2]["Action"], "DrainContainerInstance");
         // The event is from 2020: latency is large and positive.
         assert!(parsed[3]["EventToActionLatency"].as_f64().unwrap() > 1.0e9);
     }

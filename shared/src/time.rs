@@ -63,9 +63,34 @@ impl<'de> Deserialize<'de> for EventTime {
     }
 }
 
+/// How long between two times, for people: `3 h 12 min`, `4 min 10 s`.
+pub fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(42), "42 s");
+        assert_eq!(human_duration(250), "4 min 10 s");
+        assert_eq!(human_duration(3 * 3600 + 720), "3 h 12 min");
+        assert_eq!(human_duration(90_000), "1 d 1 h");
+    }
 
     #[test]
     fn parses_aws_forms_and_keeps_placeholders() {

@@ -418,3 +418,198 @@ pub fn sample(name: &str) -> Value {
     )
     .unwrap()
 }
+
+/// An environment for a function's `build`, as `NAME=value` pairs.
+pub type Env = std::collections::BTreeMap<String, String>;
+
+/// `env` as the lookup a function's `build` takes in place of the process environment.
+pub fn lookup(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
+    move |k| env.get(k).cloned()
+}
+
+/// Run one payload through a function's invocation envelope, as Lambda would, with a minute's
+/// budget. Errors read `ErrorType: message`.
+pub async fn invoke<F: fleetguard::serve::Function>(
+    function: &F,
+    event: &Value,
+) -> Result<fleetguard::serve::Summary, String> {
+    fleetguard::serve::handle(
+        function,
+        event,
+        fleetguard::notify::Deadline::after(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .map_err(|e| format!("{}: {}", e.error_type, e.message))
+}
+
+/// The title of a Slack message (the first block's text), without the severity emoji.
+pub fn slack_header(body: &Value) -> String {
+    let h = body["attachments"][0]["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    match h.strip_prefix(':') {
+        Some(rest) => rest.split_once(' ').map_or(rest, |(_, t)| t).to_owned(),
+        None => h.to_owned(),
+    }
+}
+
+/// What every integration test starts from: a local AWS with the demo fleet seeded (ECS tasks
+/// frozen in their state, see [`LocalAws::freeze_ecs_tasks`]) and one SDK configuration for it.
+pub struct Setup {
+    pub aws: LocalAws,
+    pub fleet: Value,
+    pub sdk: SdkConfig,
+    pub ecs: aws_sdk_ecs::Client,
+}
+
+impl Setup {
+    pub async fn new() -> Self {
+        let aws = LocalAws::start();
+        let fleet = aws.seed();
+        aws.freeze_ecs_tasks().await;
+        let sdk = aws.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        Self {
+            aws,
+            fleet,
+            sdk,
+            ecs,
+        }
+    }
+
+    /// A string the seed returned.
+    pub fn seeded(&self, key: &str) -> String {
+        self.fleet[key].as_str().unwrap().to_owned()
+    }
+
+    /// The default Slack webhook secret (`SLACK_WEBHOOK_SECRET_ARN`), plus `extra`.
+    pub fn env(&self, extra: &[(&str, &str)]) -> Env {
+        let mut env = Env::from([(
+            "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
+            self.seeded("slack_webhook_secret_arn"),
+        )]);
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        env
+    }
+
+    /// The `i`-th seeded ECS instance: (EC2 instance id, container instance ARN).
+    pub fn ecs_instance(&self, i: usize) -> (String, String) {
+        let e = &self.fleet["ecs_instances"][i];
+        (
+            e["instance_id"].as_str().unwrap().to_owned(),
+            e["container_instance_arn"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A container instance's status in the demo cluster.
+    pub async fn status(&self, ci: &str) -> String {
+        let d = self
+            .ecs
+            .describe_container_instances()
+            .cluster("demo-ecs")
+            .container_instances(ci)
+            .send()
+            .await
+            .unwrap();
+        d.container_instances()[0].status().unwrap().to_owned()
+    }
+
+    /// The tasks ECS lists on a container instance of the demo cluster.
+    pub async fn tasks_on(&self, ci: &str) -> Vec<String> {
+        self.ecs
+            .list_tasks()
+            .cluster("demo-ecs")
+            .container_instance(ci)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .to_vec()
+    }
+
+    pub async fn stop_tasks(&self, arns: &[String]) {
+        for t in arns {
+            self.ecs
+                .stop_task()
+                .cluster("demo-ecs")
+                .task(t)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Start `n` checkout-api tasks on a container instance of the demo cluster.
+    pub async fn start_tasks(&self, ci: &str, n: usize) {
+        for _ in 0..n {
+            self.ecs
+                .start_task()
+                .cluster("demo-ecs")
+                .task_definition("checkout-api:2")
+                .container_instances(ci)
+                .group("service:checkout-api")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The instances registered in the seeded target group.
+    pub async fn targets(&self) -> Vec<String> {
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk);
+        let h = elb
+            .describe_target_health()
+            .target_group_arn(self.seeded("target_group_arn"))
+            .send()
+            .await
+            .unwrap();
+        h.target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_owned))
+            .collect()
+    }
+
+    /// Lifecycle actions the lifecycle fake saw completed.
+    pub async fn completed(&self) -> Vec<Value> {
+        self.aws.lifecycle_actions().await["completed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Auto Scaling calls of `action` the lifecycle fake received.
+    pub async fn calls(&self, action: &str) -> Vec<Value> {
+        self.aws
+            .autoscaling_calls()
+            .await
+            .into_iter()
+            .filter(|c| c["action"] == action)
+            .collect()
+    }
+
+    /// The SNS messages delivered to the seeded topic's queue since the last call.
+    pub async fn sns_messages(&self) -> Vec<Value> {
+        drain_queue(
+            &aws_sdk_sqs::Client::new(&self.sdk),
+            &self.seeded("queue_url"),
+        )
+        .await
+    }
+
+    /// The Slack bodies the sink received.
+    pub async fn slack_bodies(&self) -> Vec<Value> {
+        self.aws
+            .slack_requests()
+            .await
+            .iter()
+            .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The titles of the Slack messages the sink received.
+    pub async fn slack_titles(&self) -> Vec<String> {
+        self.slack_bodies().await.iter().map(slack_header).collect()
+    }
+}

@@ -1,73 +1,25 @@
 //! `alarm-fanout` end to end: the real handler, the real SNS/Secrets Manager/DynamoDB clients
 //! against moto, and the real HTTP client against the local Slack sink.
 
-use fleetguard::notify::Deadline;
-use fleetguard::{Context, Function};
 use fleetguard_integration::{
-    CapturedLogs, LocalAws, dedupe_table, drain_queue, repo_root, sample, topic_with_queue,
+    CapturedLogs, Env, Setup, dedupe_table, drain_queue, invoke, lookup, repo_root, sample,
+    topic_with_queue,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::time::Duration;
 
 const WEBHOOK_TOKEN: &str = "demo-webhook-token";
 
-struct Setup {
-    aws: LocalAws,
-    fleet: Value,
-    sdk: aws_config::SdkConfig,
-    sqs: aws_sdk_sqs::Client,
+/// The seeded topic and the default Slack webhook, plus `extra`.
+fn env(s: &Setup, extra: &[(&str, &str)]) -> Env {
+    let mut env = s.env(&[("SNS_TOPIC_ARN", &s.seeded("topic_arn"))]);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    env
 }
 
-impl Setup {
-    async fn new() -> Self {
-        let aws = LocalAws::start();
-        let fleet = aws.seed();
-        let sdk = aws.sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        Self {
-            aws,
-            fleet,
-            sdk,
-            sqs,
-        }
-    }
-
-    fn env(&self, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::from([
-            (
-                "SNS_TOPIC_ARN".to_owned(),
-                self.fleet["topic_arn"].as_str().unwrap().to_owned(),
-            ),
-            (
-                "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
-                self.fleet["slack_webhook_secret_arn"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            ),
-        ]);
-        for (k, v) in extra {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        env
-    }
-
-    async fn context(&self, env: &BTreeMap<String, String>) -> Context {
-        Context::from_lookup(Function::AlarmFanout, |k| env.get(k).cloned(), &self.sdk)
-            .await
-            .unwrap()
-    }
-
-    async fn sns_messages(&self) -> Vec<Value> {
-        drain_queue(&self.sqs, self.fleet["queue_url"].as_str().unwrap()).await
-    }
-}
-
-async fn invoke(ctx: &Context, event: &Value) -> Result<fleetguard::Summary, String> {
-    fleetguard::function::handle(ctx, event, Deadline::after(Duration::from_secs(60)))
-        .await
-        .map_err(|e| e.to_string())
+async fn context(s: &Setup, env: &Env) -> alarm_fanout::Lambda {
+    alarm_fanout::build(lookup(env), &s.sdk).await.unwrap()
 }
 
 fn alarm_samples() -> Vec<String> {
@@ -91,9 +43,14 @@ fn alarm_samples() -> Vec<String> {
 async fn every_alarm_sample_sends_one_slack_and_one_sns_message() {
     let s = Setup::new().await;
     // Deliver muted and suppressed ones too, so every sample is exercised end to end.
-    let ctx = s
-        .context(&s.env(&[("MUTED_ALARMS", "notify"), ("SUPPRESSED_ALARMS", "notify")]))
-        .await;
+    let ctx = context(
+        &s,
+        &env(
+            &s,
+            &[("MUTED_ALARMS", "notify"), ("SUPPRESSED_ALARMS", "notify")],
+        ),
+    )
+    .await;
     let samples = alarm_samples();
     assert!(samples.len() >= 25, "{} alarm samples", samples.len());
     let mut slack_seen = 0;
@@ -137,7 +94,7 @@ async fn every_alarm_sample_sends_one_slack_and_one_sns_message() {
 #[tokio::test]
 async fn alarms_render_what_people_need() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     let text_of = |body: &Value| body["attachments"][0].to_string();
 
     invoke(&ctx, &sample("alarms/metric.json")).await.unwrap();
@@ -233,7 +190,7 @@ async fn alarms_render_what_people_need() {
 #[tokio::test]
 async fn muted_suppressed_and_configuration_changes_are_not_sent() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     for (name, outcome) in [
         (
             "alarms/muted.json",
@@ -275,8 +232,8 @@ async fn routing_rules_pick_topics_and_webhooks() {
         {"name": "quiet", "match": {"states": ["INSUFFICIENT_DATA"]}, "drop": true}
     ])
     .to_string();
-    let ctx = s.context(&s.env(&[("NOTIFY_ROUTES", &routes)])).await;
-    let sqs = &s.sqs;
+    let ctx = context(&s, &env(&s, &[("NOTIFY_ROUTES", &routes)])).await;
+    let sqs = &aws_sdk_sqs::Client::new(&s.sdk);
 
     // Tagged team=payments: the pager topic and the payments channel only.
     let summary = invoke(&ctx, &sample("alarms/composite.json"))
@@ -308,7 +265,7 @@ async fn routing_rules_pick_topics_and_webhooks() {
 #[tokio::test]
 async fn slack_429_retry_after_is_honoured_and_nothing_is_lost() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     s.aws.slack_fail_next(429, 2, Some(1)).await;
     let summary = invoke(&ctx, &sample("alarms/metric.json")).await.unwrap();
     assert_eq!(summary.outcome, "notified");
@@ -336,7 +293,7 @@ async fn slack_429_retry_after_is_honoured_and_nothing_is_lost() {
 #[tokio::test]
 async fn slack_500_then_success_is_retried() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     s.aws.slack_fail_next(500, 2, None).await;
     invoke(&ctx, &sample("alarms/sns-composite.json"))
         .await
@@ -354,7 +311,7 @@ async fn slack_500_then_success_is_retried() {
 #[tokio::test]
 async fn permanent_slack_error_fails_loudly_without_retrying() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     s.aws.slack_fail_next(404, 1, None).await;
     let err = invoke(&ctx, &sample("alarms/metric.json"))
         .await
@@ -377,9 +334,11 @@ async fn slack_down_then_retry_with_dedupe_sends_only_what_was_missing() {
     let table = dedupe_table(&s.sdk, "fleetguard-dedupe").await;
     let logs = CapturedLogs::default();
     let _guard = logs.install();
-    let ctx = s
-        .context(&s.env(&[("DEDUPE_TABLE", &table), ("SLACK_MAX_ATTEMPTS", "2")]))
-        .await;
+    let ctx = context(
+        &s,
+        &env(&s, &[("DEDUPE_TABLE", &table), ("SLACK_MAX_ATTEMPTS", "2")]),
+    )
+    .await;
     let event = sample("alarms/metric.json");
 
     // Slack is down: SNS still gets the message, and the invocation fails naming Slack.
@@ -455,7 +414,7 @@ async fn slack_down_then_retry_with_dedupe_sends_only_what_was_missing() {
 #[tokio::test]
 async fn huge_alarm_description_stays_within_slack_and_sns_limits() {
     let s = Setup::new().await;
-    let ctx = s.context(&s.env(&[])).await;
+    let ctx = context(&s, &env(&s, &[])).await;
     let mut event = sample("alarms/metric.json");
     event["detail"]["configuration"]["description"] =
         Value::String("Ünïcödé <b>&</b> ".repeat(6_000)); // ~100 KB
@@ -482,24 +441,26 @@ async fn huge_alarm_description_stays_within_slack_and_sns_limits() {
 #[tokio::test]
 async fn unreadable_webhook_secret_fails_init_naming_the_variable() {
     let s = Setup::new().await;
-    let env = BTreeMap::from([(
+    let env = Env::from([(
         "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist".to_owned(),
     )]);
-    let err = Context::from_lookup(Function::AlarmFanout, |k| env.get(k).cloned(), &s.sdk)
+    let err = alarm_fanout::build(lookup(&env), &s.sdk)
         .await
-        .unwrap_err();
+        .err()
+        .expect("init fails");
     assert_eq!(err.variable, "SLACK_WEBHOOK_SECRET_ARN");
     assert!(err.to_string().contains("cannot read secret"), "{err}");
 
     // A plain-http webhook that is not loopback is refused.
-    let env = BTreeMap::from([(
+    let env = Env::from([(
         "SLACK_WEBHOOK_URL".to_owned(),
         "http://hooks.slack.com/services/T/B/x".to_owned(),
     )]);
-    let err = Context::from_lookup(Function::AlarmFanout, |k| env.get(k).cloned(), &s.sdk)
+    let err = alarm_fanout::build(lookup(&env), &s.sdk)
         .await
-        .unwrap_err();
+        .err()
+        .expect("init fails");
     assert_eq!(err.variable, "SLACK_WEBHOOK_URL");
     assert!(!err.to_string().contains("/services/T/B/x"), "{err}");
 }

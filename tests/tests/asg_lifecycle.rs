@@ -4,167 +4,24 @@
 //! `Pending:Wait`: the local Auto Scaling lifecycle fake (a test fixture in front of moto) holds
 //! those pending actions, answers those two calls and reports the states and scaling activities.
 
-use fleetguard::aws::Clients;
-use fleetguard::notify::Deadline;
-use fleetguard::{Context, Function};
-use fleetguard_integration::{LocalAws, dedupe_table, sample};
+use fleetguard_integration::{Setup, dedupe_table, invoke, lookup, sample};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 
-struct Setup {
-    aws: LocalAws,
-    fleet: Value,
-    sdk: aws_config::SdkConfig,
-    ecs: aws_sdk_ecs::Client,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let aws = LocalAws::start();
-        let fleet = aws.seed();
-        aws.freeze_ecs_tasks().await;
-        let sdk = aws.sdk_config().await;
-        let ecs = aws_sdk_ecs::Client::new(&sdk);
-        Self {
-            aws,
-            fleet,
-            sdk,
-            ecs,
-        }
+async fn context(s: &Setup, extra: &[(&str, &str)]) -> asg_lifecycle::Lambda {
+    let mut env = s.env(&[("MANAGED_ASG_TAG", "fleetguard:managed=true")]);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
     }
-
-    async fn context(&self, extra: &[(&str, &str)]) -> Context {
-        let mut env = BTreeMap::from([
-            (
-                "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
-                self.fleet["slack_webhook_secret_arn"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            ),
-            (
-                "MANAGED_ASG_TAG".to_owned(),
-                "fleetguard:managed=true".to_owned(),
-            ),
-        ]);
-        for (k, v) in extra {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        // The Auto Scaling client goes to the lifecycle fake, as AWS_ENDPOINT_URL_AUTO_SCALING does.
-        let mut clients = Clients::build(&self.sdk, Function::AsgLifecycle.needs());
-        clients.autoscaling = Some(self.aws.autoscaling_client(&self.sdk));
-        Context::with_clients(
-            Function::AsgLifecycle,
-            |k| env.get(k).cloned(),
-            &self.sdk,
-            clients,
-        )
+    // The Auto Scaling client goes to the lifecycle fake, as AWS_ENDPOINT_URL_AUTO_SCALING does.
+    let autoscaling =
+        fleetguard::adapters::autoscaling::AutoScaling::new(s.aws.autoscaling_client(&s.sdk));
+    asg_lifecycle::build_with(lookup(&env), &s.sdk, autoscaling)
         .await
         .unwrap()
-    }
-
-    fn ecs_instance(&self, i: usize) -> (String, String) {
-        let e = &self.fleet["ecs_instances"][i];
-        (
-            e["instance_id"].as_str().unwrap().to_owned(),
-            e["container_instance_arn"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn status(&self, ci: &str) -> String {
-        let d = self
-            .ecs
-            .describe_container_instances()
-            .cluster("demo-ecs")
-            .container_instances(ci)
-            .send()
-            .await
-            .unwrap();
-        d.container_instances()[0].status().unwrap().to_owned()
-    }
-
-    async fn tasks_on(&self, ci: &str) -> Vec<String> {
-        self.ecs
-            .list_tasks()
-            .cluster("demo-ecs")
-            .container_instance(ci)
-            .send()
-            .await
-            .unwrap()
-            .task_arns()
-            .to_vec()
-    }
-
-    async fn stop_tasks(&self, arns: &[String]) {
-        for t in arns {
-            self.ecs
-                .stop_task()
-                .cluster("demo-ecs")
-                .task(t)
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-
-    async fn start_tasks(&self, ci: &str, n: usize) {
-        for _ in 0..n {
-            self.ecs
-                .start_task()
-                .cluster("demo-ecs")
-                .task_definition("checkout-api:2")
-                .container_instances(ci)
-                .group("service:checkout-api")
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-
-    async fn completed(&self) -> Vec<Value> {
-        self.aws.lifecycle_actions().await["completed"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    async fn calls(&self, action: &str) -> Vec<Value> {
-        self.aws
-            .autoscaling_calls()
-            .await
-            .into_iter()
-            .filter(|c| c["action"] == action)
-            .collect()
-    }
-
-    async fn slack_titles(&self) -> Vec<String> {
-        self.aws
-            .slack_requests()
-            .await
-            .iter()
-            .map(|r| {
-                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-                let header = body["attachments"][0]["blocks"][0]["text"]["text"]
-                    .as_str()
-                    .unwrap_or_default();
-                // Without the severity emoji.
-                match header.strip_prefix(':') {
-                    Some(rest) => rest.split_once(' ').map_or(rest, |(_, t)| t).to_owned(),
-                    None => header.to_owned(),
-                }
-            })
-            .collect()
-    }
-}
-
-async fn invoke(ctx: &Context, event: &Value) -> Result<fleetguard::Summary, String> {
-    fleetguard::function::handle(ctx, event, Deadline::after(Duration::from_secs(60)))
-        .await
-        .map_err(|e| format!("{}: {}", e.error_type, e.message))
 }
 
 fn now() -> String {
@@ -246,7 +103,7 @@ async fn terminate_drains_then_completes_once_when_the_last_task_stops() {
     s.aws
         .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
 
     let out = invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     assert!(out.outcome.starts_with("draining: 3 task(s)"), "{out:?}");
@@ -303,7 +160,7 @@ async fn never_completes_while_one_task_of_many_pages_runs() {
     s.aws
         .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     let mut tasks = Vec::new();
     let mut token = None;
@@ -349,7 +206,7 @@ async fn never_completes_while_one_task_of_many_pages_runs() {
 async fn events_before_the_hook_never_complete_anything() {
     let s = Setup::new().await;
     let (instance, ci) = s.ecs_instance(0);
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     // An instance DRAINING for another reason (a Spot drain, an operator) and already empty:
     // no lifecycle action is pending, so nothing is completed.
     let tasks = s.tasks_on(&ci).await;
@@ -406,7 +263,7 @@ async fn sweep_heartbeats_a_draining_instance_and_forces_after_the_budget() {
         .await;
     let tasks = s.tasks_on(&empty_ci).await;
     s.stop_tasks(&tasks).await;
-    let ctx = s.context(&[("MAX_DRAIN_SECONDS", "7200")]).await;
+    let ctx = context(&s, &[("MAX_DRAIN_SECONDS", "7200")]).await;
 
     // The sweep also starts drains whose lifecycle event was missed.
     let out = invoke(&ctx, &sweep_event()).await.unwrap();
@@ -462,7 +319,7 @@ async fn plain_ec2_behind_a_load_balancer_is_deregistered_then_completed() {
     s.aws
         .start_lifecycle_action(&web, "demo-web-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let e = lifecycle_event(
         "asg/terminate-lifecycle-action.json",
         &web,
@@ -504,7 +361,7 @@ async fn launch_waits_for_the_container_instance_then_abandons_after_the_timeout
     s.aws
         .start_lifecycle_action(&ec2, "demo-ecs-asg", "fleetguard-join", LAUNCHING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let launch = lifecycle_event(
         "asg/launch-lifecycle-action.json",
         &ec2,
@@ -607,7 +464,7 @@ async fn warm_pool_transitions_complete_at_once() {
     s.aws
         .start_lifecycle_action(&ec2, "demo-ecs-asg", "fleetguard-join", LAUNCHING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let mut e = lifecycle_event(
         "asg/launch-into-warm-pool.json",
         &ec2,
@@ -642,7 +499,7 @@ async fn dry_run_mutates_nothing_and_says_so() {
     s.aws
         .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[("DRY_RUN", "true")]).await;
+    let ctx = context(&s, &[("DRY_RUN", "true")]).await;
     let out = invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     assert!(
         out.actions
@@ -677,7 +534,7 @@ async fn throttled_completion_is_retried_and_a_failure_fails_the_invocation() {
     s.aws
         .start_lifecycle_action(&web, "demo-web-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let e = lifecycle_event(
         "asg/terminate-lifecycle-action.json",
         &web,
@@ -712,7 +569,7 @@ async fn throttled_completion_is_retried_and_a_failure_fails_the_invocation() {
 #[tokio::test]
 async fn test_notifications_and_unmanaged_groups_are_acknowledged_and_ignored() {
     let s = Setup::new().await;
-    let ctx = s.context(&[("MANAGED_ASG_TAG", "team=payments")]).await;
+    let ctx = context(&s, &[("MANAGED_ASG_TAG", "team=payments")]).await;
     let out = invoke(&ctx, &sample("asg/test-notification.json"))
         .await
         .unwrap();
@@ -735,7 +592,7 @@ async fn duplicate_messages_are_sent_once_with_the_dedupe_table() {
     s.aws
         .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[("DEDUPE_TABLE", &table)]).await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
     invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     assert_eq!(s.slack_titles().await.len(), 1);
@@ -759,7 +616,7 @@ async fn ecs_managed_draining_is_left_to_ecs_and_our_hook_completed_when_empty()
     s.aws
         .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
         .await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let out = invoke(&ctx, &terminate_event(&instance)).await.unwrap();
     assert!(out.outcome.starts_with("draining"), "{out:?}");
     assert!(

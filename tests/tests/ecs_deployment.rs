@@ -2,142 +2,77 @@
 //! Secrets Manager, DynamoDB) and the Slack sink. moto has no ECS agent: the exit codes of a
 //! deployment's stopped tasks are set with the local fixture that stands in for the agent's report.
 
-use fleetguard::aws::Clients;
-use fleetguard::notify::Deadline;
-use fleetguard::{Context, Function};
-use fleetguard_integration::{LocalAws, dedupe_table, drain_queue, sample, topic_with_queue};
+use fleetguard_integration::{
+    Setup, dedupe_table, drain_queue, lookup, sample, slack_header as header, topic_with_queue,
+};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/demo-ecs/checkout-api";
 const NEW_DEPLOYMENT: &str = "ecs-svc/7301958264019283746";
 
-struct Setup {
-    aws: LocalAws,
-    fleet: Value,
-    sdk: aws_config::SdkConfig,
-    ecs: aws_sdk_ecs::Client,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let aws = LocalAws::start();
-        let fleet = aws.seed();
-        aws.freeze_ecs_tasks().await;
-        let sdk = aws.sdk_config().await;
-        let ecs = aws_sdk_ecs::Client::new(&sdk);
-        Self {
-            aws,
-            fleet,
-            sdk,
-            ecs,
-        }
-    }
-
-    async fn context_with(&self, extra: &[(&str, &str)], clients: Option<Clients>) -> Context {
-        let mut env = BTreeMap::from([(
-            "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
-            self.fleet["slack_webhook_secret_arn"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )]);
-        for (k, v) in extra {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let clients =
-            clients.unwrap_or_else(|| Clients::build(&self.sdk, Function::EcsDeployment.needs()));
-        Context::with_clients(
-            Function::EcsDeployment,
-            |k| env.get(k).cloned(),
-            &self.sdk,
-            clients,
-        )
+async fn context(s: &Setup, extra: &[(&str, &str)]) -> ecs_deployment::Lambda {
+    ecs_deployment::build(lookup(&s.env(extra)), &s.sdk)
         .await
         .unwrap()
-    }
+}
 
-    async fn context(&self, extra: &[(&str, &str)]) -> Context {
-        self.context_with(extra, None).await
-    }
-
-    /// A new deployment of checkout-api with a new image whose tasks are OOM-killed: revision 3
-    /// (`checkout-api:2026.11.21-1`) started by `NEW_DEPLOYMENT`, both tasks stopped with exit 137.
-    async fn failing_deployment(&self) -> Vec<String> {
-        use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
-        let logs = LogConfiguration::builder()
-            .log_driver(LogDriver::Awslogs)
-            .options("awslogs-group", "/ecs/checkout-api")
-            .options("awslogs-region", "us-east-1")
-            .options("awslogs-stream-prefix", "app")
-            .build()
-            .unwrap();
-        self.ecs
-            .register_task_definition()
-            .family("checkout-api")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("app")
-                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout-api:2026.11.21-1")
-                    .memory(512)
-                    .cpu(256)
-                    .essential(true)
-                    .log_configuration(logs)
-                    .build(),
-            )
+/// A new deployment of checkout-api with a new image whose tasks are OOM-killed: revision 3
+/// (`checkout-api:2026.11.21-1`) started by `NEW_DEPLOYMENT`, both tasks stopped with exit 137.
+async fn failing_deployment(s: &Setup) -> Vec<String> {
+    use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+    let logs = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", "/ecs/checkout-api")
+        .options("awslogs-region", "us-east-1")
+        .options("awslogs-stream-prefix", "app")
+        .build()
+        .unwrap();
+    s.ecs
+        .register_task_definition()
+        .family("checkout-api")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout-api:2026.11.21-1")
+                .memory(512)
+                .cpu(256)
+                .essential(true)
+                .log_configuration(logs)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ci = s.fleet["ecs_instances"][0]["container_instance_arn"]
+        .as_str()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let t = s
+            .ecs
+            .start_task()
+            .cluster("demo-ecs")
+            .task_definition("checkout-api:3")
+            .container_instances(ci)
+            .started_by(NEW_DEPLOYMENT)
+            .group("service:checkout-api")
             .send()
             .await
             .unwrap();
-        let ci = self.fleet["ecs_instances"][0]["container_instance_arn"]
-            .as_str()
-            .unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..2 {
-            let t = self
-                .ecs
-                .start_task()
-                .cluster("demo-ecs")
-                .task_definition("checkout-api:3")
-                .container_instances(ci)
-                .started_by(NEW_DEPLOYMENT)
-                .group("service:checkout-api")
-                .send()
-                .await
-                .unwrap();
-            let arn = t.tasks()[0].task_arn().unwrap().to_owned();
-            self.aws
-                .ecs_task_stopped(
-                    &arn,
-                    "EssentialContainerExited",
-                    "Essential container in task exited",
-                    json!([{"name": "app", "exitCode": 137,
-                            "reason": "OutOfMemoryError: Container killed due to memory usage"}]),
-                )
-                .await;
-            tasks.push(arn);
-        }
-        tasks
+        let arn = t.tasks()[0].task_arn().unwrap().to_owned();
+        s.aws
+            .ecs_task_stopped(
+                &arn,
+                "EssentialContainerExited",
+                "Essential container in task exited",
+                json!([{"name": "app", "exitCode": 137,
+                        "reason": "OutOfMemoryError: Container killed due to memory usage"}]),
+            )
+            .await;
+        tasks.push(arn);
     }
-
-    async fn slack_bodies(&self) -> Vec<Value> {
-        self.aws
-            .slack_requests()
-            .await
-            .iter()
-            .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-            .collect()
-    }
-}
-
-fn header(body: &Value) -> String {
-    let h = body["attachments"][0]["blocks"][0]["text"]["text"]
-        .as_str()
-        .unwrap_or_default();
-    match h.strip_prefix(':') {
-        Some(rest) => rest.split_once(' ').map_or(rest, |(_, t)| t).to_owned(),
-        None => h.to_owned(),
-    }
+    tasks
 }
 
 fn deployment_event(file: &str, deployment_id: &str, reason: Option<&str>) -> Value {
@@ -161,18 +96,21 @@ fn service_action_event(file: &str) -> Value {
     e
 }
 
-async fn invoke(ctx: &Context, event: &Value) -> fleetguard::Summary {
-    fleetguard::function::handle(ctx, event, Deadline::after(Duration::from_secs(60)))
+async fn invoke<F: fleetguard::serve::Function>(
+    f: &F,
+    event: &Value,
+) -> fleetguard::serve::Summary {
+    fleetguard_integration::invoke(f, event)
         .await
-        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.message))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]
 async fn failed_deployment_is_one_message_with_the_evidence() {
     let s = Setup::new().await;
-    let tasks = s.failing_deployment().await;
+    let tasks = failing_deployment(&s).await;
     let (topic, queue) = topic_with_queue(&s.sdk, "deployments").await;
-    let ctx = s.context(&[("SNS_TOPIC_ARN", &topic)]).await;
+    let ctx = context(&s, &[("SNS_TOPIC_ARN", &topic)]).await;
     let out = invoke(
         &ctx,
         &deployment_event("ecs/deployment-failed.json", NEW_DEPLOYMENT, None),
@@ -221,9 +159,9 @@ async fn failed_deployment_is_one_message_with_the_evidence() {
 #[tokio::test]
 async fn duplicate_failed_events_send_one_message_with_the_dedupe_table() {
     let s = Setup::new().await;
-    s.failing_deployment().await;
+    failing_deployment(&s).await;
     let table = dedupe_table(&s.sdk, "dedupe").await;
-    let ctx = s.context(&[("DEDUPE_TABLE", &table)]).await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
     let e = deployment_event("ecs/deployment-failed.json", NEW_DEPLOYMENT, None);
     invoke(&ctx, &e).await;
     let again = invoke(&ctx, &e).await;
@@ -235,7 +173,7 @@ async fn duplicate_failed_events_send_one_message_with_the_dedupe_table() {
 async fn rollback_started_then_completed() {
     let s = Setup::new().await;
     let table = dedupe_table(&s.sdk, "dedupe").await;
-    let ctx = s.context(&[("DEDUPE_TABLE", &table)]).await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
     let primary = s.fleet["deployment_id"].as_str().unwrap();
     let started = deployment_event(
         "ecs/deployment-rollback-started.json",
@@ -270,9 +208,7 @@ async fn rollback_started_then_completed() {
     // A plain successful deployment is not reported, unless REPORT_SUCCESS is set.
     let plain = deployment_event("ecs/deployment-completed.json", "ecs-svc/1111111111", None);
     assert!(invoke(&ctx, &plain).await.outcome.starts_with("ignored"));
-    let ctx = s
-        .context(&[("DEDUPE_TABLE", &table), ("REPORT_SUCCESS", "true")])
-        .await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table), ("REPORT_SUCCESS", "true")]).await;
     assert_eq!(
         invoke(&ctx, &plain).await.outcome,
         "notified: deployment-completed"
@@ -284,12 +220,14 @@ async fn rollback_started_then_completed() {
 async fn impaired_service_alerts_are_throttled_per_service_and_event_name() {
     let s = Setup::new().await;
     let table = dedupe_table(&s.sdk, "dedupe").await;
-    let ctx = s
-        .context(&[
+    let ctx = context(
+        &s,
+        &[
             ("DEDUPE_TABLE", &table),
             ("SERVICE_ALERT_WINDOW_SECONDS", "2"),
-        ])
-        .await;
+        ],
+    )
+    .await;
     let impaired = service_action_event("ecs/service-task-start-impaired.json");
     assert_eq!(
         invoke(&ctx, &impaired).await.outcome,
@@ -326,7 +264,7 @@ async fn impaired_service_alerts_are_throttled_per_service_and_event_name() {
 #[tokio::test]
 async fn fargate_spot_interruption_is_reported() {
     let s = Setup::new().await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let out = invoke(&ctx, &sample("ecs/task-stopped-fargate-spot.json")).await;
     assert_eq!(out.outcome, "notified: fargate-spot-interruption");
     let bodies = s.slack_bodies().await;
@@ -337,7 +275,7 @@ async fn fargate_spot_interruption_is_reported() {
     // An OOM exit outside a deployment is reported only with REPORT_TASK_FAILURES.
     let oom = sample("ecs/task-stopped-oom.json");
     assert!(invoke(&ctx, &oom).await.outcome.starts_with("ignored"));
-    let ctx = s.context(&[("REPORT_TASK_FAILURES", "true")]).await;
+    let ctx = context(&s, &[("REPORT_TASK_FAILURES", "true")]).await;
     assert_eq!(invoke(&ctx, &oom).await.outcome, "notified: task-failed");
 }
 
@@ -348,9 +286,8 @@ async fn when_describe_calls_fail_the_message_still_goes_out_marked_incomplete()
     let dead = aws_sdk_ecs::config::Builder::from(&s.sdk)
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let mut clients = Clients::build(&s.sdk, Function::EcsDeployment.needs());
-    clients.ecs = Some(aws_sdk_ecs::Client::from_conf(dead));
-    let ctx = s.context_with(&[], Some(clients)).await;
+    let mut ctx = context(&s, &[]).await;
+    ctx.ecs = fleetguard::adapters::ecs::Ecs::new(aws_sdk_ecs::Client::from_conf(dead));
     let out = invoke(
         &ctx,
         &deployment_event("ecs/deployment-failed.json", NEW_DEPLOYMENT, None),

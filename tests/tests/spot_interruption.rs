@@ -1,95 +1,17 @@
 //! `spot-interruption` end to end against moto (ECS, ELBv2, Auto Scaling, SNS, Secrets Manager,
 //! DynamoDB) and the Slack sink.
 
-use fleetguard::notify::Deadline;
-use fleetguard::{Context, Function};
-use fleetguard_integration::{LocalAws, dedupe_table, drain_queue, sample};
+use fleetguard_integration::{Setup, dedupe_table, invoke, lookup, sample};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::time::Duration;
 
-struct Setup {
-    aws: LocalAws,
-    fleet: Value,
-    sdk: aws_config::SdkConfig,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let aws = LocalAws::start();
-        let fleet = aws.seed();
-        aws.freeze_ecs_tasks().await;
-        let sdk = aws.sdk_config().await;
-        Self { aws, fleet, sdk }
+async fn context(s: &Setup, extra: &[(&str, &str)]) -> spot_interruption::Lambda {
+    let mut env = s.env(&[("SNS_TOPIC_ARN", &s.seeded("topic_arn"))]);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
     }
-
-    async fn context(&self, extra: &[(&str, &str)]) -> Context {
-        let mut env = BTreeMap::from([
-            (
-                "SNS_TOPIC_ARN".to_owned(),
-                self.fleet["topic_arn"].as_str().unwrap().to_owned(),
-            ),
-            (
-                "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
-                self.fleet["slack_webhook_secret_arn"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            ),
-        ]);
-        for (k, v) in extra {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        Context::from_lookup(
-            Function::SpotInterruption,
-            |k| env.get(k).cloned(),
-            &self.sdk,
-        )
+    spot_interruption::build(lookup(&env), &s.sdk)
         .await
         .unwrap()
-    }
-
-    fn ecs_instance(&self, i: usize) -> (String, String) {
-        let e = &self.fleet["ecs_instances"][i];
-        (
-            e["instance_id"].as_str().unwrap().to_owned(),
-            e["container_instance_arn"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn container_instance_status(&self, arn: &str) -> String {
-        let ecs = aws_sdk_ecs::Client::new(&self.sdk);
-        let d = ecs
-            .describe_container_instances()
-            .cluster("demo-ecs")
-            .container_instances(arn)
-            .send()
-            .await
-            .unwrap();
-        d.container_instances()[0].status().unwrap().to_owned()
-    }
-
-    async fn targets(&self) -> Vec<String> {
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk);
-        let h = elb
-            .describe_target_health()
-            .target_group_arn(self.fleet["target_group_arn"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        h.target_health_descriptions()
-            .iter()
-            .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_owned))
-            .collect()
-    }
-
-    async fn sns(&self) -> Vec<Value> {
-        drain_queue(
-            &aws_sdk_sqs::Client::new(&self.sdk),
-            self.fleet["queue_url"].as_str().unwrap(),
-        )
-        .await
-    }
 }
 
 /// The sample event, about `instance` instead, sent just now (the warning's clock is real).
@@ -105,18 +27,12 @@ fn warning(file: &str, instance: &str) -> Value {
     e
 }
 
-async fn invoke(ctx: &Context, event: &Value) -> Result<fleetguard::Summary, String> {
-    fleetguard::function::handle(ctx, event, Deadline::after(Duration::from_secs(60)))
-        .await
-        .map_err(|e| e.to_string())
-}
-
 #[tokio::test]
 async fn ecs_instance_is_drained_and_announced_once() {
     let s = Setup::new().await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let (instance, ci) = s.ecs_instance(0);
-    assert_eq!(s.container_instance_status(&ci).await, "ACTIVE");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
 
     let summary = invoke(
         &ctx,
@@ -130,11 +46,11 @@ async fn ecs_instance_is_drained_and_announced_once() {
         "{:?}",
         summary.actions
     );
-    assert_eq!(s.container_instance_status(&ci).await, "DRAINING");
+    assert_eq!(s.status(&ci).await, "DRAINING");
 
     // The other instances are untouched (moto ignores the ec2InstanceId filter: we check it).
     let (_, other) = s.ecs_instance(1);
-    assert_eq!(s.container_instance_status(&other).await, "ACTIVE");
+    assert_eq!(s.status(&other).await, "ACTIVE");
 
     let slack = s.aws.slack_requests().await;
     assert_eq!(slack.len(), 1);
@@ -150,7 +66,7 @@ async fn ecs_instance_is_drained_and_announced_once() {
     ] {
         assert!(body.contains(needle), "{needle} in {body}");
     }
-    let sns = s.sns().await;
+    let sns = s.sns_messages().await;
     assert_eq!(sns.len(), 1);
     assert_eq!(
         sns[0]["MessageAttributes"]["kind"]["Value"],
@@ -162,7 +78,7 @@ async fn ecs_instance_is_drained_and_announced_once() {
 #[tokio::test]
 async fn plain_ec2_instance_is_deregistered_from_its_target_groups() {
     let s = Setup::new().await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
     assert!(s.targets().await.contains(&web));
 
@@ -195,7 +111,7 @@ async fn plain_ec2_instance_is_deregistered_from_its_target_groups() {
 async fn configured_target_groups_are_used_instead_of_the_groups() {
     let s = Setup::new().await;
     let tg = s.fleet["target_group_arn"].as_str().unwrap().to_owned();
-    let ctx = s.context(&[("TARGET_GROUP_ARNS", &tg)]).await;
+    let ctx = context(&s, &[("TARGET_GROUP_ARNS", &tg)]).await;
     let web = s.fleet["web_instances"][1].as_str().unwrap().to_owned();
     invoke(&ctx, &warning("spot/interruption-stop.json", &web))
         .await
@@ -206,7 +122,7 @@ async fn configured_target_groups_are_used_instead_of_the_groups() {
 #[tokio::test]
 async fn unknown_instance_changes_nothing_and_sends_nothing() {
     let s = Setup::new().await;
-    let ctx = s.context(&[]).await;
+    let ctx = context(&s, &[]).await;
     let summary = invoke(
         &ctx,
         &warning("spot/interruption-terminate.json", "i-0fedcba9876543210"),
@@ -220,16 +136,16 @@ async fn unknown_instance_changes_nothing_and_sends_nothing() {
     );
     assert!(summary.actions.is_empty());
     assert!(s.aws.slack_requests().await.is_empty());
-    assert!(s.sns().await.is_empty());
+    assert!(s.sns_messages().await.is_empty());
     let (_, ci) = s.ecs_instance(0);
-    assert_eq!(s.container_instance_status(&ci).await, "ACTIVE");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
 }
 
 #[tokio::test]
 async fn unmanaged_groups_are_left_alone_managed_ones_drained() {
     let s = Setup::new().await;
     let (instance, ci) = s.ecs_instance(0);
-    let other_tag = s.context(&[("MANAGED_ASG_TAG", "team=payments")]).await;
+    let other_tag = context(&s, &[("MANAGED_ASG_TAG", "team=payments")]).await;
     let summary = invoke(
         &other_tag,
         &warning("spot/interruption-terminate.json", &instance),
@@ -243,12 +159,10 @@ async fn unmanaged_groups_are_left_alone_managed_ones_drained() {
         "{}",
         summary.outcome
     );
-    assert_eq!(s.container_instance_status(&ci).await, "ACTIVE");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
     assert!(s.aws.slack_requests().await.is_empty());
 
-    let ours = s
-        .context(&[("MANAGED_ASG_TAG", "fleetguard:managed=true")])
-        .await;
+    let ours = context(&s, &[("MANAGED_ASG_TAG", "fleetguard:managed=true")]).await;
     let summary = invoke(
         &ours,
         &warning("spot/interruption-terminate.json", &instance),
@@ -256,14 +170,14 @@ async fn unmanaged_groups_are_left_alone_managed_ones_drained() {
     .await
     .unwrap();
     assert_eq!(summary.outcome, "drained");
-    assert_eq!(s.container_instance_status(&ci).await, "DRAINING");
+    assert_eq!(s.status(&ci).await, "DRAINING");
 }
 
 #[tokio::test]
 async fn duplicate_warning_drains_once_and_announces_once() {
     let s = Setup::new().await;
     let table = dedupe_table(&s.sdk, "fleetguard-dedupe").await;
-    let ctx = s.context(&[("DEDUPE_TABLE", &table)]).await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
     let (instance, ci) = s.ecs_instance(2);
     let event = warning("spot/interruption-terminate.json", &instance);
     invoke(&ctx, &event).await.unwrap();
@@ -283,15 +197,15 @@ async fn duplicate_warning_drains_once_and_announces_once() {
             .filter(|a| a.contains("delivered"))
             .all(|a| a.starts_with("already delivered"))
     );
-    assert_eq!(s.container_instance_status(&ci).await, "DRAINING");
+    assert_eq!(s.status(&ci).await, "DRAINING");
     assert_eq!(s.aws.slack_requests().await.len(), 1);
-    assert_eq!(s.sns().await.len(), 1);
+    assert_eq!(s.sns_messages().await.len(), 1);
 }
 
 #[tokio::test]
 async fn dry_run_mutates_nothing_but_says_what_it_would_do() {
     let s = Setup::new().await;
-    let ctx = s.context(&[("DRY_RUN", "true")]).await;
+    let ctx = context(&s, &[("DRY_RUN", "true")]).await;
     let (instance, ci) = s.ecs_instance(0);
     let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
     let summary = invoke(
@@ -304,7 +218,7 @@ async fn dry_run_mutates_nothing_but_says_what_it_would_do() {
     invoke(&ctx, &warning("spot/interruption-terminate.json", &web))
         .await
         .unwrap();
-    assert_eq!(s.container_instance_status(&ci).await, "ACTIVE");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
     assert!(s.targets().await.contains(&web));
     let slack = s.aws.slack_requests().await;
     assert_eq!(slack.len(), 2);
@@ -345,7 +259,7 @@ async fn found_in_the_right_one_of_two_clusters() {
         .unwrap()
         .container_instance_arn
         .unwrap();
-    let ctx = s.context(&[("ECS_CLUSTERS", "demo-ecs,batch")]).await;
+    let ctx = context(&s, &[("ECS_CLUSTERS", "demo-ecs,batch")]).await;
     let summary = invoke(&ctx, &warning("spot/interruption-terminate.json", &web))
         .await
         .unwrap();
@@ -367,14 +281,14 @@ async fn found_in_the_right_one_of_two_clusters() {
     assert_eq!(d.container_instances()[0].status(), Some("DRAINING"));
     // And with every cluster searched (ECS_CLUSTERS unset), the same.
     let (instance, ci) = s.ecs_instance(1);
-    let all = s.context(&[]).await;
+    let all = context(&s, &[]).await;
     invoke(
         &all,
         &warning("spot/interruption-hibernate.json", &instance),
     )
     .await
     .unwrap();
-    assert_eq!(s.container_instance_status(&ci).await, "DRAINING");
+    assert_eq!(s.status(&ci).await, "DRAINING");
 }
 
 #[tokio::test]
@@ -387,7 +301,7 @@ async fn rebalance_recommendation_follows_rebalance_action() {
         .unwrap()
         .remove("instance-action");
 
-    let ignore = s.context(&[("REBALANCE_ACTION", "ignore")]).await;
+    let ignore = context(&s, &[("REBALANCE_ACTION", "ignore")]).await;
     assert!(
         invoke(&ignore, &event)
             .await
@@ -397,9 +311,9 @@ async fn rebalance_recommendation_follows_rebalance_action() {
     );
     assert!(s.aws.slack_requests().await.is_empty());
 
-    let notify = s.context(&[]).await;
+    let notify = context(&s, &[]).await;
     assert_eq!(invoke(&notify, &event).await.unwrap().outcome, "notified");
-    assert_eq!(s.container_instance_status(&ci).await, "ACTIVE");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
     let slack = s.aws.slack_requests().await;
     assert_eq!(slack.len(), 1);
     assert!(
@@ -409,7 +323,7 @@ async fn rebalance_recommendation_follows_rebalance_action() {
             .contains("Rebalance recommendation")
     );
 
-    let drain = s.context(&[("REBALANCE_ACTION", "drain")]).await;
+    let drain = context(&s, &[("REBALANCE_ACTION", "drain")]).await;
     assert_eq!(invoke(&drain, &event).await.unwrap().outcome, "drained");
-    assert_eq!(s.container_instance_status(&ci).await, "DRAINING");
+    assert_eq!(s.status(&ci).await, "DRAINING");
 }

@@ -1,6 +1,9 @@
-//! `alarm-fanout` Lambda: wiring only. Configuration, clients and handler live in the `fleetguard` crate.
+//! `alarm-fanout` Lambda: wiring only.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    fleetguard::function::run(fleetguard::Function::AlarmFanout).await
+    fleetguard::observe::init_logging();
+    let sdk = fleetguard::aws::load_sdk_config().await;
+    let handler = alarm_fanout::build(|k| std::env::var(k).ok(), &sdk).await?;
+    fleetguard::serve::run(handler).await
 }

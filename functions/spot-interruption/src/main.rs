@@ -1,6 +1,9 @@
-//! `spot-interruption` Lambda: wiring only. Configuration, clients and handler live in the `fleetguard` crate.
+//! `spot-interruption` Lambda: wiring only.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    fleetguard::function::run(fleetguard::Function::SpotInterruption).await
+    fleetguard::observe::init_logging();
+    let sdk = fleetguard::aws::load_sdk_config().await;
+    let handler = spot_interruption::build(|k| std::env::var(k).ok(), &sdk).await?;
+    fleetguard::serve::run(handler).await
 }

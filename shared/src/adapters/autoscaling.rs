@@ -1,24 +1,11 @@
-//! Auto Scaling: which group an instance is in, and the group's tags and target groups.
+//! Auto Scaling adapter (feature `autoscaling`): groups, instances, hooks and lifecycle actions.
 
-use super::AwsError;
+use super::sdk_error;
+use crate::ports::{
+    AutoScalingGroups, AwsError, Completion, Group, GroupDetail, GroupInstance,
+    LifecycleActionResult, LifecycleHook,
+};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupInstance {
-    pub instance_id: String,
-    pub auto_scaling_group_name: String,
-    pub availability_zone: Option<String>,
-    pub instance_type: Option<String>,
-    /// `InService`, `Terminating:Wait`, `Pending:Wait`, …
-    pub lifecycle_state: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    pub name: String,
-    pub tags: BTreeMap<String, String>,
-    pub target_group_arns: Vec<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct AutoScaling {
@@ -33,16 +20,18 @@ impl AutoScaling {
     pub fn client(&self) -> &aws_sdk_autoscaling::Client {
         &self.client
     }
+}
 
+impl AutoScalingGroups for AutoScaling {
     /// The instance's group, or `None` when it is in no Auto Scaling group.
-    pub async fn instance(&self, instance_id: &str) -> Result<Option<GroupInstance>, AwsError> {
+    async fn instance(&self, instance_id: &str) -> Result<Option<GroupInstance>, AwsError> {
         let out = self
             .client
             .describe_auto_scaling_instances()
             .instance_ids(instance_id)
             .send()
             .await
-            .map_err(|e| AwsError::new("DescribeAutoScalingInstances", &e))?;
+            .map_err(|e| sdk_error("DescribeAutoScalingInstances", &e))?;
         Ok(out
             .auto_scaling_instances()
             .iter()
@@ -56,14 +45,14 @@ impl AutoScaling {
             }))
     }
 
-    pub async fn group(&self, name: &str) -> Result<Option<Group>, AwsError> {
+    async fn group(&self, name: &str) -> Result<Option<Group>, AwsError> {
         let out = self
             .client
             .describe_auto_scaling_groups()
             .auto_scaling_group_names(name)
             .send()
             .await
-            .map_err(|e| AwsError::new("DescribeAutoScalingGroups", &e))?;
+            .map_err(|e| sdk_error("DescribeAutoScalingGroups", &e))?;
         Ok(out.auto_scaling_groups().first().map(|g| Group {
             name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
             tags: g
@@ -79,78 +68,10 @@ impl AutoScaling {
             target_group_arns: g.target_group_arns().to_vec(),
         }))
     }
-}
 
-/// `CONTINUE` or `ABANDON`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LifecycleActionResult {
-    Continue,
-    Abandon,
-}
-
-impl LifecycleActionResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LifecycleActionResult::Continue => "CONTINUE",
-            LifecycleActionResult::Abandon => "ABANDON",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "CONTINUE" => Some(Self::Continue),
-            "ABANDON" => Some(Self::Abandon),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for LifecycleActionResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What `CompleteLifecycleAction` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Completion {
-    Completed,
-    /// "No active Lifecycle Action found": completed before (by us, a retry, or a timeout).
-    AlreadyComplete,
-}
-
-/// A lifecycle hook of a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LifecycleHook {
-    pub name: String,
-    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `…_TERMINATING`.
-    pub transition: String,
-    pub heartbeat_timeout_secs: i64,
-    pub default_result: String,
-    pub notification_metadata: Option<String>,
-}
-
-impl LifecycleHook {
-    pub fn is_terminating(&self) -> bool {
-        self.transition.ends_with("TERMINATING")
-    }
-}
-
-/// A group with its instances and their lifecycle states (for the sweep).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupDetail {
-    pub group: Group,
-    pub instances: Vec<GroupInstance>,
-}
-
-fn is_no_active_action(e: &AwsError) -> bool {
-    e.message.contains("No active Lifecycle Action")
-}
-
-impl AutoScaling {
     /// Complete by instance id (no token needs to be kept). Completing an action that is already
     /// complete counts as done.
-    pub async fn complete(
+    async fn complete(
         &self,
         group: &str,
         hook: &str,
@@ -169,7 +90,7 @@ impl AutoScaling {
         {
             Ok(_) => Ok(Completion::Completed),
             Err(e) => {
-                let e = AwsError::new("CompleteLifecycleAction", &e);
+                let e = sdk_error("CompleteLifecycleAction", &e);
                 if is_no_active_action(&e) {
                     Ok(Completion::AlreadyComplete)
                 } else {
@@ -180,7 +101,7 @@ impl AutoScaling {
     }
 
     /// Restart the hook's heartbeat timer. `false` when no action is pending any more.
-    pub async fn heartbeat(
+    async fn heartbeat(
         &self,
         group: &str,
         hook: &str,
@@ -197,7 +118,7 @@ impl AutoScaling {
         {
             Ok(_) => Ok(true),
             Err(e) => {
-                let e = AwsError::new("RecordLifecycleActionHeartbeat", &e);
+                let e = sdk_error("RecordLifecycleActionHeartbeat", &e);
                 if is_no_active_action(&e) {
                     Ok(false)
                 } else {
@@ -207,14 +128,14 @@ impl AutoScaling {
         }
     }
 
-    pub async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+    async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
         let out = self
             .client
             .describe_lifecycle_hooks()
             .auto_scaling_group_name(group)
             .send()
             .await
-            .map_err(|e| AwsError::new("DescribeLifecycleHooks", &e))?;
+            .map_err(|e| sdk_error("DescribeLifecycleHooks", &e))?;
         Ok(out
             .lifecycle_hooks()
             .iter()
@@ -230,7 +151,7 @@ impl AutoScaling {
 
     /// The named groups, or every group carrying `tag` (key, and value when given), or every
     /// group: all pages, 100 groups a call, each with its instances' lifecycle states.
-    pub async fn groups(
+    async fn groups(
         &self,
         names: &[String],
         tag: Option<(&str, Option<&str>)>,
@@ -260,7 +181,7 @@ impl AutoScaling {
             let page = req
                 .send()
                 .await
-                .map_err(|e| AwsError::new("DescribeAutoScalingGroups", &e))?;
+                .map_err(|e| sdk_error("DescribeAutoScalingGroups", &e))?;
             for g in page.auto_scaling_groups() {
                 let name = g.auto_scaling_group_name().unwrap_or_default().to_owned();
                 let group = Group {
@@ -314,7 +235,7 @@ impl AutoScaling {
     /// When each instance's launch or termination started, from the group's scaling activities
     /// (newest first; paging stops once every instance asked for is found, or after `max_pages`).
     /// Epoch seconds.
-    pub async fn activity_start_times(
+    async fn activity_start_times(
         &self,
         group: &str,
         wanted: &[(String, bool)],
@@ -331,7 +252,7 @@ impl AutoScaling {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::new("DescribeScalingActivities", &e))?;
+                .map_err(|e| sdk_error("DescribeScalingActivities", &e))?;
             for a in page.activities() {
                 let text = a.description().unwrap_or_default();
                 let Some(start) = a.start_time() else {
@@ -356,4 +277,8 @@ impl AutoScaling {
         }
         Ok(found)
     }
+}
+
+fn is_no_active_action(e: &AwsError) -> bool {
+    e.message.contains("No active Lifecycle Action")
 }

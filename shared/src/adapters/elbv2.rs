@@ -1,17 +1,8 @@
-//! Elastic Load Balancing v2: where an instance is registered, and deregistering it.
+//! Elastic Load Balancing v2 adapter (feature `elbv2`): registrations and deregistration.
 
-use super::AwsError;
+use super::sdk_error;
+use crate::ports::{AwsError, Registration, TargetGroups};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
-
-/// One registration of an instance in a target group (an instance can be registered on several
-/// ports, as ECS bridge-mode tasks are).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    pub target_group_arn: String,
-    pub port: Option<i32>,
-    /// `initial`, `healthy`, `unhealthy`, `draining`, `unused`, …
-    pub state: String,
-}
 
 #[derive(Debug, Clone)]
 pub struct Elbv2 {
@@ -22,9 +13,11 @@ impl Elbv2 {
     pub fn new(client: aws_sdk_elasticloadbalancingv2::Client) -> Self {
         Self { client }
     }
+}
 
+impl TargetGroups for Elbv2 {
     /// The instance's registrations in `target_group_arn` (one `DescribeTargetHealth`).
-    pub async fn registrations(
+    async fn registrations(
         &self,
         target_group_arn: &str,
         instance_id: &str,
@@ -35,7 +28,7 @@ impl Elbv2 {
             .target_group_arn(target_group_arn)
             .send()
             .await
-            .map_err(|e| AwsError::new("DescribeTargetHealth", &e))?;
+            .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -55,7 +48,7 @@ impl Elbv2 {
 
     /// Every registration in the target group that is not `unused`, by instance id
     /// (one `DescribeTargetHealth` for the whole group).
-    pub async fn target_group_registrations(
+    async fn target_group_registrations(
         &self,
         target_group_arn: &str,
     ) -> Result<std::collections::BTreeMap<String, Vec<Registration>>, AwsError> {
@@ -65,7 +58,7 @@ impl Elbv2 {
             .target_group_arn(target_group_arn)
             .send()
             .await
-            .map_err(|e| AwsError::new("DescribeTargetHealth", &e))?;
+            .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
         let mut by_instance: std::collections::BTreeMap<String, Vec<Registration>> =
             Default::default();
         for d in out.target_health_descriptions() {
@@ -94,11 +87,7 @@ impl Elbv2 {
 
     /// Deregister these registrations (one call per target group). Deregistering a target that
     /// is already gone succeeds, so this is safe to repeat.
-    pub async fn deregister(
-        &self,
-        instance_id: &str,
-        regs: &[Registration],
-    ) -> Result<(), AwsError> {
+    async fn deregister(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
         let mut by_group: std::collections::BTreeMap<&str, Vec<Option<i32>>> = Default::default();
         for r in regs {
             by_group
@@ -122,7 +111,7 @@ impl Elbv2 {
                 .set_targets(Some(targets))
                 .send()
                 .await
-                .map_err(|e| AwsError::new("DeregisterTargets", &e))?;
+                .map_err(|e| sdk_error("DeregisterTargets", &e))?;
         }
         Ok(())
     }

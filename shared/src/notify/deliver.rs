@@ -488,6 +488,24 @@ impl Notifier {
     }
 }
 
+impl crate::ports::Notify for Notifier {
+    async fn send(
+        &self,
+        n: Notification,
+        deadline: Deadline,
+    ) -> Result<DeliveryReport, DeliveryError> {
+        Notifier::send(self, n, deadline).await
+    }
+
+    async fn remember(&self, fact: &str, ttl: Duration) {
+        Notifier::remember(self, fact, ttl).await
+    }
+
+    async fn remembered(&self, fact: &str) -> bool {
+        Notifier::remembered(self, fact).await
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -7,8 +7,9 @@ use aws_sdk_ecs::operation::list_container_instances::ListContainerInstancesOutp
 use aws_sdk_ecs::operation::update_container_instances_state::UpdateContainerInstancesStateOutput;
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use fleetguard::adapters::ecs::{ContainerInstance, DrainResult, Ecs};
+use fleetguard::adapters::ecs::Ecs;
 use fleetguard::ids::InstanceId;
+use fleetguard::ports::{ContainerInstance, ContainerInstances, DrainResult};
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
 

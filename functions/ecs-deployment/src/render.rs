@@ -1,217 +1,14 @@
-//! `ecs-deployment`: one rich message per failed deployment, rollback, impaired service and
-//! Fargate Spot interruption.
-//!
-//! Evidence is gathered when the event arrives (stopped tasks stay listed about an hour). An
-//! enrichment call that fails never blocks the message: it goes out with what is known and names
-//! what is missing.
+//! Messages for failed deployments, rollbacks, impaired services and stopped tasks. Pure.
 
-use crate::adapters::ecs::{Ecs, Service, Task, TaskDefinition};
-use crate::config::{ConfigError, parse_bool};
-use crate::events::ecs::{
-    DeploymentEventName, DeploymentStateChange, EcsEventType, ServiceAction, StopCode,
-    TaskStateChange, TaskStatus,
+use crate::config::DeploymentConfig;
+use crate::decide::{exit_code_hint, revision_of, rollback_target};
+use crate::evidence::FailedDeployment;
+use fleetguard::events::ecs::{
+    DeploymentStateChange, EcsEventType, ServiceAction, StopCode, TaskStateChange, TaskStatus,
 };
-use crate::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use fleetguard::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use fleetguard::ports::{Service, Task, TaskDefinition};
 use std::time::Duration;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentConfig {
-    /// `REPORT_SUCCESS`: also report deployments that completed normally.
-    pub report_success: bool,
-    /// `SERVICE_ALERT_WINDOW_SECONDS`: at most one alert per service and event name in this window
-    /// (needs `DEDUPE_TABLE`).
-    pub service_alert_window_secs: u64,
-    /// `REPORT_TASK_FAILURES`: report essential-container exits outside deployments.
-    pub report_task_failures: bool,
-}
-
-impl DeploymentConfig {
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let window = match lookup("SERVICE_ALERT_WINDOW_SECONDS")
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("") => 900,
-            Some(s) => s
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=7 * 86_400).contains(n))
-                .ok_or_else(|| ConfigError {
-                    variable: "SERVICE_ALERT_WINDOW_SECONDS",
-                    message: format!(
-                        "expected whole seconds from 1 to 604800, got {:?}",
-                        crate::text::shown(s, 40)
-                    ),
-                })?,
-        };
-        Ok(Self {
-            report_success: parse_bool("REPORT_SUCCESS", lookup("REPORT_SUCCESS"), false)?,
-            service_alert_window_secs: window,
-            report_task_failures: parse_bool(
-                "REPORT_TASK_FAILURES",
-                lookup("REPORT_TASK_FAILURES"),
-                false,
-            )?,
-        })
-    }
-}
-
-/// What a deployment event means. Pure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeploymentVerdict {
-    Failed,
-    /// The circuit breaker is rolling back, to this deployment id when the reason names it.
-    RollbackStarted {
-        to: Option<String>,
-    },
-    /// A deployment completed: a rollback's completion, or a plain success.
-    Completed,
-    Ignore(String),
-}
-
-pub fn classify(e: &DeploymentStateChange) -> DeploymentVerdict {
-    let reason = e.detail.reason.as_deref().unwrap_or_default();
-    match &e.detail.event_name {
-        DeploymentEventName::Failed => DeploymentVerdict::Failed,
-        DeploymentEventName::InProgress if is_rollback_reason(reason) => {
-            DeploymentVerdict::RollbackStarted {
-                to: rollback_target(reason),
-            }
-        }
-        DeploymentEventName::InProgress => {
-            DeploymentVerdict::Ignore("deployment in progress".into())
-        }
-        DeploymentEventName::Completed => DeploymentVerdict::Completed,
-        DeploymentEventName::Other(name) => {
-            DeploymentVerdict::Ignore(format!("unknown deployment event {name}"))
-        }
-    }
-}
-
-fn is_rollback_reason(reason: &str) -> bool {
-    let r = reason.to_ascii_lowercase();
-    r.contains("circuit breaker") && r.contains("rolling back")
-}
-
-/// `… rolling back to deploymentId ecs-svc/123.` → `ecs-svc/123`.
-pub fn rollback_target(reason: &str) -> Option<String> {
-    reason
-        .split_whitespace()
-        .find(|w| w.starts_with("ecs-svc/"))
-        .map(|w| w.trim_end_matches(['.', ',', ')']).to_owned())
-}
-
-/// Whether the service's events say it rolled back to `deployment_id`.
-pub fn service_rolled_back_to(service: &Service, deployment_id: &str) -> bool {
-    service
-        .events
-        .iter()
-        .any(|(_, m)| m.contains("rolling back") && m.contains(deployment_id))
-}
-
-/// What an exit code usually means, for the message.
-pub fn exit_code_hint(code: i32) -> Option<&'static str> {
-    match code {
-        137 => Some("SIGKILL: likely out of memory"),
-        139 => Some("SIGSEGV: segmentation fault"),
-        143 => Some("SIGTERM: stopped"),
-        1 => Some("application error"),
-        127 => Some("command not found"),
-        126 => Some("command not executable"),
-        _ => None,
-    }
-}
-
-/// `arn:…:task-definition/family:7` → `family:7`.
-pub fn revision_of(task_definition_arn: &str) -> &str {
-    task_definition_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or(task_definition_arn)
-}
-
-/// Everything found about a failed deployment.
-#[derive(Debug, Clone, Default)]
-pub struct FailedDeployment {
-    pub service: Option<Service>,
-    pub new_task_definition: Option<TaskDefinition>,
-    pub old_task_definition: Option<TaskDefinition>,
-    /// Stopped tasks started by this deployment (`startedBy` = deployment id).
-    pub stopped_tasks: Vec<Task>,
-    /// What could not be found, and why.
-    pub missing: Vec<String>,
-}
-
-/// Gather the evidence of a failed deployment: the service, its stopped tasks of this
-/// deployment, and both task definitions.
-pub async fn gather_failed(
-    ecs: &Ecs,
-    cluster: &str,
-    service: &str,
-    deployment_id: &str,
-) -> FailedDeployment {
-    let mut f = FailedDeployment::default();
-    let (svc, stopped) = tokio::join!(
-        ecs.service(cluster, service),
-        ecs.stopped_tasks_of_service(cluster, service, 3)
-    );
-    match svc {
-        Ok(Some(s)) => f.service = Some(s),
-        Ok(None) => f.missing.push("service details (service not found)".into()),
-        Err(e) => f.missing.push(format!("service details ({e})")),
-    }
-    match stopped {
-        Ok(tasks) => {
-            f.stopped_tasks = tasks
-                .into_iter()
-                .filter(|t| t.started_by.as_deref() == Some(deployment_id))
-                .collect();
-            f.stopped_tasks
-                .sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
-        }
-        Err(e) => f.missing.push(format!("stopped tasks ({e})")),
-    }
-    let deployments = f
-        .service
-        .as_ref()
-        .map(|s| s.deployments.as_slice())
-        .unwrap_or_default();
-    let new_arn = deployments
-        .iter()
-        .find(|d| d.id == deployment_id)
-        .map(|d| d.task_definition_arn.clone())
-        .or_else(|| {
-            f.stopped_tasks
-                .iter()
-                .find_map(|t| t.task_definition_arn.clone())
-        });
-    // The other deployment: the rollback (PRIMARY) or the one still serving.
-    let old_arn = deployments
-        .iter()
-        .filter(|d| d.id != deployment_id && Some(&d.task_definition_arn) != new_arn.as_ref())
-        .min_by_key(|d| if d.status == "PRIMARY" { 0 } else { 1 })
-        .map(|d| d.task_definition_arn.clone());
-    let describe = |arn: Option<String>| async move {
-        match arn {
-            Some(a) => Some(ecs.task_definition(&a).await),
-            None => None,
-        }
-    };
-    let (new_td, old_td) = tokio::join!(describe(new_arn), describe(old_arn));
-    match new_td {
-        Some(Ok(td)) => f.new_task_definition = Some(td),
-        Some(Err(e)) => f.missing.push(format!("new task definition ({e})")),
-        None => f
-            .missing
-            .push("new task definition (not in the service or its stopped tasks)".into()),
-    }
-    match old_td {
-        Some(Ok(td)) => f.old_task_definition = Some(td),
-        Some(Err(e)) => f.missing.push(format!("previous task definition ({e})")),
-        None => {}
-    }
-    f
-}
 
 /// Links to the console for a service.
 fn service_links(mut n: Notification, region: &str, cluster: &str, service: &str) -> Notification {
@@ -257,7 +54,7 @@ fn task_line(t: &Task) -> String {
     let id = &id[..id.len().min(12)];
     let mut line = format!("{id}: {}", t.stop_code.as_deref().unwrap_or("stopped"));
     if let Some(r) = t.stopped_reason.as_deref().filter(|r| !r.is_empty()) {
-        line.push_str(&format!(" ({})", crate::text::excerpt(r, 200)));
+        line.push_str(&format!(" ({})", fleetguard::text::excerpt(r, 200)));
     }
     for c in &t.containers {
         if let Some(code) = c.exit_code {
@@ -267,7 +64,7 @@ fn task_line(t: &Task) -> String {
             }
         }
         if let Some(r) = c.reason.as_deref().filter(|r| !r.is_empty()) {
-            line.push_str(&format!(": {}", crate::text::excerpt(r, 200)));
+            line.push_str(&format!(": {}", fleetguard::text::excerpt(r, 200)));
         }
     }
     line
@@ -658,11 +455,14 @@ pub fn render_task(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Detail, parse_value};
+    use crate::config::DeploymentConfig;
+    use crate::decide::*;
+    use crate::evidence::FailedDeployment;
+    use fleetguard::events::{Detail, parse_value};
 
-    fn sample(name: &str) -> crate::Event {
+    fn sample(name: &str) -> fleetguard::Event {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../events")
+            .join("../../events")
             .join(name);
         parse_value(&serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()).unwrap()
     }
@@ -735,7 +535,7 @@ mod tests {
             arn: "arn:aws:ecs:eu-west-1:1:task-definition/api:3".into(),
             family: "api".into(),
             revision: 3,
-            containers: vec![crate::adapters::ecs::ContainerDefinition {
+            containers: vec![fleetguard::ports::ContainerDefinition {
                 name: "app".into(),
                 image: "api:3".into(),
                 essential: true,

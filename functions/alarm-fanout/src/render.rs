@@ -1,84 +1,10 @@
-//! `alarm-fanout`: CloudWatch alarms (any ingress, any kind) turned into notifications.
-//! Pure decisions and rendering; delivery is the [`crate::notify::Notifier`]'s.
+//! An alarm state change as a notification: the metric, threshold, datapoints, math, anomaly
+//! band, composite rule and children, contributor, tags and a console link. Pure.
 
-use crate::config::ConfigError;
-use crate::events::alarm::{AlarmMetric, AlarmState};
-use crate::events::{AlarmKind, AlarmStateChange, AlarmStateValue};
-use crate::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
-use crate::time::EventTime;
-
-/// What to do with alarms AWS itself would have kept quiet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuietAlarms {
-    Skip,
-    Notify,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlarmConfig {
-    /// `MUTED_ALARMS`: alarms muted by an alarm mute rule (EventBridge events are not muted by AWS).
-    pub muted: QuietAlarms,
-    /// `SUPPRESSED_ALARMS`: composite alarms whose actions a suppressor alarm suppresses.
-    pub suppressed: QuietAlarms,
-}
-
-impl Default for AlarmConfig {
-    fn default() -> Self {
-        Self {
-            muted: QuietAlarms::Skip,
-            suppressed: QuietAlarms::Skip,
-        }
-    }
-}
-
-impl AlarmConfig {
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let parse = |variable: &'static str| -> Result<QuietAlarms, ConfigError> {
-            match lookup(variable)
-                .map(|v| v.trim().to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("") | Some("skip") => Ok(QuietAlarms::Skip),
-                Some("notify") => Ok(QuietAlarms::Notify),
-                Some(other) => Err(ConfigError {
-                    variable,
-                    message: format!(
-                        "expected skip or notify, got {:?}",
-                        crate::text::shown(other, 40)
-                    ),
-                }),
-            }
-        };
-        Ok(Self {
-            muted: parse("MUTED_ALARMS")?,
-            suppressed: parse("SUPPRESSED_ALARMS")?,
-        })
-    }
-}
-
-/// Notify, or skip and say why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlarmDecision {
-    Notify,
-    Skip(String),
-}
-
-pub fn decide(alarm: &AlarmStateChange, config: &AlarmConfig) -> AlarmDecision {
-    if let Some(m) = &alarm.mute
-        && config.muted == QuietAlarms::Skip
-    {
-        return AlarmDecision::Skip(format!(
-            "muted by {}",
-            m.muted_by_arn.as_deref().unwrap_or("an alarm mute rule")
-        ));
-    }
-    if let Some(by) = &alarm.state.actions_suppressed_by
-        && config.suppressed == QuietAlarms::Skip
-    {
-        return AlarmDecision::Skip(format!("actions suppressed by {by}"));
-    }
-    AlarmDecision::Notify
-}
+use fleetguard::events::alarm::{AlarmMetric, AlarmState};
+use fleetguard::events::{AlarmKind, AlarmStateChange, AlarmStateValue};
+use fleetguard::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use fleetguard::time::{EventTime, human_duration};
 
 fn state_word(v: &AlarmStateValue) -> &str {
     v.as_str()
@@ -139,23 +65,6 @@ fn num(f: f64) -> String {
         format!("{f:.0}")
     } else {
         format!("{f}")
-    }
-}
-
-/// How long between two times, for people: `3 h 12 min`, `4 min 10 s`.
-pub fn human_duration(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
     }
 }
 
@@ -398,34 +307,4 @@ fn add_kind_fields(mut n: Notification, alarm: &AlarmStateChange) -> Notificatio
         }
     }
     n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human_duration(42), "42 s");
-        assert_eq!(human_duration(250), "4 min 10 s");
-        assert_eq!(human_duration(3 * 3600 + 720), "3 h 12 min");
-        assert_eq!(human_duration(90_000), "1 d 1 h");
-    }
-
-    #[test]
-    fn config_values() {
-        assert_eq!(
-            AlarmConfig::from_lookup(|_| None).unwrap(),
-            AlarmConfig::default()
-        );
-        let c =
-            AlarmConfig::from_lookup(|k| (k == "MUTED_ALARMS").then(|| "Notify".into())).unwrap();
-        assert_eq!(c.muted, QuietAlarms::Notify);
-        assert_eq!(
-            AlarmConfig::from_lookup(|_| Some("maybe".into()))
-                .unwrap_err()
-                .variable,
-            "MUTED_ALARMS"
-        );
-    }
 }

@@ -1,0 +1,143 @@
+//! `asg-lifecycle`'s settings, and which groups and hooks are ours.
+
+use fleetguard::config::{ConfigError, parse_list, parse_target_group_arns};
+use fleetguard::out_of_service::ManagedTag;
+use fleetguard::ports::{Group, LifecycleActionResult};
+
+/// The hook ECS creates for managed instance draining: ECS owns it, we never complete it.
+pub const ECS_MANAGED_DRAINING_HOOK: &str = "ecs-managed-draining-termination-hook";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// `ECS_CLUSTERS`: where container instances are looked for; empty means every cluster.
+    pub clusters: Vec<String>,
+    /// `TARGET_GROUP_ARNS`: empty means the target groups of the instance's group.
+    pub target_group_arns: Vec<String>,
+    /// `AUTO_SCALING_GROUPS`: the managed groups by name.
+    pub groups: Vec<String>,
+    /// `MANAGED_ASG_TAG`: the managed groups by tag.
+    pub managed_tag: Option<ManagedTag>,
+    /// `LIFECYCLE_HOOKS`: our hooks; empty means every hook but ECS's own.
+    pub hooks: Vec<String>,
+    pub max_drain_secs: i64,
+    pub drain_timeout_result: LifecycleActionResult,
+    pub launch_timeout_secs: i64,
+    pub launch_timeout_result: LifecycleActionResult,
+}
+
+fn seconds(
+    variable: &'static str,
+    v: Option<String>,
+    default: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (0..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable,
+                message: format!(
+                    "expected whole seconds from 0 to {max}, got {:?}",
+                    fleetguard::text::shown(s, 40)
+                ),
+            }),
+        },
+    }
+}
+
+fn result(
+    variable: &'static str,
+    v: Option<String>,
+    default: LifecycleActionResult,
+) -> Result<LifecycleActionResult, ConfigError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => LifecycleActionResult::parse(s).ok_or_else(|| ConfigError {
+            variable,
+            message: format!(
+                "expected CONTINUE or ABANDON, got {:?}",
+                fleetguard::text::shown(s, 40)
+            ),
+        }),
+    }
+}
+
+impl LifecycleConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // 48 h is the longest any lifecycle action can be held.
+        const MAX: i64 = 48 * 3600;
+        Ok(Self {
+            clusters: parse_list(lookup("ECS_CLUSTERS")),
+            target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
+            groups: parse_list(lookup("AUTO_SCALING_GROUPS")),
+            managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
+            hooks: parse_list(lookup("LIFECYCLE_HOOKS")),
+            max_drain_secs: seconds("MAX_DRAIN_SECONDS", lookup("MAX_DRAIN_SECONDS"), 3600, MAX)?,
+            drain_timeout_result: result(
+                "DRAIN_TIMEOUT_RESULT",
+                lookup("DRAIN_TIMEOUT_RESULT"),
+                LifecycleActionResult::Continue,
+            )?,
+            launch_timeout_secs: seconds(
+                "LAUNCH_TIMEOUT_SECONDS",
+                lookup("LAUNCH_TIMEOUT_SECONDS"),
+                600,
+                MAX,
+            )?,
+            launch_timeout_result: result(
+                "LAUNCH_TIMEOUT_RESULT",
+                lookup("LAUNCH_TIMEOUT_RESULT"),
+                LifecycleActionResult::Abandon,
+            )?,
+        })
+    }
+
+    /// Whether fleetguard manages this group: in `AUTO_SCALING_GROUPS` (when set) and carrying
+    /// `MANAGED_ASG_TAG` (when set). With neither, every group whose events reach the function.
+    pub fn manages(&self, group: &Group) -> bool {
+        (self.groups.is_empty() || self.groups.contains(&group.name))
+            && self
+                .managed_tag
+                .as_ref()
+                .is_none_or(|t| t.matches(&group.tags))
+    }
+
+    /// Whether the hook is ours to complete. ECS's managed-draining hook never is.
+    pub fn owns_hook(&self, name: &str) -> bool {
+        name != ECS_MANAGED_DRAINING_HOOK
+            && (self.hooks.is_empty() || self.hooks.iter().any(|h| h == name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LifecycleConfig {
+        LifecycleConfig::from_lookup(|_| None).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_and_errors() {
+        let c = config();
+        assert_eq!(c.max_drain_secs, 3600);
+        assert_eq!(c.drain_timeout_result, LifecycleActionResult::Continue);
+        assert_eq!(c.launch_timeout_secs, 600);
+        assert_eq!(c.launch_timeout_result, LifecycleActionResult::Abandon);
+        let e = LifecycleConfig::from_lookup(|k| {
+            (k == "MAX_DRAIN_SECONDS").then(|| "two hours".into())
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "MAX_DRAIN_SECONDS");
+        let e =
+            LifecycleConfig::from_lookup(|k| (k == "MAX_DRAIN_SECONDS").then(|| "999999".into()))
+                .unwrap_err();
+        assert!(e.message.contains("172800"));
+        let e = LifecycleConfig::from_lookup(|k| {
+            (k == "LAUNCH_TIMEOUT_RESULT").then(|| "retry".into())
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "LAUNCH_TIMEOUT_RESULT");
+    }
+}

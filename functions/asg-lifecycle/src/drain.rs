@@ -1,0 +1,318 @@
+//! The drain steps every path shares: find the target registrations, set DRAINING and
+//! deregister, gather the evidence that an instance is empty, complete or heartbeat our hooks.
+//! Every step is idempotent; failures are collected, never stop the other steps.
+
+use crate::config::LifecycleConfig;
+use crate::decide::{EcsEvidence, Evidence};
+use fleetguard::notify::Notification;
+use fleetguard::observe::{Action, Outcome};
+use fleetguard::out_of_service::{Fleet, all_tasks_on};
+use fleetguard::ports::{
+    AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, Group,
+    LifecycleActionResult, LifecycleHook, Registration, TargetGroups, Task, count_by_service,
+};
+use std::collections::BTreeMap;
+
+/// What an invocation did.
+#[derive(Debug, Clone, Default)]
+pub struct Handled {
+    pub outcome: String,
+    /// Each action: what it was (for metrics) and a line for the summary.
+    pub actions: Vec<(Action, Outcome, String)>,
+    pub notifications: Vec<Notification>,
+    /// Calls that failed; the invocation fails after everything else was tried.
+    pub errors: Vec<AwsError>,
+}
+
+impl Handled {
+    pub(crate) fn did(&mut self, action: Action, outcome: Outcome, line: String) {
+        self.actions.push((action, outcome, line));
+    }
+
+    /// A call that failed: counted, and kept so the invocation fails once the rest was tried.
+    pub(crate) fn failed(&mut self, action: Action, e: AwsError) {
+        self.actions.push((action, Outcome::Failed, e.to_string()));
+        self.errors.push(e);
+    }
+
+    pub(crate) fn new(outcome: impl Into<String>) -> Self {
+        Self {
+            outcome: outcome.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The `asg-lifecycle` logic over its ports.
+#[derive(Debug, Clone)]
+pub struct Lifecycle<E, T, A> {
+    pub fleet: Fleet<E, T, A>,
+    pub config: LifecycleConfig,
+    pub dry_run: bool,
+}
+
+pub(crate) fn is_terminating(state: &str) -> bool {
+    state.ends_with("Terminating:Wait")
+}
+
+pub(crate) fn is_pending(state: &str) -> bool {
+    state.ends_with("Pending:Wait")
+}
+
+impl<E, T, A> Lifecycle<E, T, A>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+{
+    pub(crate) async fn clusters(&self, preferred: Option<&str>) -> Result<Vec<String>, AwsError> {
+        match preferred {
+            Some(c) => Ok(vec![c.to_owned()]),
+            None => self.fleet.ecs.clusters(&self.config.clusters).await,
+        }
+    }
+
+    pub(crate) fn target_groups(&self, group: &Group) -> Vec<String> {
+        if self.config.target_group_arns.is_empty() {
+            group.target_group_arns.clone()
+        } else {
+            self.config.target_group_arns.clone()
+        }
+    }
+
+    pub(crate) async fn registrations(
+        &self,
+        group: &Group,
+        instance: &str,
+    ) -> Result<Vec<Registration>, AwsError> {
+        let mut out = Vec::new();
+        for tg in self.target_groups(group) {
+            out.extend(self.fleet.elbv2.registrations(&tg, instance).await?);
+        }
+        Ok(out)
+    }
+
+    /// Complete every hook given; "already complete" counts as done. True when this call
+    /// completed one (or would have, in a dry run) and none failed: only then is it announced,
+    /// so a replayed event never sends a second message.
+    pub(crate) async fn complete(
+        &self,
+        group: &str,
+        hooks: &[&LifecycleHook],
+        instance: &str,
+        result: LifecycleActionResult,
+        out: &mut Handled,
+    ) -> bool {
+        let (mut ok, mut new) = (true, false);
+        for h in hooks {
+            if self.dry_run {
+                out.did(
+                    Action::CompleteLifecycleAction,
+                    Outcome::DryRun,
+                    format!(
+                        "dry run: would complete {} of {instance} with {result}",
+                        h.name
+                    ),
+                );
+                new = true;
+                continue;
+            }
+            match self
+                .fleet
+                .autoscaling
+                .complete(group, &h.name, instance, result)
+                .await
+            {
+                Ok(Completion::Completed) => {
+                    new = true;
+                    out.did(
+                        Action::CompleteLifecycleAction,
+                        Outcome::Done,
+                        format!("completed {} of {instance} with {result}", h.name),
+                    )
+                }
+                Ok(Completion::AlreadyComplete) => out.did(
+                    Action::CompleteLifecycleAction,
+                    Outcome::AlreadyDone,
+                    format!("{} of {instance} was already complete", h.name),
+                ),
+                Err(e) => {
+                    ok = false;
+                    out.failed(Action::CompleteLifecycleAction, e);
+                }
+            }
+        }
+        ok && new
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        group: &str,
+        hooks: &[&LifecycleHook],
+        instance: &str,
+        out: &mut Handled,
+    ) {
+        for h in hooks {
+            if self.dry_run {
+                out.did(
+                    Action::RecordLifecycleActionHeartbeat,
+                    Outcome::DryRun,
+                    format!("dry run: would record a heartbeat for {instance}"),
+                );
+                continue;
+            }
+            match self
+                .fleet
+                .autoscaling
+                .heartbeat(group, &h.name, instance)
+                .await
+            {
+                Ok(true) => out.did(
+                    Action::RecordLifecycleActionHeartbeat,
+                    Outcome::Done,
+                    format!("heartbeat for {} of {instance}", h.name),
+                ),
+                Ok(false) => {}
+                Err(e) => out.failed(Action::RecordLifecycleActionHeartbeat, e),
+            }
+        }
+    }
+
+    /// Set DRAINING (unless ECS drains it itself, or it already is) and deregister targets that
+    /// are not already draining. Idempotent.
+    pub(crate) async fn start_drain(
+        &self,
+        ci: Option<&ContainerInstance>,
+        managed_draining: bool,
+        instance: &str,
+        registrations: &[Registration],
+        out: &mut Handled,
+    ) {
+        if let Some(ci) = ci {
+            if managed_draining {
+                out.did(
+                    Action::DrainContainerInstance,
+                    Outcome::Skipped,
+                    "ECS managed draining drains it: DRAINING left to ECS".into(),
+                );
+            } else if ci.status == "ACTIVE" {
+                if self.dry_run {
+                    out.did(
+                        Action::DrainContainerInstance,
+                        Outcome::DryRun,
+                        format!("dry run: would set {} DRAINING", ci.arn),
+                    );
+                } else {
+                    match self.fleet.ecs.drain(ci).await {
+                        Ok(_) => out.did(
+                            Action::DrainContainerInstance,
+                            Outcome::Done,
+                            format!("container instance {} DRAINING", ci.arn),
+                        ),
+                        Err(e) => out.failed(Action::DrainContainerInstance, e),
+                    }
+                }
+            }
+        }
+        let active: Vec<Registration> = registrations
+            .iter()
+            .filter(|r| r.state != "draining")
+            .cloned()
+            .collect();
+        if !active.is_empty() {
+            if self.dry_run {
+                out.did(
+                    Action::DeregisterTargets,
+                    Outcome::DryRun,
+                    format!(
+                        "dry run: would deregister {instance} from {} target group(s)",
+                        active.len()
+                    ),
+                );
+            } else {
+                match self.fleet.elbv2.deregister(instance, &active).await {
+                    Ok(()) => {
+                        for r in &active {
+                            out.did(
+                                Action::DeregisterTargets,
+                                Outcome::Done,
+                                format!("deregistered from {}", r.target_group_arn),
+                            );
+                        }
+                    }
+                    Err(e) => out.failed(Action::DeregisterTargets, e),
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn evidence_for(
+        &self,
+        ci: Option<&ContainerInstance>,
+        registrations: Vec<Registration>,
+    ) -> Result<Evidence, AwsError> {
+        let ecs = match ci {
+            None => EcsEvidence::NotInCluster,
+            Some(ci) => {
+                EcsEvidence::Tasks(all_tasks_on(&self.fleet.ecs, &ci.cluster_arn, &ci.arn).await?)
+            }
+        };
+        Ok(Evidence { ecs, registrations })
+    }
+
+    pub(crate) async fn start_times(
+        &self,
+        group: &str,
+        wanted: &[(String, bool)],
+    ) -> BTreeMap<String, i64> {
+        match self
+            .fleet
+            .autoscaling
+            .activity_start_times(group, wanted, 20)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read scaling activities");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The tasks still running on a container instance and the recent events of their services.
+    pub(crate) async fn why_not_empty(
+        &self,
+        ci: Option<&ContainerInstance>,
+    ) -> (Vec<Task>, Vec<(String, Vec<String>)>) {
+        let Some(ci) = ci else {
+            return (Vec::new(), Vec::new());
+        };
+        let tasks = match all_tasks_on(&self.fleet.ecs, &ci.cluster_arn, &ci.arn).await {
+            Ok(t) => t
+                .into_iter()
+                .filter(|t| t.last_status != "STOPPED")
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the remaining tasks");
+                Vec::new()
+            }
+        };
+        let services: Vec<String> = count_by_service(&tasks)
+            .into_keys()
+            .filter(|s| s != "(standalone)")
+            .collect();
+        let events = if services.is_empty() {
+            Vec::new()
+        } else {
+            self.fleet
+                .ecs
+                .service_events(&ci.cluster_arn, &services, 3)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not read service events");
+                    Vec::new()
+                })
+        };
+        (tasks, events)
+    }
+}

@@ -1,0 +1,453 @@
+//! `asg-lifecycle`: lifecycle actions, ECS state changes as wake-ups, and the minute sweep.
+//!
+//! Stateless and event-driven: AWS holds the state (the instance's lifecycle state, its container
+//! instance's status and tasks, its target health, the scaling activity's start time). The
+//! lifecycle action event starts a drain; ECS state changes on a draining instance complete it the
+//! moment the instance is empty; the sweep (`sweep.rs`) completes what events missed, records
+//! heartbeats and enforces `MAX_DRAIN_SECONDS`. Nothing waits inside an invocation.
+
+use crate::config::ECS_MANAGED_DRAINING_HOOK;
+use crate::decide::{
+    CompleteReason, EcsEvidence, Step, cluster_name, decide_launch, decide_terminate,
+    expected_cluster, joined,
+};
+use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
+use crate::render::{Render, launch_reason, render_drain_completed, render_drain_started};
+use fleetguard::config::CommonConfig;
+use fleetguard::events::LifecycleAction;
+use fleetguard::events::autoscaling::LifecycleTransition;
+use fleetguard::notify::Deadline;
+use fleetguard::observe::Metrics;
+use fleetguard::out_of_service::find_in_clusters;
+use fleetguard::ports::{
+    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, LifecycleActionResult,
+    LifecycleHook, Notify, TargetGroups,
+};
+use fleetguard::serve::{Error, Function, Summary};
+use fleetguard::{Detail, Event, EventKind};
+
+#[derive(Debug)]
+pub struct Handler<E, T, A, N> {
+    pub common: CommonConfig,
+    pub lifecycle: Lifecycle<E, T, A>,
+    pub notifier: N,
+}
+
+impl<E, T, A> Lifecycle<E, T, A>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+{
+    /// A lifecycle action event.
+    pub async fn on_action(&self, a: &LifecycleAction, region: &str) -> Result<Handled, AwsError> {
+        let group_name = a.auto_scaling_group_name.as_str();
+        let Some(group) = self.fleet.autoscaling.group(group_name).await? else {
+            return Ok(Handled::new(format!(
+                "ignored: group {group_name} no longer exists"
+            )));
+        };
+        if !self.config.manages(&group) {
+            return Ok(Handled::new(format!(
+                "ignored: group {group_name} is not managed"
+            )));
+        }
+        if !self.config.owns_hook(&a.lifecycle_hook_name) {
+            return Ok(Handled::new(format!(
+                "ignored: hook {} is not ours",
+                a.lifecycle_hook_name
+            )));
+        }
+        let hook = LifecycleHook {
+            name: a.lifecycle_hook_name.clone(),
+            transition: a.transition.to_string(),
+            heartbeat_timeout_secs: 3600,
+            default_result: String::new(),
+            notification_metadata: a.notification_metadata.raw.clone(),
+        };
+        let instance = a.instance_id.as_str();
+        // A replayed or late event: the action is no longer pending, nothing to do or say.
+        let state = self
+            .fleet
+            .autoscaling
+            .instance(instance)
+            .await?
+            .map(|gi| gi.lifecycle_state);
+        let pending = match a.transition {
+            LifecycleTransition::Launching => state.as_deref().is_some_and(is_pending),
+            _ => state.as_deref().is_some_and(is_terminating),
+        };
+        if !pending {
+            return Ok(Handled::new(format!(
+                "ignored: {instance} has no pending lifecycle action ({})",
+                state.as_deref().unwrap_or("not in a group")
+            )));
+        }
+        let cluster = expected_cluster(a.notification_metadata.raw.as_deref());
+        match a.transition {
+            LifecycleTransition::Launching => {
+                let joined_now = match (&cluster, a.is_into_warm_pool()) {
+                    (Some(c), false) => self
+                        .fleet
+                        .ecs
+                        .find_container_instance(c, &a.instance_id)
+                        .await?
+                        .is_some_and(|ci| joined(&ci, c)),
+                    _ => false,
+                };
+                let step = decide_launch(
+                    a.is_into_warm_pool(),
+                    cluster.as_deref(),
+                    joined_now,
+                    None,
+                    3600,
+                    &self.config,
+                );
+                let mut out = Handled::new("");
+                match step {
+                    Step::Complete { result, reason } => {
+                        self.complete(group_name, &[&hook], instance, result, &mut out)
+                            .await;
+                        out.outcome = format!(
+                            "launch completed: {}",
+                            launch_reason(reason, cluster.as_deref())
+                        );
+                    }
+                    Step::Wait { .. } => {
+                        out.outcome = format!(
+                            "waiting for {instance} to join ECS cluster {}",
+                            cluster.as_deref().unwrap_or_default()
+                        );
+                    }
+                }
+                Ok(out)
+            }
+            LifecycleTransition::Terminating => {
+                let hooks = self.fleet.autoscaling.hooks(group_name).await?;
+                let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
+                let clusters = self.clusters(cluster.as_deref()).await?;
+                let (ci, regs) = tokio::join!(
+                    find_in_clusters(&self.fleet.ecs, &clusters, &a.instance_id),
+                    self.registrations(&group, instance)
+                );
+                let (ci, regs) = (ci?, regs?);
+                let had_work = ci.is_some() || !regs.is_empty();
+                let mut out = Handled::new("");
+                self.start_drain(ci.as_ref(), managed_draining, instance, &regs, &mut out)
+                    .await;
+                if !out.errors.is_empty() {
+                    out.outcome = "drain failed".into();
+                    return Ok(out);
+                }
+                // Read back: the targets after deregistration (gone, or draining for the delay).
+                let regs = if had_work && !regs.is_empty() && !self.dry_run {
+                    self.registrations(&group, instance).await?
+                } else {
+                    regs
+                };
+                let evidence = self.evidence_for(ci.as_ref(), regs).await?;
+                let step = decide_terminate(&evidence, had_work, None, 3600, &self.config);
+                let ctx = Render {
+                    group: &group,
+                    instance,
+                    region,
+                    dry_run: self.dry_run,
+                    ci: ci.as_ref(),
+                    managed_draining,
+                };
+                match step {
+                    Step::Complete { result, reason } => {
+                        if self
+                            .complete(group_name, &[&hook], instance, result, &mut out)
+                            .await
+                            && had_work
+                        {
+                            out.notifications.push(render_drain_completed(
+                                &ctx,
+                                &evidence,
+                                Some(0),
+                            ));
+                        }
+                        out.outcome = match reason {
+                            CompleteReason::NothingToDrain => "completed: nothing to drain".into(),
+                            _ => "completed: already empty".into(),
+                        };
+                    }
+                    Step::Wait { .. } => {
+                        out.notifications
+                            .push(render_drain_started(&ctx, &evidence, &self.config));
+                        out.outcome = format!(
+                            "draining: {} task(s) and {} target registration(s) left",
+                            match &evidence.ecs {
+                                EcsEvidence::Busy { running, pending } =>
+                                    (running + pending) as usize,
+                                _ => evidence.remaining_tasks().len(),
+                            },
+                            evidence.registrations.len()
+                        );
+                    }
+                }
+                Ok(out)
+            }
+            LifecycleTransition::Other(_) => {
+                Ok(Handled::new("ignored: unknown lifecycle transition"))
+            }
+        }
+    }
+
+    /// An ECS state change about a container instance (from a task or container-instance event).
+    /// Counters above zero prove the instance is not empty yet, so most wake-ups cost no call.
+    pub async fn on_container_instance(
+        &self,
+        ci: ContainerInstance,
+        region: &str,
+    ) -> Result<Handled, AwsError> {
+        if ci.status == "DRAINING" && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0) {
+            return Ok(Handled::new(format!(
+                "not empty yet: {} running, {} pending",
+                ci.running_tasks_count, ci.pending_tasks_count
+            )));
+        }
+        if ci.status != "DRAINING" && !(ci.status == "ACTIVE" && ci.agent_connected) {
+            return Ok(Handled::new(format!(
+                "ignored: container instance is {}",
+                ci.status
+            )));
+        }
+        let Some(gi) = self.fleet.autoscaling.instance(&ci.ec2_instance_id).await? else {
+            return Ok(Handled::new("ignored: not in an Auto Scaling group"));
+        };
+        let terminating = is_terminating(&gi.lifecycle_state);
+        let wanted = if ci.status == "DRAINING" {
+            terminating
+        } else {
+            is_pending(&gi.lifecycle_state)
+        };
+        if !wanted {
+            return Ok(Handled::new(format!(
+                "ignored: {} is {}, no pending lifecycle action",
+                ci.ec2_instance_id, gi.lifecycle_state
+            )));
+        }
+        let Some(group) = self
+            .fleet
+            .autoscaling
+            .group(&gi.auto_scaling_group_name)
+            .await?
+        else {
+            return Ok(Handled::new("ignored: group no longer exists"));
+        };
+        if !self.config.manages(&group) {
+            return Ok(Handled::new(format!(
+                "ignored: group {} is not managed",
+                group.name
+            )));
+        }
+        let hooks = self.fleet.autoscaling.hooks(&group.name).await?;
+        let mut out = Handled::new("");
+        if terminating {
+            let ours: Vec<&LifecycleHook> = hooks
+                .iter()
+                .filter(|h| h.is_terminating() && self.config.owns_hook(&h.name))
+                .collect();
+            let regs = self.registrations(&group, &ci.ec2_instance_id).await?;
+            let evidence = self.evidence_for(Some(&ci), regs).await?;
+            if !evidence.is_empty() {
+                out.outcome = format!(
+                    "not empty yet: {} task(s), {} target registration(s)",
+                    evidence.remaining_tasks().len(),
+                    evidence.registrations.len()
+                );
+                return Ok(out);
+            }
+            let started = self
+                .start_times(&group.name, &[(gi.instance_id.clone(), true)])
+                .await;
+            let now = chrono::Utc::now().timestamp();
+            if self
+                .complete(
+                    &group.name,
+                    &ours,
+                    &ci.ec2_instance_id,
+                    LifecycleActionResult::Continue,
+                    &mut out,
+                )
+                .await
+            {
+                let ctx = Render {
+                    group: &group,
+                    instance: &ci.ec2_instance_id,
+                    region,
+                    dry_run: self.dry_run,
+                    ci: Some(&ci),
+                    managed_draining: hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK),
+                };
+                let took = started.get(&gi.instance_id).map(|s| now - s);
+                out.notifications
+                    .push(render_drain_completed(&ctx, &evidence, took));
+            }
+            out.outcome = "completed: drained".into();
+        } else {
+            let ours: Vec<&LifecycleHook> = hooks
+                .iter()
+                .filter(|h| {
+                    !h.is_terminating()
+                        && self.config.owns_hook(&h.name)
+                        && expected_cluster(h.notification_metadata.as_deref())
+                            .is_some_and(|c| joined(&ci, &c))
+                })
+                .collect();
+            if ours.is_empty() {
+                return Ok(Handled::new(
+                    "ignored: no launch hook waits for this cluster",
+                ));
+            }
+            self.complete(
+                &group.name,
+                &ours,
+                &ci.ec2_instance_id,
+                LifecycleActionResult::Continue,
+                &mut out,
+            )
+            .await;
+            out.outcome = format!("launch completed: joined {}", cluster_name(&ci.cluster_arn));
+        }
+        Ok(out)
+    }
+}
+
+impl<E, T, A, N> Function for Handler<E, T, A, N>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+    N: Notify,
+{
+    const NAME: &'static str = "asg-lifecycle";
+
+    fn accepts(kind: EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::LaunchLifecycleAction
+                | EventKind::TerminateLifecycleAction
+                | EventKind::OtherLifecycleAction
+                | EventKind::AutoScalingTestNotification
+                | EventKind::ContainerInstanceStateChange
+                | EventKind::TaskStateChange
+                | EventKind::Scheduled
+        )
+    }
+
+    fn metrics_namespace(&self) -> &str {
+        &self.common.metrics_namespace
+    }
+
+    async fn handle(
+        &self,
+        event: &Event,
+        mut summary: Summary,
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> Result<Summary, Error> {
+        let lc = &self.lifecycle;
+        let region = event.envelope.region.as_str();
+        let out = match &event.detail {
+            Detail::LifecycleAction(a) => lc.on_action(a, region).await?,
+            Detail::AutoScalingTestNotification(_) => {
+                summary.outcome = "ignored: autoscaling:TEST_NOTIFICATION".into();
+                return Ok(summary);
+            }
+            Detail::ContainerInstanceStateChange(c) => {
+                let Some(ec2) = &c.ec2_instance_id else {
+                    summary.outcome = "ignored: not an EC2 container instance".into();
+                    return Ok(summary);
+                };
+                let ci = ContainerInstance {
+                    cluster_arn: c.cluster_arn.to_string(),
+                    arn: c.container_instance_arn.to_string(),
+                    ec2_instance_id: ec2.to_string(),
+                    status: c.status.to_string(),
+                    agent_connected: c.agent_connected.unwrap_or(false),
+                    running_tasks_count: c.running_tasks_count.unwrap_or(0) as i32,
+                    pending_tasks_count: c.pending_tasks_count.unwrap_or(0) as i32,
+                    instance_type: None,
+                    availability_zone: None,
+                };
+                lc.on_container_instance(ci, region).await?
+            }
+            Detail::TaskStateChange(t) => {
+                let Some(ci_arn) = t.container_instance_arn.as_ref() else {
+                    summary.outcome = "ignored: task not on a container instance (Fargate)".into();
+                    return Ok(summary);
+                };
+                if t.last_status.to_string() != "STOPPED" {
+                    summary.outcome = format!("ignored: task is {}", t.last_status);
+                    return Ok(summary);
+                }
+                // The event has no EC2 instance id and the counters may be older than the event:
+                // read the container instance as it is now.
+                let found = match lc
+                    .fleet
+                    .ecs
+                    .describe(t.cluster_arn.as_str(), vec![ci_arn.to_string()])
+                    .await
+                {
+                    Ok(f) => f,
+                    // A cluster deleted since (or never in this account and region): nothing to drain.
+                    Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
+                        summary.outcome = "ignored: the task's cluster does not exist".into();
+                        return Ok(summary);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match found.into_iter().next() {
+                    // A task stopping matters only on a draining instance (launches are completed
+                    // by the container-instance events).
+                    Some(ci) if ci.status != "DRAINING" => {
+                        summary.outcome = format!("ignored: container instance is {}", ci.status);
+                        return Ok(summary);
+                    }
+                    Some(ci) => lc.on_container_instance(ci, region).await?,
+                    None => {
+                        summary.outcome = "ignored: container instance no longer exists".into();
+                        return Ok(summary);
+                    }
+                }
+            }
+            Detail::Scheduled { .. } => lc.sweep(region).await?,
+            _ => return Ok(summary),
+        };
+        summary.outcome = out.outcome.clone();
+        for (action, outcome, line) in &out.actions {
+            metrics.action(*action, *outcome);
+            summary.actions.push(line.clone());
+        }
+        // Tell people what was done, even when part of it failed; then fail loudly.
+        let mut delivery_errors = Vec::new();
+        for n in out.notifications {
+            match self
+                .notifier
+                .send(n.from_event(Self::NAME, event), deadline)
+                .await
+            {
+                Ok(report) => summary.actions.extend(report.actions()),
+                Err(e) => delivery_errors.push(e.to_string()),
+            }
+        }
+        if !out.errors.is_empty() {
+            let msg: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+            tracing::error!(errors = ?msg, "lifecycle calls failed");
+            return Err(Error {
+                error_type: "AwsCallFailed",
+                message: msg.join("; "),
+            });
+        }
+        if !delivery_errors.is_empty() {
+            return Err(Error {
+                error_type: "DeliveryFailed",
+                message: delivery_errors.join("; "),
+            });
+        }
+        Ok(summary)
+    }
+}

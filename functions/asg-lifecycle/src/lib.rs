@@ -1,0 +1,59 @@
+//! `asg-lifecycle`: drains before termination and completes the lifecycle action only when the
+//! instance is really empty; holds launches until the instance joined its cluster.
+//!
+//! `main.rs` → [`build`] → [`handler::Handler`] (lifecycle actions, ECS wake-ups) and
+//! [`sweep`] (the minute schedule) → [`decide`] (pure) → [`drain`] (the steps, through the ports)
+//! → [`render`] (pure) → `fleetguard::notify`.
+
+pub mod config;
+pub mod decide;
+pub mod drain;
+pub mod handler;
+pub mod render;
+pub mod sweep;
+
+pub use drain::Lifecycle;
+pub use handler::Handler;
+
+use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
+use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::notify::Notifier;
+use fleetguard::out_of_service::Fleet;
+
+/// The function as Lambda runs it.
+pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Notifier>;
+
+/// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
+pub async fn build(
+    lookup: impl Fn(&str) -> Option<String>,
+    sdk: &fleetguard::aws::SdkConfig,
+) -> Result<Lambda, ConfigError> {
+    build_with(
+        lookup,
+        sdk,
+        AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
+    )
+    .await
+}
+
+/// As [`build`], with the Auto Scaling adapter given (tests point it at the lifecycle fake).
+pub async fn build_with(
+    lookup: impl Fn(&str) -> Option<String>,
+    sdk: &fleetguard::aws::SdkConfig,
+    autoscaling: AutoScaling,
+) -> Result<Lambda, ConfigError> {
+    let common = CommonConfig::from_lookup(&lookup)?;
+    Ok(Handler {
+        lifecycle: Lifecycle {
+            fleet: Fleet {
+                ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+                elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+                autoscaling,
+            },
+            config: config::LifecycleConfig::from_lookup(&lookup)?,
+            dry_run: common.dry_run,
+        },
+        common,
+        notifier: Notifier::from_lookup(&lookup, sdk).await?,
+    })
+}

@@ -1,0 +1,276 @@
+//! The minute sweep: every managed group's instances in `Terminating:Wait` and `Pending:Wait`.
+//! It completes what events missed, starts drains whose event was lost, records heartbeats and
+//! enforces `MAX_DRAIN_SECONDS` and `LAUNCH_TIMEOUT_SECONDS`.
+
+use crate::config::ECS_MANAGED_DRAINING_HOOK;
+use crate::decide::{
+    CompleteReason, EcsEvidence, Evidence, Step, decide_launch, decide_terminate, expected_cluster,
+    joined,
+};
+use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
+use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
+use fleetguard::out_of_service::all_tasks_on;
+use fleetguard::ports::{
+    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, GroupInstance,
+    LifecycleHook, Registration, TargetGroups,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl<E, T, A> Lifecycle<E, T, A>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+{
+    /// The scheduled sweep: every managed group's instances in `Terminating:Wait` and
+    /// `Pending:Wait`, in batches.
+    pub async fn sweep(&self, region: &str) -> Result<Handled, AwsError> {
+        let tag = self
+            .config
+            .managed_tag
+            .as_ref()
+            .map(|t| (t.key.as_str(), t.value.as_deref()));
+        let groups = self
+            .fleet
+            .autoscaling
+            .groups(&self.config.groups, tag)
+            .await?;
+        let groups: Vec<_> = groups
+            .into_iter()
+            .filter(|g| self.config.manages(&g.group))
+            .collect();
+        let waiting_count: usize = groups
+            .iter()
+            .map(|g| {
+                g.instances
+                    .iter()
+                    .filter(|i| {
+                        is_terminating(&i.lifecycle_state) || is_pending(&i.lifecycle_state)
+                    })
+                    .count()
+            })
+            .sum();
+        if waiting_count == 0 {
+            return Ok(Handled::new(format!(
+                "nothing waiting in {} managed group(s)",
+                groups.len()
+            )));
+        }
+        let now = chrono::Utc::now().timestamp();
+        let mut out = Handled::new("");
+        // Per group: its hooks and when each waiting instance's activity started.
+        let mut per_group = Vec::new();
+        for g in &groups {
+            let waiting: Vec<&GroupInstance> = g
+                .instances
+                .iter()
+                .filter(|i| is_terminating(&i.lifecycle_state) || is_pending(&i.lifecycle_state))
+                .collect();
+            if waiting.is_empty() {
+                continue;
+            }
+            let hooks = self.fleet.autoscaling.hooks(&g.group.name).await?;
+            let wanted: Vec<(String, bool)> = waiting
+                .iter()
+                .map(|i| (i.instance_id.clone(), is_terminating(&i.lifecycle_state)))
+                .collect();
+            let started = self.start_times(&g.group.name, &wanted).await;
+            per_group.push((g, waiting, hooks, started));
+        }
+        // ECS: every container instance of the clusters concerned, listed and described in
+        // batches of 100, by EC2 instance id.
+        let mut clusters: BTreeSet<String> = self
+            .fleet
+            .ecs
+            .clusters(&self.config.clusters)
+            .await?
+            .into_iter()
+            .collect();
+        for (_, _, hooks, _) in &per_group {
+            clusters.extend(
+                hooks
+                    .iter()
+                    .filter_map(|h| expected_cluster(h.notification_metadata.as_deref())),
+            );
+        }
+        let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
+        for c in &clusters {
+            for ci in self.fleet.ecs.container_instances(c, None).await? {
+                by_instance.insert(ci.ec2_instance_id.clone(), ci);
+            }
+        }
+        // Target groups of groups with terminating instances, one call each.
+        let mut tg_regs: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
+        let mut tgs: BTreeSet<String> = BTreeSet::new();
+        for (g, waiting, _, _) in &per_group {
+            if waiting.iter().any(|i| is_terminating(&i.lifecycle_state)) {
+                tgs.extend(self.target_groups(&g.group));
+            }
+        }
+        for tg in &tgs {
+            for (id, regs) in self.fleet.elbv2.target_group_registrations(tg).await? {
+                tg_regs.entry(id).or_default().extend(regs);
+            }
+        }
+        let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
+        for (g, waiting, hooks, started) in &per_group {
+            let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
+            for gi in waiting {
+                let id = gi.instance_id.as_str();
+                let our_hooks: Vec<&LifecycleHook> = hooks
+                    .iter()
+                    .filter(|h| {
+                        h.is_terminating() == is_terminating(&gi.lifecycle_state)
+                            && self.config.owns_hook(&h.name)
+                    })
+                    .collect();
+                let started_at = started.get(id).copied();
+                if our_hooks.is_empty() {
+                    continue;
+                }
+                let elapsed = started_at.map(|s| (now - s).max(0));
+                let heartbeat_timeout = our_hooks
+                    .iter()
+                    .map(|h| h.heartbeat_timeout_secs)
+                    .min()
+                    .unwrap_or(3600);
+                if is_terminating(&gi.lifecycle_state) {
+                    let ci = by_instance.get(id);
+                    let regs = tg_regs.get(id).cloned().unwrap_or_default();
+                    // Backstop for a missed lifecycle event: start the drain.
+                    let before = out.errors.len();
+                    self.start_drain(ci, managed_draining, id, &regs, &mut out)
+                        .await;
+                    if out.errors.len() > before {
+                        continue;
+                    }
+                    let had_work = ci.is_some() || !regs.is_empty();
+                    let ecs = match ci {
+                        None => EcsEvidence::NotInCluster,
+                        Some(c) if c.running_tasks_count > 0 || c.pending_tasks_count > 0 => {
+                            EcsEvidence::Busy {
+                                running: c.running_tasks_count,
+                                pending: c.pending_tasks_count,
+                            }
+                        }
+                        Some(c) => {
+                            match all_tasks_on(&self.fleet.ecs, &c.cluster_arn, &c.arn).await {
+                                Ok(t) => EcsEvidence::Tasks(t),
+                                Err(e) => {
+                                    out.errors.push(e);
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    let evidence = Evidence {
+                        ecs,
+                        registrations: regs,
+                    };
+                    let step = decide_terminate(
+                        &evidence,
+                        had_work,
+                        elapsed,
+                        heartbeat_timeout,
+                        &self.config,
+                    );
+                    let ctx = Render {
+                        group: &g.group,
+                        instance: id,
+                        region,
+                        dry_run: self.dry_run,
+                        ci,
+                        managed_draining,
+                    };
+                    match step {
+                        Step::Complete { result, reason } => {
+                            if reason == CompleteReason::DrainTimeout {
+                                // Name what is still running and why, before letting it go.
+                                let (tasks, events) = self.why_not_empty(ci).await;
+                                if self
+                                    .complete(&g.group.name, &our_hooks, id, result, &mut out)
+                                    .await
+                                {
+                                    forced += 1;
+                                    out.notifications.push(render_drain_forced(
+                                        &ctx,
+                                        &evidence,
+                                        &tasks,
+                                        &events,
+                                        elapsed.unwrap_or_default(),
+                                        result,
+                                    ));
+                                }
+                            } else if self
+                                .complete(&g.group.name, &our_hooks, id, result, &mut out)
+                                .await
+                            {
+                                completed += 1;
+                                if had_work {
+                                    out.notifications
+                                        .push(render_drain_completed(&ctx, &evidence, elapsed));
+                                }
+                            }
+                        }
+                        Step::Wait { heartbeat } => {
+                            draining += 1;
+                            if heartbeat {
+                                heartbeats += 1;
+                                self.heartbeat(&g.group.name, &our_hooks, id, &mut out)
+                                    .await;
+                            }
+                        }
+                    }
+                } else {
+                    let cluster = our_hooks
+                        .iter()
+                        .find_map(|h| expected_cluster(h.notification_metadata.as_deref()));
+                    let warm = gi.lifecycle_state.starts_with("Warmed:");
+                    let joined_now = cluster
+                        .as_deref()
+                        .is_some_and(|c| by_instance.get(id).is_some_and(|ci| joined(ci, c)));
+                    match decide_launch(
+                        warm,
+                        cluster.as_deref(),
+                        joined_now,
+                        elapsed,
+                        heartbeat_timeout,
+                        &self.config,
+                    ) {
+                        Step::Complete { result, reason } => {
+                            if self
+                                .complete(&g.group.name, &our_hooks, id, result, &mut out)
+                                .await
+                            {
+                                completed += 1;
+                                if reason == CompleteReason::LaunchTimeout {
+                                    out.notifications.push(render_launch_timeout(
+                                        &g.group,
+                                        id,
+                                        region,
+                                        cluster.as_deref().unwrap_or_default(),
+                                        by_instance.get(id),
+                                        elapsed.unwrap_or_default(),
+                                        result,
+                                        self.dry_run,
+                                    ));
+                                }
+                            }
+                        }
+                        Step::Wait { heartbeat } => {
+                            if heartbeat {
+                                heartbeats += 1;
+                                self.heartbeat(&g.group.name, &our_hooks, id, &mut out)
+                                    .await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.outcome = format!(
+            "swept {waiting_count} waiting instance(s): {completed} completed, {forced} forced, {draining} still draining, {heartbeats} heartbeat(s)"
+        );
+        Ok(out)
+    }
+}

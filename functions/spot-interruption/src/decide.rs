@@ -1,0 +1,157 @@
+//! What a Spot event asks for, and what to do about it. Pure.
+
+use crate::config::{RebalanceAction, SpotConfig};
+use fleetguard::events::{Event, InstanceAction};
+use fleetguard::ids::InstanceId;
+use fleetguard::out_of_service::Findings;
+
+/// What a Spot event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interruption {
+    pub instance_id: InstanceId,
+    /// `None` for a rebalance recommendation.
+    pub action: Option<InstanceAction>,
+}
+
+/// The decision, from the event, what was found and the configuration. Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Not ours: acknowledged without a message.
+    Ignore(String),
+    /// Tell people, change nothing.
+    NotifyOnly,
+    /// Drain (or say what would be drained, in a dry run), then tell people.
+    Drain {
+        container_instance: bool,
+        deregister: bool,
+    },
+}
+
+pub fn decide(i: &Interruption, f: &Findings, config: &SpotConfig) -> Plan {
+    if let Some(tag) = &config.scope.managed_tag
+        && !f.managed(&config.scope)
+    {
+        return Plan::Ignore(format!(
+            "{} is not in an Auto Scaling group tagged {}",
+            i.instance_id, tag.key
+        ));
+    }
+    if f.container_instance.is_none() && f.registrations.is_empty() {
+        return Plan::Ignore(format!(
+            "{} is in no searched ECS cluster and no target group",
+            i.instance_id
+        ));
+    }
+    if i.action.is_none() {
+        match config.rebalance {
+            RebalanceAction::Ignore => {
+                return Plan::Ignore(
+                    "rebalance recommendations are ignored (REBALANCE_ACTION)".into(),
+                );
+            }
+            RebalanceAction::Notify => return Plan::NotifyOnly,
+            RebalanceAction::Drain => {}
+        }
+    }
+    Plan::Drain {
+        container_instance: f.container_instance.is_some(),
+        deregister: !f.registrations.is_empty(),
+    }
+}
+
+/// Time left before the interruption: the warning comes about two minutes ahead of it.
+pub fn time_left(event: &Event, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let t = event.envelope.time.at()?;
+    Some((t + chrono::Duration::seconds(120) - now).num_seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetguard::ports::ContainerInstance;
+
+    fn ci() -> ContainerInstance {
+        ContainerInstance {
+            cluster_arn: "arn:aws:ecs:eu-west-1:1:cluster/prod".into(),
+            arn: "arn:aws:ecs:eu-west-1:1:container-instance/prod/abc".into(),
+            ec2_instance_id: "i-0a1b2c3d4e5f60718".into(),
+            status: "ACTIVE".into(),
+            agent_connected: true,
+            running_tasks_count: 2,
+            pending_tasks_count: 0,
+            instance_type: Some("m5.large".into()),
+            availability_zone: Some("eu-west-1a".into()),
+        }
+    }
+
+    fn interruption(action: Option<InstanceAction>) -> Interruption {
+        Interruption {
+            instance_id: InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap(),
+            action,
+        }
+    }
+
+    fn config(lookup: &[(&str, &str)]) -> SpotConfig {
+        SpotConfig::from_lookup(|k| {
+            lookup
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn drains_what_was_found() {
+        let f = Findings {
+            container_instance: Some(ci()),
+            ..Findings::default()
+        };
+        let p = decide(&interruption(Some(InstanceAction::Stop)), &f, &config(&[]));
+        assert_eq!(
+            p,
+            Plan::Drain {
+                container_instance: true,
+                deregister: false
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_and_unmanaged_instances_are_ignored() {
+        let p = decide(
+            &interruption(Some(InstanceAction::Terminate)),
+            &Findings::default(),
+            &config(&[]),
+        );
+        assert!(matches!(p, Plan::Ignore(_)));
+        let f = Findings {
+            container_instance: Some(ci()),
+            ..Findings::default()
+        };
+        let p = decide(
+            &interruption(Some(InstanceAction::Terminate)),
+            &f,
+            &config(&[("MANAGED_ASG_TAG", "fleetguard")]),
+        );
+        assert!(matches!(p, Plan::Ignore(why) if why.contains("tagged fleetguard")));
+    }
+
+    #[test]
+    fn rebalance_follows_its_setting() {
+        let f = Findings {
+            container_instance: Some(ci()),
+            ..Findings::default()
+        };
+        let i = interruption(None);
+        assert_eq!(decide(&i, &f, &config(&[])), Plan::NotifyOnly);
+        assert!(matches!(
+            decide(&i, &f, &config(&[("REBALANCE_ACTION", "ignore")])),
+            Plan::Ignore(_)
+        ));
+        assert!(matches!(
+            decide(&i, &f, &config(&[("REBALANCE_ACTION", "drain")])),
+            Plan::Drain { .. }
+        ));
+    }
+}

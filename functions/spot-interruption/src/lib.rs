@@ -1,0 +1,38 @@
+//! `spot-interruption`: takes an instance out of service at once on a Spot two-minute warning
+//! (and, by `REBALANCE_ACTION`, on a rebalance recommendation), then tells people.
+//!
+//! `main.rs` → [`build`] → [`handler::Handler`] → `fleetguard::out_of_service::find` →
+//! [`decide`] (pure) → `fleetguard::out_of_service::take_out_of_service` → [`render`] (pure) →
+//! `fleetguard::notify`.
+
+pub mod config;
+pub mod decide;
+pub mod handler;
+pub mod render;
+
+pub use handler::Handler;
+
+use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
+use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::notify::Notifier;
+use fleetguard::out_of_service::Fleet;
+
+/// The function as Lambda runs it.
+pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Notifier>;
+
+/// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
+pub async fn build(
+    lookup: impl Fn(&str) -> Option<String>,
+    sdk: &fleetguard::aws::SdkConfig,
+) -> Result<Lambda, ConfigError> {
+    Ok(Handler {
+        common: CommonConfig::from_lookup(&lookup)?,
+        config: config::SpotConfig::from_lookup(&lookup)?,
+        fleet: Fleet {
+            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
+        },
+        notifier: Notifier::from_lookup(&lookup, sdk).await?,
+    })
+}

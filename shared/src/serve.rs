@@ -1,0 +1,172 @@
+//! The one invocation envelope every function goes through: parse → metrics → span →
+//! acknowledge foreign events → the function's handler → summary or error → Lambda diagnostic.
+
+use crate::events::{Event, EventKind, parse_value};
+use crate::notify::Deadline;
+use crate::observe::{Metrics, event_span};
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use tracing::Instrument;
+
+/// A Lambda function of the suite: which events it acts on, and what it does with them.
+pub trait Function: Send + Sync + 'static {
+    /// The package, binary and Lambda function name.
+    const NAME: &'static str;
+
+    /// The event kinds this function acts on; any other parsed event is acknowledged and skipped.
+    fn accepts(kind: EventKind) -> bool;
+
+    /// `METRICS_NAMESPACE`.
+    fn metrics_namespace(&self) -> &str;
+
+    /// Handle an event the function accepts. `summary` comes filled with what the envelope knows.
+    fn handle(
+        &self,
+        event: &Event,
+        summary: Summary,
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> impl Future<Output = Result<Summary, Error>> + Send;
+}
+
+/// What an invocation did, returned to the caller (and shown by `cargo lambda invoke`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub function: &'static str,
+    pub event_id: String,
+    pub detail_type: String,
+    pub kind: EventKind,
+    pub subject: String,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+}
+
+/// Why an invocation failed: one line, never a secret. Lambda records `error_type` and the message,
+/// retries the event, and the on-failure destination keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// `InvalidEvent`, `DeliveryFailed`, `AwsCallFailed`, `DrainFailed`.
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::events::ParseError> for Error {
+    fn from(e: crate::events::ParseError) -> Self {
+        Self {
+            error_type: "InvalidEvent",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::notify::DeliveryError> for Error {
+    fn from(e: crate::notify::DeliveryError) -> Self {
+        Self {
+            error_type: "DeliveryFailed",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::ports::AwsError> for Error {
+    fn from(e: crate::ports::AwsError) -> Self {
+        Self {
+            error_type: "AwsCallFailed",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type.to_owned(),
+            error_message: e.message,
+        }
+    }
+}
+
+/// Handle one payload. Malformed input is an error (Lambda retries it and the on-failure
+/// destination keeps it for inspection); unknown or foreign events are acknowledged; whatever the
+/// function could not do is an error naming it.
+pub async fn handle<F: Function>(
+    function: &F,
+    payload: &Value,
+    deadline: Deadline,
+) -> Result<Summary, Error> {
+    let mut metrics = Metrics::new(function.metrics_namespace(), F::NAME);
+    let event = match parse_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.event_received(None);
+            metrics.flush();
+            tracing::error!(function = F::NAME, error = %e, "rejected malformed event");
+            return Err(e.into());
+        }
+    };
+    metrics.event_received(Some(event.kind()));
+    let span = event_span(F::NAME, &event);
+    let result = async {
+        tracing::debug!(
+            remaining_ms = deadline.remaining().as_millis() as u64,
+            "invocation budget"
+        );
+        let summary = classify::<F>(&event);
+        if summary.outcome != "parsed" {
+            return Ok(summary);
+        }
+        function
+            .handle(&event, summary, deadline, &mut metrics)
+            .await
+    }
+    .instrument(span)
+    .await;
+    metrics.flush();
+    result
+}
+
+fn classify<F: Function>(event: &Event) -> Summary {
+    let kind = event.kind();
+    let outcome = if kind == EventKind::Unrecognised {
+        tracing::info!("acknowledged an event this suite does not handle");
+        "ignored: unrecognised event".to_owned()
+    } else if !F::accepts(kind) {
+        tracing::info!(kind = %kind, "acknowledged an event meant for another function");
+        format!("ignored: {kind} is not handled by {}", F::NAME)
+    } else {
+        let detail = serde_json::to_string(&event.detail).unwrap_or_default();
+        tracing::info!(kind = %kind, ingress = ?event.ingress, detail = %crate::text::excerpt(&detail, 4000), "parsed event");
+        "parsed".to_owned()
+    };
+    Summary {
+        function: F::NAME,
+        event_id: event.envelope.id.clone(),
+        detail_type: event.envelope.detail_type.clone(),
+        kind,
+        subject: event.subject(),
+        outcome,
+        actions: Vec::new(),
+    }
+}
+
+/// Serve `function` under the Lambda runtime. Every `main.rs` ends here.
+pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> {
+    let function = &function;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            let deadline = Deadline::from_epoch_ms(event.context.deadline);
+            handle(function, &event.payload, deadline).await
+        },
+    ))
+    .await
+}

@@ -1,0 +1,637 @@
+//! In-memory fakes of every port (feature `testing`), for handler tests that run in milliseconds.
+//!
+//! [`FakeAws`] is one small world of container instances, tasks, services, target groups, Auto
+//! Scaling groups, hooks and pending lifecycle actions, behind the port traits. It records every
+//! call by operation name and can fail any operation on demand (throttling, 5xx, a missing
+//! cluster), which moto cannot. [`FakeNotifier`] records what would have been delivered.
+
+use crate::notify::{Deadline, DeliveryError, DeliveryReport, Notification};
+use crate::ports::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The state behind [`FakeAws`]. Public so tests can arrange and inspect it directly.
+#[derive(Debug, Default)]
+pub struct World {
+    /// Cluster ARNs.
+    pub clusters: Vec<String>,
+    pub container_instances: Vec<ContainerInstance>,
+    /// (cluster ARN, container instance ARN, task).
+    pub tasks: Vec<(String, String, Task)>,
+    pub services: Vec<Service>,
+    pub task_definitions: BTreeMap<String, TaskDefinition>,
+    /// Stopped tasks by (cluster name, service name).
+    pub stopped_tasks: BTreeMap<(String, String), Vec<Task>>,
+    /// Registrations by target group ARN: (instance id, registration).
+    pub targets: BTreeMap<String, Vec<(String, Registration)>>,
+    pub groups: Vec<Group>,
+    pub group_instances: Vec<GroupInstance>,
+    pub hooks: BTreeMap<String, Vec<LifecycleHook>>,
+    /// Pending lifecycle actions: (group, hook, instance id).
+    pub pending: BTreeSet<(String, String, String)>,
+    /// When each (instance, terminating) activity started, epoch seconds.
+    pub activity_starts: BTreeMap<(String, bool), i64>,
+    /// Completed actions: (group, hook, instance id, result).
+    pub completions: Vec<(String, String, String, LifecycleActionResult)>,
+    /// Heartbeats: (group, hook, instance id).
+    pub heartbeats: Vec<(String, String, String)>,
+    /// Deregistrations: (target group ARN, instance id, port).
+    pub deregistered: Vec<(String, String, Option<i32>)>,
+    /// Every call, by AWS operation name, in order.
+    pub calls: Vec<&'static str>,
+    /// Operations that fail: (operation, times left, error).
+    pub failures: Vec<(&'static str, usize, AwsError)>,
+}
+
+fn same_cluster(a: &str, b: &str) -> bool {
+    a.rsplit('/').next() == b.rsplit('/').next()
+}
+
+/// An in-memory AWS behind every port. Clones share the same world.
+#[derive(Debug, Clone, Default)]
+pub struct FakeAws(Arc<Mutex<World>>);
+
+impl FakeAws {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record a call; the injected failure for it, if any is left.
+    fn call(&self, op: &'static str) -> Result<MutexGuard<'_, World>, AwsError> {
+        let mut w = self.world();
+        w.calls.push(op);
+        if let Some(f) = w.failures.iter_mut().find(|f| f.0 == op && f.1 > 0) {
+            f.1 -= 1;
+            return Err(f.2.clone());
+        }
+        Ok(w)
+    }
+
+    /// Fail the next `times` calls of `op` with `error`.
+    pub fn fail(&self, op: &'static str, times: usize, error: AwsError) {
+        self.world().failures.push((op, times, error));
+    }
+
+    /// Fail the next `times` calls of `op` as throttled, once the SDK's retries are spent.
+    pub fn throttle(&self, op: &'static str, times: usize) {
+        self.fail(
+            op,
+            times,
+            AwsError::service(op, "Throttling", "Rate exceeded"),
+        );
+    }
+
+    /// How many calls of `op` were made.
+    pub fn calls_of(&self, op: &str) -> usize {
+        self.world().calls.iter().filter(|c| **c == op).count()
+    }
+
+    // --- arranging the world -------------------------------------------------------------------
+
+    /// A cluster (by name) and its ARN.
+    pub fn cluster(&self, name: &str) -> String {
+        let arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{name}");
+        let mut w = self.world();
+        if !w.clusters.contains(&arn) {
+            w.clusters.push(arn.clone());
+        }
+        arn
+    }
+
+    /// An ACTIVE container instance of `instance` in `cluster` with `tasks` RUNNING service
+    /// tasks of `service`; returns its ARN.
+    pub fn container_instance(
+        &self,
+        cluster: &str,
+        instance: &str,
+        service: &str,
+        tasks: usize,
+    ) -> String {
+        let cluster_arn = self.cluster(cluster);
+        let arn =
+            format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{cluster}/{instance}");
+        let mut w = self.world();
+        w.container_instances.push(ContainerInstance {
+            cluster_arn: cluster_arn.clone(),
+            arn: arn.clone(),
+            ec2_instance_id: instance.to_owned(),
+            status: "ACTIVE".into(),
+            agent_connected: true,
+            running_tasks_count: tasks as i32,
+            pending_tasks_count: 0,
+            instance_type: Some("m5.large".into()),
+            availability_zone: Some("us-east-1a".into()),
+        });
+        for i in 0..tasks {
+            w.tasks.push((
+                cluster_arn.clone(),
+                arn.clone(),
+                Task {
+                    arn: format!(
+                        "arn:aws:ecs:us-east-1:123456789012:task/{cluster}/{instance}-{i}"
+                    ),
+                    last_status: "RUNNING".into(),
+                    desired_status: "RUNNING".into(),
+                    group: Some(format!("service:{service}")),
+                    started_by: Some("ecs-svc/1".into()),
+                    task_definition_arn: None,
+                    stop_code: None,
+                    stopped_reason: None,
+                    containers: vec![],
+                    stopped_at: None,
+                },
+            ));
+        }
+        arn
+    }
+
+    /// Stop every task on the container instance of `instance`, as ECS does after DRAINING.
+    pub fn stop_tasks_of(&self, instance: &str) {
+        let mut w = self.world();
+        let arns: Vec<String> = w
+            .container_instances
+            .iter()
+            .filter(|c| c.ec2_instance_id == instance)
+            .map(|c| c.arn.clone())
+            .collect();
+        for (_, ci, t) in w.tasks.iter_mut() {
+            if arns.contains(ci) {
+                t.last_status = "STOPPED".into();
+                t.desired_status = "STOPPED".into();
+            }
+        }
+        for c in w.container_instances.iter_mut() {
+            if c.ec2_instance_id == instance {
+                c.running_tasks_count = 0;
+                c.pending_tasks_count = 0;
+            }
+        }
+    }
+
+    /// A target group (by name) with `instance` registered on `port`; returns its ARN.
+    pub fn target(&self, target_group: &str, instance: &str, port: i32) -> String {
+        let arn = format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{target_group}/0123456789abcdef"
+        );
+        self.world().targets.entry(arn.clone()).or_default().push((
+            instance.to_owned(),
+            Registration {
+                target_group_arn: arn.clone(),
+                port: Some(port),
+                state: "healthy".into(),
+            },
+        ));
+        arn
+    }
+
+    /// An Auto Scaling group with tags and target groups.
+    pub fn group(&self, name: &str, tags: &[(&str, &str)], target_groups: &[String]) {
+        self.world().groups.push(Group {
+            name: name.to_owned(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            target_group_arns: target_groups.to_vec(),
+        });
+    }
+
+    /// `instance` in `group`, in `lifecycle_state`.
+    pub fn group_instance(&self, group: &str, instance: &str, lifecycle_state: &str) {
+        let mut w = self.world();
+        w.group_instances.retain(|i| i.instance_id != instance);
+        w.group_instances.push(GroupInstance {
+            instance_id: instance.to_owned(),
+            auto_scaling_group_name: group.to_owned(),
+            availability_zone: Some("us-east-1a".into()),
+            instance_type: Some("m5.large".into()),
+            lifecycle_state: lifecycle_state.to_owned(),
+        });
+    }
+
+    /// A lifecycle hook of `group`.
+    pub fn hook(
+        &self,
+        group: &str,
+        name: &str,
+        terminating: bool,
+        heartbeat_timeout_secs: i64,
+        metadata: Option<&str>,
+    ) {
+        self.world()
+            .hooks
+            .entry(group.to_owned())
+            .or_default()
+            .push(LifecycleHook {
+                name: name.to_owned(),
+                transition: if terminating {
+                    "autoscaling:EC2_INSTANCE_TERMINATING".into()
+                } else {
+                    "autoscaling:EC2_INSTANCE_LAUNCHING".into()
+                },
+                heartbeat_timeout_secs,
+                default_result: "ABANDON".into(),
+                notification_metadata: metadata.map(str::to_owned),
+            });
+    }
+
+    /// A pending lifecycle action of `hook` for `instance`, whose activity started at `started`.
+    pub fn pending_action(
+        &self,
+        group: &str,
+        hook: &str,
+        instance: &str,
+        terminating: bool,
+        started: i64,
+    ) {
+        let mut w = self.world();
+        w.pending
+            .insert((group.to_owned(), hook.to_owned(), instance.to_owned()));
+        w.activity_starts
+            .insert((instance.to_owned(), terminating), started);
+    }
+}
+
+impl ContainerInstances for FakeAws {
+    async fn clusters(&self, configured: &[String]) -> Result<Vec<String>, AwsError> {
+        if !configured.is_empty() {
+            return Ok(configured.to_vec());
+        }
+        Ok(self.call("ListClusters")?.clusters.clone())
+    }
+
+    async fn find_container_instance(
+        &self,
+        cluster: &str,
+        instance: &crate::ids::InstanceId,
+    ) -> Result<Option<ContainerInstance>, AwsError> {
+        let w = self.call("ListContainerInstances")?;
+        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
+            return Err(AwsError::service(
+                "ListContainerInstances",
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ));
+        }
+        Ok(w.container_instances
+            .iter()
+            .find(|c| {
+                same_cluster(&c.cluster_arn, cluster) && c.ec2_instance_id == instance.as_str()
+            })
+            .cloned())
+    }
+
+    async fn describe(
+        &self,
+        cluster: &str,
+        arns: Vec<String>,
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let w = self.call("DescribeContainerInstances")?;
+        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
+            return Err(AwsError::service(
+                "DescribeContainerInstances",
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ));
+        }
+        Ok(w.container_instances
+            .iter()
+            .filter(|c| arns.contains(&c.arn))
+            .cloned()
+            .collect())
+    }
+
+    async fn container_instances(
+        &self,
+        cluster: &str,
+        status: Option<&str>,
+    ) -> Result<Vec<ContainerInstance>, AwsError> {
+        let w = self.call("ListContainerInstances")?;
+        Ok(w.container_instances
+            .iter()
+            .filter(|c| same_cluster(&c.cluster_arn, cluster))
+            .filter(|c| status.is_none_or(|s| c.status == s))
+            .cloned()
+            .collect())
+    }
+
+    async fn drain(&self, ci: &ContainerInstance) -> Result<DrainResult, AwsError> {
+        if ci.status == "DRAINING" {
+            return Ok(DrainResult::AlreadyDraining);
+        }
+        let mut w = self.call("UpdateContainerInstancesState")?;
+        for c in w.container_instances.iter_mut().filter(|c| c.arn == ci.arn) {
+            c.status = "DRAINING".into();
+        }
+        Ok(DrainResult::Drained)
+    }
+
+    async fn tasks_on(
+        &self,
+        cluster: &str,
+        container_instance: &str,
+        desired: &str,
+    ) -> Result<Vec<Task>, AwsError> {
+        let w = self.call("ListTasks")?;
+        Ok(w.tasks
+            .iter()
+            .filter(|(c, ci, t)| {
+                same_cluster(c, cluster) && ci == container_instance && t.desired_status == desired
+            })
+            .map(|(_, _, t)| t.clone())
+            .collect())
+    }
+
+    async fn service_events(
+        &self,
+        _cluster: &str,
+        services: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+        let w = self.call("DescribeServices")?;
+        Ok(w.services
+            .iter()
+            .filter(|s| services.contains(&s.name))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.events
+                        .iter()
+                        .take(limit)
+                        .map(|(_, m)| m.clone())
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+}
+
+impl Services for FakeAws {
+    async fn service(&self, cluster: &str, service: &str) -> Result<Option<Service>, AwsError> {
+        let w = self.call("DescribeServices")?;
+        Ok(w.services
+            .iter()
+            .find(|s| s.name == service && same_cluster(&s.cluster_arn, cluster))
+            .cloned())
+    }
+
+    async fn task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
+        let w = self.call("DescribeTaskDefinition")?;
+        w.task_definitions.get(arn).cloned().ok_or_else(|| {
+            AwsError::service(
+                "DescribeTaskDefinition",
+                "ClientException",
+                "Unable to describe task definition.",
+            )
+        })
+    }
+
+    async fn stopped_tasks_of_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        _max_pages: usize,
+    ) -> Result<Vec<Task>, AwsError> {
+        let w = self.call("ListTasks")?;
+        let key = (
+            cluster.rsplit('/').next().unwrap_or(cluster).to_owned(),
+            service.to_owned(),
+        );
+        Ok(w.stopped_tasks.get(&key).cloned().unwrap_or_default())
+    }
+}
+
+impl TargetGroups for FakeAws {
+    async fn registrations(
+        &self,
+        target_group_arn: &str,
+        instance_id: &str,
+    ) -> Result<Vec<Registration>, AwsError> {
+        let w = self.call("DescribeTargetHealth")?;
+        Ok(w.targets
+            .get(target_group_arn)
+            .map(|t| {
+                t.iter()
+                    .filter(|(i, _)| i == instance_id)
+                    .map(|(_, r)| r.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn target_group_registrations(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<BTreeMap<String, Vec<Registration>>, AwsError> {
+        let w = self.call("DescribeTargetHealth")?;
+        let mut out: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
+        for (i, r) in w.targets.get(target_group_arn).into_iter().flatten() {
+            out.entry(i.clone()).or_default().push(r.clone());
+        }
+        Ok(out)
+    }
+
+    async fn deregister(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
+        let mut w = self.call("DeregisterTargets")?;
+        for r in regs {
+            if let Some(t) = w.targets.get_mut(&r.target_group_arn) {
+                t.retain(|(i, x)| !(i == instance_id && x.port == r.port));
+            }
+            w.deregistered
+                .push((r.target_group_arn.clone(), instance_id.to_owned(), r.port));
+        }
+        Ok(())
+    }
+}
+
+impl AutoScalingGroups for FakeAws {
+    async fn instance(&self, instance_id: &str) -> Result<Option<GroupInstance>, AwsError> {
+        let w = self.call("DescribeAutoScalingInstances")?;
+        Ok(w.group_instances
+            .iter()
+            .find(|i| i.instance_id == instance_id)
+            .cloned())
+    }
+
+    async fn group(&self, name: &str) -> Result<Option<Group>, AwsError> {
+        let w = self.call("DescribeAutoScalingGroups")?;
+        Ok(w.groups.iter().find(|g| g.name == name).cloned())
+    }
+
+    async fn groups(
+        &self,
+        names: &[String],
+        tag: Option<(&str, Option<&str>)>,
+    ) -> Result<Vec<GroupDetail>, AwsError> {
+        let w = self.call("DescribeAutoScalingGroups")?;
+        Ok(w.groups
+            .iter()
+            .filter(|g| names.is_empty() || names.contains(&g.name))
+            .filter(|g| {
+                !names.is_empty()
+                    || tag.is_none_or(|(k, v)| {
+                        g.tags.get(k).is_some_and(|x| v.is_none_or(|v| v == x))
+                    })
+            })
+            .map(|g| GroupDetail {
+                group: g.clone(),
+                instances: w
+                    .group_instances
+                    .iter()
+                    .filter(|i| i.auto_scaling_group_name == g.name)
+                    .cloned()
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        let w = self.call("DescribeLifecycleHooks")?;
+        Ok(w.hooks.get(group).cloned().unwrap_or_default())
+    }
+
+    async fn complete(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+        result: LifecycleActionResult,
+    ) -> Result<Completion, AwsError> {
+        let mut w = self.call("CompleteLifecycleAction")?;
+        let key = (group.to_owned(), hook.to_owned(), instance_id.to_owned());
+        if !w.pending.remove(&key) {
+            return Ok(Completion::AlreadyComplete);
+        }
+        w.completions.push((key.0, key.1, key.2, result));
+        // The last of the instance's pending actions lets it proceed.
+        if !w.pending.iter().any(|(_, _, i)| i == instance_id) {
+            for i in w
+                .group_instances
+                .iter_mut()
+                .filter(|i| i.instance_id == instance_id)
+            {
+                i.lifecycle_state = i.lifecycle_state.replace(":Wait", ":Proceed");
+            }
+        }
+        Ok(Completion::Completed)
+    }
+
+    async fn heartbeat(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+    ) -> Result<bool, AwsError> {
+        let mut w = self.call("RecordLifecycleActionHeartbeat")?;
+        let key = (group.to_owned(), hook.to_owned(), instance_id.to_owned());
+        if !w.pending.contains(&key) {
+            return Ok(false);
+        }
+        w.heartbeats.push(key);
+        Ok(true)
+    }
+
+    async fn activity_start_times(
+        &self,
+        _group: &str,
+        wanted: &[(String, bool)],
+        _max_pages: usize,
+    ) -> Result<BTreeMap<String, i64>, AwsError> {
+        let w = self.call("DescribeScalingActivities")?;
+        Ok(wanted
+            .iter()
+            .filter_map(|(i, t)| {
+                w.activity_starts
+                    .get(&(i.clone(), *t))
+                    .map(|s| (i.clone(), *s))
+            })
+            .collect())
+    }
+}
+
+/// A notification pipeline that records what it was given.
+#[derive(Debug, Clone, Default)]
+pub struct FakeNotifier {
+    sent: Arc<Mutex<Vec<Notification>>>,
+    facts: Arc<Mutex<BTreeSet<String>>>,
+    /// When set, every send fails naming this destination.
+    failing: Arc<Mutex<Option<String>>>,
+}
+
+impl FakeNotifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything sent so far.
+    pub fn sent(&self) -> Vec<Notification> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Make every send fail (a destination down), or succeed again with `None`.
+    pub fn fail_with(&self, destination: Option<&str>) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = destination.map(str::to_owned);
+    }
+}
+
+impl crate::ports::Notify for FakeNotifier {
+    async fn send(
+        &self,
+        n: Notification,
+        _deadline: Deadline,
+    ) -> Result<DeliveryReport, DeliveryError> {
+        let failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(dest) = failing {
+            return Err(DeliveryError {
+                kind: n.kind.as_str(),
+                failed: vec![(dest, "HTTP 500 after 5 attempts".into())],
+                delivered: vec![],
+            });
+        }
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(n);
+        Ok(DeliveryReport {
+            delivered: vec!["fake".into()],
+            ..DeliveryReport::default()
+        })
+    }
+
+    async fn remember(&self, fact: &str, _ttl: Duration) {
+        self.facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fact.to_owned());
+    }
+
+    async fn remembered(&self, fact: &str) -> bool {
+        self.facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(fact)
+    }
+}
+
+/// A sample event from the repository's `events/` folder.
+pub fn sample(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Run one payload through the invocation envelope with a minute's budget.
+pub async fn invoke<F: crate::serve::Function>(
+    function: &F,
+    event: &serde_json::Value,
+) -> Result<crate::serve::Summary, crate::serve::Error> {
+    crate::serve::handle(function, event, Deadline::after(Duration::from_secs(60))).await
+}
