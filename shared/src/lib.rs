@@ -22,5 +22,6 @@ pub mod serve;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod tls;
 
 pub use events::{Detail, Event, EventKind, ParseError, parse_event, parse_value};

@@ -447,8 +447,7 @@ async fn unreadable_webhook_secret_fails_init_naming_the_variable() {
     )]);
     let err = alarm_fanout::build(lookup(&env), &s.sdk)
         .await
-        .err()
-        .expect("init fails");
+        .expect_err("init fails");
     assert_eq!(err.variable, "SLACK_WEBHOOK_SECRET_ARN");
     assert!(err.to_string().contains("cannot read secret"), "{err}");
 
@@ -459,8 +458,7 @@ async fn unreadable_webhook_secret_fails_init_naming_the_variable() {
     )]);
     let err = alarm_fanout::build(lookup(&env), &s.sdk)
         .await
-        .err()
-        .expect("init fails");
+        .expect_err("init fails");
     assert_eq!(err.variable, "SLACK_WEBHOOK_URL");
     assert!(!err.to_string().contains("/services/T/B/x"), "{err}");
 }

@@ -232,7 +232,7 @@ impl Notifier {
             .any(|d| matches!(d, Destination::Sns { .. }))
             || !rules.is_empty();
         let http = (!webhooks.is_empty()).then(|| {
-            reqwest::Client::builder()
+            crate::tls::http_client_builder()
                 .user_agent(concat!("fleetguard/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(5))
                 .build()

@@ -1,0 +1,100 @@
+//! Every alarm sample through the handler over the fake pipeline: each kind, each ingress.
+
+use alarm_fanout::Handler;
+use alarm_fanout::config::AlarmConfig;
+use fleetguard::config::CommonConfig;
+use fleetguard::notify::NotificationKind;
+use fleetguard::testing::{FakeNotifier, invoke, sample};
+
+fn handler(env: &[(&str, &str)]) -> Handler<FakeNotifier> {
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    Handler {
+        common: CommonConfig::from_lookup(&lookup).unwrap(),
+        alarms: AlarmConfig::from_lookup(lookup).unwrap(),
+        notifier: FakeNotifier::new(),
+    }
+}
+
+#[tokio::test]
+async fn every_kind_and_ingress_is_one_message() {
+    // (sample, what the message must name)
+    let cases = [
+        ("alarms/metric.json", "CPUUtilization"),
+        ("alarms/metric-ok.json", "OK"),
+        ("alarms/metric-math.json", "metric math"),
+        ("alarms/anomaly-detection.json", "anomaly"),
+        ("alarms/multi-time-series.json", "multi-time-series"),
+        ("alarms/composite.json", "composite"),
+        ("alarms/contributor.json", ""),
+        ("alarms/insufficient-data.json", "INSUFFICIENT_DATA"),
+        ("alarms/tagged.json", ""),
+        ("alarms/sns-metric.json", ""),
+        ("alarms/sns-metric-math.json", "metric math"),
+        ("alarms/sns-composite.json", "composite"),
+        ("alarms/action-metric.json", ""),
+        ("alarms/action-composite.json", "composite"),
+    ];
+    for (file, expect) in cases {
+        let h = handler(&[]);
+        let out = invoke(&h, &sample(file))
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(out.outcome, "notified", "{file}");
+        let sent = h.notifier.sent();
+        assert_eq!(sent.len(), 1, "{file}");
+        assert_eq!(sent[0].kind, NotificationKind::Alarm, "{file}");
+        let text = serde_json::to_string(&sent[0]).unwrap();
+        assert!(
+            text.to_lowercase().contains(&expect.to_lowercase()),
+            "{file}: {expect:?} not in {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn muted_suppressed_and_configuration_changes_are_not_sent() {
+    let h = handler(&[]);
+    for file in [
+        "alarms/muted.json",
+        "alarms/composite-suppressed.json",
+        "alarms/configuration-change.json",
+    ] {
+        let out = invoke(&h, &sample(file)).await.unwrap();
+        assert!(
+            out.outcome.starts_with("skipped") || out.outcome.starts_with("ignored"),
+            "{file}: {}",
+            out.outcome
+        );
+    }
+    assert!(h.notifier.sent().is_empty());
+    // Unless asked for.
+    let h = handler(&[("MUTED_ALARMS", "notify"), ("SUPPRESSED_ALARMS", "notify")]);
+    invoke(&h, &sample("alarms/muted.json")).await.unwrap();
+    invoke(&h, &sample("alarms/composite-suppressed.json"))
+        .await
+        .unwrap();
+    assert_eq!(h.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn the_same_alarm_by_eventbridge_and_sns_has_one_dedupe_key() {
+    let h = handler(&[]);
+    invoke(&h, &sample("alarms/metric.json")).await.unwrap();
+    invoke(&h, &sample("alarms/sns-metric.json")).await.unwrap();
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].dedupe_key, sent[1].dedupe_key);
+}
+
+#[tokio::test]
+async fn a_delivery_failure_fails_the_invocation() {
+    let h = handler(&[]);
+    h.notifier
+        .fail_with(Some("sns:arn:aws:sns:eu-west-1:1:alarms"));
+    let err = invoke(&h, &sample("alarms/metric.json")).await.unwrap_err();
+    assert_eq!(err.error_type, "DeliveryFailed");
+}

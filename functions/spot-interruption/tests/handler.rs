@@ -1,0 +1,205 @@
+//! The handler's main paths over the in-memory fakes: milliseconds, and AWS's failures on demand.
+
+use fleetguard::config::CommonConfig;
+use fleetguard::notify::NotificationKind;
+use fleetguard::out_of_service::Fleet;
+use fleetguard::testing::{FakeAws, FakeNotifier, invoke, sample};
+use serde_json::{Value, json};
+use spot_interruption::Handler;
+use spot_interruption::config::SpotConfig;
+
+const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+
+type Spot = Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+
+fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Spot {
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    Handler {
+        common: CommonConfig::from_lookup(&lookup).unwrap(),
+        config: SpotConfig::from_lookup(lookup).unwrap(),
+        fleet: Fleet {
+            ecs: aws.clone(),
+            elbv2: aws.clone(),
+            autoscaling: aws.clone(),
+        },
+        notifier: FakeNotifier::new(),
+    }
+}
+
+fn warning() -> Value {
+    let mut e = sample("spot/interruption-terminate.json");
+    e["time"] = json!(chrono::Utc::now().to_rfc3339());
+    e
+}
+
+#[tokio::test]
+async fn ecs_container_instance_is_drained_then_announced() {
+    let aws = FakeAws::new();
+    aws.group("workers", &[], &[]);
+    aws.group_instance("workers", INSTANCE, "InService");
+    let ci = aws.container_instance("prod", INSTANCE, "checkout-api", 2);
+    let h = handler(&aws, &[]);
+
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert_eq!(out.outcome, "drained");
+    assert!(
+        out.actions
+            .iter()
+            .any(|a| a == &format!("container instance {ci} DRAINING"))
+    );
+    let w = aws.world();
+    assert_eq!(w.container_instances[0].status, "DRAINING");
+    // The drain call went out before the enrichment (ListTasks) and before the message.
+    let drain = w
+        .calls
+        .iter()
+        .position(|c| *c == "UpdateContainerInstancesState")
+        .unwrap();
+    let list = w.calls.iter().position(|c| *c == "ListTasks").unwrap();
+    assert!(drain < list, "{:?}", w.calls);
+    drop(w);
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, NotificationKind::SpotInterruption);
+    assert!(
+        sent[0]
+            .fields
+            .iter()
+            .any(|f| f.name == "Tasks being moved" && f.value.starts_with("2 "))
+    );
+}
+
+#[tokio::test]
+async fn plain_ec2_instance_is_deregistered_from_its_groups_target_groups() {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 8080);
+    aws.group("web", &[], std::slice::from_ref(&tg));
+    aws.group_instance("web", INSTANCE, "InService");
+    let h = handler(&aws, &[]);
+
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert_eq!(out.outcome, "drained");
+    assert_eq!(
+        aws.world().deregistered,
+        vec![(tg, INSTANCE.to_owned(), Some(8080))]
+    );
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    assert_eq!(h.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_instance_is_acknowledged_without_a_message() {
+    let aws = FakeAws::new();
+    aws.cluster("prod");
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
+    assert!(h.notifier.sent().is_empty());
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+}
+
+#[tokio::test]
+async fn dry_run_mutates_nothing_and_says_what_it_would_do() {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 80);
+    aws.group("workers", &[], &[tg]);
+    aws.group_instance("workers", INSTANCE, "InService");
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    let h = handler(&aws, &[("DRY_RUN", "true")]);
+
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert_eq!(out.outcome, "dry run");
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    assert_eq!(aws.calls_of("DeregisterTargets"), 0);
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    assert!(h.notifier.sent()[0].title.contains("would drain (dry run)"));
+}
+
+#[tokio::test]
+async fn unmanaged_group_is_left_alone() {
+    let aws = FakeAws::new();
+    aws.group("workers", &[("team", "api")], &[]);
+    aws.group_instance("workers", INSTANCE, "InService");
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    let h = handler(&aws, &[("MANAGED_ASG_TAG", "fleetguard")]);
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert!(
+        out.outcome
+            .contains("not in an Auto Scaling group tagged fleetguard"),
+        "{}",
+        out.outcome
+    );
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+}
+
+#[tokio::test]
+async fn a_throttled_lookup_fails_the_invocation_never_reads_as_not_found() {
+    let aws = FakeAws::new();
+    aws.group("workers", &[], &[]);
+    aws.group_instance("workers", INSTANCE, "InService");
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    aws.throttle("DescribeAutoScalingInstances", 1);
+    let h = handler(&aws, &[]);
+
+    let err = invoke(&h, &warning()).await.unwrap_err();
+    assert_eq!(err.error_type, "AwsCallFailed");
+    assert!(
+        err.message.contains("DescribeAutoScalingInstances"),
+        "{}",
+        err.message
+    );
+    assert!(h.notifier.sent().is_empty());
+    // Lambda's retry finds the API answering again and drains.
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert_eq!(out.outcome, "drained");
+}
+
+#[tokio::test]
+async fn a_failed_drain_call_fails_the_invocation_naming_it() {
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    aws.fail(
+        "UpdateContainerInstancesState",
+        1,
+        fleetguard::ports::AwsError::service(
+            "UpdateContainerInstancesState",
+            "ServerException",
+            "internal error",
+        ),
+    );
+    let h = handler(&aws, &[]);
+    let err = invoke(&h, &warning()).await.unwrap_err();
+    assert_eq!(err.error_type, "DrainFailed");
+    assert!(
+        err.message.contains("UpdateContainerInstancesState"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn rebalance_recommendations_follow_rebalance_action() {
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    let mut e = sample("spot/rebalance-recommendation.json");
+    e["detail"]["instance-id"] = json!(INSTANCE);
+
+    let h = handler(&aws, &[]);
+    assert_eq!(invoke(&h, &e).await.unwrap().outcome, "notified");
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    assert_eq!(
+        h.notifier.sent()[0].kind,
+        NotificationKind::RebalanceRecommendation
+    );
+
+    let h = handler(&aws, &[("REBALANCE_ACTION", "ignore")]);
+    assert!(invoke(&h, &e).await.unwrap().outcome.starts_with("ignored"));
+
+    let h = handler(&aws, &[("REBALANCE_ACTION", "drain")]);
+    assert_eq!(invoke(&h, &e).await.unwrap().outcome, "drained");
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+}
