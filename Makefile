@@ -33,10 +33,16 @@ unit:
 
 test: tools fmt-check lint unit
 
-# Release zips for provided.al2023 on arm64, where infra/ looks for them by default.
+FUNCTIONS := spot-interruption asg-lifecycle ecs-deployment alarm-fanout
+
+# Release zips for provided.al2023 on arm64, where infra/ looks for them by default. One package
+# at a time: a workspace build would unify the shared crate's features, and every binary would
+# link every function's SDK crates.
 build:
 	@scripts/ensure-tools.sh --demo >/dev/null
-	PATH="$(FLEETGUARD_VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip
+	for f in $(FUNCTIONS); do \
+	  PATH="$(FLEETGUARD_VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p $$f || exit 1; \
+	done
 
 # Release builds for the host and arm64 zips take 20+ minutes cold on 2 cores; RUNS and SCALE tune it.
 bench:

@@ -14,7 +14,14 @@ Method (also written into RESULTS.md):
 - The Python twin (bench/python_twin/spot_interruption.py, boto3, the same calls) runs under the
   same fake runtime with the same events.
 - Medians of RUNS (default 10) fresh processes, with min and max; state is restored between runs.
-- Zip sizes: `cargo lambda build --release --arm64 --output-format zip`.
+- Each function is built on its own (`-p <function>`), so it links only the SDK crates it calls
+  (a workspace build would unify the shared crate's features across functions).
+- Zip sizes: `cargo lambda build --release --arm64 --output-format zip -p <function>`.
+- Init profile: one cold start of each function under `strace -f`, counting the files it opens
+  (and how many are certificates) and its syscalls before the first `GET …/invocation/next`.
+- Build times (BENCH_BUILD_TIMES=1, the default): `cargo test -p spot-interruption` after a
+  one-line change in its handler, in a clone sharing the warm target directory; and `make test`
+  in a fresh clone with an empty target directory, as CI's first run on a new machine.
 - Scale: the asg-lifecycle sweep over SCALE (default 1000) container instances in
   Terminating:Wait: AWS calls made and wall time.
 """
@@ -393,6 +400,64 @@ def scale_sweep(local, fleet, binary, env, proxies, n):
     return {"instances": len(ids), "calls": len(inv["calls"]), "ops": ops, "ms": inv["ms"], "error": inv["error"]}
 
 
+def init_profile(binary, env):
+    """One cold start under strace: files opened (certificates among them) and syscalls made
+    before the first `GET /next`."""
+    import tempfile
+    rt = FakeRuntime()
+    out = Path(tempfile.mkdtemp()) / "strace.txt"
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-o", str(out), str(binary)],
+                            env=dict(env, AWS_LAMBDA_RUNTIME_API=rt.addr), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rt.wait_ready(proc)
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        rt.close()
+    lines = out.read_text(errors="replace").splitlines()
+    shutil.rmtree(out.parent, ignore_errors=True)
+    opened = [ln for ln in lines if re.search(r"\bopen(at)?\(", ln) and "= -1" not in ln]
+    certs = [ln for ln in opened if re.search(r"/etc/(ssl|pki)|\.pem|\.crt|certs/", ln)]
+    calls = {}
+    for ln in lines:
+        m = re.match(r"^\d+\s+([a-z_0-9]+)\(", ln)
+        if m:
+            calls[m.group(1)] = calls.get(m.group(1), 0) + 1
+    top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+    return {"syscalls": sum(calls.values()), "files_opened": len(opened), "certificate_files": len(certs),
+            "top": ", ".join(f"{k} {v}" for k, v in top)}
+
+
+def build_times(target):
+    """`cargo test -p spot-interruption` after a one-line change in its handler (warm target), and
+    `make test` from a fresh clone with an empty target directory."""
+    import tempfile
+    out = {}
+    work = Path(tempfile.mkdtemp(prefix="fleetguard-build-"))
+    try:
+        clone = work / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+        subprocess.run(["cargo", "test", "-q", "-p", "spot-interruption", "--no-run"], cwd=clone, env=env,
+                       check=True, capture_output=True)
+        handler = clone / "functions/spot-interruption/src/handler.rs"
+        handler.write_text(handler.read_text() + "\n// a one-line change\n")
+        t = time.time()
+        r = subprocess.run(["cargo", "test", "-q", "-p", "spot-interruption"], cwd=clone, env=env, capture_output=True, text=True)
+        out["incremental"] = {"s": time.time() - t, "ok": r.returncode == 0}
+        fresh = work / "fresh"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(fresh)], check=True)
+        env = dict(os.environ, CARGO_TARGET_DIR=str(work / "fresh-target"), CARGO_INCREMENTAL="0")
+        t = time.time()
+        r = subprocess.run(["bash", ".ci/run"], cwd=fresh, env=env, capture_output=True, text=True)
+        summary = [ln for ln in r.stdout.splitlines() if ln.startswith("fleetguard:")]
+        out["fresh"] = {"s": time.time() - t, "ok": r.returncode == 0, "summary": summary[-1] if summary else ""}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -411,8 +476,9 @@ def main():
         binaries = {f: Path(args.bin_dir) / f for f in FUNCTIONS}
     else:
         say("1. Release binaries for the host (cargo build --release)")
-        subprocess.run(["cargo", "build", "--release", "--quiet"] + sum((["-p", f] for f in FUNCTIONS), []),
-                       cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+        for f in FUNCTIONS:
+            subprocess.run(["cargo", "build", "--release", "--quiet", "-p", f],
+                           cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
         binaries = {f: target / "release" / f for f in FUNCTIONS}
     sizes = {f: binaries[f].stat().st_size for f in FUNCTIONS}
     # Other profiles to compare, on spot-interruption (BENCH_PROFILES=release-small).
@@ -429,9 +495,17 @@ def main():
     if not args.skip_zip:
         say("2. arm64 zips (cargo lambda build --release --arm64 --output-format zip)")
         venv_bin = str(Path(sys.executable).parent)
-        subprocess.run(["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip", "--lambda-dir", str(target / "lambda-arm64")],
-                       cwd=ROOT, check=True, env=dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(target)))
+        for f in FUNCTIONS:
+            subprocess.run(["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip", "-p", f,
+                            "--lambda-dir", str(target / "lambda-arm64")],
+                           cwd=ROOT, check=True, env=dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(target)))
         zips = {f: (target / "lambda-arm64" / f / "bootstrap.zip").stat().st_size for f in FUNCTIONS}
+
+    sdk_crates = {}
+    for f in FUNCTIONS:
+        tree = subprocess.run(["cargo", "tree", "-p", f, "-e", "normal", "--prefix", "none"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+        sdk_crates[f] = sorted({m.group(1) for m in re.finditer(r"^(aws-sdk-[a-z0-9]+) ", tree, re.M)})
 
     say("3. Local AWS (moto, lifecycle fake) behind a counting proxy; demo fleet seeded")
     local_proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/local_aws.py"), "serve"], stdin=subprocess.PIPE,
@@ -462,14 +536,17 @@ def main():
     say(f"4. {args.runs} cold starts and 10 invocations per function, and the Python twin")
     results = {}
     twin = [sys.executable, str(ROOT / "bench/python_twin/spot_interruption.py")]
-    subjects = [(f, [str(binaries[f])]) for f in FUNCTIONS] + [(n, [str(b)]) for n, b in variants.items()] \
-        + [("python twin of spot-interruption", twin)]
-    for name, cmd in subjects:
+    system_roots = "spot-interruption [TLS_ROOTS=system]"
+    variants[system_roots] = binaries["spot-interruption"]
+    subjects = [(f, [str(binaries[f]), ], {}) for f in FUNCTIONS] \
+        + [(n, [str(b)], {"TLS_ROOTS": "system"} if n == system_roots else {}) for n, b in variants.items()] \
+        + [("python twin of spot-interruption", twin, {})]
+    for name, cmd, extra_env in subjects:
         evs = events["spot-interruption" if name.startswith(("python", "spot")) else name]
         runs = []
         for _ in range(args.runs):
             restore()
-            runs.append(run_process(cmd, env, evs, proxies))
+            runs.append(run_process(cmd, dict(env, **extra_env), evs, proxies))
         errors = [i["error"] for r in runs for i in r["invocations"] if i["error"]]
         results[name] = {
             "init": stats([r["init_ms"] for r in runs]),
@@ -502,16 +579,29 @@ def main():
             ops = ops or o
         drain[name] = {"calls_before": stats(before), "ms": stats(ms), "ops": ops}
 
-    say(f"5. Scale: the asg-lifecycle sweep over {args.scale} draining container instances")
+    say("5. Init profile: one cold start of each function under strace")
+    profiles = {f: init_profile(binaries[f], env) for f in FUNCTIONS}
+    profiles[system_roots] = init_profile(binaries["spot-interruption"], dict(env, TLS_ROOTS="system"))
+    for name, prof in profiles.items():
+        say(f"   {name:<40} {prof}")
+
+    say(f"6. Scale: the asg-lifecycle sweep over {args.scale} draining container instances")
     scale = scale_sweep(local, fleet, binaries["asg-lifecycle"], env, proxies, args.scale)
     say(f"   {scale['calls']} AWS calls, {scale['ms']:.0f} ms: {scale['ops']}")
     local_proc.stdin.close()
     local_proc.wait(timeout=30)
 
-    write_results(args, results, calls, drain, scale, sizes, zips, time.time() - started, list(variants))
+    builds = {}
+    if os.environ.get("BENCH_BUILD_TIMES", "1") != "0":
+        say("7. Build times: an incremental cargo test after a one-line change; make test from a fresh clone")
+        builds = build_times(target)
+        say(f"   {builds}")
+
+    write_results(args, results, calls, drain, scale, sizes, zips, time.time() - started, list(variants),
+                  sdk_crates, profiles, builds)
 
 
-def write_results(args, results, calls, drain, scale, sizes, zips, took, variants):
+def write_results(args, results, calls, drain, scale, sizes, zips, took, variants, sdk_crates, profiles, builds):
     r, py = results["spot-interruption"], results["python twin of spot-interruption"]
     ratio = lambda a, b: (b["median"] / a["median"]) if a and b and a["median"] else None
     lines = [
@@ -525,19 +615,45 @@ def write_results(args, results, calls, drain, scale, sizes, zips, took, variant
         f"Medians of {args.runs} fresh processes (min–max). Cold start: process start to its first `GET …/invocation/next`, every client built. "
         "First and warm: event served to response received, against moto on loopback. Peak RSS: the process's VmHWM after a cold start and 10 invocations.",
         "",
-        "| function | cold start | first invocation | warm invocation | peak RSS | release binary (x86_64) | arm64 zip |",
-        "|---|---|---|---|---|---|---|",
+        "| function | cold start | × faster than the twin | first invocation | warm invocation | peak RSS | release binary (x86_64) | arm64 zip |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    q = lambda a, b: f"{ratio(a, b):.1f}×" if ratio(a, b) else "–"
     for name in FUNCTIONS + variants + ["python twin of spot-interruption"]:
         x = results[name]
         size = f"{sizes[name] / 1e6:.2f} MB" if name in sizes else "–"
         z = f"{zips[name] / 1e6:.2f} MB" if name in zips else "–"
-        lines.append(f"| {name} | {fmt(x['init'])} | {fmt(x['first'])} | {fmt(x['warm'])} | {fmt(x['rss'], 'MB')} | {size} | {z} |")
-    q = lambda a, b: f"{ratio(a, b):.1f}×" if ratio(a, b) else "–"
+        faster = q(x["init"], py["init"]) if not name.startswith("python") else "–"
+        lines.append(f"| {name} | {fmt(x['init'])} | {faster} | {fmt(x['first'])} | {fmt(x['warm'])} | {fmt(x['rss'], 'MB')} | {size} | {z} |")
     lines += [
         "",
         f"Rust spot-interruption against its Python twin, same run: cold start {q(r['init'], py['init'])} faster, "
         f"first invocation {q(r['first'], py['first'])}, warm {q(r['warm'], py['warm'])}, peak RSS {q(r['rss'], py['rss'])} smaller.",
+        "",
+        f"alarm-fanout's release binary is {sizes['alarm-fanout'] / sizes['spot-interruption'] * 100:.0f} % of spot-interruption's."
+        if "alarm-fanout" in sizes and "spot-interruption" in sizes else "",
+        "",
+        "## What each binary links",
+        "",
+        "AWS SDK crates in `cargo tree -p <function> -e normal` (`aws-sdk-sts` comes with `aws-config`'s credential providers):",
+        "",
+        "| function | SDK crates |",
+        "|---|---|",
+    ]
+    for f in FUNCTIONS:
+        lines.append(f"| {f} | {', '.join(sdk_crates.get(f, []))} |")
+    lines += [
+        "",
+        "## What init spends its time on",
+        "",
+        "One cold start of each under `strace -f`, up to its first `GET …/invocation/next`:",
+        "",
+        "| function | syscalls | files opened | of which certificates | most frequent syscalls |",
+        "|---|---|---|---|---|",
+    ]
+    for name, p in profiles.items():
+        lines.append(f"| {name} | {p['syscalls']} | {p['files_opened']} | {p['certificate_files']} | {p['top']} |")
+    lines += [
         "",
         "## spot-interruption: calls before the drain",
         "",
@@ -556,6 +672,10 @@ def write_results(args, results, calls, drain, scale, sizes, zips, took, variant
     lines += ["", f"## Scale: the asg-lifecycle sweep over {scale['instances']} draining container instances in Terminating:Wait", "",
               f"{scale['calls']} AWS calls in {scale['ms']:.0f} ms (moto on loopback): "
               + ", ".join(f"{k} {v}" for k, v in sorted(scale["ops"].items())) + (f". ERROR: {scale['error']}" if scale["error"] else "."), "",
+              ] + (["## Build times", "", "| build | time | result |", "|---|---|---|",
+                    f"| `cargo test -p spot-interruption` after a one-line change in its handler (warm target) | {builds['incremental']['s']:.0f} s | {'ok' if builds['incremental']['ok'] else 'FAILED'} |",
+                    f"| fresh clone, empty target directory: `bash .ci/run` (`make test`) | {builds['fresh']['s'] / 60:.1f} min | {'ok' if builds['fresh']['ok'] else 'FAILED'}: {builds['fresh']['summary']} |",
+                    ""] if builds else []) + [
               "## Method", "", __doc__.split("Method (also written into RESULTS.md):", 1)[1].strip(), ""]
     errors = {n: x["errors"] for n, x in results.items() if x["errors"]}
     if errors:
