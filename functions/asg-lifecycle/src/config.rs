@@ -7,6 +7,10 @@ use fleetguard::ports::{Group, LifecycleActionResult};
 /// The hook ECS creates for managed instance draining: ECS owns it, we never complete it.
 pub const ECS_MANAGED_DRAINING_HOOK: &str = "ecs-managed-draining-termination-hook";
 
+/// The hooks the Terraform module creates (`<name_prefix>-drain`, `<name_prefix>-join`) with its
+/// default prefix: what `LIFECYCLE_HOOKS` means when unset.
+pub const DEFAULT_HOOKS: [&str; 2] = ["fleetguard-drain", "fleetguard-join"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleConfig {
     /// `ECS_CLUSTERS`: where container instances are looked for; empty means every cluster.
@@ -17,7 +21,9 @@ pub struct LifecycleConfig {
     pub groups: Vec<String>,
     /// `MANAGED_ASG_TAG`: the managed groups by tag.
     pub managed_tag: Option<ManagedTag>,
-    /// `LIFECYCLE_HOOKS`: our hooks; empty means every hook but ECS's own.
+    /// `LIFECYCLE_HOOKS`: the hooks fleetguard completes, by name; unset, the two the Terraform
+    /// module creates with its default prefix ([`DEFAULT_HOOKS`]). Never every hook: another
+    /// tool's hook (CodeDeploy's, a bootstrap script's) is not ours to complete.
     pub hooks: Vec<String>,
     pub max_drain_secs: i64,
     pub drain_timeout_result: LifecycleActionResult,
@@ -72,7 +78,10 @@ impl LifecycleConfig {
             target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
             groups: parse_list(lookup("AUTO_SCALING_GROUPS")),
             managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
-            hooks: parse_list(lookup("LIFECYCLE_HOOKS")),
+            hooks: match parse_list(lookup("LIFECYCLE_HOOKS")) {
+                h if h.is_empty() => DEFAULT_HOOKS.iter().map(|h| (*h).to_owned()).collect(),
+                h => h,
+            },
             max_drain_secs: seconds("MAX_DRAIN_SECONDS", lookup("MAX_DRAIN_SECONDS"), 3600, MAX)?,
             drain_timeout_result: result(
                 "DRAIN_TIMEOUT_RESULT",
@@ -105,8 +114,7 @@ impl LifecycleConfig {
 
     /// Whether the hook is ours to complete. ECS's managed-draining hook never is.
     pub fn owns_hook(&self, name: &str) -> bool {
-        name != ECS_MANAGED_DRAINING_HOOK
-            && (self.hooks.is_empty() || self.hooks.iter().any(|h| h == name))
+        name != ECS_MANAGED_DRAINING_HOOK && self.hooks.iter().any(|h| h == name)
     }
 }
 

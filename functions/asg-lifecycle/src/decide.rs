@@ -91,24 +91,60 @@ pub enum Step {
     },
 }
 
-/// Whether this sweep should record a heartbeat: once in each half of the hook's heartbeat
-/// timeout (the first sweep of each half-window), so the timer never runs out while the sweep
-/// keeps running, without a call per instance per minute. Stateless: from the elapsed time only.
-pub fn heartbeat_due(elapsed_secs: i64, heartbeat_timeout_secs: i64) -> bool {
-    let half = heartbeat_timeout_secs / 2;
-    if half <= SWEEP_INTERVAL_SECS {
-        return true; // a short timeout: every sweep
-    }
-    elapsed_secs >= half && elapsed_secs % half < SWEEP_INTERVAL_SECS
+/// How wide each heartbeat window is: every sweep inside it records a heartbeat, so the hook's
+/// timer is restarted unless every sweep of five minutes is late, failed or missed.
+pub const HEARTBEAT_WINDOW_SECS: i64 = 300;
+/// Forced completions come this long before the hook's global limit, so AWS's own expiry (which
+/// terminates without a message) is never what ends a drain.
+pub const GLOBAL_LIMIT_MARGIN_SECS: i64 = 3 * SWEEP_INTERVAL_SECS;
+/// The longest any lifecycle action can be held.
+pub const MAX_GLOBAL_TIMEOUT_SECS: i64 = 48 * 3600;
+
+/// What the caller knows of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// An event: it completes what is done, never heartbeats or forces (the sweep does).
+    Event,
+    /// A sweep: the time since the termination or launch started (from its scaling activity,
+    /// when found) and the shortest heartbeat timeout of our hooks on it.
+    Sweep {
+        elapsed_secs: Option<i64>,
+        heartbeat_timeout_secs: i64,
+    },
 }
 
-/// The terminate decision. `elapsed_secs` is known to the sweep (from the scaling activity);
-/// events pass `None` and never force.
+/// The hook's global limit: min(48 h, 100 × heartbeat timeout). Past it AWS applies the
+/// default result whatever the heartbeats.
+pub fn global_limit_secs(heartbeat_timeout_secs: i64) -> i64 {
+    MAX_GLOBAL_TIMEOUT_SECS.min(100 * heartbeat_timeout_secs.max(1))
+}
+
+/// How long a drain (or a launch) may be held: the configured budget, held under the hook's
+/// global limit with a margin.
+pub fn effective_budget_secs(configured: i64, heartbeat_timeout_secs: i64) -> i64 {
+    configured.min(global_limit_secs(heartbeat_timeout_secs) - GLOBAL_LIMIT_MARGIN_SECS)
+}
+
+/// Whether this sweep should record a heartbeat. Stateless, from the elapsed time only, and
+/// safe under late, failed or skipped sweeps: every sweep in the first [`HEARTBEAT_WINDOW_SECS`]
+/// of each half of the heartbeat timeout heartbeats, so one landing in each window keeps the
+/// timer alive (a heartbeat in window k is at most one half-timeout before window k+1 ends).
+/// Timeouts of ten minutes or less, and an unknown start time, heartbeat on every sweep.
+pub fn heartbeat_due(elapsed_secs: Option<i64>, heartbeat_timeout_secs: i64) -> bool {
+    let half = heartbeat_timeout_secs / 2;
+    match elapsed_secs {
+        _ if half <= HEARTBEAT_WINDOW_SECS => true,
+        None => true,
+        Some(e) => e.max(0) % half < HEARTBEAT_WINDOW_SECS,
+    }
+}
+
+/// The terminate decision: complete once empty; in a sweep, force after the budget, else wait
+/// (with a heartbeat when due).
 pub fn decide_terminate(
     evidence: &Evidence,
     had_work: bool,
-    elapsed_secs: Option<i64>,
-    heartbeat_timeout_secs: i64,
+    when: When,
     config: &LifecycleConfig,
 ) -> Step {
     if evidence.is_empty() {
@@ -121,15 +157,20 @@ pub fn decide_terminate(
             },
         };
     }
-    match elapsed_secs {
-        Some(e) if e >= config.max_drain_secs => Step::Complete {
-            result: config.drain_timeout_result,
-            reason: CompleteReason::DrainTimeout,
+    match when {
+        When::Event => Step::Wait { heartbeat: false },
+        When::Sweep {
+            elapsed_secs,
+            heartbeat_timeout_secs: t,
+        } => match elapsed_secs {
+            Some(e) if e >= effective_budget_secs(config.max_drain_secs, t) => Step::Complete {
+                result: config.drain_timeout_result,
+                reason: CompleteReason::DrainTimeout,
+            },
+            _ => Step::Wait {
+                heartbeat: heartbeat_due(elapsed_secs, t),
+            },
         },
-        Some(e) => Step::Wait {
-            heartbeat: heartbeat_due(e, heartbeat_timeout_secs),
-        },
-        None => Step::Wait { heartbeat: false },
     }
 }
 
@@ -138,8 +179,7 @@ pub fn decide_launch(
     into_warm_pool: bool,
     cluster: Option<&str>,
     joined: bool,
-    elapsed_secs: Option<i64>,
-    heartbeat_timeout_secs: i64,
+    when: When,
     config: &LifecycleConfig,
 ) -> Step {
     let done = |reason| Step::Complete {
@@ -155,15 +195,22 @@ pub fn decide_launch(
     if joined {
         return done(CompleteReason::Joined);
     }
-    match elapsed_secs {
-        Some(e) if e >= config.launch_timeout_secs => Step::Complete {
-            result: config.launch_timeout_result,
-            reason: CompleteReason::LaunchTimeout,
+    match when {
+        When::Event => Step::Wait { heartbeat: false },
+        When::Sweep {
+            elapsed_secs,
+            heartbeat_timeout_secs: t,
+        } => match elapsed_secs {
+            Some(e) if e >= effective_budget_secs(config.launch_timeout_secs, t) => {
+                Step::Complete {
+                    result: config.launch_timeout_result,
+                    reason: CompleteReason::LaunchTimeout,
+                }
+            }
+            _ => Step::Wait {
+                heartbeat: heartbeat_due(elapsed_secs, t),
+            },
         },
-        Some(e) => Step::Wait {
-            heartbeat: heartbeat_due(e, heartbeat_timeout_secs),
-        },
-        None => Step::Wait { heartbeat: false },
     }
 }
 
@@ -207,7 +254,7 @@ mod tests {
         };
         assert!(!e.is_empty());
         assert_eq!(
-            decide_terminate(&e, true, None, 3600, &config()),
+            decide_terminate(&e, true, When::Event, &config()),
             Step::Wait { heartbeat: false }
         );
         let e = Evidence {
@@ -215,7 +262,7 @@ mod tests {
             registrations: vec![],
         };
         assert_eq!(
-            decide_terminate(&e, true, None, 3600, &config()),
+            decide_terminate(&e, true, When::Event, &config()),
             Step::Complete {
                 result: LifecycleActionResult::Continue,
                 reason: CompleteReason::Drained
@@ -248,7 +295,7 @@ mod tests {
             registrations: vec![],
         };
         assert_eq!(
-            decide_terminate(&nothing, false, Some(10), 3600, &config()),
+            decide_terminate(&nothing, false, sweep(Some(10), 3600), &config()),
             Step::Complete {
                 result: LifecycleActionResult::Continue,
                 reason: CompleteReason::NothingToDrain
@@ -268,15 +315,15 @@ mod tests {
         let mut c = config();
         c.drain_timeout_result = LifecycleActionResult::Abandon;
         assert_eq!(
-            decide_terminate(&busy, true, None, 3600, &c),
+            decide_terminate(&busy, true, When::Event, &c),
             Step::Wait { heartbeat: false }
         );
         assert!(matches!(
-            decide_terminate(&busy, true, Some(3599), 3600, &c),
+            decide_terminate(&busy, true, sweep(Some(3599), 3600), &c),
             Step::Wait { .. }
         ));
         assert_eq!(
-            decide_terminate(&busy, true, Some(3600), 3600, &c),
+            decide_terminate(&busy, true, sweep(Some(3600), 3600), &c),
             Step::Complete {
                 result: LifecycleActionResult::Abandon,
                 reason: CompleteReason::DrainTimeout
@@ -284,28 +331,86 @@ mod tests {
         );
     }
 
-    #[test]
-    fn heartbeats_once_per_half_timeout() {
-        // 300 s timeout: half-windows of 150 s; the first sweep in each records one.
-        let due: Vec<i64> = (0..900)
-            .step_by(60)
-            .filter(|e| heartbeat_due(*e, 300))
-            .collect();
-        assert_eq!(due, vec![180, 300, 480, 600, 780]);
-        // Every gap between heartbeats (and from the start) stays under the timeout.
-        let mut last = 0;
-        for d in due {
-            assert!(d - last < 300, "gap {} at {d}", d - last);
-            last = d;
+    fn sweep(elapsed_secs: Option<i64>, heartbeat_timeout_secs: i64) -> When {
+        When::Sweep {
+            elapsed_secs,
+            heartbeat_timeout_secs,
         }
-        // A short timeout: every sweep.
-        assert!(heartbeat_due(30, 90));
-        // The hour default: about one call per 30 minutes, not 60.
-        let n = (0..7200)
-            .step_by(60)
-            .filter(|e| heartbeat_due(*e, 3600))
-            .count();
-        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn heartbeat_windows() {
+        // A 300 s timeout: every sweep (the defect: 215 s into a drain with no heartbeat yet, the
+        // sweep recorded none, and one late sweep let the hook expire).
+        assert!(heartbeat_due(Some(215), 300));
+        assert!((0..900).all(|e| heartbeat_due(Some(e), 300)));
+        // An unknown start time: every sweep.
+        assert!(heartbeat_due(None, 3600));
+        // The hour default: the first five minutes of each half hour.
+        assert!(heartbeat_due(Some(1810), 3600) && heartbeat_due(Some(2090), 3600));
+        assert!(!heartbeat_due(Some(2110), 3600) && !heartbeat_due(Some(3500), 3600));
+    }
+
+    #[test]
+    fn no_hook_expires_under_late_and_missed_sweeps() {
+        // Sweeps every 60 s, each up to 45 s late, and any run of up to three missed in a row:
+        // the gap between heartbeats always stays under the timeout. (Below five minutes no
+        // minute sweep can promise that: such hooks need the sweep to run on time.)
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for timeout in [300, 360, 600, 900, 1800, 3600, 7200, 86_400] {
+            for _ in 0..50 {
+                let (mut last, mut missed) = (0i64, 0);
+                for minute in 1..(timeout * 6 / 60).max(20) {
+                    let at = minute * 60 + (next() % 46) as i64;
+                    if missed < 3 && next() % 4 == 0 {
+                        missed += 1;
+                        continue;
+                    }
+                    missed = 0;
+                    if heartbeat_due(Some(at), timeout) {
+                        assert!(
+                            at - last < timeout,
+                            "timeout {timeout}: gap {} at {at}",
+                            at - last
+                        );
+                        last = at;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn budget_is_held_under_the_hooks_global_limit() {
+        assert_eq!(global_limit_secs(300), 30_000);
+        assert_eq!(global_limit_secs(7200), 172_800);
+        // MAX_DRAIN_SECONDS=48 h with a 300 s heartbeat timeout: forced before AWS's 30,000 s.
+        let mut c = config();
+        c.max_drain_secs = 172_800;
+        let busy = Evidence {
+            ecs: EcsEvidence::Busy {
+                running: 1,
+                pending: 0,
+            },
+            registrations: vec![],
+        };
+        assert!(matches!(
+            decide_terminate(&busy, true, sweep(Some(30_000 - 180), 300), &c),
+            Step::Complete {
+                reason: CompleteReason::DrainTimeout,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide_terminate(&busy, true, sweep(Some(29_000), 300), &c),
+            Step::Wait { heartbeat: true }
+        ));
     }
 
     #[test]
@@ -316,23 +421,23 @@ mod tests {
             reason,
         };
         assert_eq!(
-            decide_launch(true, Some("prod"), false, None, 3600, &c),
+            decide_launch(true, Some("prod"), false, When::Event, &c),
             done(CompleteReason::IntoWarmPool)
         );
         assert_eq!(
-            decide_launch(false, None, false, None, 3600, &c),
+            decide_launch(false, None, false, When::Event, &c),
             done(CompleteReason::NotEcs)
         );
         assert_eq!(
-            decide_launch(false, Some("prod"), true, None, 3600, &c),
+            decide_launch(false, Some("prod"), true, When::Event, &c),
             done(CompleteReason::Joined)
         );
         assert_eq!(
-            decide_launch(false, Some("prod"), false, None, 3600, &c),
+            decide_launch(false, Some("prod"), false, When::Event, &c),
             Step::Wait { heartbeat: false }
         );
         assert_eq!(
-            decide_launch(false, Some("prod"), false, Some(600), 3600, &c),
+            decide_launch(false, Some("prod"), false, sweep(Some(600), 3600), &c),
             Step::Complete {
                 result: LifecycleActionResult::Abandon,
                 reason: CompleteReason::LaunchTimeout
@@ -343,8 +448,11 @@ mod tests {
     #[test]
     fn hooks_and_clusters() {
         let c = config();
-        assert!(c.owns_hook("fleetguard-drain"));
+        assert!(c.owns_hook("fleetguard-drain") && c.owns_hook("fleetguard-join"));
         assert!(!c.owns_hook(ECS_MANAGED_DRAINING_HOOK));
+        // Another tool's hook is never ours by default (the defect: a CodeDeploy launch hook was
+        // completed at once).
+        assert!(!c.owns_hook("CodeDeploy-managed-automatic-launch-deployment-hook-app-1a2b3c"));
         let c = LifecycleConfig::from_lookup(|k| (k == "LIFECYCLE_HOOKS").then(|| "a, b".into()))
             .unwrap();
         assert!(c.owns_hook("b") && !c.owns_hook("fleetguard-drain"));

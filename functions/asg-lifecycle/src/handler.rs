@@ -8,7 +8,7 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Step, cluster_name, decide_launch, decide_terminate,
+    CompleteReason, EcsEvidence, Step, When, cluster_name, decide_launch, decide_terminate,
     expected_cluster, joined,
 };
 use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
@@ -99,8 +99,7 @@ where
                     a.is_into_warm_pool(),
                     cluster.as_deref(),
                     joined_now,
-                    None,
-                    3600,
+                    When::Event,
                     &self.config,
                 );
                 let mut out = Handled::new("");
@@ -146,7 +145,7 @@ where
                     regs
                 };
                 let evidence = self.evidence_for(ci.as_ref(), regs).await?;
-                let step = decide_terminate(&evidence, had_work, None, 3600, &self.config);
+                let step = decide_terminate(&evidence, had_work, When::Event, &self.config);
                 let ctx = Render {
                     group: &group,
                     instance,

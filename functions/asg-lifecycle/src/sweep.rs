@@ -4,8 +4,8 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Evidence, Step, decide_launch, decide_terminate, expected_cluster,
-    joined,
+    CompleteReason, EcsEvidence, Evidence, Step, When, decide_launch, decide_terminate,
+    expected_cluster, joined,
 };
 use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
@@ -170,8 +170,10 @@ where
                     let step = decide_terminate(
                         &evidence,
                         had_work,
-                        elapsed,
-                        heartbeat_timeout,
+                        When::Sweep {
+                            elapsed_secs: elapsed,
+                            heartbeat_timeout_secs: heartbeat_timeout,
+                        },
                         &self.config,
                     );
                     let ctx = Render {
@@ -233,8 +235,10 @@ where
                         warm,
                         cluster.as_deref(),
                         joined_now,
-                        elapsed,
-                        heartbeat_timeout,
+                        When::Sweep {
+                            elapsed_secs: elapsed,
+                            heartbeat_timeout_secs: heartbeat_timeout,
+                        },
                         &self.config,
                     ) {
                         Step::Complete { result, reason } => {

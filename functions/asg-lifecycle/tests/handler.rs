@@ -323,3 +323,55 @@ async fn a_failed_completion_fails_the_invocation() {
         .unwrap();
     assert_eq!(aws.world().completions.len(), 1);
 }
+
+#[tokio::test]
+async fn another_tools_hooks_are_never_completed_or_heartbeated() {
+    // A CodeDeploy launch hook and a bootstrap script's terminate hook on the same group.
+    const CODEDEPLOY: &str = "CodeDeploy-managed-automatic-launch-deployment-hook-app-1a2b3c";
+    let aws = FakeAws::new();
+    aws.group(GROUP, &[], &[]);
+    aws.hook(GROUP, CODEDEPLOY, false, 600, None);
+    aws.hook(GROUP, "backup-on-terminate", true, 300, None);
+    aws.group_instance(GROUP, LAUNCHING, "Pending:Wait");
+    aws.pending_action(GROUP, CODEDEPLOY, LAUNCHING, false, now() - 30);
+    aws.group_instance(GROUP, INSTANCE, "Terminating:Wait");
+    aws.pending_action(GROUP, "backup-on-terminate", INSTANCE, true, now() - 200);
+    let h = handler(&aws, &[]);
+
+    let mut launch = sample("asg/launch-lifecycle-action.json");
+    launch["detail"]["LifecycleHookName"] = json!(CODEDEPLOY);
+    launch["detail"]["NotificationMetadata"] = Value::Null;
+    let out = invoke(&h, &launch).await.unwrap();
+    assert!(out.outcome.contains("is not ours"), "{}", out.outcome);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.calls_of("CompleteLifecycleAction"), 0);
+    assert_eq!(aws.calls_of("RecordLifecycleActionHeartbeat"), 0);
+}
+
+#[tokio::test]
+async fn a_drain_215_s_in_under_a_300_s_timeout_is_heartbeated() {
+    // The defect: the sweep heartbeated only in the sweep where elapsed % 150 < 60, so an
+    // instance 215 s into its drain got none, and one late sweep let the hook expire.
+    let (aws, _) = terminating(2, 215);
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
+        .await
+        .unwrap();
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.world().heartbeats.len(), 1);
+}
+
+#[tokio::test]
+async fn a_drain_whose_scaling_activity_is_not_found_is_still_heartbeated() {
+    let (aws, _) = terminating(2, 10);
+    aws.world().activity_starts.clear();
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.world().heartbeats.len(), 1);
+}
