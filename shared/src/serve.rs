@@ -165,7 +165,9 @@ pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> 
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = Deadline::from_epoch_ms(event.context.deadline);
-            handle(function, &event.payload, deadline).await
+            // Boxed: the handler's future is deep, and the runtime's own futures nest it further
+            // (rustc's layout query depth overflows without it in release builds).
+            Box::pin(handle(function, &event.payload, deadline)).await
         },
     ))
     .await

@@ -439,17 +439,21 @@ async fn huge_alarm_description_stays_within_slack_and_sns_limits() {
 }
 
 #[tokio::test]
-async fn unreadable_webhook_secret_fails_init_naming_the_variable() {
+async fn unreadable_webhook_secret_fails_only_slack_naming_the_secret() {
+    // The defect: the secret was read at init and a failure was an init error, so nothing ran at
+    // all (spot-interruption could not drain). Now it is read on first use.
     let s = Setup::new().await;
-    let env = Env::from([(
-        "SLACK_WEBHOOK_SECRET_ARN".to_owned(),
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist".to_owned(),
-    )]);
-    let err = alarm_fanout::build(lookup(&env), &s.sdk)
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist";
+    let ctx = context(&s, &env(&s, &[("SLACK_WEBHOOK_SECRET_ARN", missing)])).await;
+    let err = invoke(&ctx, &sample("alarms/metric.json"))
         .await
-        .expect_err("init fails");
-    assert_eq!(err.variable, "SLACK_WEBHOOK_SECRET_ARN");
-    assert!(err.to_string().contains("cannot read secret"), "{err}");
+        .unwrap_err();
+    assert!(err.starts_with("DeliveryFailed"), "{err}");
+    assert!(err.contains(&format!("slack:{missing}")), "{err}");
+    assert!(err.contains("cannot read secret"), "{err}");
+    // SNS got it; Slack got nothing.
+    assert_eq!(s.sns_messages().await.len(), 1);
+    assert!(s.aws.slack_requests().await.is_empty());
 
     // A plain-http webhook that is not loopback is refused.
     let env = Env::from([(
@@ -461,4 +465,45 @@ async fn unreadable_webhook_secret_fails_init_naming_the_variable() {
         .expect_err("init fails");
     assert_eq!(err.variable, "SLACK_WEBHOOK_URL");
     assert!(!err.to_string().contains("/services/T/B/x"), "{err}");
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_are_sent_once_with_the_dedupe_table() {
+    // The defect: dedupe checked, then sent, then recorded, so two invocations of the same alarm
+    // at once both posted. Now each claims the (message, destination) before sending.
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "fleetguard-dedupe-concurrent").await;
+    let ctx = context(&s, &env(&s, &[("DEDUPE_TABLE", &table)])).await;
+    let e = sample("alarms/metric.json");
+    let (a, b, c) = tokio::join!(invoke(&ctx, &e), invoke(&ctx, &e), invoke(&ctx, &e));
+    for r in [a, b, c] {
+        r.unwrap();
+    }
+    assert_eq!(s.aws.slack_requests().await.len(), 1);
+    assert_eq!(s.sns_messages().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_gives_its_claim_back_for_the_retry() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "fleetguard-dedupe-release").await;
+    let ctx = context(
+        &s,
+        &env(&s, &[("DEDUPE_TABLE", &table), ("SLACK_MAX_ATTEMPTS", "1")]),
+    )
+    .await;
+    let e = sample("alarms/metric.json");
+    s.aws.slack_fail_next(500, 1, None).await;
+    assert!(invoke(&ctx, &e).await.is_err());
+    // The retry sends to Slack only: SNS already has it.
+    invoke(&ctx, &e).await.unwrap();
+    let ok: Vec<_> = s
+        .aws
+        .slack_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["status"].as_u64().is_none_or(|st| st < 300))
+        .collect();
+    assert_eq!(ok.len(), 1, "one successful Slack post");
+    assert_eq!(s.sns_messages().await.len(), 1);
 }

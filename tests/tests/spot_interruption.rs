@@ -327,3 +327,30 @@ async fn rebalance_recommendation_follows_rebalance_action() {
     assert_eq!(invoke(&drain, &event).await.unwrap().outcome, "drained");
     assert_eq!(s.status(&ci).await, "DRAINING");
 }
+
+#[tokio::test]
+async fn a_missing_slack_secret_never_stops_the_drain() {
+    let s = Setup::new().await;
+    let ctx = context(
+        &s,
+        &[(
+            "SLACK_WEBHOOK_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-filled-in",
+        )],
+    )
+    .await;
+    let (instance, ci) = s.ecs_instance(0);
+    let err = invoke(
+        &ctx,
+        &warning("spot/interruption-terminate.json", &instance),
+    )
+    .await
+    .unwrap_err();
+    // Drained first; the invocation then fails naming only Slack, and SNS has the message.
+    assert_eq!(s.status(&ci).await, "DRAINING");
+    assert!(
+        err.starts_with("DeliveryFailed") && err.contains("cannot read secret"),
+        "{err}"
+    );
+    assert_eq!(s.sns_messages().await.len(), 1);
+}

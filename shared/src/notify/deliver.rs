@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// When the invocation must be finished; retries never wait past it.
@@ -108,9 +109,14 @@ impl std::error::Error for DeliveryError {}
 pub struct Notifier {
     rules: Rules,
     defaults: Vec<Destination>,
-    webhooks: BTreeMap<Destination, WebhookUrl>,
+    /// Webhooks known at init (`SLACK_WEBHOOK_URL`), and those read from their secrets since.
+    webhooks: Arc<Mutex<BTreeMap<Destination, WebhookUrl>>>,
+    /// Reads webhook secrets on first use: a secret that cannot be read fails only its own
+    /// destination, never the init (draining must not depend on Slack).
+    secrets: Option<aws_sdk_secretsmanager::Client>,
     sns: Option<aws_sdk_sns::Client>,
-    http: Option<reqwest::Client>,
+    /// Built on the first Slack post, with the process's shared root certificates.
+    http: Arc<OnceLock<reqwest::Client>>,
     dedupe: Option<(aws_sdk_dynamodb::Client, String)>,
     slack_max_attempts: usize,
 }
@@ -119,7 +125,10 @@ impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifier")
             .field("defaults", &self.defaults)
-            .field("webhooks", &self.webhooks.values().collect::<Vec<_>>())
+            .field(
+                "webhooks",
+                &self.webhooks().values().cloned().collect::<Vec<_>>(),
+            )
             .field("dedupe_table", &self.dedupe.as_ref().map(|(_, t)| t))
             .finish()
     }
@@ -138,16 +147,17 @@ impl Notifier {
         Self {
             rules: Rules::default(),
             defaults: Vec::new(),
-            webhooks: BTreeMap::new(),
+            webhooks: Arc::default(),
+            secrets: None,
             sns: None,
-            http: None,
+            http: Arc::default(),
             dedupe: None,
             slack_max_attempts: 5,
         }
     }
 
     /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`, `NOTIFY_ROUTES`,
-    /// `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`; read every Slack secret once, now.
+    /// `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`. Webhook secrets are read on first use, not here.
     pub async fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         sdk: &aws_config::SdkConfig,
@@ -172,50 +182,15 @@ impl Notifier {
             defaults.push(Destination::Sns { topic_arn: topic });
         }
         let mut webhooks = BTreeMap::new();
-        let mut secret_ids: Vec<(String, &'static str)> = Vec::new();
+        let mut any_secret = rules.slack_secrets().next().is_some();
         if let Some(secret) = get("SLACK_WEBHOOK_SECRET_ARN") {
-            defaults.push(Destination::SlackSecret {
-                secret_id: secret.clone(),
-            });
-            secret_ids.push((secret, "SLACK_WEBHOOK_SECRET_ARN"));
+            defaults.push(Destination::SlackSecret { secret_id: secret });
+            any_secret = true;
         } else if let Some(url) = lookup("SLACK_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
             let hook = WebhookUrl::parse(&url, "SLACK_WEBHOOK_URL")
                 .map_err(|e| cfg_err("SLACK_WEBHOOK_URL", e))?;
             defaults.push(Destination::SlackUrl);
             webhooks.insert(Destination::SlackUrl, hook);
-        }
-        for s in rules.slack_secrets() {
-            secret_ids.push((s.to_owned(), "NOTIFY_ROUTES"));
-        }
-        if !secret_ids.is_empty() {
-            let sm = aws_sdk_secretsmanager::Client::new(sdk);
-            for (id, variable) in secret_ids {
-                let dest = Destination::SlackSecret {
-                    secret_id: id.clone(),
-                };
-                if webhooks.contains_key(&dest) {
-                    continue;
-                }
-                let value = sm
-                    .get_secret_value()
-                    .secret_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        cfg_err(
-                            variable,
-                            format!(
-                                "cannot read secret {id}: {}",
-                                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                            ),
-                        )
-                    })?;
-                let text = value
-                    .secret_string()
-                    .ok_or_else(|| cfg_err(variable, format!("secret {id} has no string value")))?;
-                let hook = WebhookUrl::from_secret(text, &id).map_err(|e| cfg_err(variable, e))?;
-                webhooks.insert(dest, hook);
-            }
         }
         let slack_max_attempts = match get("SLACK_MAX_ATTEMPTS") {
             Some(v) => v
@@ -231,19 +206,13 @@ impl Notifier {
             .iter()
             .any(|d| matches!(d, Destination::Sns { .. }))
             || !rules.is_empty();
-        let http = (!webhooks.is_empty()).then(|| {
-            crate::tls::http_client_builder()
-                .user_agent(concat!("fleetguard/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default()
-        });
         Ok(Self {
             rules,
             defaults,
-            webhooks,
+            webhooks: Arc::new(Mutex::new(webhooks)),
+            secrets: any_secret.then(|| aws_sdk_secretsmanager::Client::new(sdk)),
             sns: any_sns.then(|| aws_sdk_sns::Client::new(sdk)),
-            http,
+            http: Arc::default(),
             dedupe: get("DEDUPE_TABLE").map(|t| (aws_sdk_dynamodb::Client::new(sdk), t)),
             slack_max_attempts,
         })
@@ -279,8 +248,10 @@ impl Notifier {
         for dest in &route.destinations {
             let id = dest.id();
             let key = dedupe_key(&n.dedupe_key, &id);
-            if self.already_sent(&key).await {
-                tracing::info!(destination = %id, "already delivered: skipped");
+            // Claim before sending: of two invocations with the same message at once, one sends.
+            let claim = self.claim(&key, n.dedupe_ttl, deadline).await;
+            if claim == Claim::Taken {
+                tracing::info!(destination = %id, "already delivered (or being delivered): skipped");
                 report.already_delivered.push(id);
                 continue;
             }
@@ -292,6 +263,10 @@ impl Notifier {
                 }
                 Err(why) => {
                     tracing::error!(destination = %id, error = %why, "notification delivery failed");
+                    if claim == Claim::Won {
+                        // Let the retry claim it again.
+                        self.release(&key).await;
+                    }
                     failed.push((id, why));
                 }
             }
@@ -316,13 +291,57 @@ impl Notifier {
         match dest {
             Destination::Sns { topic_arn } => self.publish(topic_arn, n).await,
             Destination::SlackSecret { .. } | Destination::SlackUrl => {
-                let hook = self
-                    .webhooks
-                    .get(dest)
-                    .ok_or("webhook not loaded at init")?;
-                self.post_slack(hook, n, deadline).await
+                let hook = self.webhook(dest).await?;
+                self.post_slack(&hook, n, deadline).await
             }
         }
+    }
+
+    fn webhooks(&self) -> std::sync::MutexGuard<'_, BTreeMap<Destination, WebhookUrl>> {
+        self.webhooks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The destination's webhook: known, or read from its secret now (and kept). A secret that
+    /// cannot be read is this destination's failure, named, and read again on the next try.
+    async fn webhook(&self, dest: &Destination) -> Result<WebhookUrl, String> {
+        if let Some(hook) = self.webhooks().get(dest) {
+            return Ok(hook.clone());
+        }
+        let Destination::SlackSecret { secret_id } = dest else {
+            return Err("no webhook configured".into());
+        };
+        let sm = self.secrets.as_ref().ok_or("no Secrets Manager client")?;
+        let value = sm
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read secret {secret_id}: {}",
+                    crate::text::excerpt(
+                        &aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                        300
+                    )
+                )
+            })?;
+        let text = value
+            .secret_string()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| format!("secret {secret_id} has no string value (is it filled in?)"))?;
+        let hook = WebhookUrl::from_secret(text, secret_id)?;
+        self.webhooks().insert(dest.clone(), hook.clone());
+        Ok(hook)
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            crate::tls::http_client_builder()
+                .user_agent(concat!("fleetguard/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     async fn publish(&self, topic_arn: &str, n: &Notification) -> Result<(), String> {
@@ -354,7 +373,7 @@ impl Notifier {
         n: &Notification,
         deadline: Deadline,
     ) -> Result<(), String> {
-        let http = self.http.as_ref().ok_or("no HTTP client")?;
+        let http = self.http();
         let body = slack::render(n).to_string();
         let attempt = || async {
             let timeout = deadline.remaining().min(Duration::from_secs(10));
@@ -431,6 +450,69 @@ impl Notifier {
         self.already_sent(&format!("fact|{fact}")).await
     }
 
+    /// Claim the right to send `key`: a conditional write that succeeds only if nobody delivered
+    /// it (or the record expired) and nobody holds a live claim (a lease until the claimer's
+    /// deadline). Without a table, or when the table cannot be reached, `Unknown`: send anyway
+    /// (at-least-once) rather than lose the message.
+    async fn claim(&self, key: &str, ttl: Duration, deadline: Deadline) -> Claim {
+        let Some((ddb, table)) = &self.dedupe else {
+            return Claim::Unknown;
+        };
+        let now = now_secs();
+        let lease = now + deadline.remaining().as_secs().clamp(5, 900) + 5;
+        let res = ddb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .item("state", AttributeValue::S("sending".into()))
+            .item("lease_until", AttributeValue::N(lease.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + ttl.as_secs()).to_string()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR (#state = :sending AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Claim::Won,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Claim::Taken
+            }
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "dedupe claim failed; sending");
+                Claim::Unknown
+            }
+        }
+    }
+
+    /// Give a claim back after a failed delivery, so the retry can send.
+    async fn release(&self, key: &str) {
+        let Some((ddb, table)) = &self.dedupe else {
+            return;
+        };
+        let res = ddb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
+            .send()
+            .await;
+        if let Err(e) = res {
+            // The lease runs out by itself; the retry claims it then.
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not release a dedupe claim");
+        }
+    }
+
     async fn already_sent(&self, key: &str) -> bool {
         let Some((ddb, table)) = &self.dedupe else {
             return false;
@@ -467,13 +549,19 @@ impl Notifier {
             .put_item()
             .table_name(table)
             .item("pk", AttributeValue::S(key.to_owned()))
+            .item("state", AttributeValue::S("sent".into()))
             .item("sent_at", AttributeValue::N(now.to_string()))
             .item(
                 "expires_at",
                 AttributeValue::N((now + ttl.as_secs()).to_string()),
             )
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            // Over our own claim, or a record that expired; never over another's delivery.
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR #state = :sending",
+            )
+            .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
             .send()
             .await;
         if let Err(e) = res {
@@ -520,10 +608,23 @@ fn dedupe_key(key: &str, destination: &str) -> String {
     if full.len() <= 1024 {
         return full;
     }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    full.hash(&mut h);
-    format!("{}…{:016x}", slack::cut(&full, 512), h.finish())
+    // SHA-256: the same key in every release (DefaultHasher may change between Rust releases,
+    // and a changed key would send every message again).
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(full.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}…{hex}", slack::cut(&full, 512))
+}
+
+/// The outcome of claiming a (message, destination) before sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Ours to send.
+    Won,
+    /// Delivered already, or being delivered by another invocation right now.
+    Taken,
+    /// No table, or it could not be reached: send (at-least-once).
+    Unknown,
 }
 
 #[derive(Debug)]
@@ -581,6 +682,11 @@ mod tests {
         let long = dedupe_key(&"x".repeat(5000), "sns:t");
         assert!(long.len() < 1100);
         assert_ne!(long, dedupe_key(&"x".repeat(5001), "sns:t"));
+        // Stable across builds and Rust releases: a fixed digest.
+        assert!(
+            long.ends_with("…972cf9d7692afdf8a5ab429e9e50e03e"),
+            "{long}"
+        );
     }
 
     #[test]
