@@ -69,6 +69,8 @@ pub struct Findings {
     pub group_tags: BTreeMap<String, String>,
     pub container_instance: Option<ContainerInstance>,
     pub registrations: Vec<Registration>,
+    /// The Auto Scaling lookup that failed, when the search went on without it.
+    pub group_error: Option<AwsError>,
 }
 
 impl Findings {
@@ -81,24 +83,35 @@ impl Findings {
     }
 }
 
-/// Search `clusters` in parallel; the first container instance found. A cluster that could not
-/// be searched may hold the instance: then it is an error, not "not found".
+/// How many clusters are searched at once.
+pub const CLUSTER_SEARCH_CONCURRENCY: usize = 8;
+
+/// Search `clusters` in parallel (at most [`CLUSTER_SEARCH_CONCURRENCY`] at once); the first
+/// container instance found ends the search. A cluster that no longer exists holds nothing; one
+/// that could not be searched may hold the instance: then it is an error, not "not found".
 pub async fn find_in_clusters<E: ContainerInstances>(
     ecs: &E,
     clusters: &[String],
     instance: &InstanceId,
 ) -> Result<Option<ContainerInstance>, AwsError> {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CLUSTER_SEARCH_CONCURRENCY));
     let mut set = tokio::task::JoinSet::new();
     for c in clusters {
-        let (ecs, c, i) = (ecs.clone(), c.clone(), instance.clone());
-        set.spawn(async move { ecs.find_container_instance(&c, &i).await });
+        let (ecs, c, i, permits) = (ecs.clone(), c.clone(), instance.clone(), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            ecs.find_container_instance(&c, &i).await
+        });
     }
-    let mut found = None;
     let mut first_error = None;
     while let Some(res) = set.join_next().await {
         match res {
-            Ok(Ok(Some(ci))) => found = found.or(Some(ci)),
+            Ok(Ok(Some(ci))) => {
+                set.abort_all();
+                return Ok(Some(ci));
+            }
             Ok(Ok(None)) => {}
+            Ok(Err(e)) if e.code.as_deref() == Some("ClusterNotFoundException") => {}
             Ok(Err(e)) => first_error = first_error.or(Some(e)),
             Err(e) => {
                 first_error = first_error.or(Some(AwsError::other(
@@ -108,11 +121,35 @@ pub async fn find_in_clusters<E: ContainerInstances>(
             }
         }
     }
-    match (found, first_error) {
-        (Some(ci), _) => Ok(Some(ci)),
-        (None, Some(e)) => Err(e),
-        (None, None) => Ok(None),
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(None),
     }
+}
+
+/// The instance's container instance in the configured clusters, or in every cluster of the
+/// account: the (possibly cached) list first, and on a miss the list read again and only the
+/// clusters new to it searched, so a cluster created since the last listing is never missed.
+pub async fn search_clusters<E: ContainerInstances>(
+    ecs: &E,
+    configured: &[String],
+    instance: &InstanceId,
+) -> Result<Option<ContainerInstance>, AwsError> {
+    let known = ecs.clusters(configured, false).await?;
+    let found = find_in_clusters(ecs, &known, instance).await?;
+    if found.is_some() || !configured.is_empty() {
+        return Ok(found);
+    }
+    let new: Vec<String> = ecs
+        .clusters(configured, true)
+        .await?
+        .into_iter()
+        .filter(|c| !known.contains(c))
+        .collect();
+    if new.is_empty() {
+        return Ok(None);
+    }
+    find_in_clusters(ecs, &new, instance).await
 }
 
 /// Every task ECS still knows on the container instance, whatever its desired status: the ones
@@ -136,16 +173,24 @@ pub async fn all_tasks_on<E: ContainerInstances>(
 /// Find everything about the instance. The group lookup and the cluster search run in parallel;
 /// target groups are looked up once the group is known (unless configured). Not being able to
 /// look is an error, never "not found".
+///
+/// With `drain_on_sight` (a Spot warning, no `MANAGED_ASG_TAG` to check first), the container
+/// instance is set DRAINING the moment it is found, without waiting for Auto Scaling: in a mass
+/// reclaim that API throttles, and the two minutes are not spent on it. A group lookup that
+/// failed is then kept in `Findings::group_error` (the caller fails after acting, so Lambda's
+/// retry finishes the rest) instead of failing the search.
 pub async fn find<E, T, A>(
     fleet: &Fleet<E, T, A>,
     scope: &Scope,
     instance: &InstanceId,
-) -> Result<Findings, AwsError>
+    drain_on_sight: bool,
+) -> Result<(Findings, Option<Result<DrainResult, AwsError>>), AwsError>
 where
     E: ContainerInstances,
     T: TargetGroups,
     A: AutoScalingGroups,
 {
+    let drain_on_sight = drain_on_sight && scope.managed_tag.is_none();
     let group_lookup = async {
         let Some(gi) = fleet.autoscaling.instance(instance.as_str()).await? else {
             return Ok::<_, AwsError>((None, None));
@@ -154,20 +199,32 @@ where
         Ok((Some(gi), group))
     };
     let cluster_search = async {
-        let clusters = fleet.ecs.clusters(&scope.clusters).await?;
-        find_in_clusters(&fleet.ecs, &clusters, instance).await
+        let ci = search_clusters(&fleet.ecs, &scope.clusters, instance).await?;
+        let drained = match &ci {
+            Some(ci) if drain_on_sight => Some(fleet.ecs.drain(ci).await),
+            _ => None,
+        };
+        Ok::<_, AwsError>((ci, drained))
     };
-    let (group, container_instance) = tokio::join!(group_lookup, cluster_search);
-    let (group, details) = group?;
-    let container_instance = container_instance?;
+    let (group, search) = tokio::join!(group_lookup, cluster_search);
+    let (container_instance, drained) = search?;
+    let (group, details, group_error) = match group {
+        Ok((g, d)) => (g, d, None),
+        Err(e) if drain_on_sight => {
+            tracing::warn!(error = %e, "Auto Scaling lookup failed; the container instance was not held back");
+            (None, None, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
     let mut findings = Findings {
         group_tags: details.as_ref().map(|g| g.tags.clone()).unwrap_or_default(),
         group,
         container_instance,
         registrations: Vec::new(),
+        group_error,
     };
     if !findings.managed(scope) {
-        return Ok(findings); // not managed: look no further
+        return Ok((findings, drained)); // not managed: look no further
     }
     let target_groups = if scope.target_group_arns.is_empty() {
         details.map(|g| g.target_group_arns).unwrap_or_default()
@@ -186,7 +243,7 @@ where
     findings
         .registrations
         .sort_by(|a, b| (&a.target_group_arn, a.port).cmp(&(&b.target_group_arn, b.port)));
-    Ok(findings)
+    Ok((findings, drained))
 }
 
 /// What taking the instance out of service did.
@@ -198,10 +255,12 @@ pub struct DrainOutcome {
 }
 
 /// Set DRAINING and deregister, in parallel. Every call is attempted; failures are collected.
+/// `ecs_done`: the container instance's drain already made while searching (see [`find`]).
 pub async fn take_out_of_service<E, T, A>(
     fleet: &Fleet<E, T, A>,
     instance: &InstanceId,
     f: &Findings,
+    ecs_done: Option<Result<DrainResult, AwsError>>,
 ) -> DrainOutcome
 where
     E: ContainerInstances,
@@ -209,9 +268,10 @@ where
     A: AutoScalingGroups,
 {
     let ecs_call = async {
-        match &f.container_instance {
-            Some(ci) => Some(fleet.ecs.drain(ci).await),
-            None => None,
+        match (&f.container_instance, ecs_done) {
+            (_, Some(done)) => Some(done),
+            (Some(ci), None) => Some(fleet.ecs.drain(ci).await),
+            (None, None) => None,
         }
     };
     let elb_call = async {

@@ -186,10 +186,12 @@ pub struct TaskDefinition {
 
 /// Container instances and their tasks (ECS on EC2).
 pub trait ContainerInstances: Clone + Send + Sync + 'static {
-    /// The configured clusters, or every cluster of the account (`ListClusters`).
+    /// The configured clusters, or every cluster of the account (`ListClusters`, which an
+    /// adapter may cache for a few minutes; `refresh` reads it now).
     fn clusters(
         &self,
         configured: &[String],
+        refresh: bool,
     ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
 
     /// The container instance of `instance` in `cluster` (`ListContainerInstances` filtered by

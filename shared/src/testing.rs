@@ -16,6 +16,9 @@ use std::time::Duration;
 pub struct World {
     /// Cluster ARNs.
     pub clusters: Vec<String>,
+    /// What a cached cluster list still says (an adapter's cache from before a cluster was
+    /// created or deleted): returned unless the caller asks for a refresh.
+    pub stale_clusters: Option<Vec<String>>,
     pub container_instances: Vec<ContainerInstance>,
     /// (cluster ARN, container instance ARN, task).
     pub tasks: Vec<(String, String, Task)>,
@@ -258,11 +261,19 @@ impl FakeAws {
 }
 
 impl ContainerInstances for FakeAws {
-    async fn clusters(&self, configured: &[String]) -> Result<Vec<String>, AwsError> {
+    async fn clusters(
+        &self,
+        configured: &[String],
+        refresh: bool,
+    ) -> Result<Vec<String>, AwsError> {
         if !configured.is_empty() {
             return Ok(configured.to_vec());
         }
-        Ok(self.call("ListClusters")?.clusters.clone())
+        let w = self.call("ListClusters")?;
+        match &w.stale_clusters {
+            Some(stale) if !refresh => Ok(stale.clone()),
+            _ => Ok(w.clusters.clone()),
+        }
     }
 
     async fn find_container_instance(
@@ -312,6 +323,13 @@ impl ContainerInstances for FakeAws {
         status: Option<&str>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
         let w = self.call("ListContainerInstances")?;
+        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
+            return Err(AwsError::service(
+                "ListContainerInstances",
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ));
+        }
         Ok(w.container_instances
             .iter()
             .filter(|c| same_cluster(&c.cluster_arn, cluster))

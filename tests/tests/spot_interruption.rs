@@ -354,3 +354,27 @@ async fn a_missing_slack_secret_never_stops_the_drain() {
     );
     assert_eq!(s.sns_messages().await.len(), 1);
 }
+
+#[tokio::test]
+async fn throttled_auto_scaling_never_holds_back_the_ecs_drain() {
+    // A mass reclaim: every Auto Scaling call throttled past the SDK's retries.
+    let s = Setup::new().await;
+    let mut ctx = context(&s, &[]).await;
+    ctx.fleet.autoscaling =
+        fleetguard::adapters::autoscaling::AutoScaling::new(s.aws.autoscaling_client(&s.sdk));
+    s.aws
+        .autoscaling_fail_next("DescribeAutoScalingInstances", 10, "Throttling")
+        .await;
+    let (instance, ci) = s.ecs_instance(0);
+    let err = invoke(&ctx, &warning("spot/interruption-terminate.json", &instance))
+        .await
+        .unwrap_err();
+    assert!(err.contains("DescribeAutoScalingInstances"), "{err}");
+    assert_eq!(s.status(&ci).await, "DRAINING");
+    // Lambda's retry, once Auto Scaling answers, finishes: notified once.
+    let out = invoke(&ctx, &warning("spot/interruption-terminate.json", &instance))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, "drained");
+    assert_eq!(s.aws.slack_requests().await.len(), 1);
+}

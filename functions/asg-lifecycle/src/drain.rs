@@ -65,13 +65,6 @@ where
     T: TargetGroups,
     A: AutoScalingGroups,
 {
-    pub(crate) async fn clusters(&self, preferred: Option<&str>) -> Result<Vec<String>, AwsError> {
-        match preferred {
-            Some(c) => Ok(vec![c.to_owned()]),
-            None => self.fleet.ecs.clusters(&self.config.clusters).await,
-        }
-    }
-
     pub(crate) fn target_groups(&self, group: &Group) -> Vec<String> {
         if self.config.target_group_arns.is_empty() {
             group.target_group_arns.clone()

@@ -18,7 +18,7 @@ use fleetguard::events::LifecycleAction;
 use fleetguard::events::autoscaling::LifecycleTransition;
 use fleetguard::notify::Deadline;
 use fleetguard::observe::Metrics;
-use fleetguard::out_of_service::find_in_clusters;
+use fleetguard::out_of_service::{find_in_clusters, search_clusters};
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, LifecycleActionResult,
     LifecycleHook, Notify, TargetGroups,
@@ -124,11 +124,19 @@ where
             LifecycleTransition::Terminating => {
                 let hooks = self.fleet.autoscaling.hooks(group_name).await?;
                 let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
-                let clusters = self.clusters(cluster.as_deref()).await?;
-                let (ci, regs) = tokio::join!(
-                    find_in_clusters(&self.fleet.ecs, &clusters, &a.instance_id),
-                    self.registrations(&group, instance)
-                );
+                let search = async {
+                    match cluster.as_deref() {
+                        Some(c) => {
+                            find_in_clusters(&self.fleet.ecs, &[c.to_owned()], &a.instance_id).await
+                        }
+                        // A cluster created since the list was cached is found too.
+                        None => {
+                            search_clusters(&self.fleet.ecs, &self.config.clusters, &a.instance_id)
+                                .await
+                        }
+                    }
+                };
+                let (ci, regs) = tokio::join!(search, self.registrations(&group, instance));
                 let (ci, regs) = (ci?, regs?);
                 let had_work = ci.is_some() || !regs.is_empty();
                 let mut out = Handled::new("");

@@ -82,7 +82,7 @@ where
         let mut clusters: BTreeSet<String> = self
             .fleet
             .ecs
-            .clusters(&self.config.clusters)
+            .clusters(&self.config.clusters, false)
             .await?
             .into_iter()
             .collect();
@@ -95,8 +95,17 @@ where
         }
         let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
         for c in &clusters {
-            for ci in self.fleet.ecs.container_instances(c, None).await? {
-                by_instance.insert(ci.ec2_instance_id.clone(), ci);
+            match self.fleet.ecs.container_instances(c, None).await {
+                Ok(cis) => {
+                    for ci in cis {
+                        by_instance.insert(ci.ec2_instance_id.clone(), ci);
+                    }
+                }
+                // A cluster deleted since it was listed (or named in a hook) holds nothing.
+                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
+                    tracing::info!(cluster = %c, "cluster no longer exists: skipped");
+                }
+                Err(e) => return Err(e),
             }
         }
         // Target groups of groups with terminating instances, one call each.

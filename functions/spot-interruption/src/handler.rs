@@ -67,9 +67,22 @@ where
                 "ignored: rebalance recommendations are ignored (REBALANCE_ACTION)".into();
             return Ok(summary);
         }
-        // Not being able to look is a failure (Lambda retries), never "not found".
-        let findings = find(&self.fleet, &config.scope, &interruption.instance_id).await?;
+        // Not being able to look is a failure (Lambda retries), never "not found". A warning
+        // that will drain anyway drains the container instance the moment it is found.
+        let drain_on_sight = !dry_run
+            && (interruption.action.is_some() || config.rebalance == RebalanceAction::Drain);
+        let (findings, drained) = find(
+            &self.fleet,
+            &config.scope,
+            &interruption.instance_id,
+            drain_on_sight,
+        )
+        .await?;
         let plan = decide(&interruption, &findings, config);
+        if let (Some(e), false) = (&findings.group_error, matches!(plan, Plan::Drain { .. })) {
+            // Without the group its target groups are unknown: "nothing to do" cannot be trusted.
+            return Err(e.clone().into());
+        }
         let mut outcome = None;
         match &plan {
             Plan::Ignore(why) => {
@@ -84,7 +97,8 @@ where
             }
             Plan::Drain { .. } => {
                 let o =
-                    take_out_of_service(&self.fleet, &interruption.instance_id, &findings).await;
+                    take_out_of_service(&self.fleet, &interruption.instance_id, &findings, drained)
+                        .await;
                 metrics.latency(Action::DrainInstance, event);
                 if let (Some(r), Some(ci)) = (o.container_instance, &findings.container_instance) {
                     let (text, m) = match r {
@@ -114,6 +128,18 @@ where
                             "could not drain {}: {}",
                             interruption.instance_id,
                             msg.join("; ")
+                        ),
+                    });
+                }
+                if let Some(e) = &findings.group_error {
+                    // The container instance is DRAINING; its group (and so its target groups
+                    // and tags) could not be read: Lambda's retry finishes the job.
+                    metrics.action(Action::DrainInstance, Outcome::Failed);
+                    return Err(Error {
+                        error_type: "AwsCallFailed",
+                        message: format!(
+                            "drained {} in ECS, but could not look up its Auto Scaling group: {e}",
+                            interruption.instance_id
                         ),
                     });
                 }

@@ -137,25 +137,88 @@ async fn unmanaged_group_is_left_alone() {
 }
 
 #[tokio::test]
-async fn a_throttled_lookup_fails_the_invocation_never_reads_as_not_found() {
+async fn a_throttled_auto_scaling_lookup_never_holds_back_the_ecs_drain() {
+    // The defect: the group lookup had to succeed before DRAINING was issued; in a mass reclaim
+    // Auto Scaling throttles and the container instance stayed ACTIVE until Lambda's retry.
     let aws = FakeAws::new();
-    aws.group("workers", &[], &[]);
+    let tg = aws.target("web", INSTANCE, 80);
+    aws.group("workers", &[], std::slice::from_ref(&tg));
     aws.group_instance("workers", INSTANCE, "InService");
     aws.container_instance("prod", INSTANCE, "checkout-api", 1);
     aws.throttle("DescribeAutoScalingInstances", 1);
     let h = handler(&aws, &[]);
 
     let err = invoke(&h, &warning()).await.unwrap_err();
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
     assert_eq!(err.error_type, "AwsCallFailed");
     assert!(
         err.message.contains("DescribeAutoScalingInstances"),
         "{}",
         err.message
     );
-    assert!(h.notifier.sent().is_empty());
-    // Lambda's retry finds the API answering again and drains.
+    // Lambda's retry finds the group, deregisters from its target group and tells people.
     let out = invoke(&h, &warning()).await.unwrap();
     assert_eq!(out.outcome, "drained");
+    assert_eq!(aws.world().deregistered.len(), 1);
+    assert_eq!(h.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_managed_tag_a_throttled_lookup_fails_before_touching_anything() {
+    // Whether the instance is ours depends on its group's tags: no guessing.
+    let aws = FakeAws::new();
+    aws.group("workers", &[("fleetguard", "")], &[]);
+    aws.group_instance("workers", INSTANCE, "InService");
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    aws.throttle("DescribeAutoScalingInstances", 1);
+    let h = handler(&aws, &[("MANAGED_ASG_TAG", "fleetguard")]);
+    let err = invoke(&h, &warning()).await.unwrap_err();
+    assert!(
+        err.message.contains("DescribeAutoScalingInstances"),
+        "{}",
+        err.message
+    );
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
+}
+
+#[tokio::test]
+async fn a_throttled_lookup_of_a_plain_ec2_instance_is_retried_not_ignored() {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 80);
+    aws.group("web", &[], std::slice::from_ref(&tg));
+    aws.group_instance("web", INSTANCE, "InService");
+    aws.cluster("prod");
+    aws.throttle("DescribeAutoScalingGroups", 1);
+    let h = handler(&aws, &[]);
+    assert!(invoke(&h, &warning()).await.is_err());
+    assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
+    assert_eq!(aws.world().deregistered.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cluster_created_after_the_list_was_cached_is_searched() {
+    // The defect: the cluster list was read once per execution environment; an instance of a
+    // cluster created later was "not found" and left ACTIVE.
+    let aws = FakeAws::new();
+    aws.cluster("old");
+    aws.world().stale_clusters = Some(aws.world().clusters.clone());
+    aws.container_instance("created-later", INSTANCE, "checkout-api", 1);
+    let h = handler(&aws, &[]);
+    assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+}
+
+#[tokio::test]
+async fn a_deleted_cluster_does_not_fail_the_search() {
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    // The cached list still names a cluster deleted since.
+    let mut listed = aws.world().clusters.clone();
+    listed.push("arn:aws:ecs:us-east-1:123456789012:cluster/deleted".into());
+    aws.world().stale_clusters = Some(listed);
+    let h = handler(&aws, &[]);
+    assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
 }
 
 #[tokio::test]

@@ -7,21 +7,24 @@ use crate::ports::{
     Service, Services, Task, TaskContainer, TaskDefinition,
 };
 use aws_sdk_ecs::types::ContainerInstanceStatus;
-use std::sync::Arc;
-use tokio::sync::OnceCell;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a listing of the account's clusters is used before it is read again.
+pub const CLUSTER_LIST_MAX_AGE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Ecs {
     client: aws_sdk_ecs::Client,
-    /// `ListClusters`, once per execution environment.
-    clusters: Arc<OnceCell<Vec<String>>>,
+    /// `ListClusters`, and when it was read.
+    clusters: Arc<Mutex<Option<(Instant, Vec<String>)>>>,
 }
 
 impl Ecs {
     pub fn new(client: aws_sdk_ecs::Client) -> Self {
         Self {
             client,
-            clusters: Arc::new(OnceCell::new()),
+            clusters: Arc::default(),
         }
     }
 
@@ -70,24 +73,41 @@ impl Ecs {
 }
 
 impl ContainerInstances for Ecs {
-    /// The configured clusters, or every cluster of the account (listed once and cached).
-    async fn clusters(&self, configured: &[String]) -> Result<Vec<String>, AwsError> {
+    /// The configured clusters, or every cluster of the account: listed at most every
+    /// [`CLUSTER_LIST_MAX_AGE`] (the minute sweep keeps an execution environment warm for hours,
+    /// and clusters come and go), or now when `refresh`.
+    async fn clusters(
+        &self,
+        configured: &[String],
+        refresh: bool,
+    ) -> Result<Vec<String>, AwsError> {
         if !configured.is_empty() {
             return Ok(configured.to_vec());
         }
-        self.clusters
-            .get_or_try_init(|| async {
-                self.client
-                    .list_clusters()
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(|e| sdk_error("ListClusters", &e))
-            })
+        if !refresh {
+            let cached = self
+                .clusters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some((at, list)) = cached
+                && at.elapsed() < CLUSTER_LIST_MAX_AGE
+            {
+                return Ok(list);
+            }
+        }
+        let list = self
+            .client
+            .list_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
             .await
-            .cloned()
+            .map_err(|e| sdk_error("ListClusters", &e))?;
+        *self.clusters.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), list.clone()));
+        Ok(list)
     }
 
     /// The container instance of `instance` in `cluster`: `ListContainerInstances` filtered by
