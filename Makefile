@@ -7,13 +7,14 @@ export FLEETGUARD_VENV ?= $(HOME)/.cache/fleetguard/venv
 PYTHON := $(FLEETGUARD_VENV)/bin/python
 export PYTHON
 
-.PHONY: help tools demo test fmt-check lint unit build bench clean
+.PHONY: help tools demo test fmt-check lint unit build bench sim-long clean
 
 help:
 	@echo "make demo   every function invoked with its sample events against a local AWS"
 	@echo "make test   formatting, clippy, unit, integration and infra tests"
 	@echo "make build  the four functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
 	@echo "make bench  cold start, memory, size and AWS calls, beside a Python twin: bench/RESULTS.md"
+	@echo "make sim-long  the fleet simulator over SIM_SEEDS (default 100000) seeds"
 
 tools:
 	@scripts/ensure-tools.sh >/dev/null
@@ -48,6 +49,11 @@ build:
 bench:
 	@scripts/ensure-tools.sh --demo >/dev/null
 	$(PYTHON) bench/run.py
+
+# The fleet simulator's invariants over many more seeds than make test runs (1,000).
+SIM_SEEDS ?= 100000
+sim-long:
+	SIM_SEEDS=$(SIM_SEEDS) cargo test --release -p fleetguard-integration --test simulator -- --nocapture
 
 clean:
 	cargo clean

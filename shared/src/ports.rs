@@ -433,6 +433,26 @@ pub trait AutoScalingGroups: Clone + Send + Sync + 'static {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Time
+
+/// The time, as the functions read it: the system clock in Lambda, a virtual one in the fleet
+/// simulator (so timers, jitter and budgets can be driven deterministically).
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Notification delivery
 
 /// The notification pipeline as the handlers see it (`crate::notify::Notifier` for Lambda).
@@ -449,4 +469,20 @@ pub trait Notify: Send + Sync + 'static {
 
     /// Whether `remember` left this fact.
     fn remembered(&self, fact: &str) -> impl Future<Output = bool> + Send;
+
+    /// Keep `n` under `key` before the action it announces (completing a lifecycle action),
+    /// so a retry that finds the action done can still send it: in the dedupe table, or in
+    /// this execution environment's memory without one. What is kept already stays: it is the
+    /// message of the completion that happened. True when `n` was kept now.
+    fn stash(&self, key: &str, n: &Notification) -> impl Future<Output = bool> + Send;
+
+    /// The notification kept under `key`, if any.
+    fn stashed(&self, key: &str) -> impl Future<Output = Option<Notification>> + Send;
+
+    /// Forget `key`: its notification was delivered, or its action never happened.
+    fn unstash(&self, key: &str) -> impl Future<Output = ()> + Send;
+
+    /// Every key with a notification still stashed (for the sweep, whose retry cannot know
+    /// which instances its failed run completed).
+    fn stashed_keys(&self) -> impl Future<Output = Vec<String>> + Send;
 }

@@ -572,6 +572,27 @@ impl AutoScalingGroups for FakeAws {
     }
 }
 
+/// A clock the test sets and moves.
+#[derive(Debug, Clone, Default)]
+pub struct FakeClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl FakeClock {
+    pub fn at(epoch_secs: i64) -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicI64::new(epoch_secs)))
+    }
+
+    pub fn set(&self, epoch_secs: i64) {
+        self.0
+            .store(epoch_secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// A notification pipeline that records what it was given.
 #[derive(Debug, Clone, Default)]
 pub struct FakeNotifier {
@@ -579,11 +600,22 @@ pub struct FakeNotifier {
     facts: Arc<Mutex<BTreeSet<String>>>,
     /// When set, every send fails naming this destination.
     failing: Arc<Mutex<Option<String>>>,
+    /// Like the pipeline with `DEDUPE_TABLE`: a key delivered once is not delivered again.
+    dedupe: bool,
+    stash: Arc<Mutex<BTreeMap<String, Notification>>>,
 }
 
 impl FakeNotifier {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// One that delivers each dedupe key once, as the pipeline does with `DEDUPE_TABLE`.
+    pub fn with_dedupe() -> Self {
+        Self {
+            dedupe: true,
+            ..Self::default()
+        }
     }
 
     /// Everything sent so far.
@@ -615,7 +647,14 @@ impl crate::ports::Notify for FakeNotifier {
                 delivered: vec![],
             });
         }
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(n);
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if self.dedupe && sent.iter().any(|s| s.dedupe_key == n.dedupe_key) {
+            return Ok(DeliveryReport {
+                already_delivered: vec!["fake".into()],
+                ..DeliveryReport::default()
+            });
+        }
+        sent.push(n);
         Ok(DeliveryReport {
             delivered: vec!["fake".into()],
             ..DeliveryReport::default()
@@ -634,6 +673,39 @@ impl crate::ports::Notify for FakeNotifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(fact)
+    }
+
+    async fn stash(&self, key: &str, n: &Notification) -> bool {
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        if stash.contains_key(key) {
+            return false;
+        }
+        stash.insert(key.to_owned(), n.clone());
+        true
+    }
+
+    async fn stashed(&self, key: &str) -> Option<Notification> {
+        self.stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    async fn unstash(&self, key: &str) {
+        self.stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    async fn stashed_keys(&self) -> Vec<String> {
+        self.stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 

@@ -10,6 +10,8 @@
 //! `Terminating:Wait` states moto never enters, with the scaling activities those actions belong to
 //! (`DescribeScalingActivities`); every other Auto Scaling call it forwards to moto.
 
+pub mod sim;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

@@ -93,8 +93,9 @@ async fn every_function_routes_every_sample_event() {
             fleet: fleet(),
             config: asg_lifecycle::config::LifecycleConfig::from_lookup(|_| None).unwrap(),
             dry_run: false,
+            clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            notifier: FakeNotifier::new(),
         },
-        notifier: FakeNotifier::new(),
     })
     .await;
     checked += route_every_sample(&ecs_deployment::Handler {

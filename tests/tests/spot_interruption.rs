@@ -366,15 +366,21 @@ async fn throttled_auto_scaling_never_holds_back_the_ecs_drain() {
         .autoscaling_fail_next("DescribeAutoScalingInstances", 10, "Throttling")
         .await;
     let (instance, ci) = s.ecs_instance(0);
-    let err = invoke(&ctx, &warning("spot/interruption-terminate.json", &instance))
-        .await
-        .unwrap_err();
+    let err = invoke(
+        &ctx,
+        &warning("spot/interruption-terminate.json", &instance),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("DescribeAutoScalingInstances"), "{err}");
     assert_eq!(s.status(&ci).await, "DRAINING");
     // Lambda's retry, once Auto Scaling answers, finishes: notified once.
-    let out = invoke(&ctx, &warning("spot/interruption-terminate.json", &instance))
-        .await
-        .unwrap();
+    let out = invoke(
+        &ctx,
+        &warning("spot/interruption-terminate.json", &instance),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.outcome, "drained");
     assert_eq!(s.aws.slack_requests().await.len(), 1);
 }

@@ -9,7 +9,8 @@ use fleetguard::observe::{Action, Outcome};
 use fleetguard::out_of_service::{Fleet, all_tasks_on};
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, Group,
-    LifecycleActionResult, LifecycleHook, Registration, TargetGroups, Task, count_by_service,
+    LifecycleActionResult, LifecycleHook, Notify, Registration, TargetGroups, Task,
+    count_by_service,
 };
 use std::collections::BTreeMap;
 
@@ -22,6 +23,9 @@ pub struct Handled {
     pub notifications: Vec<Notification>,
     /// Calls that failed; the invocation fails after everything else was tried.
     pub errors: Vec<AwsError>,
+    /// Notifications stashed before the completion they announce: (dedupe key, stash key).
+    /// Unstashed once delivered.
+    pub stashed: Vec<(String, String)>,
 }
 
 impl Handled {
@@ -45,10 +49,22 @@ impl Handled {
 
 /// The `asg-lifecycle` logic over its ports.
 #[derive(Debug, Clone)]
-pub struct Lifecycle<E, T, A> {
+pub struct Lifecycle<E, T, A, N> {
     pub fleet: Fleet<E, T, A>,
+    /// The notification pipeline: messages go out through the handler, but the one that
+    /// announces a completion is stashed here first.
+    pub notifier: N,
     pub config: LifecycleConfig,
     pub dry_run: bool,
+    /// The time elapsed drains and launches are measured in.
+    pub clock: std::sync::Arc<dyn fleetguard::ports::Clock>,
+}
+
+/// Where the message announcing an instance's completion is stashed: this prefix and its id.
+pub(crate) const STASH_PREFIX: &str = "lifecycle-completion|";
+
+pub(crate) fn stash_key(instance: &str) -> String {
+    format!("{STASH_PREFIX}{instance}")
 }
 
 pub(crate) fn is_terminating(state: &str) -> bool {
@@ -59,11 +75,12 @@ pub(crate) fn is_pending(state: &str) -> bool {
     state.ends_with("Pending:Wait")
 }
 
-impl<E, T, A> Lifecycle<E, T, A>
+impl<E, T, A, N> Lifecycle<E, T, A, N>
 where
     E: ContainerInstances,
     T: TargetGroups,
     A: AutoScalingGroups,
+    N: Notify,
 {
     pub(crate) fn target_groups(&self, group: &Group) -> Vec<String> {
         if self.config.target_group_arns.is_empty() {
@@ -86,17 +103,25 @@ where
     }
 
     /// Complete every hook given; "already complete" counts as done. True when this call
-    /// completed one (or would have, in a dry run) and none failed: only then is it announced,
-    /// so a replayed event never sends a second message.
+    /// completed one (or would have, in a dry run) and none failed: only then is `announce`
+    /// sent, so a replayed event never sends a second message. `announce` is stashed first, so
+    /// that if its delivery fails after the completion, the retry (which finds the action done)
+    /// still sends it.
     pub(crate) async fn complete(
         &self,
         group: &str,
         hooks: &[&LifecycleHook],
         instance: &str,
         result: LifecycleActionResult,
+        announce: Option<Notification>,
         out: &mut Handled,
     ) -> bool {
-        let (mut ok, mut new) = (true, false);
+        let key = stash_key(instance);
+        let stashed_now = match (&announce, self.dry_run) {
+            (Some(n), false) => self.notifier.stash(&key, n).await,
+            _ => false,
+        };
+        let (mut ok, mut new, mut already) = (true, false, false);
         for h in hooks {
             if self.dry_run {
                 out.did(
@@ -124,18 +149,47 @@ where
                         format!("completed {} of {instance} with {result}", h.name),
                     )
                 }
-                Ok(Completion::AlreadyComplete) => out.did(
-                    Action::CompleteLifecycleAction,
-                    Outcome::AlreadyDone,
-                    format!("{} of {instance} was already complete", h.name),
-                ),
+                Ok(Completion::AlreadyComplete) => {
+                    already = true;
+                    out.did(
+                        Action::CompleteLifecycleAction,
+                        Outcome::AlreadyDone,
+                        format!("{} of {instance} was already complete", h.name),
+                    )
+                }
                 Err(e) => {
                     ok = false;
                     out.failed(Action::CompleteLifecycleAction, e);
                 }
             }
         }
-        ok && new
+        let done = ok && new;
+        match announce {
+            Some(n) if done => {
+                if !self.dry_run {
+                    out.stashed.push((n.dedupe_key.clone(), key));
+                }
+                out.notifications.push(n);
+            }
+            // Completed before, by an invocation whose message may not have gone out: the
+            // message of that completion (stashed then) goes out now.
+            Some(_) if already && ok && !self.dry_run => self.resend_stashed(instance, out).await,
+            // Not completed now: what this call stashed announces nothing. (A stash from an
+            // earlier completion stays, for the retry.)
+            Some(_) if stashed_now => self.notifier.unstash(&key).await,
+            _ => {}
+        }
+        done
+    }
+
+    /// A completion message stashed for `instance` and never delivered (its invocation failed
+    /// after the completion): queued to go out now.
+    pub(crate) async fn resend_stashed(&self, instance: &str, out: &mut Handled) {
+        let key = stash_key(instance);
+        if let Some(n) = self.notifier.stashed(&key).await {
+            out.stashed.push((n.dedupe_key.clone(), key));
+            out.notifications.push(n);
+        }
     }
 
     pub(crate) async fn heartbeat(

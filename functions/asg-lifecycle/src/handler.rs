@@ -29,15 +29,16 @@ use fleetguard::{Detail, Event, EventKind};
 #[derive(Debug)]
 pub struct Handler<E, T, A, N> {
     pub common: CommonConfig,
-    pub lifecycle: Lifecycle<E, T, A>,
-    pub notifier: N,
+    /// The lifecycle logic, with the notification pipeline.
+    pub lifecycle: Lifecycle<E, T, A, N>,
 }
 
-impl<E, T, A> Lifecycle<E, T, A>
+impl<E, T, A, N> Lifecycle<E, T, A, N>
 where
     E: ContainerInstances,
     T: TargetGroups,
     A: AutoScalingGroups,
+    N: Notify,
 {
     /// A lifecycle action event.
     pub async fn on_action(&self, a: &LifecycleAction, region: &str) -> Result<Handled, AwsError> {
@@ -78,10 +79,15 @@ where
             _ => state.as_deref().is_some_and(is_terminating),
         };
         if !pending {
-            return Ok(Handled::new(format!(
+            let mut out = Handled::new(format!(
                 "ignored: {instance} has no pending lifecycle action ({})",
                 state.as_deref().unwrap_or("not in a group")
-            )));
+            ));
+            // A retry of an invocation whose message failed after the completion: send it now.
+            if a.transition == LifecycleTransition::Terminating {
+                self.resend_stashed(instance, &mut out).await;
+            }
+            return Ok(out);
         }
         let cluster = expected_cluster(a.notification_metadata.raw.as_deref());
         match a.transition {
@@ -105,7 +111,7 @@ where
                 let mut out = Handled::new("");
                 match step {
                     Step::Complete { result, reason } => {
-                        self.complete(group_name, &[&hook], instance, result, &mut out)
+                        self.complete(group_name, &[&hook], instance, result, None, &mut out)
                             .await;
                         out.outcome = format!(
                             "launch completed: {}",
@@ -164,17 +170,10 @@ where
                 };
                 match step {
                     Step::Complete { result, reason } => {
-                        if self
-                            .complete(group_name, &[&hook], instance, result, &mut out)
-                            .await
-                            && had_work
-                        {
-                            out.notifications.push(render_drain_completed(
-                                &ctx,
-                                &evidence,
-                                Some(0),
-                            ));
-                        }
+                        let announce =
+                            had_work.then(|| render_drain_completed(&ctx, &evidence, Some(0)));
+                        self.complete(group_name, &[&hook], instance, result, announce, &mut out)
+                            .await;
                         out.outcome = match reason {
                             CompleteReason::NothingToDrain => "completed: nothing to drain".into(),
                             _ => "completed: already empty".into(),
@@ -222,7 +221,11 @@ where
             )));
         }
         let Some(gi) = self.fleet.autoscaling.instance(&ci.ec2_instance_id).await? else {
-            return Ok(Handled::new("ignored: not in an Auto Scaling group"));
+            let mut out = Handled::new("ignored: not in an Auto Scaling group");
+            if ci.status == "DRAINING" {
+                self.resend_stashed(&ci.ec2_instance_id, &mut out).await;
+            }
+            return Ok(out);
         };
         let terminating = is_terminating(&gi.lifecycle_state);
         let wanted = if ci.status == "DRAINING" {
@@ -231,10 +234,14 @@ where
             is_pending(&gi.lifecycle_state)
         };
         if !wanted {
-            return Ok(Handled::new(format!(
+            let mut out = Handled::new(format!(
                 "ignored: {} is {}, no pending lifecycle action",
                 ci.ec2_instance_id, gi.lifecycle_state
-            )));
+            ));
+            if ci.status == "DRAINING" {
+                self.resend_stashed(&ci.ec2_instance_id, &mut out).await;
+            }
+            return Ok(out);
         }
         let Some(group) = self
             .fleet
@@ -270,29 +277,26 @@ where
             let started = self
                 .start_times(&group.name, &[(gi.instance_id.clone(), true)])
                 .await;
-            let now = chrono::Utc::now().timestamp();
-            if self
-                .complete(
-                    &group.name,
-                    &ours,
-                    &ci.ec2_instance_id,
-                    LifecycleActionResult::Continue,
-                    &mut out,
-                )
-                .await
-            {
-                let ctx = Render {
-                    group: &group,
-                    instance: &ci.ec2_instance_id,
-                    region,
-                    dry_run: self.dry_run,
-                    ci: Some(&ci),
-                    managed_draining: hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK),
-                };
-                let took = started.get(&gi.instance_id).map(|s| now - s);
-                out.notifications
-                    .push(render_drain_completed(&ctx, &evidence, took));
-            }
+            let now = self.clock.now();
+            let ctx = Render {
+                group: &group,
+                instance: &ci.ec2_instance_id,
+                region,
+                dry_run: self.dry_run,
+                ci: Some(&ci),
+                managed_draining: hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK),
+            };
+            let took = started.get(&gi.instance_id).map(|s| now - s);
+            let announce = render_drain_completed(&ctx, &evidence, took);
+            self.complete(
+                &group.name,
+                &ours,
+                &ci.ec2_instance_id,
+                LifecycleActionResult::Continue,
+                Some(announce),
+                &mut out,
+            )
+            .await;
             out.outcome = "completed: drained".into();
         } else {
             let ours: Vec<&LifecycleHook> = hooks
@@ -314,6 +318,7 @@ where
                 &ours,
                 &ci.ec2_instance_id,
                 LifecycleActionResult::Continue,
+                None,
                 &mut out,
             )
             .await;
@@ -432,12 +437,22 @@ where
         // Tell people what was done, even when part of it failed; then fail loudly.
         let mut delivery_errors = Vec::new();
         for n in out.notifications {
-            match self
+            let stash = out
+                .stashed
+                .iter()
+                .find(|(key, _)| *key == n.dedupe_key)
+                .map(|(_, stash)| stash.clone());
+            match lc
                 .notifier
                 .send(n.from_event(Self::NAME, event), deadline)
                 .await
             {
-                Ok(report) => summary.actions.extend(report.actions()),
+                Ok(report) => {
+                    summary.actions.extend(report.actions());
+                    if let Some(stash) = stash {
+                        lc.notifier.unstash(&stash).await;
+                    }
+                }
                 Err(e) => delivery_errors.push(e.to_string()),
             }
         }

@@ -52,8 +52,9 @@ pub async fn build_with(
             },
             config: config::LifecycleConfig::from_lookup(&lookup)?,
             dry_run: common.dry_run,
+            clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            notifier: Notifier::from_lookup(&lookup, sdk).await?,
         },
         common,
-        notifier: Notifier::from_lookup(&lookup, sdk).await?,
     })
 }

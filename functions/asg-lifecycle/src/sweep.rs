@@ -7,24 +7,40 @@ use crate::decide::{
     CompleteReason, EcsEvidence, Evidence, Step, When, decide_launch, decide_terminate,
     expected_cluster, joined,
 };
-use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
+use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, GroupInstance,
-    LifecycleHook, Registration, TargetGroups,
+    LifecycleHook, Notify, Registration, TargetGroups,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-impl<E, T, A> Lifecycle<E, T, A>
+impl<E, T, A, N> Lifecycle<E, T, A, N>
 where
     E: ContainerInstances,
     T: TargetGroups,
     A: AutoScalingGroups,
+    N: Notify,
 {
     /// The scheduled sweep: every managed group's instances in `Terminating:Wait` and
     /// `Pending:Wait`, in batches.
     pub async fn sweep(&self, region: &str) -> Result<Handled, AwsError> {
+        // Completion messages a failed run could not deliver (its retry, this same scheduled
+        // event, cannot know which instances that run completed).
+        let mut resend = Handled::default();
+        for key in self.notifier.stashed_keys().await {
+            if let Some(instance) = key.strip_prefix(STASH_PREFIX) {
+                self.resend_stashed(instance, &mut resend).await;
+            }
+        }
+        let mut out = self.sweep_groups(region).await?;
+        out.notifications.extend(resend.notifications);
+        out.stashed.extend(resend.stashed);
+        Ok(out)
+    }
+
+    async fn sweep_groups(&self, region: &str) -> Result<Handled, AwsError> {
         let tag = self
             .config
             .managed_tag
@@ -56,7 +72,7 @@ where
                 groups.len()
             )));
         }
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now();
         let mut out = Handled::new("");
         // Per group: its hooks and when each waiting instance's activity started.
         let mut per_group = Vec::new();
@@ -198,28 +214,42 @@ where
                             if reason == CompleteReason::DrainTimeout {
                                 // Name what is still running and why, before letting it go.
                                 let (tasks, events) = self.why_not_empty(ci).await;
+                                let announce = render_drain_forced(
+                                    &ctx,
+                                    &evidence,
+                                    &tasks,
+                                    &events,
+                                    elapsed.unwrap_or_default(),
+                                    result,
+                                );
                                 if self
-                                    .complete(&g.group.name, &our_hooks, id, result, &mut out)
+                                    .complete(
+                                        &g.group.name,
+                                        &our_hooks,
+                                        id,
+                                        result,
+                                        Some(announce),
+                                        &mut out,
+                                    )
                                     .await
                                 {
                                     forced += 1;
-                                    out.notifications.push(render_drain_forced(
-                                        &ctx,
-                                        &evidence,
-                                        &tasks,
-                                        &events,
-                                        elapsed.unwrap_or_default(),
-                                        result,
-                                    ));
                                 }
-                            } else if self
-                                .complete(&g.group.name, &our_hooks, id, result, &mut out)
-                                .await
-                            {
-                                completed += 1;
-                                if had_work {
-                                    out.notifications
-                                        .push(render_drain_completed(&ctx, &evidence, elapsed));
+                            } else {
+                                let announce = had_work
+                                    .then(|| render_drain_completed(&ctx, &evidence, elapsed));
+                                if self
+                                    .complete(
+                                        &g.group.name,
+                                        &our_hooks,
+                                        id,
+                                        result,
+                                        announce,
+                                        &mut out,
+                                    )
+                                    .await
+                                {
+                                    completed += 1;
                                 }
                             }
                         }
@@ -251,23 +281,23 @@ where
                         &self.config,
                     ) {
                         Step::Complete { result, reason } => {
+                            let announce = (reason == CompleteReason::LaunchTimeout).then(|| {
+                                render_launch_timeout(
+                                    &g.group,
+                                    id,
+                                    region,
+                                    cluster.as_deref().unwrap_or_default(),
+                                    by_instance.get(id),
+                                    elapsed.unwrap_or_default(),
+                                    result,
+                                    self.dry_run,
+                                )
+                            });
                             if self
-                                .complete(&g.group.name, &our_hooks, id, result, &mut out)
+                                .complete(&g.group.name, &our_hooks, id, result, announce, &mut out)
                                 .await
                             {
                                 completed += 1;
-                                if reason == CompleteReason::LaunchTimeout {
-                                    out.notifications.push(render_launch_timeout(
-                                        &g.group,
-                                        id,
-                                        region,
-                                        cluster.as_deref().unwrap_or_default(),
-                                        by_instance.get(id),
-                                        elapsed.unwrap_or_default(),
-                                        result,
-                                        self.dry_run,
-                                    ));
-                                }
                             }
                         }
                         Step::Wait { heartbeat } => {

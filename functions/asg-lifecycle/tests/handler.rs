@@ -34,9 +34,10 @@ fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Asg {
             },
             config: LifecycleConfig::from_lookup(lookup).unwrap(),
             dry_run: common.dry_run,
+            clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            notifier: FakeNotifier::new(),
         },
         common,
-        notifier: FakeNotifier::new(),
     }
 }
 
@@ -91,7 +92,7 @@ fn container_instance_event(aws: &FakeAws, instance: &str) -> Value {
 }
 
 fn kinds(h: &Asg) -> Vec<NotificationKind> {
-    h.notifier.sent().iter().map(|n| n.kind).collect()
+    h.lifecycle.notifier.sent().iter().map(|n| n.kind).collect()
 }
 
 #[tokio::test]
@@ -148,7 +149,7 @@ async fn terminate_drains_then_completes_once_on_the_emptying_event() {
     let out = invoke(&h, &emptied).await.unwrap();
     assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
     assert_eq!(aws.world().completions.len(), 1);
-    assert_eq!(h.notifier.sent().len(), 2);
+    assert_eq!(h.lifecycle.notifier.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -204,7 +205,7 @@ async fn sweep_heartbeats_a_long_drain_then_forces_it_after_the_budget() {
             LifecycleActionResult::Continue
         )]
     );
-    let forced = h.notifier.sent().pop().unwrap();
+    let forced = h.lifecycle.notifier.sent().pop().unwrap();
     assert_eq!(forced.kind, NotificationKind::DrainForced);
     assert!(
         forced

@@ -202,7 +202,8 @@ async fn a_cluster_created_after_the_list_was_cached_is_searched() {
     // cluster created later was "not found" and left ACTIVE.
     let aws = FakeAws::new();
     aws.cluster("old");
-    aws.world().stale_clusters = Some(aws.world().clusters.clone());
+    let listed = aws.world().clusters.clone();
+    aws.world().stale_clusters = Some(listed);
     aws.container_instance("created-later", INSTANCE, "checkout-api", 1);
     let h = handler(&aws, &[]);
     assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");

@@ -13,11 +13,14 @@ use std::time::{Duration, Instant};
 /// How long a listing of the account's clusters is used before it is read again.
 pub const CLUSTER_LIST_MAX_AGE: Duration = Duration::from_secs(300);
 
+/// The account's clusters, and when they were listed.
+type ClusterList = (Instant, Vec<String>);
+
 #[derive(Debug, Clone)]
 pub struct Ecs {
     client: aws_sdk_ecs::Client,
     /// `ListClusters`, and when it was read.
-    clusters: Arc<Mutex<Option<(Instant, Vec<String>)>>>,
+    clusters: Arc<Mutex<Option<ClusterList>>>,
 }
 
 impl Ecs {

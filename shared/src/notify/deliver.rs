@@ -118,6 +118,8 @@ pub struct Notifier {
     /// Built on the first Slack post, with the process's shared root certificates.
     http: Arc<OnceLock<reqwest::Client>>,
     dedupe: Option<(aws_sdk_dynamodb::Client, String)>,
+    /// Stashed notifications when there is no dedupe table: this execution environment only.
+    stash: Arc<Mutex<BTreeMap<String, Notification>>>,
     slack_max_attempts: usize,
 }
 
@@ -152,6 +154,7 @@ impl Notifier {
             sns: None,
             http: Arc::default(),
             dedupe: None,
+            stash: Arc::default(),
             slack_max_attempts: 5,
         }
     }
@@ -214,6 +217,7 @@ impl Notifier {
             sns: any_sns.then(|| aws_sdk_sns::Client::new(sdk)),
             http: Arc::default(),
             dedupe: get("DEDUPE_TABLE").map(|t| (aws_sdk_dynamodb::Client::new(sdk), t)),
+            stash: Arc::default(),
             slack_max_attempts,
         })
     }
@@ -592,7 +596,150 @@ impl crate::ports::Notify for Notifier {
     async fn remembered(&self, fact: &str) -> bool {
         Notifier::remembered(self, fact).await
     }
+
+    async fn stash(&self, key: &str, n: &Notification) -> bool {
+        let keep_here = |n: &Notification| {
+            let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+            if stash.contains_key(key) {
+                return false;
+            }
+            stash.insert(key.to_owned(), n.clone());
+            true
+        };
+        let Some((ddb, table)) = &self.dedupe else {
+            return keep_here(n);
+        };
+        let body = serde_json::to_string(n).unwrap_or_default();
+        let expires = now_secs() + 2 * 86_400;
+        let put = ddb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(format!("outbox|{key}")))
+            .item("notification", AttributeValue::S(body))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let put = match put {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                return false; // kept already
+            }
+            other => other,
+        };
+        // The index of what is stashed: one item, a string set changed atomically.
+        let res = match put {
+            Ok(_) => ddb
+                .update_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(OUTBOX_INDEX.into()))
+                .update_expression("ADD #keys :k")
+                .expression_attribute_names("#keys", "keys")
+                .expression_attribute_values(":k", AttributeValue::Ss(vec![key.to_owned()]))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
+            Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
+        };
+        if let Err(e) = res {
+            // The completion goes ahead regardless: a notification problem never holds a drain.
+            tracing::warn!(error = %e, "could not stash a notification");
+            return keep_here(n);
+        }
+        true
+    }
+
+    async fn stashed(&self, key: &str) -> Option<Notification> {
+        if let Some(n) = self
+            .stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
+            return Some(n.clone());
+        }
+        let (ddb, table) = self.dedupe.as_ref()?;
+        let out = ddb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("outbox|{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not read the stash"))
+            .ok()?;
+        let body = out.item()?.get("notification")?.as_s().ok()?;
+        serde_json::from_str(body).ok()
+    }
+
+    async fn unstash(&self, key: &str) {
+        self.stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        let Some((ddb, table)) = &self.dedupe else {
+            return;
+        };
+        let deleted = ddb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("outbox|{key}")))
+            .send()
+            .await;
+        let unindexed = ddb
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(OUTBOX_INDEX.into()))
+            .update_expression("DELETE #keys :k")
+            .expression_attribute_names("#keys", "keys")
+            .expression_attribute_values(":k", AttributeValue::Ss(vec![key.to_owned()]))
+            .send()
+            .await;
+        if deleted.is_err() || unindexed.is_err() {
+            tracing::warn!(
+                "could not clear the stash; the message may be sent again (deduplicated)"
+            );
+        }
+    }
+
+    async fn stashed_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        if let Some((ddb, table)) = &self.dedupe {
+            match ddb
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(OUTBOX_INDEX.into()))
+                .consistent_read(true)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    if let Some(AttributeValue::Ss(ks)) = out.item().and_then(|i| i.get("keys")) {
+                        keys.extend(ks.iter().cloned());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not read the stash index")
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
 }
+
+/// The dedupe table's item listing the stashed notifications.
+const OUTBOX_INDEX: &str = "outbox-index";
 
 fn now_secs() -> u64 {
     SystemTime::now()

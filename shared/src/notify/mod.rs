@@ -12,12 +12,12 @@ pub use deliver::{Deadline, DeliveryError, DeliveryReport, Notifier};
 pub use route::{Destination, Route, Rules};
 pub use webhook::WebhookUrl;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What happened, as subscribers filter on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NotificationKind {
     SpotInterruption,
@@ -82,7 +82,7 @@ impl NotificationKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -116,20 +116,20 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub label: String,
     pub url: String,
 }
 
 /// Where the notification comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Source {
     pub function: String,
     pub account: String,
@@ -140,7 +140,7 @@ pub struct Source {
 }
 
 /// A message for people, built by a function, delivered by the [`Notifier`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub kind: NotificationKind,
     pub severity: Severity,
@@ -152,7 +152,7 @@ pub struct Notification {
     /// Same key, same message: a duplicate event or a retry sends nothing twice (with `DEDUPE_TABLE`).
     pub dedupe_key: String,
     /// How long the dedupe record lives.
-    #[serde(skip)]
+    #[serde(skip, default = "default_dedupe_ttl")]
     pub dedupe_ttl: Duration,
     /// A state subscribers filter on (an alarm's `ALARM`/`OK`/`INSUFFICIENT_DATA`).
     pub state: Option<String>,
@@ -161,6 +161,10 @@ pub struct Notification {
     /// Tags routing and filters read (an alarm's tags).
     pub tags: BTreeMap<String, String>,
     pub source: Source,
+}
+
+fn default_dedupe_ttl() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 impl Notification {
@@ -178,7 +182,7 @@ impl Notification {
             fields: Vec::new(),
             links: Vec::new(),
             dedupe_key: dedupe_key.into(),
-            dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+            dedupe_ttl: default_dedupe_ttl(),
             state: None,
             resource_name: None,
             tags: BTreeMap::new(),

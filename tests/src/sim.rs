@@ -1,0 +1,686 @@
+//! A deterministic fleet simulator: the real `asg-lifecycle` and `spot-interruption` handlers,
+//! driven through their ports against a model of AWS's semantics on a virtual clock.
+//!
+//! What it models, per seed:
+//! - Auto Scaling: groups scaling in at random times; our terminate hook with a heartbeat timeout
+//!   (300 s to an hour), its global limit min(48 h, 100 × timeout), and expiry applying the
+//!   default result (the instance terminates whatever runs on it); other tools' hooks on the same
+//!   groups, which those tools complete themselves; an instance terminates once every pending
+//!   action of it is completed or expired.
+//! - ECS: container instances whose tasks stop some time after DRAINING (seconds to hours, some
+//!   past `MAX_DRAIN_SECONDS`), each stop emitting task and container-instance events.
+//! - EventBridge: each event delayed, dropped, duplicated (so reordered); the minute sweep late by
+//!   up to 45 s, and now and then not run.
+//! - Lambda: an invocation that fails is retried twice (after one and two minutes, as async
+//!   invocations are), then dropped to the on-failure destination.
+//! - Failures: throttling on any AWS call (past the SDK's retries), notification outages.
+//!
+//! The invariants, checked as time passes and at the end:
+//! - no instance terminates while one of its tasks is not STOPPED, unless its drain was forced
+//!   after `MAX_DRAIN_SECONDS` and a "forced" message was delivered;
+//! - no hook of ours expires (we force before the global limit; heartbeats land in time);
+//! - every action of ours is completed; hooks not ours are never completed nor heartbeated;
+//! - every drain that had work ends in exactly one "drained" or "forced" message;
+//! - a Spot warning's container instance is DRAINING when its invocation returns, whatever Auto
+//!   Scaling does.
+
+use asg_lifecycle::config::LifecycleConfig;
+use fleetguard::config::CommonConfig;
+use fleetguard::notify::NotificationKind;
+use fleetguard::out_of_service::Fleet;
+use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier};
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::Arc;
+
+const T0: i64 = 1_800_000_000;
+const OUR_HOOK: &str = "fleetguard-drain";
+const FOREIGN_HOOK: &str = "backup-on-terminate";
+const CLUSTER: &str = "prod";
+/// How long a run lasts at most (virtual time).
+const HORIZON_SECS: i64 = 8 * 3600;
+
+type Rng = rand_pcg::Pcg64Mcg;
+type Asg = asg_lifecycle::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+type Spot = spot_interruption::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+
+/// What one seed's run did.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub instances: usize,
+    pub invocations: usize,
+    pub failed_invocations: usize,
+    pub dropped_to_dlq: usize,
+    pub drained: usize,
+    pub forced: usize,
+    pub heartbeats: usize,
+    pub spot_warnings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    ScaleIn(usize),
+    /// An event to the function: payload, attempt (0 = first delivery).
+    Invoke(String, u32),
+    Sweep,
+    TaskStops(usize, usize),
+    ForeignComplete(usize),
+    SpotWarning(usize),
+}
+
+struct Instance {
+    id: String,
+    group: String,
+    tasks: usize,
+    /// Seconds after DRAINING at which each task stops.
+    stop_after: Vec<i64>,
+    scale_in_at: i64,
+    terminating_since: Option<i64>,
+    terminated: bool,
+    draining_seen: bool,
+    had_work: bool,
+}
+
+struct OurAction {
+    timeout: i64,
+    deadline: i64,
+    global_deadline: i64,
+}
+
+struct Sim {
+    rng: Rng,
+    now: i64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
+    aws: FakeAws,
+    clock: FakeClock,
+    asg: Asg,
+    spot: Spot,
+    instances: Vec<Instance>,
+    timeouts: BTreeMap<String, i64>,
+    ours: BTreeMap<usize, OurAction>,
+    seen_completions: usize,
+    seen_heartbeats: usize,
+    max_drain: i64,
+    /// Instances that terminated with tasks running, and how far into their drain.
+    terminated_busy: Vec<(usize, i64)>,
+    violations: Vec<String>,
+    stats: Stats,
+}
+
+fn instance_id(i: usize) -> String {
+    format!("i-0{:016x}", 0xa1b2_c3d4_0000 + i as u64)
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng::seed_from_u64(seed);
+        let aws = FakeAws::new();
+        let clock = FakeClock::at(T0);
+        aws.cluster(CLUSTER);
+        let max_drain = [600, 1800, 3600][rng.random_range(0..3)];
+        let mut timeouts = BTreeMap::new();
+        for g in ["g0", "g1"] {
+            let timeout = [300, 600, 900, 3600][rng.random_range(0..4)];
+            aws.group(g, &[], &[]);
+            aws.hook(g, OUR_HOOK, true, timeout, Some(r#"{"cluster": "prod"}"#));
+            timeouts.insert(g.to_owned(), timeout);
+        }
+        // Another tool's terminate hook on g1: never ours to complete.
+        aws.hook("g1", FOREIGN_HOOK, true, 600, None);
+        let n = rng.random_range(3..10);
+        let mut instances = Vec::new();
+        for i in 0..n {
+            let id = instance_id(i);
+            let group = if rng.random_bool(0.5) { "g0" } else { "g1" }.to_owned();
+            let tasks = rng.random_range(0..4);
+            aws.group_instance(&group, &id, "InService");
+            aws.container_instance(CLUSTER, &id, "checkout-api", tasks);
+            let longest = [60, 300, 1200, 5400][rng.random_range(0..4)];
+            let stop_after = (0..tasks).map(|_| rng.random_range(5..=longest)).collect();
+            instances.push(Instance {
+                id,
+                group,
+                tasks,
+                stop_after,
+                scale_in_at: T0 + rng.random_range(0..1800),
+                terminating_since: None,
+                terminated: false,
+                draining_seen: false,
+                had_work: tasks > 0,
+            });
+        }
+        let env = [("MAX_DRAIN_SECONDS", max_drain.to_string())];
+        let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let fleet = Fleet {
+            ecs: aws.clone(),
+            elbv2: aws.clone(),
+            autoscaling: aws.clone(),
+        };
+        let common = CommonConfig::from_lookup(&lookup).unwrap();
+        let asg = asg_lifecycle::Handler {
+            lifecycle: asg_lifecycle::Lifecycle {
+                fleet: fleet.clone(),
+                config: LifecycleConfig::from_lookup(lookup).unwrap(),
+                dry_run: false,
+                clock: Arc::new(clock.clone()),
+                notifier: FakeNotifier::with_dedupe(),
+            },
+            common: common.clone(),
+        };
+        let spot = spot_interruption::Handler {
+            common,
+            config: spot_interruption::config::SpotConfig::from_lookup(|_| None).unwrap(),
+            fleet,
+            notifier: FakeNotifier::with_dedupe(),
+        };
+        let mut sim = Sim {
+            rng,
+            now: T0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            aws,
+            clock,
+            asg,
+            spot,
+            instances,
+            timeouts,
+            ours: BTreeMap::new(),
+            seen_completions: 0,
+            seen_heartbeats: 0,
+            max_drain,
+            terminated_busy: Vec::new(),
+            violations: Vec::new(),
+            stats: Stats::default(),
+        };
+        sim.stats.instances = n;
+        for i in 0..n {
+            let at = sim.instances[i].scale_in_at;
+            sim.at(at, Ev::ScaleIn(i));
+        }
+        sim.at(T0 + 60, Ev::Sweep);
+        sim
+    }
+
+    fn at(&mut self, t: i64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((t, self.seq, ev)));
+    }
+
+    /// Deliver an event the way EventBridge does: late, sometimes not at all, sometimes twice.
+    fn emit(&mut self, payload: Value) {
+        let text = payload.to_string();
+        if self.rng.random_bool(0.1) {
+            return; // lost
+        }
+        let t = self.now + self.rng.random_range(0..10);
+        self.at(t, Ev::Invoke(text.clone(), 0));
+        if self.rng.random_bool(0.1) {
+            let t = self.now + self.rng.random_range(0..60);
+            self.at(t, Ev::Invoke(text, 0));
+        }
+    }
+
+    fn envelope(&self, detail_type: &str, source: &str, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": format!("sim-{}", self.seq), "detail-type": detail_type,
+            "source": source, "account": "123456789012",
+            "time": chrono::DateTime::from_timestamp(self.now, 0).unwrap().to_rfc3339(),
+            "region": "us-east-1", "resources": [], "detail": detail,
+        })
+    }
+
+    fn container_instance_event(&self, i: usize) -> Value {
+        let w = self.aws.world();
+        let ci = w
+            .container_instances
+            .iter()
+            .find(|c| c.ec2_instance_id == self.instances[i].id)
+            .unwrap()
+            .clone();
+        drop(w);
+        self.envelope(
+            "ECS Container Instance State Change",
+            "aws.ecs",
+            json!({
+                "clusterArn": ci.cluster_arn, "containerInstanceArn": ci.arn,
+                "ec2InstanceId": ci.ec2_instance_id, "status": ci.status,
+                "agentConnected": true, "runningTasksCount": ci.running_tasks_count,
+                "pendingTasksCount": ci.pending_tasks_count, "version": self.seq,
+                "attributes": [], "registeredResources": [], "remainingResources": [],
+                "updatedAt": "2026-11-20T15:13:41.402Z",
+            }),
+        )
+    }
+
+    async fn invoke(&mut self, payload: &str, attempt: u32) {
+        self.stats.invocations += 1;
+        self.clock.set(self.now);
+        // Throttling past the SDK's retries on some call, now and then.
+        if self.rng.random_bool(0.08) {
+            let op = [
+                "DescribeAutoScalingInstances",
+                "DescribeAutoScalingGroups",
+                "DescribeLifecycleHooks",
+                "ListContainerInstances",
+                "DescribeContainerInstances",
+                "ListTasks",
+                "UpdateContainerInstancesState",
+                "CompleteLifecycleAction",
+                "RecordLifecycleActionHeartbeat",
+                "DescribeScalingActivities",
+            ][self.rng.random_range(0..10)];
+            self.aws.throttle(op, 1);
+        }
+        // A notification outage (Slack down) for this invocation, now and then.
+        let outage = self.rng.random_bool(0.08);
+        self.asg
+            .lifecycle
+            .notifier
+            .fail_with(outage.then_some("slack:default"));
+        let event: Value = serde_json::from_str(payload).unwrap();
+        let result = fleetguard::testing::invoke(&self.asg, &event).await;
+        if std::env::var_os("SIM_LOG").is_some() {
+            eprintln!(
+                "t+{} {} (attempt {attempt}{}): {:?}",
+                self.now - T0,
+                event["detail-type"].as_str().unwrap_or_default(),
+                if outage { ", notifications down" } else { "" },
+                result
+                    .as_ref()
+                    .map(|s| (&s.outcome, &s.actions))
+                    .map_err(|e| &e.message)
+            );
+        }
+        self.asg.lifecycle.notifier.fail_with(None);
+        self.aws.world().failures.clear();
+        if let Err(e) = result {
+            self.stats.failed_invocations += 1;
+            if attempt < 2 {
+                let t = self.now + 60 * (attempt as i64 + 1);
+                self.at(t, Ev::Invoke(payload.to_owned(), attempt + 1));
+            } else {
+                self.stats.dropped_to_dlq += 1;
+                tracing::debug!(error = %e.message, "dropped to the on-failure destination");
+            }
+        }
+        self.observe();
+    }
+
+    /// What the function did to AWS since the last look: checked against the rules.
+    fn observe(&mut self) {
+        let (completions, heartbeats, draining) = {
+            let w = self.aws.world();
+            let c = w.completions[self.seen_completions..].to_vec();
+            let h = w.heartbeats[self.seen_heartbeats..].to_vec();
+            let d: BTreeSet<String> = w
+                .container_instances
+                .iter()
+                .filter(|c| c.status == "DRAINING")
+                .map(|c| c.ec2_instance_id.clone())
+                .collect();
+            (c, h, d)
+        };
+        self.seen_completions += completions.len();
+        self.seen_heartbeats += heartbeats.len();
+        for (group, hook, instance, _) in &completions {
+            if hook != OUR_HOOK {
+                self.violations.push(format!(
+                    "t+{}: completed {hook} of {instance} in {group}: not ours",
+                    self.now - T0
+                ));
+            }
+            if let Some(i) = self.instances.iter().position(|x| &x.id == instance) {
+                self.ours.remove(&i);
+            }
+        }
+        for (_, hook, instance) in &heartbeats {
+            if hook != OUR_HOOK {
+                self.violations.push(format!(
+                    "t+{}: heartbeat for {hook} of {instance}: not ours",
+                    self.now - T0
+                ));
+                continue;
+            }
+            self.stats.heartbeats += 1;
+            if let Some(i) = self.instances.iter().position(|x| &x.id == instance)
+                && let Some(a) = self.ours.get_mut(&i)
+            {
+                a.deadline = self.now + a.timeout;
+            }
+        }
+        for i in 0..self.instances.len() {
+            if !self.instances[i].draining_seen && draining.contains(&self.instances[i].id) {
+                self.instances[i].draining_seen = true;
+                for k in 0..self.instances[i].tasks {
+                    let t = self.now + self.instances[i].stop_after[k];
+                    self.at(t, Ev::TaskStops(i, k));
+                }
+            }
+        }
+        self.terminate_what_proceeds();
+    }
+
+    /// An instance whose pending actions are all done terminates now: check what ran on it.
+    fn terminate_what_proceeds(&mut self) {
+        for i in 0..self.instances.len() {
+            let x = &self.instances[i];
+            if x.terminated || x.terminating_since.is_none() {
+                continue;
+            }
+            let pending = self
+                .aws
+                .world()
+                .pending
+                .iter()
+                .any(|(_, _, id)| id == &x.id);
+            if pending {
+                continue;
+            }
+            let running = self.running_tasks(i);
+            let id = x.id.clone();
+            let group = x.group.clone();
+            let since = x.terminating_since.unwrap_or(self.now);
+            self.instances[i].terminated = true;
+            {
+                let mut w = self.aws.world();
+                w.group_instances.retain(|g| g.instance_id != id);
+                w.container_instances.retain(|c| c.ec2_instance_id != id);
+            }
+            if running > 0 {
+                // Allowed only for a forced drain: its message is checked at the end (it may
+                // reach people on a retry), and its timing now.
+                self.terminated_busy.push((i, self.now - since));
+                if self.now - since < self.max_drain.min(self.budget_cap(&group)) - 5 {
+                    self.violations.push(format!(
+                        "t+{}: {id} terminated with {running} task(s) running after {} s, before MAX_DRAIN_SECONDS={}",
+                        self.now - T0,
+                        self.now - since,
+                        self.max_drain
+                    ));
+                }
+            }
+        }
+    }
+
+    fn budget_cap(&self, group: &str) -> i64 {
+        let t = self.timeouts[group];
+        asg_lifecycle::decide::effective_budget_secs(i64::MAX, t)
+    }
+
+    fn running_tasks(&self, i: usize) -> usize {
+        let id = &self.instances[i].id;
+        self.aws
+            .world()
+            .tasks
+            .iter()
+            .filter(|(_, ci, t)| ci.ends_with(&format!("/{id}")) && t.last_status != "STOPPED")
+            .count()
+    }
+
+    fn delivered(&self, kind: NotificationKind, group: &str, instance: &str) -> bool {
+        let key = format!("{}|{group}|{instance}", kind.as_str());
+        self.asg
+            .lifecycle
+            .notifier
+            .sent()
+            .iter()
+            .any(|n| n.dedupe_key == key)
+    }
+
+    /// Hooks whose timer runs out before `until`: AWS applies the default result.
+    fn expire_hooks(&mut self, until: i64) {
+        let expired: Vec<(usize, i64)> = self
+            .ours
+            .iter()
+            .filter_map(|(i, a)| {
+                let at = a.deadline.min(a.global_deadline);
+                (at < until).then_some((*i, at))
+            })
+            .collect();
+        for (i, at) in expired {
+            self.now = at.max(self.now);
+            let id = self.instances[i].id.clone();
+            let since = self.instances[i].terminating_since.unwrap_or(at);
+            self.violations.push(format!(
+                "t+{}: our hook on {id} expired {} s into its drain (timeout {} s)",
+                at - T0,
+                at - since,
+                self.ours[&i].timeout
+            ));
+            self.ours.remove(&i);
+            self.aws
+                .world()
+                .pending
+                .retain(|(_, h, x)| !(x == &id && h == OUR_HOOK));
+            self.terminate_what_proceeds();
+        }
+    }
+
+    async fn step(&mut self, t: i64, ev: Ev) {
+        self.expire_hooks(t);
+        self.now = t.max(self.now);
+        match ev {
+            Ev::ScaleIn(i) => {
+                let (id, group) = (
+                    self.instances[i].id.clone(),
+                    self.instances[i].group.clone(),
+                );
+                self.instances[i].terminating_since = Some(self.now);
+                self.aws.group_instance(&group, &id, "Terminating:Wait");
+                self.aws
+                    .pending_action(&group, OUR_HOOK, &id, true, self.now);
+                let timeout = self.timeouts[&group];
+                self.ours.insert(
+                    i,
+                    OurAction {
+                        timeout,
+                        deadline: self.now + timeout,
+                        global_deadline: self.now
+                            + asg_lifecycle::decide::global_limit_secs(timeout),
+                    },
+                );
+                if group == "g1" {
+                    self.aws
+                        .pending_action(&group, FOREIGN_HOOK, &id, true, self.now);
+                    let t = self.now + self.rng.random_range(20..400);
+                    self.at(t, Ev::ForeignComplete(i));
+                }
+                let e = self.envelope(
+                    "EC2 Instance-terminate Lifecycle Action",
+                    "aws.autoscaling",
+                    json!({
+                        "LifecycleActionToken": "e2a9c6f1-3b7d-4d2e-9a8f-5c1b0e7d4a36",
+                        "AutoScalingGroupName": group, "LifecycleHookName": OUR_HOOK,
+                        "EC2InstanceId": id,
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                        "NotificationMetadata": "{\"cluster\": \"prod\"}",
+                    }),
+                );
+                self.emit(e);
+                // Some of them get a Spot warning on the way out too.
+                if self.rng.random_bool(0.2) {
+                    let t = self.now + self.rng.random_range(0..30);
+                    self.at(t, Ev::SpotWarning(i));
+                }
+            }
+            Ev::Invoke(payload, attempt) => self.invoke(&payload, attempt).await,
+            Ev::Sweep => {
+                if !self.rng.random_bool(0.05) {
+                    let e = self.envelope("Scheduled Event", "aws.events", json!({}));
+                    self.invoke(&e.to_string(), 0).await;
+                }
+                // The next minute, late by up to 45 s (EventBridge's schedules jitter).
+                let next = (self.now - T0) / 60 * 60 + T0 + 60 + self.rng.random_range(0..45);
+                self.at(next, Ev::Sweep);
+            }
+            Ev::TaskStops(i, k) => {
+                let id = self.instances[i].id.clone();
+                if self.instances[i].terminated {
+                    return;
+                }
+                let task_arn = {
+                    let mut w = self.aws.world();
+                    let mut arn = None;
+                    let mut n = 0;
+                    for (_, ci, t) in w.tasks.iter_mut() {
+                        if ci.ends_with(&format!("/{id}")) {
+                            if n == k && t.last_status != "STOPPED" {
+                                t.last_status = "STOPPED".into();
+                                t.desired_status = "STOPPED".into();
+                                arn = Some((t.arn.clone(), ci.clone()));
+                            }
+                            n += 1;
+                        }
+                    }
+                    if arn.is_some()
+                        && let Some(c) = w
+                            .container_instances
+                            .iter_mut()
+                            .find(|c| c.ec2_instance_id == id)
+                    {
+                        c.running_tasks_count = (c.running_tasks_count - 1).max(0);
+                    }
+                    arn
+                };
+                if let Some((task, ci)) = task_arn {
+                    let e = self.envelope(
+                        "ECS Task State Change",
+                        "aws.ecs",
+                        json!({
+                            "clusterArn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}"),
+                            "containerInstanceArn": ci, "taskArn": task,
+                            "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+                            "group": "service:checkout-api", "launchType": "EC2",
+                            "containers": [], "version": self.seq,
+                            "updatedAt": "2026-11-20T10:05:12.733Z",
+                        }),
+                    );
+                    self.emit(e);
+                    let e = self.container_instance_event(i);
+                    self.emit(e);
+                }
+            }
+            Ev::ForeignComplete(i) => {
+                let id = self.instances[i].id.clone();
+                self.aws
+                    .world()
+                    .pending
+                    .retain(|(_, h, x)| !(x == &id && h == FOREIGN_HOOK));
+                self.terminate_what_proceeds();
+            }
+            Ev::SpotWarning(i) => {
+                if self.instances[i].terminated {
+                    return;
+                }
+                self.stats.spot_warnings += 1;
+                self.clock.set(self.now);
+                // A mass reclaim: Auto Scaling throttles.
+                if self.rng.random_bool(0.5) {
+                    self.aws.throttle("DescribeAutoScalingInstances", 1);
+                }
+                let id = self.instances[i].id.clone();
+                let e = self.envelope(
+                    "EC2 Spot Instance Interruption Warning",
+                    "aws.ec2",
+                    json!({"instance-id": id, "instance-action": "terminate"}),
+                );
+                let _ = fleetguard::testing::invoke(&self.spot, &e).await;
+                self.aws.world().failures.clear();
+                let status = self
+                    .aws
+                    .world()
+                    .container_instances
+                    .iter()
+                    .find(|c| c.ec2_instance_id == id)
+                    .map(|c| c.status.clone());
+                if status.as_deref() == Some("ACTIVE") {
+                    self.violations.push(format!(
+                        "t+{}: Spot warning for {id}: container instance still ACTIVE after the invocation",
+                        self.now - T0
+                    ));
+                }
+                self.observe();
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        for (i, after) in self.terminated_busy.clone() {
+            let (id, group) = (
+                self.instances[i].id.clone(),
+                self.instances[i].group.clone(),
+            );
+            if !self.delivered(NotificationKind::DrainForced, &group, &id) {
+                self.violations.push(format!(
+                    "{id} terminated with tasks running {after} s into its drain, and no forced message was delivered"
+                ));
+            }
+        }
+        for i in 0..self.instances.len() {
+            let x = &self.instances[i];
+            if !x.terminated {
+                self.violations.push(format!(
+                    "{} never terminated (scaled in at t+{}; pending: {:?})",
+                    x.id,
+                    x.scale_in_at - T0,
+                    self.aws
+                        .world()
+                        .pending
+                        .iter()
+                        .filter(|p| p.2 == x.id)
+                        .collect::<Vec<_>>()
+                ));
+                continue;
+            }
+            let (id, group) = (x.id.clone(), x.group.clone());
+            let drained = self.delivered(NotificationKind::DrainCompleted, &group, &id);
+            let forced = self.delivered(NotificationKind::DrainForced, &group, &id);
+            if forced {
+                self.stats.forced += 1;
+            } else if drained {
+                self.stats.drained += 1;
+            }
+            if x.had_work && !(drained || forced) {
+                self.violations.push(format!(
+                    "{id}: drained, but no drained or forced message was delivered"
+                ));
+            }
+            if drained && forced {
+                self.violations
+                    .push(format!("{id}: both a drained and a forced message"));
+            }
+        }
+    }
+}
+
+/// Run one seed. `Err` lists every invariant broken, with the virtual time.
+pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
+    let mut sim = Sim::new(seed);
+    // Once every instance is gone, ten more minutes: Lambda's retries and the sweeps that
+    // deliver what failed on the way.
+    let mut end = T0 + HORIZON_SECS;
+    while let Some(Reverse((t, _, ev))) = sim.queue.pop() {
+        if t > end {
+            break;
+        }
+        sim.step(t, ev).await;
+        if end == T0 + HORIZON_SECS && sim.instances.iter().all(|x| x.terminated) {
+            end = sim.now + 600;
+        }
+    }
+    sim.finish();
+    if sim.violations.is_empty() {
+        Ok(sim.stats)
+    } else {
+        Err(sim.violations)
+    }
+}
+
+/// Silence the handlers' logs unless `SIM_LOG` is set.
+pub fn quiet() -> Option<tracing::subscriber::DefaultGuard> {
+    (std::env::var_os("SIM_LOG").is_none())
+        .then(|| tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default()))
+}

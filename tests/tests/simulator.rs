@@ -1,0 +1,73 @@
+//! The safety invariants over seeded random fleets (see `fleetguard_integration::sim`).
+//!
+//! `make test` runs `SIM_SEEDS` seeds (default 1000); `make sim-long` many more. A failure
+//! prints the seed; `SIM_SEED=<n> cargo test -p fleetguard-integration --test simulator`
+//! replays exactly that one (with `SIM_LOG=1` for the handlers' logs).
+
+use fleetguard_integration::sim;
+
+#[tokio::test]
+async fn invariants_hold_over_seeded_fleets() {
+    let _quiet = sim::quiet();
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
+        Err(_) => {
+            let n: u64 = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1000);
+            let first: u64 = std::env::var("SIM_FIRST_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
+            (first..first + n).collect()
+        }
+    };
+    let mut failures = Vec::new();
+    let mut total = sim::Stats::default();
+    for &seed in &seeds {
+        match sim::run(seed).await {
+            Ok(s) => {
+                total.instances += s.instances;
+                total.invocations += s.invocations;
+                total.failed_invocations += s.failed_invocations;
+                total.dropped_to_dlq += s.dropped_to_dlq;
+                total.drained += s.drained;
+                total.forced += s.forced;
+                total.heartbeats += s.heartbeats;
+                total.spot_warnings += s.spot_warnings;
+            }
+            Err(v) => failures.push((seed, v)),
+        }
+    }
+    println!(
+        "fleet simulator: {} seeds, {} failed; {:?}",
+        seeds.len(),
+        failures.len(),
+        total
+    );
+    if let Some((seed, v)) = failures.first() {
+        let others: Vec<String> = failures
+            .iter()
+            .skip(1)
+            .take(10)
+            .map(|(s, v)| format!("  seed {s}: {}", v[0]))
+            .collect();
+        panic!(
+            "{} of {} seeds broke an invariant. First, seed {seed} (replay: SIM_SEED={seed} cargo test -p fleetguard-integration --test simulator):\n{}\nothers:\n{}",
+            failures.len(),
+            seeds.len(),
+            v.join("\n"),
+            others.join("\n")
+        );
+    }
+    // The runs exercised what they claim to.
+    assert!(
+        total.drained > 0 && total.forced > 0 && total.heartbeats > 0,
+        "{total:?}"
+    );
+    assert!(
+        total.failed_invocations > 0 && total.spot_warnings > 0,
+        "{total:?}"
+    );
+}
