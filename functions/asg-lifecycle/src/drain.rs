@@ -67,6 +67,9 @@ pub(crate) fn stash_key(instance: &str) -> String {
     format!("{STASH_PREFIX}{instance}")
 }
 
+/// How many heartbeats a sweep records at once.
+pub const HEARTBEAT_CONCURRENCY: usize = 16;
+
 pub(crate) fn is_terminating(state: &str) -> bool {
     state.ends_with("Terminating:Wait")
 }
@@ -192,32 +195,51 @@ where
         }
     }
 
-    pub(crate) async fn heartbeat(
+    /// Record heartbeats for every (group, hook, instance) given, [`HEARTBEAT_CONCURRENCY`] at a
+    /// time: a sweep over a thousand draining instances must fit in the function's timeout.
+    pub(crate) async fn heartbeat_all(
         &self,
-        group: &str,
-        hooks: &[&LifecycleHook],
-        instance: &str,
+        due: Vec<(String, String, String)>,
         out: &mut Handled,
     ) {
-        for h in hooks {
-            if self.dry_run {
+        if self.dry_run {
+            for (_, _, instance) in due {
                 out.did(
                     Action::RecordLifecycleActionHeartbeat,
                     Outcome::DryRun,
                     format!("dry run: would record a heartbeat for {instance}"),
                 );
-                continue;
             }
-            match self
-                .fleet
-                .autoscaling
-                .heartbeat(group, &h.name, instance)
-                .await
-            {
+            return;
+        }
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(HEARTBEAT_CONCURRENCY));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (group, hook, instance)) in due.iter().cloned().enumerate() {
+            let (asg, permits) = (self.fleet.autoscaling.clone(), permits.clone());
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (i, asg.heartbeat(&group, &hook, &instance).await)
+            });
+        }
+        let mut results = Vec::with_capacity(due.len());
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => out.failed(
+                    Action::RecordLifecycleActionHeartbeat,
+                    AwsError::other("RecordLifecycleActionHeartbeat", e.to_string()),
+                ),
+            }
+        }
+        // In the order they were due, so the summary reads the same on every run.
+        results.sort_by_key(|(i, _)| *i);
+        for (i, r) in results {
+            let (_, hook, instance) = &due[i];
+            match r {
                 Ok(true) => out.did(
                     Action::RecordLifecycleActionHeartbeat,
                     Outcome::Done,
-                    format!("heartbeat for {} of {instance}", h.name),
+                    format!("heartbeat for {hook} of {instance}"),
                 ),
                 Ok(false) => {}
                 Err(e) => out.failed(Action::RecordLifecycleActionHeartbeat, e),

@@ -5,10 +5,11 @@
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
     CompleteReason, EcsEvidence, Evidence, Step, When, decide_launch, decide_terminate,
-    expected_cluster, joined,
+    expected_cluster, heartbeat_due, joined,
 };
 use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
+use fleetguard::observe::Action;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, GroupInstance,
@@ -85,7 +86,14 @@ where
             if waiting.is_empty() {
                 continue;
             }
-            let hooks = self.fleet.autoscaling.hooks(&g.group.name).await?;
+            // One group that cannot be read never holds back the others.
+            let hooks = match self.fleet.autoscaling.hooks(&g.group.name).await {
+                Ok(h) => h,
+                Err(e) => {
+                    out.failed(Action::CompleteLifecycleAction, e);
+                    continue;
+                }
+            };
             let wanted: Vec<(String, bool)> = waiting
                 .iter()
                 .map(|i| (i.instance_id.clone(), is_terminating(&i.lifecycle_state)))
@@ -110,6 +118,7 @@ where
             );
         }
         let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
+        let mut ecs_unknown = false;
         for c in &clusters {
             match self.fleet.ecs.container_instances(c, None).await {
                 Ok(cis) => {
@@ -121,7 +130,12 @@ where
                 Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
                     tracing::info!(cluster = %c, "cluster no longer exists: skipped");
                 }
-                Err(e) => return Err(e),
+                // Its container instances are unknown: no instance is concluded to be outside
+                // ECS (and so empty) this sweep; heartbeats still go out.
+                Err(e) => {
+                    ecs_unknown = true;
+                    out.failed(Action::DrainContainerInstance, e);
+                }
             }
         }
         // Target groups of groups with terminating instances, one call each.
@@ -132,12 +146,23 @@ where
                 tgs.extend(self.target_groups(&g.group));
             }
         }
+        let mut tg_unknown: BTreeSet<String> = BTreeSet::new();
         for tg in &tgs {
-            for (id, regs) in self.fleet.elbv2.target_group_registrations(tg).await? {
-                tg_regs.entry(id).or_default().extend(regs);
+            match self.fleet.elbv2.target_group_registrations(tg).await {
+                Ok(by_id) => {
+                    for (id, regs) in by_id {
+                        tg_regs.entry(id).or_default().extend(regs);
+                    }
+                }
+                Err(e) => {
+                    tg_unknown.insert(tg.clone());
+                    out.failed(Action::DeregisterTargets, e);
+                }
             }
         }
         let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
+        // Heartbeats are recorded together, in parallel, once every instance was looked at.
+        let mut due: Vec<(String, String, String)> = Vec::new();
         for (g, waiting, hooks, started) in &per_group {
             let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
             for gi in waiting {
@@ -166,11 +191,19 @@ where
                     let before = out.errors.len();
                     self.start_drain(ci, managed_draining, id, &regs, &mut out)
                         .await;
-                    if out.errors.len() > before {
-                        continue;
-                    }
+                    // What could not be read this sweep: never concluded empty, still heartbeated.
+                    let mut unknown = out.errors.len() > before
+                        || (ci.is_none() && ecs_unknown)
+                        || self
+                            .target_groups(&g.group)
+                            .iter()
+                            .any(|tg| tg_unknown.contains(tg));
                     let had_work = ci.is_some() || !regs.is_empty();
                     let ecs = match ci {
+                        _ if unknown => EcsEvidence::Busy {
+                            running: 0,
+                            pending: 0,
+                        },
                         None => EcsEvidence::NotInCluster,
                         Some(c) if c.running_tasks_count > 0 || c.pending_tasks_count > 0 => {
                             EcsEvidence::Busy {
@@ -183,7 +216,11 @@ where
                                 Ok(t) => EcsEvidence::Tasks(t),
                                 Err(e) => {
                                     out.errors.push(e);
-                                    continue;
+                                    unknown = true;
+                                    EcsEvidence::Busy {
+                                        running: 0,
+                                        pending: 0,
+                                    }
                                 }
                             }
                         }
@@ -192,15 +229,17 @@ where
                         ecs,
                         registrations: regs,
                     };
-                    let step = decide_terminate(
-                        &evidence,
-                        had_work,
-                        When::Sweep {
-                            elapsed_secs: elapsed,
-                            heartbeat_timeout_secs: heartbeat_timeout,
+                    let when = When::Sweep {
+                        elapsed_secs: elapsed,
+                        heartbeat_timeout_secs: heartbeat_timeout,
+                    };
+                    let step = match decide_terminate(&evidence, had_work, when, &self.config) {
+                        // Forcing needs the facts too; waiting with a heartbeat is always safe.
+                        Step::Complete { .. } if unknown => Step::Wait {
+                            heartbeat: heartbeat_due(elapsed, heartbeat_timeout),
                         },
-                        &self.config,
-                    );
+                        step => step,
+                    };
                     let ctx = Render {
                         group: &g.group,
                         instance: id,
@@ -257,8 +296,9 @@ where
                             draining += 1;
                             if heartbeat {
                                 heartbeats += 1;
-                                self.heartbeat(&g.group.name, &our_hooks, id, &mut out)
-                                    .await;
+                                for h in &our_hooks {
+                                    due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
+                                }
                             }
                         }
                     }
@@ -303,14 +343,16 @@ where
                         Step::Wait { heartbeat } => {
                             if heartbeat {
                                 heartbeats += 1;
-                                self.heartbeat(&g.group.name, &our_hooks, id, &mut out)
-                                    .await;
+                                for h in &our_hooks {
+                                    due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        self.heartbeat_all(due, &mut out).await;
         out.outcome = format!(
             "swept {waiting_count} waiting instance(s): {completed} completed, {forced} forced, {draining} still draining, {heartbeats} heartbeat(s)"
         );

@@ -376,3 +376,71 @@ async fn a_drain_whose_scaling_activity_is_not_found_is_still_heartbeated() {
         .unwrap();
     assert_eq!(aws.world().heartbeats.len(), 1);
 }
+
+#[tokio::test]
+async fn what_a_sweep_cannot_read_is_never_concluded_empty_but_still_heartbeated() {
+    // The tasks cannot be listed this sweep: no completion on a guess, and the hook stays alive.
+    let (aws, _) = terminating(1, 215);
+    aws.stop_tasks_of(INSTANCE);
+    aws.throttle("ListTasks", 2);
+    let h = handler(&aws, &[]);
+    let err = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("ListTasks"), "{}", err.message);
+    assert!(aws.world().completions.is_empty());
+    assert_eq!(aws.world().heartbeats.len(), 1);
+    // The next sweep reads it and completes.
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.world().completions.len(), 1);
+}
+
+#[tokio::test]
+async fn a_group_whose_hooks_cannot_be_read_never_holds_back_another() {
+    let (aws, _) = terminating(0, 30);
+    aws.group("other", &[], &[]);
+    aws.hook("other", DRAIN_HOOK, true, 300, None);
+    aws.group_instance("other", LAUNCHING, "Terminating:Wait");
+    aws.pending_action("other", DRAIN_HOOK, LAUNCHING, true, now() - 30);
+    // The first group's DescribeLifecycleHooks fails; the second is still swept.
+    aws.throttle("DescribeLifecycleHooks", 1);
+    let h = handler(&aws, &[]);
+    assert!(
+        invoke(&h, &sample("asg/scheduled-sweep.json"))
+            .await
+            .is_err()
+    );
+    assert_eq!(aws.world().completions.len(), 1);
+}
+
+#[tokio::test]
+async fn a_completion_message_that_failed_after_the_completion_goes_out_on_the_retry() {
+    // The defect: messages were built only when the completion call reported it completed, so
+    // the retry (which finds the action complete) rebuilt nothing and "drained" was lost.
+    let (aws, _) = terminating(1, 60);
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
+        .await
+        .unwrap();
+    aws.stop_tasks_of(INSTANCE);
+    let emptied = container_instance_event(&aws, INSTANCE);
+    h.lifecycle.notifier.fail_with(Some("slack:default"));
+    assert!(invoke(&h, &emptied).await.is_err());
+    assert_eq!(aws.world().completions.len(), 1);
+    // Lambda's retry: the action is complete and the instance proceeding; the message goes out.
+    h.lifecycle.notifier.fail_with(None);
+    let out = invoke(&h, &emptied).await.unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
+    assert_eq!(
+        kinds(&h),
+        [
+            NotificationKind::DrainStarted,
+            NotificationKind::DrainCompleted
+        ]
+    );
+    // Once delivered, never again.
+    invoke(&h, &emptied).await.unwrap();
+    assert_eq!(h.lifecycle.notifier.sent().len(), 2);
+}
