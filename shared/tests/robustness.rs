@@ -130,3 +130,29 @@ proptest! {
         exercise(&v);
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_not_an_error() {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(
+        br#"{"version":"0","id":"e1","detail-type":"EC2 Instance Rebalance Recommendation","source":"aws.ec2",
+            "account":"123456789012","time":"2020-01-01T00:00:00Z","region":"us-east-1","resources":[],
+            "detail":{"instance-id":"i-0abcdef1234567890"}}"#,
+    );
+    assert_eq!(
+        fleetguard::parse_event(&bytes).unwrap().kind(),
+        fleetguard::EventKind::RebalanceRecommendation
+    );
+}
+
+#[test]
+fn another_services_sns_message_is_acknowledged_not_retried() {
+    let v = serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {
+        "Type": "Notification", "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+        "Message": "{\"source\":\"aws.codepipeline\",\"pipeline\":\"web\",\"state\":\"FAILED\"}",
+        "Timestamp": "2026-11-20T10:00:00.000Z"}}]});
+    let e = fleetguard::parse_value(&v).unwrap();
+    assert_eq!(e.kind(), fleetguard::EventKind::Unrecognised);
+    assert_eq!(e.envelope.region, "us-east-1");
+}

@@ -247,6 +247,8 @@ fn field_err(path: impl Into<String>, message: impl Into<String>) -> ParseError 
 
 /// Parse raw bytes (what the Lambda runtime receives).
 pub fn parse_event(bytes: &[u8]) -> Result<Event, ParseError> {
+    // A UTF-8 byte-order mark (some editors and tools write one) is not part of the JSON.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ParseError::NotJson {
         line: e.line(),
         column: e.column(),
@@ -499,6 +501,7 @@ fn parse_records(records: &Value, prefix: &str, depth: u8) -> Result<Event, Pars
         }
         None => return Err(field_err(&mpath, "missing")),
     };
+    let message = message.strip_prefix('\u{feff}').unwrap_or(message);
     let inner: Value = serde_json::from_str(message).map_err(|e| {
         field_err(
             &mpath,
@@ -529,6 +532,21 @@ fn parse_records(records: &Value, prefix: &str, depth: u8) -> Result<Event, Pars
         Value::Object(o) if o.contains_key("detail-type") && depth == 0 => {
             parse_inner(&inner, &mpath, depth + 1)?
         }
+        // Another service's notification on a topic we are subscribed to (valid JSON, not ours):
+        // acknowledged and logged, never retried into the on-failure destination.
+        Value::Object(_) => Event {
+            envelope: Envelope {
+                id: excerpt(message_id, 128),
+                source: "aws:sns".to_owned(),
+                time,
+                ..Envelope::default()
+            },
+            ingress: Ingress::Sns,
+            detail: Detail::Unrecognised {
+                source: "aws:sns".to_owned(),
+                detail_type: None,
+            },
+        },
         _ => {
             return Err(ParseError::UnknownShape(format!(
                 "{mpath}: not a CloudWatch alarm, Auto Scaling notification or EventBridge event"
