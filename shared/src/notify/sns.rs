@@ -152,9 +152,15 @@ fn attribute_name(key: &str) -> String {
                 '_'
             }
         })
-        .collect::<String>()
-        .trim_matches('.')
-        .replace("..", "_.");
+        .collect::<String>();
+    // SNS rejects successive periods and a trailing one: collapse runs, trim the ends.
+    let mut collapsed = String::with_capacity(clean.len());
+    for c in clean.chars() {
+        if !(c == '.' && collapsed.ends_with('.')) {
+            collapsed.push(c);
+        }
+    }
+    let clean = collapsed.trim_matches('.');
     if clean.is_empty() {
         String::new()
     } else {
@@ -166,6 +172,24 @@ fn attribute_name(key: &str) -> String {
 mod tests {
     use super::*;
     use crate::notify::{NotificationKind, Severity};
+
+    #[test]
+    fn tag_keys_become_attribute_names_sns_accepts() {
+        // The defect: `a...b` became `tag.a_..b`, which Publish rejects on every retry.
+        for (key, name) in [
+            ("a...b", "tag.a.b"),
+            ("a..b", "tag.a.b"),
+            ("..x..", "tag.x"),
+            ("cost center", "tag.cost_center"),
+            ("...", ""),
+        ] {
+            assert_eq!(attribute_name(key), name, "{key}");
+        }
+        for key in ["a....b.", "x.y..z", ". .", "é..."] {
+            let n = attribute_name(key);
+            assert!(!n.contains("..") && !n.ends_with('.'), "{key} → {n}");
+        }
+    }
 
     #[test]
     fn subject_is_ascii_and_short() {
