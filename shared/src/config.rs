@@ -47,6 +47,16 @@ impl CommonConfig {
     }
 }
 
+/// A lookup over `NAME=value` pairs, in place of the environment (tests, the simulator).
+pub fn lookup_in<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 /// A comma-separated list; blanks dropped. Unset is empty.
 pub fn parse_list(value: Option<String>) -> Vec<String> {
     value

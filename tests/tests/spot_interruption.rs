@@ -362,8 +362,9 @@ async fn throttled_auto_scaling_never_holds_back_the_ecs_drain() {
     let mut ctx = context(&s, &[]).await;
     ctx.fleet.autoscaling =
         fleetguard::adapters::autoscaling::AutoScaling::new(s.aws.autoscaling_client(&s.sdk));
+    // The test SDK configuration makes 3 attempts: all of this invocation's are throttled.
     s.aws
-        .autoscaling_fail_next("DescribeAutoScalingInstances", 10, "Throttling")
+        .autoscaling_fail_next("DescribeAutoScalingInstances", 3, "Throttling")
         .await;
     let (instance, ci) = s.ecs_instance(0);
     let err = invoke(

@@ -7,11 +7,7 @@ use fleetguard::notify::NotificationKind;
 use fleetguard::testing::{FakeNotifier, invoke, sample};
 
 fn handler(env: &[(&str, &str)]) -> Handler<FakeNotifier> {
-    let lookup = |k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    };
+    let lookup = fleetguard::config::lookup_in(env);
     Handler {
         common: CommonConfig::from_lookup(&lookup).unwrap(),
         alarms: AlarmConfig::from_lookup(lookup).unwrap(),

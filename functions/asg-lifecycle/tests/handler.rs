@@ -19,11 +19,7 @@ const LAUNCHING: &str = "i-07f3e9b2c4d5a6180";
 type Asg = Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Asg {
-    let lookup = |k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    };
+    let lookup = fleetguard::config::lookup_in(env);
     let common = CommonConfig::from_lookup(&lookup).unwrap();
     Handler {
         lifecycle: Lifecycle {

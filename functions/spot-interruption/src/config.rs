@@ -55,13 +55,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn config(lookup: &[(&str, &str)]) -> SpotConfig {
-        SpotConfig::from_lookup(|k| {
-            lookup
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        SpotConfig::from_lookup(fleetguard::config::lookup_in(lookup)).unwrap()
     }
 
     #[test]

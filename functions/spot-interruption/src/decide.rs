@@ -92,13 +92,7 @@ mod tests {
     }
 
     fn config(lookup: &[(&str, &str)]) -> SpotConfig {
-        SpotConfig::from_lookup(|k| {
-            lookup
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        SpotConfig::from_lookup(fleetguard::config::lookup_in(lookup)).unwrap()
     }
 
     #[test]

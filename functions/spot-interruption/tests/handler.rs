@@ -13,11 +13,7 @@ const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 type Spot = Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Spot {
-    let lookup = |k: &str| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    };
+    let lookup = fleetguard::config::lookup_in(env);
     Handler {
         common: CommonConfig::from_lookup(&lookup).unwrap(),
         config: SpotConfig::from_lookup(lookup).unwrap(),
