@@ -31,8 +31,14 @@ where
         // event, cannot know which instances that run completed).
         let mut resend = Handled::default();
         for key in self.notifier.stashed_keys().await {
-            if let Some(instance) = key.strip_prefix(STASH_PREFIX) {
-                self.resend_stashed(instance, &mut resend).await;
+            let Some(instance) = key.strip_prefix(STASH_PREFIX) else {
+                continue;
+            };
+            let before = resend.notifications.len();
+            self.resend_stashed(instance, &mut resend).await;
+            if resend.notifications.len() == before {
+                // Listed, but expired or gone: drop it from the index.
+                self.notifier.unstash(&key).await;
             }
         }
         let mut out = self.sweep_groups(region).await?;
