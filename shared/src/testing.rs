@@ -47,6 +47,21 @@ pub struct World {
     pub failures: Vec<(&'static str, usize, AwsError)>,
 }
 
+impl World {
+    /// ECS's answer for a cluster that does not exist (deleted, or never created).
+    fn cluster_exists(&self, operation: &'static str, cluster: &str) -> Result<(), AwsError> {
+        if self.clusters.iter().any(|c| same_cluster(c, cluster)) {
+            Ok(())
+        } else {
+            Err(AwsError::service(
+                operation,
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ))
+        }
+    }
+}
+
 fn same_cluster(a: &str, b: &str) -> bool {
     a.rsplit('/').next() == b.rsplit('/').next()
 }
@@ -282,13 +297,7 @@ impl ContainerInstances for FakeAws {
         instance: &crate::ids::InstanceId,
     ) -> Result<Option<ContainerInstance>, AwsError> {
         let w = self.call("ListContainerInstances")?;
-        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
-            return Err(AwsError::service(
-                "ListContainerInstances",
-                "ClusterNotFoundException",
-                "Cluster not found.",
-            ));
-        }
+        w.cluster_exists("ListContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
             .find(|c| {
@@ -303,13 +312,7 @@ impl ContainerInstances for FakeAws {
         arns: Vec<String>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
         let w = self.call("DescribeContainerInstances")?;
-        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
-            return Err(AwsError::service(
-                "DescribeContainerInstances",
-                "ClusterNotFoundException",
-                "Cluster not found.",
-            ));
-        }
+        w.cluster_exists("DescribeContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
             .filter(|c| arns.contains(&c.arn))
@@ -323,13 +326,7 @@ impl ContainerInstances for FakeAws {
         status: Option<&str>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
         let w = self.call("ListContainerInstances")?;
-        if !w.clusters.iter().any(|c| same_cluster(c, cluster)) {
-            return Err(AwsError::service(
-                "ListContainerInstances",
-                "ClusterNotFoundException",
-                "Cluster not found.",
-            ));
-        }
+        w.cluster_exists("ListContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
             .filter(|c| same_cluster(&c.cluster_arn, cluster))
