@@ -38,19 +38,6 @@ impl AwsError {
             message: format!("{code}: {}", message.into()),
         }
     }
-
-    /// Throttling, as the SDK reports it once its retries are spent.
-    pub fn is_throttling(&self) -> bool {
-        matches!(
-            self.code.as_deref(),
-            Some(
-                "Throttling"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "TooManyRequestsException"
-            )
-        )
-    }
 }
 
 impl fmt::Display for AwsError {

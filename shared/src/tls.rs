@@ -117,7 +117,12 @@ mod tests {
     fn clients_build_with_the_shared_roots() {
         let _sdk = sdk_http_client();
         http_client_builder().build().unwrap();
-        // Loaded once: the same allocation on every call.
-        assert!(std::ptr::eq(roots(), roots()));
+        // Every root reqwest is given parses, so the Slack client trusts the same set.
+        assert!(roots().len() > 100, "{}", roots().len());
+        assert!(
+            roots()
+                .iter()
+                .all(|c| reqwest::Certificate::from_der(c.as_ref()).is_ok())
+        );
     }
 }

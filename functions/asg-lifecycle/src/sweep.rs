@@ -9,7 +9,6 @@ use crate::decide::{
 };
 use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
-use fleetguard::observe::Action;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, GroupInstance,
@@ -96,7 +95,7 @@ where
             let hooks = match self.fleet.autoscaling.hooks(&g.group.name).await {
                 Ok(h) => h,
                 Err(e) => {
-                    out.failed(Action::CompleteLifecycleAction, e);
+                    out.errors.push(e);
                     continue;
                 }
             };
@@ -140,7 +139,7 @@ where
                 // ECS (and so empty) this sweep; heartbeats still go out.
                 Err(e) => {
                     ecs_unknown = true;
-                    out.failed(Action::DrainContainerInstance, e);
+                    out.errors.push(e);
                 }
             }
         }
@@ -162,7 +161,7 @@ where
                 }
                 Err(e) => {
                     tg_unknown.insert(tg.clone());
-                    out.failed(Action::DeregisterTargets, e);
+                    out.errors.push(e);
                 }
             }
         }

@@ -16,10 +16,6 @@ impl AutoScaling {
     pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
         Self { client }
     }
-
-    pub fn client(&self) -> &aws_sdk_autoscaling::Client {
-        &self.client
-    }
 }
 
 impl AutoScalingGroups for AutoScaling {

@@ -144,21 +144,6 @@ fn cfg_err(variable: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl Notifier {
-    /// A notifier with no destinations (notifications are logged and dropped).
-    pub fn disabled() -> Self {
-        Self {
-            rules: Rules::default(),
-            defaults: Vec::new(),
-            webhooks: Arc::default(),
-            secrets: None,
-            sns: None,
-            http: Arc::default(),
-            dedupe: None,
-            stash: Arc::default(),
-            slack_max_attempts: 5,
-        }
-    }
-
     /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`, `NOTIFY_ROUTES`,
     /// `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`. Webhook secrets are read on first use, not here.
     pub async fn from_lookup(
