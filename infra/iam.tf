@@ -86,7 +86,7 @@ data "aws_iam_policy_document" "function" {
     for_each = contains(["spot-interruption", "asg-lifecycle"], each.key) ? [1] : []
     content {
       sid       = "Describe"
-      actions   = ["ecs:ListClusters", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities", "elasticloadbalancing:DescribeTargetHealth"]
+      actions   = ["ecs:ListClusters", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities", "autoscaling:DescribeWarmPool", "elasticloadbalancing:DescribeTargetHealth"]
       resources = ["*"]
     }
   }
@@ -101,9 +101,27 @@ data "aws_iam_policy_document" "function" {
   dynamic "statement" {
     for_each = contains(["spot-interruption", "asg-lifecycle"], each.key) ? [1] : []
     content {
-      sid       = "DrainContainerInstances"
-      actions   = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:ListTasks"]
+      sid = "DrainContainerInstances"
+      # PutAttributes: the drain mark (`fleetguard.drained-for`) of a drain to undo later.
+      actions   = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:ListTasks", "ecs:PutAttributes"]
       resources = local.container_instance_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "asg-lifecycle" ? [1] : []
+    content {
+      # Undoing drains of ours: the mark removed, and marked container instances listed.
+      sid       = "UndoDrainsRemoveMark"
+      actions   = ["ecs:DeleteAttributes"]
+      resources = local.container_instance_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "asg-lifecycle" ? [1] : []
+    content {
+      sid       = "UndoDrainsListMarked"
+      actions   = ["ecs:ListAttributes"]
+      resources = local.cluster_resource_arns
     }
   }
   dynamic "statement" {

@@ -78,7 +78,7 @@ variable "managed_asg_tag" {
 }
 
 variable "target_group_arns" {
-  description = "Target groups instances are deregistered from. Empty: the target groups of the instance's group."
+  description = "Target groups instances are deregistered from besides their Auto Scaling group's own (the only ones for instances in no group). When set, it is also the IAM scope of DeregisterTargets: list the groups' target groups too."
   type        = list(string)
   default     = []
   validation {

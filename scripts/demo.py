@@ -249,12 +249,15 @@ def main():
                                          headers={"content-type": "application/json"})
             return json.loads(urllib.request.urlopen(req).read())
 
-        def lifecycle(name, instance, group, hook, metadata):
+        def lifecycle(name, instance, group, hook, metadata, action=None):
             e = json.loads((ROOT / "events" / name).read_text())
             e["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             e["region"], e["account"] = "us-east-1", "123456789012"
             e["detail"].update({"EC2InstanceId": instance, "AutoScalingGroupName": group,
                                 "LifecycleHookName": hook, "NotificationMetadata": metadata})
+            if action:
+                # The event carries its action's token (completion is by token).
+                e["detail"]["LifecycleActionToken"] = action["LifecycleActionToken"]
             return e
 
         drain = fleet["ecs_instances"][1]
@@ -262,12 +265,12 @@ def main():
         tasks = ecs.list_tasks(cluster=fleet["cluster"], containerInstance=ci_arn)["taskArns"]
         say(f"\n   {BOLD}Scale-in of ECS instance {iid}{RESET} ({len(tasks)} tasks; Auto Scaling puts it in "
             f"Terminating:Wait: the local lifecycle fake stands in for that)")
-        fake("/_fake/lifecycle-actions", {"EC2InstanceId": iid, "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
+        action = fake("/_fake/lifecycle-actions", {"EC2InstanceId": iid, "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
                                           "LifecycleHookName": fleet["terminate_hook"],
                                           "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"})
         metadata = json.dumps({"ecs_cluster": fleet["cluster"]})
         invoke("asg-lifecycle", lifecycle("asg/terminate-lifecycle-action.json", iid, fleet["ecs_auto_scaling_group"],
-                                          fleet["terminate_hook"], metadata))
+                                          fleet["terminate_hook"], metadata, action))
         say(f"       moto: container instance {container_instance_status(ci_arn)}; "
             f"lifecycle actions completed: {len(fake('/_fake/lifecycle-actions')['completed'])}")
         show_deliveries(first_full=False)
@@ -293,11 +296,11 @@ def main():
 
         web = fleet["web_instances"][1]
         say(f"\n   {BOLD}Scale-in of web instance {web}{RESET} (behind demo-web-tg, no ECS)")
-        fake("/_fake/lifecycle-actions", {"EC2InstanceId": web, "AutoScalingGroupName": fleet["web_auto_scaling_group"],
+        action = fake("/_fake/lifecycle-actions", {"EC2InstanceId": web, "AutoScalingGroupName": fleet["web_auto_scaling_group"],
                                           "LifecycleHookName": fleet["terminate_hook"],
                                           "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"})
         invoke("asg-lifecycle", lifecycle("asg/terminate-lifecycle-action.json", web, fleet["web_auto_scaling_group"],
-                                          fleet["terminate_hook"], None))
+                                          fleet["terminate_hook"], None, action))
         show_deliveries(first_full=False)
 
         slow = fleet["ecs_instances"][2]

@@ -137,6 +137,9 @@ class LifecycleFake:
         self.failures = {}  # action -> list of (status, code, message)
 
     def state_of(self, action):
+        # A warm-pool transition waits in `Warmed:Pending:Wait` (given as "LifecycleState").
+        if action.get("LifecycleState"):
+            return action["LifecycleState"]
         return "Pending:Wait" if action["LifecycleTransition"].endswith("LAUNCHING") else "Terminating:Wait"
 
     def handler(fake):
@@ -181,6 +184,8 @@ class LifecycleFake:
                         "StartTime": spec.get("StartTime", time.time()),
                         "Heartbeats": 0,
                     }
+                    if spec.get("LifecycleState"):
+                        action["LifecycleState"] = spec["LifecycleState"]
                     with fake.lock:
                         fake.pending[action["EC2InstanceId"]] = action
                     return self.reply_json(200, action)
@@ -389,6 +394,33 @@ def patch_moto():
         return result
 
     asg_responses.AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
+
+    # ECS custom attributes (fleetguard's drain mark). AWS deletes a custom attribute by name and
+    # target, with no value ("don't specify the value"); moto deletes only when a value is given
+    # and equal. And moto's ListAttributes with an attribute name and no value filters on a value
+    # of None, so it finds nothing; AWS lists every value of that name.
+    original_delete = ecs_models.EC2ContainerServiceBackend._delete_attribute
+
+    def _delete_attribute(self, cluster_name, name, value=None, target_id=None, target_type=None):
+        if value is None and target_id is not None:
+            short = target_id.rsplit("/", 1)[-1]
+            instance = self.container_instances.get(cluster_name, {}).get(short)
+            if instance is not None and name in instance.attributes:
+                value = instance.attributes[name]
+        return original_delete(self, cluster_name, name, value, target_id, target_type)
+
+    ecs_models.EC2ContainerServiceBackend._delete_attribute = _delete_attribute
+
+    original_list = ecs_models.EC2ContainerServiceBackend.list_attributes
+
+    def list_attributes(self, target_type, cluster_name=None, attr_name=None, attr_value=None):
+        if cluster_name:
+            cluster_name = cluster_name.rsplit("/", 1)[-1]  # AWS takes a name or an ARN
+        found = original_list(self, target_type, cluster_name, None, None)
+        return [a for a in found if (not attr_name or a[2] == attr_name)
+                and (attr_value is None or a[3] == attr_value)]
+
+    ecs_models.EC2ContainerServiceBackend.list_attributes = list_attributes
 
 
 def serve(args):

@@ -34,6 +34,8 @@ pub enum Action {
     /// Take an instance out of service (container instance DRAINING and deregistration).
     DrainInstance,
     DrainContainerInstance,
+    /// A drain of ours undone: the container instance ACTIVE again.
+    ActivateContainerInstance,
     DeregisterTargets,
     CompleteLifecycleAction,
     RecordLifecycleActionHeartbeat,
@@ -47,6 +49,7 @@ impl Action {
         match self {
             Action::DrainInstance => "DrainInstance",
             Action::DrainContainerInstance => "DrainContainerInstance",
+            Action::ActivateContainerInstance => "ActivateContainerInstance",
             Action::DeregisterTargets => "DeregisterTargets",
             Action::CompleteLifecycleAction => "CompleteLifecycleAction",
             Action::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",

@@ -5,8 +5,8 @@
 
 use crate::ids::InstanceId;
 use crate::ports::{
-    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainResult, GroupInstance,
-    Registration, TargetGroups, Task,
+    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainResult,
+    GroupInstance, Registration, TargetGroups, Task,
 };
 use std::collections::BTreeMap;
 
@@ -57,7 +57,8 @@ impl ManagedTag {
 pub struct Scope {
     /// Names or ARNs; empty means every cluster of the account.
     pub clusters: Vec<String>,
-    /// Empty means the target groups of the instance's Auto Scaling group.
+    /// Looked in besides the target groups of the instance's Auto Scaling group (and the only ones
+    /// for an instance in no group).
     pub target_group_arns: Vec<String>,
     pub managed_tag: Option<ManagedTag>,
 }
@@ -179,11 +180,14 @@ pub async fn all_tasks_on<E: ContainerInstances>(
 /// reclaim that API throttles, and the two minutes are not spent on it. A group lookup that
 /// failed is then kept in `Findings::group_error` (the caller fails after acting, so Lambda's
 /// retry finishes the rest) instead of failing the search.
+///
+/// `mark`: written with the drain when the instance is expected back (see [`DrainMark`]).
 pub async fn find<E, T, A>(
     fleet: &Fleet<E, T, A>,
     scope: &Scope,
     instance: &InstanceId,
     drain_on_sight: bool,
+    mark: Option<DrainMark>,
 ) -> Result<(Findings, Option<Result<DrainResult, AwsError>>), AwsError>
 where
     E: ContainerInstances,
@@ -201,7 +205,7 @@ where
     let cluster_search = async {
         let ci = search_clusters(&fleet.ecs, &scope.clusters, instance).await?;
         let drained = match &ci {
-            Some(ci) if drain_on_sight => Some(fleet.ecs.drain(ci).await),
+            Some(ci) if drain_on_sight => Some(fleet.ecs.drain(ci, mark).await),
             _ => None,
         };
         Ok::<_, AwsError>((ci, drained))
@@ -226,11 +230,14 @@ where
     if !findings.managed(scope) {
         return Ok((findings, drained)); // not managed: look no further
     }
-    let target_groups = if scope.target_group_arns.is_empty() {
-        details.map(|g| g.target_group_arns).unwrap_or_default()
-    } else {
-        scope.target_group_arns.clone()
-    };
+    // The configured target groups add to the group's own (an instance registered by hand in
+    // a group outside its Auto Scaling group's list is still taken out).
+    let mut target_groups = details.map(|g| g.target_group_arns).unwrap_or_default();
+    for tg in &scope.target_group_arns {
+        if !target_groups.contains(tg) {
+            target_groups.push(tg.clone());
+        }
+    }
     let mut set = tokio::task::JoinSet::new();
     for tg in target_groups {
         let (elb, id) = (fleet.elbv2.clone(), instance.to_string());
@@ -255,12 +262,14 @@ pub struct DrainOutcome {
 }
 
 /// Set DRAINING and deregister, in parallel. Every call is attempted; failures are collected.
-/// `ecs_done`: the container instance's drain already made while searching (see [`find`]).
+/// `ecs_done`: the container instance's drain already made while searching (see [`find`]);
+/// `mark`: as in [`find`].
 pub async fn take_out_of_service<E, T, A>(
     fleet: &Fleet<E, T, A>,
     instance: &InstanceId,
     f: &Findings,
     ecs_done: Option<Result<DrainResult, AwsError>>,
+    mark: Option<DrainMark>,
 ) -> DrainOutcome
 where
     E: ContainerInstances,
@@ -270,7 +279,7 @@ where
     let ecs_call = async {
         match (&f.container_instance, ecs_done) {
             (_, Some(done)) => Some(done),
-            (Some(ci), None) => Some(fleet.ecs.drain(ci).await),
+            (Some(ci), None) => Some(fleet.ecs.drain(ci, mark).await),
             (None, None) => None,
         }
     };

@@ -52,7 +52,7 @@ impl std::error::Error for AwsError {}
 // ECS
 
 /// A container instance as ECS describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContainerInstance {
     pub cluster_arn: String,
     pub arn: String,
@@ -64,6 +64,85 @@ pub struct ContainerInstance {
     pub pending_tasks_count: i32,
     pub instance_type: Option<String>,
     pub availability_zone: Option<String>,
+    /// Why fleetguard set it DRAINING, when the instance is expected back (its
+    /// [`DRAIN_MARK_ATTRIBUTE`]).
+    pub drain_mark: Option<DrainMark>,
+}
+
+/// The container-instance attribute where fleetguard notes a drain it will undo: ECS holds the
+/// fact, so no table is needed and the event of the instance's return carries it.
+pub const DRAIN_MARK_ATTRIBUTE: &str = "fleetguard.drained-for";
+
+/// Why an instance that comes back was drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DrainReason {
+    /// Scale-in back to a warm pool: back when the group puts it in service again.
+    WarmPool,
+    /// A Spot interruption that stops the instance: back when it is started again.
+    SpotStop,
+    /// A Spot interruption that hibernates the instance: back when it resumes.
+    SpotHibernate,
+    /// A rebalance recommendation (`REBALANCE_ACTION=drain`): undone if no interruption
+    /// followed within the undo delay.
+    Rebalance,
+}
+
+impl DrainReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WarmPool => "warm-pool",
+            Self::SpotStop => "spot-stop",
+            Self::SpotHibernate => "spot-hibernate",
+            Self::Rebalance => "rebalance",
+        }
+    }
+}
+
+/// A drain fleetguard will undo: why, and when (epoch seconds). Written as the attribute value
+/// `<reason>@<epoch seconds>` (characters ECS allows in attribute values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainMark {
+    pub reason: DrainReason,
+    pub at: i64,
+}
+
+impl DrainMark {
+    pub fn value(&self) -> String {
+        format!("{}@{}", self.reason.as_str(), self.at)
+    }
+
+    /// The attribute value back; `None` for anything else (another tool's value is not ours).
+    pub fn parse(value: &str) -> Option<Self> {
+        let (reason, at) = value.trim().split_once('@')?;
+        let reason = [
+            DrainReason::WarmPool,
+            DrainReason::SpotStop,
+            DrainReason::SpotHibernate,
+            DrainReason::Rebalance,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == reason)?;
+        Some(Self {
+            reason,
+            at: at.parse().ok()?,
+        })
+    }
+}
+
+/// What a drain call has to do for a container instance: set DRAINING (only from ACTIVE), and
+/// write `mark` (with the drain; or over an earlier mark of ours, as when a Spot stop follows a
+/// rebalance drain). A DRAINING instance without our mark was drained by someone else: it is
+/// left as it is, and never marked (its undo is not ours).
+pub fn drain_needs(ci: &ContainerInstance, mark: Option<DrainMark>) -> (bool, Option<DrainMark>) {
+    if ci.status == "DRAINING" {
+        let remark = match (ci.drain_mark, mark) {
+            (Some(old), Some(new)) if old.reason != new.reason => Some(new),
+            _ => None,
+        };
+        (false, remark)
+    } else {
+        (true, mark)
+    }
 }
 
 impl ContainerInstance {
@@ -203,11 +282,37 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         status: Option<&str>,
     ) -> impl Future<Output = Result<Vec<ContainerInstance>, AwsError>> + Send;
 
-    /// Set DRAINING (`UpdateContainerInstancesState`). Already DRAINING makes no call.
+    /// Write each mark given (`PutAttributes`, ten a call), then set DRAINING
+    /// (`UpdateContainerInstancesState`, ten a call), as [`drain_needs`] says: already DRAINING
+    /// makes no call. The mark goes first, so no drain of ours is left unmarked: one whose mark
+    /// failed is not drained (and fails). One result per container instance, by ARN.
+    fn drain_all(
+        &self,
+        cis: Vec<(ContainerInstance, Option<DrainMark>)>,
+    ) -> impl Future<Output = Vec<(String, Result<DrainResult, AwsError>)>> + Send;
+
+    /// [`ContainerInstances::drain_all`] for one container instance.
     fn drain(
         &self,
         ci: &ContainerInstance,
-    ) -> impl Future<Output = Result<DrainResult, AwsError>> + Send;
+        mark: Option<DrainMark>,
+    ) -> impl Future<Output = Result<DrainResult, AwsError>> + Send {
+        let ci = ci.clone();
+        async move {
+            match self.drain_all(vec![(ci, mark)]).await.pop() {
+                Some((_, r)) => r,
+                None => Ok(DrainResult::AlreadyDraining),
+            }
+        }
+    }
+
+    /// Undo a drain of ours: set ACTIVE (`UpdateContainerInstancesState`), then remove the mark
+    /// (`DeleteAttributes`). Either step already done is not an error.
+    fn activate(&self, ci: &ContainerInstance)
+    -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The container instances of `cluster` carrying our drain mark (`ListAttributes`), by ARN.
+    fn marked(&self, cluster: &str) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
 
     /// Every task on the container instance with desired status `desired` (`RUNNING` or
     /// `STOPPED`): all pages of `ListTasks`, described.
@@ -305,7 +410,8 @@ pub struct Group {
     pub target_group_arns: Vec<String>,
 }
 
-/// A group with its instances and their lifecycle states (for the sweep).
+/// A group with its instances and their lifecycle states (for the sweep), those of its warm pool
+/// included (`Warmed:*` states).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDetail {
     pub group: Group,
@@ -392,12 +498,15 @@ pub trait AutoScalingGroups: Clone + Send + Sync + 'static {
         group: &str,
     ) -> impl Future<Output = Result<Vec<LifecycleHook>, AwsError>> + Send;
 
-    /// `CompleteLifecycleAction` by instance id; "already complete" is `AlreadyComplete`.
+    /// `CompleteLifecycleAction`, by the action's token when the caller has it (an event's: so a
+    /// stale, retried event can never complete a later action of the same instance), else by
+    /// instance id; "already complete" (or another action's token) is `AlreadyComplete`.
     fn complete(
         &self,
         group: &str,
         hook: &str,
         instance_id: &str,
+        token: Option<&str>,
         result: LifecycleActionResult,
     ) -> impl Future<Output = Result<Completion, AwsError>> + Send;
 

@@ -33,6 +33,8 @@ pub struct World {
     pub hooks: BTreeMap<String, Vec<LifecycleHook>>,
     /// Pending lifecycle actions: (group, hook, instance id).
     pub pending: BTreeSet<(String, String, String)>,
+    /// Each pending action's token.
+    pub tokens: BTreeMap<(String, String, String), String>,
     /// When each (instance, terminating) activity started, epoch seconds.
     pub activity_starts: BTreeMap<(String, bool), i64>,
     /// Completed actions: (group, hook, instance id, result).
@@ -41,6 +43,11 @@ pub struct World {
     pub heartbeats: Vec<(String, String, String)>,
     /// Deregistrations: (target group ARN, instance id, port).
     pub deregistered: Vec<(String, String, Option<i32>)>,
+    /// Container instances set ACTIVE again (ARNs), in order.
+    pub activated: Vec<String>,
+    /// Deregistered targets stay `draining` (the target group's deregistration delay) until the
+    /// test removes them; otherwise they are gone at once.
+    pub deregistration_delay: bool,
     /// Every call, by AWS operation name, in order.
     pub calls: Vec<&'static str>,
     /// Operations that fail: (operation, times left, error).
@@ -79,8 +86,10 @@ impl FakeAws {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Record a call; the injected failure for it, if any is left.
-    fn call(&self, op: &'static str) -> Result<MutexGuard<'_, World>, AwsError> {
+    /// Record a call; the injected failure for it, if any is left. Each call first yields to the
+    /// runtime, as a network call does, so concurrent invocations interleave between calls.
+    async fn call(&self, op: &'static str) -> Result<MutexGuard<'_, World>, AwsError> {
+        tokio::task::yield_now().await;
         let mut w = self.world();
         w.calls.push(op);
         if let Some(f) = w.failures.iter_mut().find(|f| f.0 == op && f.1 > 0) {
@@ -144,6 +153,7 @@ impl FakeAws {
             pending_tasks_count: 0,
             instance_type: Some("m5.large".into()),
             availability_zone: Some("us-east-1a".into()),
+            drain_mark: None,
         });
         for i in 0..tasks {
             w.tasks.push((
@@ -259,6 +269,8 @@ impl FakeAws {
     }
 
     /// A pending lifecycle action of `hook` for `instance`, whose activity started at `started`.
+    /// It has no token unless [`FakeAws::token`] gives it one (then only that token completes
+    /// it).
     pub fn pending_action(
         &self,
         group: &str,
@@ -268,10 +280,19 @@ impl FakeAws {
         started: i64,
     ) {
         let mut w = self.world();
-        w.pending
-            .insert((group.to_owned(), hook.to_owned(), instance.to_owned()));
+        let key = (group.to_owned(), hook.to_owned(), instance.to_owned());
+        w.tokens.remove(&key);
+        w.pending.insert(key);
         w.activity_starts
             .insert((instance.to_owned(), terminating), started);
+    }
+
+    /// The token of the pending action of `hook` for `instance`.
+    pub fn token(&self, group: &str, hook: &str, instance: &str, token: &str) {
+        self.world().tokens.insert(
+            (group.to_owned(), hook.to_owned(), instance.to_owned()),
+            token.to_owned(),
+        );
     }
 }
 
@@ -284,7 +305,7 @@ impl ContainerInstances for FakeAws {
         if !configured.is_empty() {
             return Ok(configured.to_vec());
         }
-        let w = self.call("ListClusters")?;
+        let w = self.call("ListClusters").await?;
         match &w.stale_clusters {
             Some(stale) if !refresh => Ok(stale.clone()),
             _ => Ok(w.clusters.clone()),
@@ -296,7 +317,7 @@ impl ContainerInstances for FakeAws {
         cluster: &str,
         instance: &crate::ids::InstanceId,
     ) -> Result<Option<ContainerInstance>, AwsError> {
-        let w = self.call("ListContainerInstances")?;
+        let w = self.call("ListContainerInstances").await?;
         w.cluster_exists("ListContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
@@ -311,7 +332,7 @@ impl ContainerInstances for FakeAws {
         cluster: &str,
         arns: Vec<String>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
-        let w = self.call("DescribeContainerInstances")?;
+        let w = self.call("DescribeContainerInstances").await?;
         w.cluster_exists("DescribeContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
@@ -325,7 +346,7 @@ impl ContainerInstances for FakeAws {
         cluster: &str,
         status: Option<&str>,
     ) -> Result<Vec<ContainerInstance>, AwsError> {
-        let w = self.call("ListContainerInstances")?;
+        let w = self.call("ListContainerInstances").await?;
         w.cluster_exists("ListContainerInstances", cluster)?;
         Ok(w.container_instances
             .iter()
@@ -335,15 +356,92 @@ impl ContainerInstances for FakeAws {
             .collect())
     }
 
-    async fn drain(&self, ci: &ContainerInstance) -> Result<DrainResult, AwsError> {
-        if ci.status == "DRAINING" {
-            return Ok(DrainResult::AlreadyDraining);
+    async fn drain_all(
+        &self,
+        cis: Vec<(ContainerInstance, Option<DrainMark>)>,
+    ) -> Vec<(String, Result<DrainResult, AwsError>)> {
+        // As the adapter: ten a call per cluster, marks beside them.
+        let mut out = Vec::new();
+        let mut by_cluster: BTreeMap<String, Vec<(ContainerInstance, Option<DrainMark>)>> =
+            BTreeMap::new();
+        for (ci, mark) in cis {
+            by_cluster
+                .entry(ci.cluster_arn.clone())
+                .or_default()
+                .push((ci, mark));
         }
-        let mut w = self.call("UpdateContainerInstancesState")?;
+        for chunk in by_cluster.values().flat_map(|v| v.chunks(10)) {
+            let wanted: Vec<(&ContainerInstance, bool, Option<DrainMark>)> = chunk
+                .iter()
+                .map(|(ci, m)| {
+                    let (d, m) = drain_needs(ci, *m);
+                    (ci, d, m)
+                })
+                .collect();
+            // As the adapter: the marks first; a container instance whose mark failed is not
+            // drained.
+            let put = if wanted.iter().any(|(_, _, m)| m.is_some()) {
+                self.call("PutAttributes").await.map(drop)
+            } else {
+                Ok(())
+            };
+            let update = if wanted
+                .iter()
+                .any(|(_, d, m)| *d && (put.is_ok() || m.is_none()))
+            {
+                self.call("UpdateContainerInstancesState").await.map(drop)
+            } else {
+                Ok(())
+            };
+            let mut w = self.world();
+            for (ci, drain, mark) in wanted {
+                let r = match (&put, &update) {
+                    (Err(e), _) if mark.is_some() => Err(e.clone()),
+                    (_, Err(e)) if drain => Err(e.clone()),
+                    _ => Ok(if drain {
+                        DrainResult::Drained
+                    } else {
+                        DrainResult::AlreadyDraining
+                    }),
+                };
+                for c in w.container_instances.iter_mut().filter(|c| c.arn == ci.arn) {
+                    if mark.is_some() && put.is_ok() {
+                        c.drain_mark = mark;
+                    }
+                    if drain && update.is_ok() && (put.is_ok() || mark.is_none()) {
+                        c.status = "DRAINING".into();
+                    }
+                }
+                out.push((ci.arn.clone(), r));
+            }
+        }
+        out
+    }
+
+    async fn activate(&self, ci: &ContainerInstance) -> Result<(), AwsError> {
+        if ci.status != "ACTIVE" {
+            let mut w = self.call("UpdateContainerInstancesState").await?;
+            for c in w.container_instances.iter_mut().filter(|c| c.arn == ci.arn) {
+                c.status = "ACTIVE".into();
+            }
+            w.activated.push(ci.arn.clone());
+            drop(w);
+        }
+        let mut w = self.call("DeleteAttributes").await?;
         for c in w.container_instances.iter_mut().filter(|c| c.arn == ci.arn) {
-            c.status = "DRAINING".into();
+            c.drain_mark = None;
         }
-        Ok(DrainResult::Drained)
+        Ok(())
+    }
+
+    async fn marked(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        let w = self.call("ListAttributes").await?;
+        w.cluster_exists("ListAttributes", cluster)?;
+        Ok(w.container_instances
+            .iter()
+            .filter(|c| same_cluster(&c.cluster_arn, cluster) && c.drain_mark.is_some())
+            .map(|c| c.arn.clone())
+            .collect())
     }
 
     async fn tasks_on(
@@ -352,7 +450,7 @@ impl ContainerInstances for FakeAws {
         container_instance: &str,
         desired: &str,
     ) -> Result<Vec<Task>, AwsError> {
-        let w = self.call("ListTasks")?;
+        let w = self.call("ListTasks").await?;
         Ok(w.tasks
             .iter()
             .filter(|(c, ci, t)| {
@@ -368,7 +466,7 @@ impl ContainerInstances for FakeAws {
         services: &[String],
         limit: usize,
     ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
-        let w = self.call("DescribeServices")?;
+        let w = self.call("DescribeServices").await?;
         Ok(w.services
             .iter()
             .filter(|s| services.contains(&s.name))
@@ -388,7 +486,7 @@ impl ContainerInstances for FakeAws {
 
 impl Services for FakeAws {
     async fn service(&self, cluster: &str, service: &str) -> Result<Option<Service>, AwsError> {
-        let w = self.call("DescribeServices")?;
+        let w = self.call("DescribeServices").await?;
         Ok(w.services
             .iter()
             .find(|s| s.name == service && same_cluster(&s.cluster_arn, cluster))
@@ -396,7 +494,7 @@ impl Services for FakeAws {
     }
 
     async fn task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
-        let w = self.call("DescribeTaskDefinition")?;
+        let w = self.call("DescribeTaskDefinition").await?;
         w.task_definitions.get(arn).cloned().ok_or_else(|| {
             AwsError::service(
                 "DescribeTaskDefinition",
@@ -412,7 +510,7 @@ impl Services for FakeAws {
         service: &str,
         _max_pages: usize,
     ) -> Result<Vec<Task>, AwsError> {
-        let w = self.call("ListTasks")?;
+        let w = self.call("ListTasks").await?;
         let key = (
             cluster.rsplit('/').next().unwrap_or(cluster).to_owned(),
             service.to_owned(),
@@ -427,7 +525,7 @@ impl TargetGroups for FakeAws {
         target_group_arn: &str,
         instance_id: &str,
     ) -> Result<Vec<Registration>, AwsError> {
-        let w = self.call("DescribeTargetHealth")?;
+        let w = self.call("DescribeTargetHealth").await?;
         Ok(w.targets
             .get(target_group_arn)
             .map(|t| {
@@ -443,7 +541,7 @@ impl TargetGroups for FakeAws {
         &self,
         target_group_arn: &str,
     ) -> Result<BTreeMap<String, Vec<Registration>>, AwsError> {
-        let w = self.call("DescribeTargetHealth")?;
+        let w = self.call("DescribeTargetHealth").await?;
         let mut out: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
         for (i, r) in w.targets.get(target_group_arn).into_iter().flatten() {
             out.entry(i.clone()).or_default().push(r.clone());
@@ -452,10 +550,20 @@ impl TargetGroups for FakeAws {
     }
 
     async fn deregister(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
-        let mut w = self.call("DeregisterTargets")?;
+        let mut w = self.call("DeregisterTargets").await?;
+        let delay = w.deregistration_delay;
         for r in regs {
             if let Some(t) = w.targets.get_mut(&r.target_group_arn) {
-                t.retain(|(i, x)| !(i == instance_id && x.port == r.port));
+                if delay {
+                    for (_, x) in t
+                        .iter_mut()
+                        .filter(|(i, x)| i == instance_id && x.port == r.port)
+                    {
+                        x.state = "draining".into();
+                    }
+                } else {
+                    t.retain(|(i, x)| !(i == instance_id && x.port == r.port));
+                }
             }
             w.deregistered
                 .push((r.target_group_arn.clone(), instance_id.to_owned(), r.port));
@@ -466,7 +574,7 @@ impl TargetGroups for FakeAws {
 
 impl AutoScalingGroups for FakeAws {
     async fn instance(&self, instance_id: &str) -> Result<Option<GroupInstance>, AwsError> {
-        let w = self.call("DescribeAutoScalingInstances")?;
+        let w = self.call("DescribeAutoScalingInstances").await?;
         Ok(w.group_instances
             .iter()
             .find(|i| i.instance_id == instance_id)
@@ -474,7 +582,7 @@ impl AutoScalingGroups for FakeAws {
     }
 
     async fn group(&self, name: &str) -> Result<Option<Group>, AwsError> {
-        let w = self.call("DescribeAutoScalingGroups")?;
+        let w = self.call("DescribeAutoScalingGroups").await?;
         Ok(w.groups.iter().find(|g| g.name == name).cloned())
     }
 
@@ -483,7 +591,7 @@ impl AutoScalingGroups for FakeAws {
         names: &[String],
         tag: Option<(&str, Option<&str>)>,
     ) -> Result<Vec<GroupDetail>, AwsError> {
-        let w = self.call("DescribeAutoScalingGroups")?;
+        let w = self.call("DescribeAutoScalingGroups").await?;
         Ok(w.groups
             .iter()
             .filter(|g| names.is_empty() || names.contains(&g.name))
@@ -506,7 +614,7 @@ impl AutoScalingGroups for FakeAws {
     }
 
     async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
-        let w = self.call("DescribeLifecycleHooks")?;
+        let w = self.call("DescribeLifecycleHooks").await?;
         Ok(w.hooks.get(group).cloned().unwrap_or_default())
     }
 
@@ -515,13 +623,19 @@ impl AutoScalingGroups for FakeAws {
         group: &str,
         hook: &str,
         instance_id: &str,
+        token: Option<&str>,
         result: LifecycleActionResult,
     ) -> Result<Completion, AwsError> {
-        let mut w = self.call("CompleteLifecycleAction")?;
+        let mut w = self.call("CompleteLifecycleAction").await?;
         let key = (group.to_owned(), hook.to_owned(), instance_id.to_owned());
+        // A token names one action: another action of the same instance is not it.
+        if token.is_some_and(|t| w.tokens.get(&key).is_some_and(|k| k != t)) {
+            return Ok(Completion::AlreadyComplete);
+        }
         if !w.pending.remove(&key) {
             return Ok(Completion::AlreadyComplete);
         }
+        w.tokens.remove(&key);
         w.completions.push((key.0, key.1, key.2, result));
         // The last of the instance's pending actions lets it proceed.
         if !w.pending.iter().any(|(_, _, i)| i == instance_id) {
@@ -542,7 +656,7 @@ impl AutoScalingGroups for FakeAws {
         hook: &str,
         instance_id: &str,
     ) -> Result<bool, AwsError> {
-        let mut w = self.call("RecordLifecycleActionHeartbeat")?;
+        let mut w = self.call("RecordLifecycleActionHeartbeat").await?;
         let key = (group.to_owned(), hook.to_owned(), instance_id.to_owned());
         if !w.pending.contains(&key) {
             return Ok(false);
@@ -557,7 +671,7 @@ impl AutoScalingGroups for FakeAws {
         wanted: &[(String, bool)],
         _max_pages: usize,
     ) -> Result<BTreeMap<String, i64>, AwsError> {
-        let w = self.call("DescribeScalingActivities")?;
+        let w = self.call("DescribeScalingActivities").await?;
         Ok(wanted
             .iter()
             .filter_map(|(i, t)| {

@@ -183,7 +183,28 @@ impl LocalAws {
         self.post_json(
             format!("{}/_fake/lifecycle-actions", self.autoscaling),
             json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
-                   "LifecycleHookName": hook, "LifecycleTransition": transition}),
+                   "LifecycleHookName": hook, "LifecycleTransition": transition,
+                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
+        )
+        .await
+    }
+
+    /// As `start_lifecycle_action`, with the instance waiting in `state` (a warm-pool transition:
+    /// `Warmed:Pending:Wait`).
+    pub async fn start_lifecycle_action_in(
+        &self,
+        instance_id: &str,
+        group: &str,
+        hook: &str,
+        transition: &str,
+        state: &str,
+    ) -> Value {
+        self.post_json(
+            format!("{}/_fake/lifecycle-actions", self.autoscaling),
+            json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
+                   "LifecycleHookName": hook, "LifecycleTransition": transition,
+                   "LifecycleState": state,
+                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
         )
         .await
     }
@@ -205,7 +226,8 @@ impl LocalAws {
             format!("{}/_fake/lifecycle-actions", self.autoscaling),
             json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
                    "LifecycleHookName": hook, "LifecycleTransition": transition,
-                   "StartTime": now - ago}),
+                   "StartTime": now - ago,
+                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
         )
         .await
     }
@@ -518,6 +540,76 @@ impl Setup {
         d.container_instances()[0].status().unwrap().to_owned()
     }
 
+    /// fleetguard's drain mark on a container instance of the demo cluster, as ECS holds it.
+    pub async fn drain_mark(&self, ci: &str) -> Option<String> {
+        let d = self
+            .ecs
+            .describe_container_instances()
+            .cluster("demo-ecs")
+            .container_instances(ci)
+            .send()
+            .await
+            .unwrap();
+        d.container_instances()[0]
+            .attributes()
+            .iter()
+            .find(|a| a.name() == fleetguard::ports::DRAIN_MARK_ATTRIBUTE)
+            .and_then(|a| a.value())
+            .map(str::to_owned)
+    }
+
+    /// Set the drain mark's value (as if written earlier).
+    pub async fn set_drain_mark(&self, ci: &str, value: &str) {
+        self.ecs
+            .put_attributes()
+            .cluster("demo-ecs")
+            .attributes(
+                aws_sdk_ecs::types::Attribute::builder()
+                    .name(fleetguard::ports::DRAIN_MARK_ATTRIBUTE)
+                    .value(value)
+                    .target_id(ci)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The container-instance state change ECS sends for a container instance of the demo
+    /// cluster, as it is now (status, counters, attributes).
+    pub async fn container_instance_event(&self, ci: &str) -> Value {
+        let d = self
+            .ecs
+            .describe_container_instances()
+            .cluster("demo-ecs")
+            .container_instances(ci)
+            .send()
+            .await
+            .unwrap();
+        let c = &d.container_instances()[0];
+        let mut e = sample("ecs/container-instance-draining.json");
+        e["time"] = json!(chrono::Utc::now().to_rfc3339());
+        e["region"] = json!("us-east-1");
+        let detail = &mut e["detail"];
+        detail["clusterArn"] = self.fleet["cluster_arn"].clone();
+        detail["containerInstanceArn"] = json!(ci);
+        detail["ec2InstanceId"] = json!(c.ec2_instance_id());
+        detail["status"] = json!(c.status());
+        detail["agentConnected"] = json!(c.agent_connected());
+        detail["runningTasksCount"] = json!(c.running_tasks_count());
+        detail["pendingTasksCount"] = json!(c.pending_tasks_count());
+        detail["registeredAt"] = json!(chrono::Utc::now().to_rfc3339());
+        detail["attributes"] = json!(
+            c.attributes()
+                .iter()
+                .map(|a| json!({"name": a.name(), "value": a.value()}))
+                .collect::<Vec<_>>()
+        );
+        e["resources"] = json!([ci]);
+        e
+    }
+
     /// The tasks ECS lists on a container instance of the demo cluster.
     pub async fn tasks_on(&self, ci: &str) -> Vec<String> {
         self.ecs
@@ -614,4 +706,21 @@ impl Setup {
     pub async fn slack_titles(&self) -> Vec<String> {
         self.slack_bodies().await.iter().map(slack_header).collect()
     }
+}
+
+/// The token of the lifecycle action the lifecycle fake holds for (instance, hook): the same in
+/// the fake and in the events a test builds, as AWS's token is in the action and its event.
+pub fn lifecycle_token(instance: &str, hook: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (instance, hook).hash(&mut h);
+    let a = h.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        a & 0xffff,
+        (a >> 16) & 0xfff,
+        (a >> 28) & 0xfff,
+        a & 0xffff_ffff_ffff
+    )
 }

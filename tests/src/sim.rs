@@ -6,23 +6,32 @@
 //!   (300 s to an hour), its global limit min(48 h, 100 × timeout), and expiry applying the
 //!   default result (the instance terminates whatever runs on it); other tools' hooks on the same
 //!   groups, which those tools complete themselves; an instance terminates once every pending
-//!   action of it is completed or expired.
+//!   action of it is completed or expired. Completion by token or instance id. In half the
+//!   seeds one group has a warm pool with `ReuseOnScaleIn`: its instances scale in to
+//!   `Warmed:Pending:Wait` under our terminate hook, are stopped in the pool, and come back
+//!   later through `Pending:Wait` under our launch hook.
+//! - ELBv2: instances registered in the group's target group; a deregistered target stays
+//!   `draining` for the group's deregistration delay (0 to 5 minutes).
 //! - ECS: container instances whose tasks stop some time after DRAINING (seconds to hours, some
 //!   past `MAX_DRAIN_SECONDS`), each stop emitting task and container-instance events.
 //! - EventBridge: each event delayed, dropped, duplicated (so reordered); the minute sweep late by
 //!   up to 45 s, and now and then not run (never three in a row).
 //! - Lambda: an invocation that fails is retried twice (after one and two minutes, as async
-//!   invocations are), then dropped to the on-failure destination.
+//!   invocations are), then dropped to the on-failure destination; duplicates now and then run
+//!   concurrently, their calls interleaved.
 //! - Failures: throttling on any AWS call (past the SDK's retries), notification outages.
 //!
 //! The invariants, checked as time passes and at the end:
-//! - no instance terminates while one of its tasks is not STOPPED, unless its drain was forced
-//!   after `MAX_DRAIN_SECONDS` and a "forced" message was delivered;
+//! - no instance terminates (or stops in the warm pool) while one of its tasks is not STOPPED
+//!   or a target is still registered, unless its drain was forced after `MAX_DRAIN_SECONDS` and
+//!   a "forced" message was delivered;
 //! - no hook of ours expires (we force before the global limit; heartbeats land in time);
 //! - every action of ours is completed; hooks not ours are never completed nor heartbeated;
 //! - every drain that had work ends in exactly one "drained" or "forced" message;
 //! - a Spot warning's container instance is DRAINING when its invocation returns, whatever Auto
-//!   Scaling does.
+//!   Scaling does;
+//! - an instance back from the warm pool is ACTIVE again and its launch completed (never
+//!   abandoned): what fleetguard drained, it undoes.
 
 use asg_lifecycle::config::LifecycleConfig;
 use fleetguard::config::CommonConfig;
@@ -38,6 +47,7 @@ use std::sync::Arc;
 const T0: i64 = 1_800_000_000;
 const OUR_HOOK: &str = "fleetguard-drain";
 const FOREIGN_HOOK: &str = "backup-on-terminate";
+const JOIN_HOOK: &str = "fleetguard-join";
 const CLUSTER: &str = "prod";
 /// How long a run lasts at most (virtual time).
 const HORIZON_SECS: i64 = 8 * 3600;
@@ -57,6 +67,8 @@ pub struct Stats {
     pub forced: usize,
     pub heartbeats: usize,
     pub spot_warnings: usize,
+    pub warm_pool_returns: usize,
+    pub concurrent_duplicates: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,6 +80,12 @@ enum Ev {
     TaskStops(usize, usize),
     ForeignComplete(usize),
     SpotWarning(usize),
+    /// The same event delivered twice at once.
+    InvokeTogether(String),
+    /// A warm-pool instance comes back into service.
+    Return(usize),
+    /// A deregistered target's deregistration delay is over.
+    TargetGone(usize),
 }
 
 struct Instance {
@@ -81,6 +99,12 @@ struct Instance {
     terminated: bool,
     draining_seen: bool,
     had_work: bool,
+    /// Scales in back to the warm pool (and later returns).
+    warm: bool,
+    returned_at: Option<i64>,
+    /// Registered in the group's target group.
+    target: bool,
+    target_gone_scheduled: bool,
 }
 
 struct OurAction {
@@ -105,6 +129,7 @@ struct Sim {
     seen_heartbeats: usize,
     max_drain: i64,
     skipped_sweeps: u32,
+    deregistration_delay: i64,
     /// Instances that terminated with tasks running, and how far into their drain.
     terminated_busy: Vec<(usize, i64)>,
     violations: Vec<String>,
@@ -123,12 +148,25 @@ impl Sim {
         aws.cluster(CLUSTER);
         let max_drain = [600, 1800, 3600][rng.random_range(0..3)];
         let mut timeouts = BTreeMap::new();
+        // Every instance of g0 (in half the seeds) scales in back to its warm pool.
+        let warm_pool = rng.random_bool(0.5);
+        let target_group = aws.target("web", "i-0placeholder", 80);
+        aws.world().targets.clear();
+        let deregistration_delay = [0, 30, 300][rng.random_range(0..3)];
+        aws.world().deregistration_delay = true;
         for g in ["g0", "g1"] {
             let timeout = [300, 600, 900, 3600][rng.random_range(0..4)];
-            aws.group(g, &[], &[]);
+            aws.group(g, &[], std::slice::from_ref(&target_group));
             aws.hook(g, OUR_HOOK, true, timeout, Some(r#"{"cluster": "prod"}"#));
             timeouts.insert(g.to_owned(), timeout);
         }
+        aws.hook(
+            "g0",
+            JOIN_HOOK,
+            false,
+            timeouts["g0"],
+            Some(r#"{"cluster": "prod"}"#),
+        );
         // Another tool's terminate hook on g1: never ours to complete.
         aws.hook("g1", FOREIGN_HOOK, true, 600, None);
         let n = rng.random_range(3..10);
@@ -139,6 +177,11 @@ impl Sim {
             let tasks = rng.random_range(0..4);
             aws.group_instance(&group, &id, "InService");
             aws.container_instance(CLUSTER, &id, "checkout-api", tasks);
+            let target = rng.random_bool(0.5);
+            let warm = warm_pool && group == "g0";
+            if target {
+                aws.target("web", &id, 80);
+            }
             let longest = [60, 300, 1200, 5400][rng.random_range(0..4)];
             let stop_after = (0..tasks).map(|_| rng.random_range(5..=longest)).collect();
             instances.push(Instance {
@@ -150,7 +193,11 @@ impl Sim {
                 terminating_since: None,
                 terminated: false,
                 draining_seen: false,
-                had_work: tasks > 0,
+                had_work: tasks > 0 || target,
+                warm,
+                returned_at: None,
+                target,
+                target_gone_scheduled: false,
             });
         }
         let env = [("MAX_DRAIN_SECONDS", max_drain.to_string())];
@@ -176,6 +223,7 @@ impl Sim {
             config: spot_interruption::config::SpotConfig::from_lookup(|_| None).unwrap(),
             fleet,
             notifier: FakeNotifier::with_dedupe(),
+            clock: Arc::new(clock.clone()),
         };
         let mut sim = Sim {
             rng,
@@ -193,6 +241,7 @@ impl Sim {
             seen_heartbeats: 0,
             max_drain,
             skipped_sweeps: 0,
+            deregistration_delay,
             terminated_busy: Vec::new(),
             violations: Vec::new(),
             stats: Stats::default(),
@@ -204,6 +253,23 @@ impl Sim {
         }
         sim.at(T0 + 60, Ev::Sweep);
         sim
+    }
+
+    /// A lifecycle action token, shaped as AWS's (a UUID), from the seed.
+    fn token(&mut self) -> String {
+        let (a, b, c) = (
+            self.rng.random::<u64>(),
+            self.rng.random::<u64>(),
+            self.rng.random::<u64>(),
+        );
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            a >> 32,
+            a & 0xffff,
+            b & 0xfff,
+            c & 0xfff,
+            (b >> 16) & 0xffff_ffff_ffff
+        )
     }
 
     fn at(&mut self, t: i64, ev: Ev) {
@@ -218,6 +284,11 @@ impl Sim {
             return; // lost
         }
         let t = self.now + self.rng.random_range(0..10);
+        if self.rng.random_bool(0.05) {
+            // Two deliveries at once: concurrent invocations.
+            self.at(t, Ev::InvokeTogether(text));
+            return;
+        }
         self.at(t, Ev::Invoke(text.clone(), 0));
         if self.rng.random_bool(0.1) {
             let t = self.now + self.rng.random_range(0..60);
@@ -235,6 +306,7 @@ impl Sim {
     }
 
     fn container_instance_event(&self, i: usize) -> Value {
+        use fleetguard::ports::DRAIN_MARK_ATTRIBUTE;
         let w = self.aws.world();
         let ci = w
             .container_instances
@@ -249,9 +321,12 @@ impl Sim {
             json!({
                 "clusterArn": ci.cluster_arn, "containerInstanceArn": ci.arn,
                 "ec2InstanceId": ci.ec2_instance_id, "status": ci.status,
-                "agentConnected": true, "runningTasksCount": ci.running_tasks_count,
+                "agentConnected": ci.agent_connected,
+                "runningTasksCount": ci.running_tasks_count,
                 "pendingTasksCount": ci.pending_tasks_count, "version": self.seq,
-                "attributes": [], "registeredResources": [], "remainingResources": [],
+                "attributes": ci.drain_mark.map(|m| vec![json!({"name": DRAIN_MARK_ATTRIBUTE, "value": m.value()})]).unwrap_or_default(),
+                "registeredResources": [], "remainingResources": [],
+                "registeredAt": chrono::DateTime::from_timestamp(T0 - 86_400, 0).unwrap().to_rfc3339(),
                 "updatedAt": "2026-11-20T15:13:41.402Z",
             }),
         )
@@ -273,7 +348,10 @@ impl Sim {
                 "CompleteLifecycleAction",
                 "RecordLifecycleActionHeartbeat",
                 "DescribeScalingActivities",
-            ][self.rng.random_range(0..10)];
+                "PutAttributes",
+                "DeleteAttributes",
+                "DeregisterTargets",
+            ][self.rng.random_range(0..13)];
             self.aws.throttle(op, 1);
         }
         // A notification outage (Slack down) for this invocation, now and then.
@@ -298,7 +376,19 @@ impl Sim {
         }
         self.asg.lifecycle.notifier.fail_with(None);
         self.aws.world().failures.clear();
-        if let Err(e) = result {
+        self.after_invoke(payload, attempt, result.err());
+        self.observe();
+    }
+
+    /// Lambda's async retries: twice, after one and two minutes, then the on-failure
+    /// destination.
+    fn after_invoke(
+        &mut self,
+        payload: &str,
+        attempt: u32,
+        error: Option<fleetguard::serve::Error>,
+    ) {
+        if let Some(e) = error {
             self.stats.failed_invocations += 1;
             if attempt < 2 {
                 let t = self.now + 60 * (attempt as i64 + 1);
@@ -308,6 +398,30 @@ impl Sim {
                 tracing::debug!(error = %e.message, "dropped to the on-failure destination");
             }
         }
+    }
+
+    /// The same event delivered twice at once: both invocations run concurrently, their AWS
+    /// calls interleaving (each fake call yields, as a network call does).
+    async fn invoke_together(&mut self, payload: &str) {
+        self.stats.invocations += 2;
+        self.stats.concurrent_duplicates += 1;
+        self.clock.set(self.now);
+        let event: Value = serde_json::from_str(payload).unwrap();
+        let (a, b) = tokio::join!(
+            fleetguard::testing::invoke(&self.asg, &event),
+            fleetguard::testing::invoke(&self.asg, &event)
+        );
+        if std::env::var_os("SIM_LOG").is_some() {
+            eprintln!(
+                "t+{} {} (twice at once): {:?} / {:?}",
+                self.now - T0,
+                event["detail-type"].as_str().unwrap_or_default(),
+                a.as_ref().map(|s| &s.outcome).map_err(|e| &e.message),
+                b.as_ref().map(|s| &s.outcome).map_err(|e| &e.message),
+            );
+        }
+        self.after_invoke(payload, 0, a.err());
+        self.after_invoke(payload, 0, b.err());
         self.observe();
     }
 
@@ -327,8 +441,16 @@ impl Sim {
         };
         self.seen_completions += completions.len();
         self.seen_heartbeats += heartbeats.len();
-        for (group, hook, instance, _) in &completions {
-            if hook != OUR_HOOK {
+        for (group, hook, instance, result) in &completions {
+            if hook == JOIN_HOOK {
+                if *result != fleetguard::ports::LifecycleActionResult::Continue {
+                    self.violations.push(format!(
+                        "t+{}: the launch of {instance} back from the warm pool was abandoned",
+                        self.now - T0
+                    ));
+                }
+                self.aws.group_instance(group, instance, "InService");
+            } else if hook != OUR_HOOK {
                 self.violations.push(format!(
                     "t+{}: completed {hook} of {instance} in {group}: not ours",
                     self.now - T0
@@ -339,7 +461,7 @@ impl Sim {
             }
         }
         for (_, hook, instance) in &heartbeats {
-            if hook != OUR_HOOK {
+            if hook != OUR_HOOK && hook != JOIN_HOOK {
                 self.violations.push(format!(
                     "t+{}: heartbeat for {hook} of {instance}: not ours",
                     self.now - T0
@@ -351,6 +473,25 @@ impl Sim {
                 && let Some(a) = self.ours.get_mut(&i)
             {
                 a.deadline = self.now + a.timeout;
+            }
+        }
+        // Deregistered targets leave after the deregistration delay.
+        let draining_targets: BTreeSet<String> = self
+            .aws
+            .world()
+            .targets
+            .values()
+            .flatten()
+            .filter(|(_, r)| r.state == "draining")
+            .map(|(i, _)| i.clone())
+            .collect();
+        for i in 0..self.instances.len() {
+            if !self.instances[i].target_gone_scheduled
+                && draining_targets.contains(&self.instances[i].id)
+            {
+                self.instances[i].target_gone_scheduled = true;
+                let t = self.now + self.deregistration_delay;
+                self.at(t, Ev::TargetGone(i));
             }
         }
         for i in 0..self.instances.len() {
@@ -381,15 +522,38 @@ impl Sim {
             if pending {
                 continue;
             }
-            let running = self.running_tasks(i);
+            let running = self.running_tasks(i) + self.registered_targets(i);
             let id = x.id.clone();
             let group = x.group.clone();
             let since = x.terminating_since.unwrap_or(self.now);
+            let warm = x.warm;
             self.instances[i].terminated = true;
-            {
+            if warm {
+                // Stopped in the warm pool: the agent goes, the container instance stays (as we
+                // left it), and the instance comes back later.
+                self.aws.group_instance(&group, &id, "Warmed:Stopped");
+                {
+                    let mut w = self.aws.world();
+                    for c in w
+                        .container_instances
+                        .iter_mut()
+                        .filter(|c| c.ec2_instance_id == id)
+                    {
+                        c.agent_connected = false;
+                    }
+                    for t in w.targets.values_mut() {
+                        t.retain(|(x, _)| x != &id);
+                    }
+                }
+                let t = self.now + self.rng.random_range(300..3600);
+                self.at(t, Ev::Return(i));
+            } else {
                 let mut w = self.aws.world();
                 w.group_instances.retain(|g| g.instance_id != id);
                 w.container_instances.retain(|c| c.ec2_instance_id != id);
+                for t in w.targets.values_mut() {
+                    t.retain(|(x, _)| x != &id);
+                }
             }
             if running > 0 {
                 // Allowed only for a forced drain: its message is checked at the end (it may
@@ -397,7 +561,7 @@ impl Sim {
                 self.terminated_busy.push((i, self.now - since));
                 if self.now - since < self.max_drain.min(self.budget_cap(&group)) - 5 {
                     self.violations.push(format!(
-                        "t+{}: {id} terminated with {running} task(s) running after {} s, before MAX_DRAIN_SECONDS={}",
+                        "t+{}: {id} terminated with {running} task(s) or target(s) left after {} s, before MAX_DRAIN_SECONDS={}",
                         self.now - T0,
                         self.now - since,
                         self.max_drain
@@ -419,6 +583,17 @@ impl Sim {
             .tasks
             .iter()
             .filter(|(_, ci, t)| ci.ends_with(&format!("/{id}")) && t.last_status != "STOPPED")
+            .count()
+    }
+
+    fn registered_targets(&self, i: usize) -> usize {
+        let id = &self.instances[i].id;
+        self.aws
+            .world()
+            .targets
+            .values()
+            .flatten()
+            .filter(|(x, _)| x == id)
             .count()
     }
 
@@ -456,7 +631,7 @@ impl Sim {
             self.aws
                 .world()
                 .pending
-                .retain(|(_, h, x)| !(x == &id && h == OUR_HOOK));
+                .retain(|(_, h, x)| !(x == &id && (h == OUR_HOOK || h == JOIN_HOOK)));
             self.terminate_what_proceeds();
         }
     }
@@ -471,9 +646,20 @@ impl Sim {
                     self.instances[i].group.clone(),
                 );
                 self.instances[i].terminating_since = Some(self.now);
-                self.aws.group_instance(&group, &id, "Terminating:Wait");
+                let warm = self.instances[i].warm;
+                self.aws.group_instance(
+                    &group,
+                    &id,
+                    if warm {
+                        "Warmed:Pending:Wait"
+                    } else {
+                        "Terminating:Wait"
+                    },
+                );
                 self.aws
                     .pending_action(&group, OUR_HOOK, &id, true, self.now);
+                let token = self.token();
+                self.aws.token(&group, OUR_HOOK, &id, &token);
                 let timeout = self.timeouts[&group];
                 self.ours.insert(
                     i,
@@ -490,25 +676,91 @@ impl Sim {
                     let t = self.now + self.rng.random_range(20..400);
                     self.at(t, Ev::ForeignComplete(i));
                 }
+                let mut detail = json!({
+                    "LifecycleActionToken": token,
+                    "AutoScalingGroupName": group, "LifecycleHookName": OUR_HOOK,
+                    "EC2InstanceId": id,
+                    "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                    "NotificationMetadata": "{\"cluster\": \"prod\"}",
+                });
+                if warm {
+                    detail["Origin"] = json!("AutoScalingGroup");
+                    detail["Destination"] = json!("WarmPool");
+                }
                 let e = self.envelope(
                     "EC2 Instance-terminate Lifecycle Action",
                     "aws.autoscaling",
-                    json!({
-                        "LifecycleActionToken": "e2a9c6f1-3b7d-4d2e-9a8f-5c1b0e7d4a36",
-                        "AutoScalingGroupName": group, "LifecycleHookName": OUR_HOOK,
-                        "EC2InstanceId": id,
-                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-                        "NotificationMetadata": "{\"cluster\": \"prod\"}",
-                    }),
+                    detail,
                 );
                 self.emit(e);
                 // Some of them get a Spot warning on the way out too.
-                if self.rng.random_bool(0.2) {
+                if !warm && self.rng.random_bool(0.2) {
                     let t = self.now + self.rng.random_range(0..30);
                     self.at(t, Ev::SpotWarning(i));
                 }
             }
             Ev::Invoke(payload, attempt) => self.invoke(&payload, attempt).await,
+            Ev::InvokeTogether(payload) => self.invoke_together(&payload).await,
+            Ev::TargetGone(i) => {
+                let id = self.instances[i].id.clone();
+                for t in self.aws.world().targets.values_mut() {
+                    t.retain(|(x, r)| !(x == &id && r.state == "draining"));
+                }
+                self.terminate_what_proceeds();
+            }
+            Ev::Return(i) => {
+                let (id, group) = (
+                    self.instances[i].id.clone(),
+                    self.instances[i].group.clone(),
+                );
+                self.instances[i].returned_at = Some(self.now);
+                self.stats.warm_pool_returns += 1;
+                self.aws.group_instance(&group, &id, "Pending:Wait");
+                self.aws
+                    .pending_action(&group, JOIN_HOOK, &id, false, self.now);
+                let token = self.token();
+                self.aws.token(&group, JOIN_HOOK, &id, &token);
+                let timeout = self.timeouts[&group];
+                self.ours.insert(
+                    i,
+                    OurAction {
+                        timeout,
+                        deadline: self.now + timeout,
+                        global_deadline: self.now
+                            + asg_lifecycle::decide::global_limit_secs(timeout),
+                    },
+                );
+                // The instance starts; the agent reconnects (its container instance is as it
+                // was left) and Auto Scaling puts it back in its target group.
+                {
+                    let mut w = self.aws.world();
+                    for c in w
+                        .container_instances
+                        .iter_mut()
+                        .filter(|c| c.ec2_instance_id == id)
+                    {
+                        c.agent_connected = true;
+                    }
+                }
+                if self.instances[i].target {
+                    self.aws.target("web", &id, 80);
+                }
+                let e = self.container_instance_event(i);
+                self.emit(e);
+                let e = self.envelope(
+                    "EC2 Instance-launch Lifecycle Action",
+                    "aws.autoscaling",
+                    json!({
+                        "LifecycleActionToken": token,
+                        "AutoScalingGroupName": group, "LifecycleHookName": JOIN_HOOK,
+                        "EC2InstanceId": id,
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                        "NotificationMetadata": "{\"cluster\": \"prod\"}",
+                        "Origin": "WarmPool", "Destination": "AutoScalingGroup",
+                    }),
+                );
+                self.emit(e);
+            }
             Ev::Sweep => {
                 // Now and then a sweep does not run at all, but never three in a row: no
                 // stateless heartbeat survives a sweep that stops for longer than the timeout.
@@ -614,6 +866,34 @@ impl Sim {
     }
 
     fn finish(&mut self) {
+        for i in 0..self.instances.len() {
+            let x = &self.instances[i];
+            let Some(at) = x.returned_at else { continue };
+            let id = x.id.clone();
+            let (status, state, pending) = {
+                let w = self.aws.world();
+                (
+                    w.container_instances
+                        .iter()
+                        .find(|c| c.ec2_instance_id == id)
+                        .map(|c| (c.status.clone(), c.drain_mark.is_some())),
+                    w.group_instances
+                        .iter()
+                        .find(|g| g.instance_id == id)
+                        .map(|g| g.lifecycle_state.clone()),
+                    w.pending.iter().any(|p| p.2 == id),
+                )
+            };
+            if status != Some(("ACTIVE".into(), false))
+                || state.as_deref() != Some("InService")
+                || pending
+            {
+                self.violations.push(format!(
+                    "{id} came back from the warm pool at t+{}, but is {status:?} (ACTIVE, unmarked expected), {state:?}, pending: {pending}",
+                    at - T0
+                ));
+            }
+        }
         for (i, after) in self.terminated_busy.clone() {
             let (id, group) = (
                 self.instances[i].id.clone(),
@@ -673,7 +953,12 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
             break;
         }
         sim.step(t, ev).await;
-        if end == T0 + HORIZON_SECS && sim.instances.iter().all(|x| x.terminated) {
+        if end == T0 + HORIZON_SECS
+            && sim
+                .instances
+                .iter()
+                .all(|x| x.terminated && (!x.warm || x.returned_at.is_some()))
+        {
             end = sim.now + 600;
         }
     }

@@ -24,6 +24,7 @@ fn container_instance(status: &str) -> ContainerInstance {
         pending_tasks_count: 0,
         instance_type: None,
         availability_zone: None,
+        drain_mark: None,
     }
 }
 
@@ -45,7 +46,9 @@ async fn throttled_drain_is_retried_then_succeeds() {
         .retry_config(RetryConfig::standard().with_max_attempts(5)));
     let ecs = Ecs::new(client);
     assert_eq!(
-        ecs.drain(&container_instance("ACTIVE")).await.unwrap(),
+        ecs.drain(&container_instance("ACTIVE"), None)
+            .await
+            .unwrap(),
         DrainResult::Drained
     );
     assert_eq!(
@@ -65,7 +68,7 @@ async fn throttling_past_the_retry_budget_is_an_error_naming_the_call() {
     let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule], |c| c
         .retry_config(RetryConfig::standard().with_max_attempts(3)));
     let err = Ecs::new(client)
-        .drain(&container_instance("ACTIVE"))
+        .drain(&container_instance("ACTIVE"), None)
         .await
         .unwrap_err();
     assert_eq!(err.operation, "UpdateContainerInstancesState");
@@ -79,7 +82,7 @@ async fn already_draining_makes_no_call() {
         .then_output(|| UpdateContainerInstancesStateOutput::builder().build());
     let client = mock_client!(aws_sdk_ecs, [&rule]);
     let r = Ecs::new(client)
-        .drain(&container_instance("DRAINING"))
+        .drain(&container_instance("DRAINING"), None)
         .await
         .unwrap();
     assert_eq!(r, DrainResult::AlreadyDraining);

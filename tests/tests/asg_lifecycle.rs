@@ -4,7 +4,7 @@
 //! `Pending:Wait`: the local Auto Scaling lifecycle fake (a test fixture in front of moto) holds
 //! those pending actions, answers those two calls and reports the states and scaling activities.
 
-use fleetguard_integration::{Setup, dedupe_table, invoke, lookup, sample};
+use fleetguard_integration::{Setup, dedupe_table, invoke, lifecycle_token, lookup, sample};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -41,6 +41,7 @@ fn lifecycle_event(
     e["detail"]["EC2InstanceId"] = json!(instance);
     e["detail"]["AutoScalingGroupName"] = json!(group);
     e["detail"]["LifecycleHookName"] = json!(hook);
+    e["detail"]["LifecycleActionToken"] = json!(lifecycle_token(instance, hook));
     e["detail"]["NotificationMetadata"] = metadata.map_or(Value::Null, |m| json!(m));
     e
 }
@@ -653,4 +654,121 @@ async fn ecs_managed_draining_is_left_to_ecs_and_our_hook_completed_when_empty()
         completes[0]["params"]["LifecycleHookName"],
         "fleetguard-drain"
     );
+}
+
+#[tokio::test]
+async fn scale_in_to_the_warm_pool_is_drained_then_undone_when_it_returns() {
+    // Against moto: the drain and its mark (PutAttributes), the completion by the event's token,
+    // and on the return the container instance set ACTIVE and the mark removed
+    // (DeleteAttributes). The lifecycle fake holds the instance in `Warmed:Pending:Wait`.
+    let s = Setup::new().await;
+    let (instance, ci) = s.ecs_instance(1);
+    let action = s
+        .aws
+        .start_lifecycle_action_in(
+            &instance,
+            "demo-ecs-asg",
+            "fleetguard-drain",
+            TERMINATING,
+            "Warmed:Pending:Wait",
+        )
+        .await;
+    let ctx = context(&s, &[]).await;
+    let mut e = lifecycle_event(
+        "asg/terminate-into-warm-pool.json",
+        &instance,
+        "demo-ecs-asg",
+        "fleetguard-drain",
+        Some(r#"{"ecs_cluster": "demo-ecs"}"#),
+    );
+    e["detail"]["LifecycleActionToken"] = action["LifecycleActionToken"].clone();
+    let out = invoke(&ctx, &e).await.unwrap();
+    assert!(out.outcome.starts_with("draining:"), "{out:?}");
+    assert_eq!(s.status(&ci).await, "DRAINING");
+    let mark = s.drain_mark(&ci).await.expect("the drain is marked");
+    assert!(mark.starts_with("warm-pool@"), "{mark}");
+    assert!(s.completed().await.is_empty());
+
+    // The tasks stop; ECS reports the empty instance: the terminate hook is completed.
+    let tasks = s.tasks_on(&ci).await;
+    s.stop_tasks(&tasks).await;
+    let out = invoke(&ctx, &s.container_instance_event(&ci).await)
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, "completed: drained", "{out:?}");
+    assert_eq!(s.completed().await.len(), 1);
+    assert_eq!(
+        s.calls("CompleteLifecycleAction").await[0]["params"]["LifecycleActionToken"],
+        Value::Null,
+        "the wake-up completes by instance id (no token in an ECS event)"
+    );
+
+    // Back into service through our launch hook: ACTIVE again, unmarked, launch completed.
+    let launch = s
+        .aws
+        .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-join", LAUNCHING)
+        .await;
+    let mut e = lifecycle_event(
+        "asg/warm-pool-to-service.json",
+        &instance,
+        "demo-ecs-asg",
+        "fleetguard-join",
+        Some(r#"{"ecs_cluster": "demo-ecs"}"#),
+    );
+    e["detail"]["LifecycleActionToken"] = launch["LifecycleActionToken"].clone();
+    let out = invoke(&ctx, &e).await.unwrap();
+    assert_eq!(
+        out.outcome, "launch completed: joined ECS cluster demo-ecs",
+        "{out:?}"
+    );
+    assert_eq!(s.status(&ci).await, "ACTIVE");
+    assert_eq!(s.drain_mark(&ci).await, None);
+    let done = s.completed().await;
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[1]["LifecycleHookName"], "fleetguard-join");
+    assert_eq!(
+        s.calls("CompleteLifecycleAction").await[1]["params"]["LifecycleActionToken"],
+        launch["LifecycleActionToken"],
+        "an event's action is completed by its token"
+    );
+}
+
+#[tokio::test]
+async fn slack_down_at_the_completion_still_delivers_the_drained_message_on_the_retry() {
+    // The defect: messages were built only when the completion reported "completed"; with Slack
+    // down then, the retry found the action complete and "drained" was never sent. With the
+    // dedupe table the message is stashed in DynamoDB before the completion.
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "fleetguard-dedupe-stash").await;
+    let (instance, ci) = s.ecs_instance(1);
+    s.aws
+        .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
+        .await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
+    invoke(&ctx, &terminate_event(&instance)).await.unwrap();
+    let tasks = s.tasks_on(&ci).await;
+    s.stop_tasks(&tasks).await;
+    let emptied = s.container_instance_event(&ci).await;
+    s.aws.slack_fail_next(503, 20, None).await;
+    let e = invoke(&ctx, &emptied).await.unwrap_err();
+    assert!(e.contains("slack"), "{e:?}");
+    assert_eq!(
+        s.completed().await.len(),
+        1,
+        "completed before the message failed"
+    );
+    s.aws.slack_reset().await;
+    // Lambda's retry, in a new execution environment (nothing in memory): from DynamoDB.
+    let retry = context(&s, &[("DEDUPE_TABLE", &table)]).await;
+    invoke(&retry, &emptied).await.unwrap();
+    let titles = s.slack_titles().await;
+    assert_eq!(
+        titles,
+        vec![format!("Drained {instance}: termination continues")],
+        "{titles:?}"
+    );
+    // And once only.
+    invoke(&retry, &emptied).await.unwrap();
+    invoke(&retry, &sweep_event()).await.unwrap();
+    assert_eq!(s.slack_titles().await.len(), 1);
 }

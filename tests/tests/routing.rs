@@ -85,6 +85,7 @@ async fn every_function_routes_every_sample_event() {
         config: spot_interruption::config::SpotConfig::from_lookup(|_| None).unwrap(),
         fleet: fleet(),
         notifier: FakeNotifier::new(),
+        clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
     .await;
     checked += route_every_sample(&asg_lifecycle::Handler {

@@ -36,6 +36,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.forced += s.forced;
                 total.heartbeats += s.heartbeats;
                 total.spot_warnings += s.spot_warnings;
+                total.warm_pool_returns += s.warm_pool_returns;
+                total.concurrent_duplicates += s.concurrent_duplicates;
             }
             Err(v) => failures.push((seed, v)),
         }
@@ -61,13 +63,20 @@ async fn invariants_hold_over_seeded_fleets() {
             others.join("\n")
         );
     }
-    // The runs exercised what they claim to.
+    // The runs exercised what they claim to (a replay of one seed need not).
+    if seeds.len() < 100 {
+        return;
+    }
     assert!(
         total.drained > 0 && total.forced > 0 && total.heartbeats > 0,
         "{total:?}"
     );
     assert!(
         total.failed_invocations > 0 && total.spot_warnings > 0,
+        "{total:?}"
+    );
+    assert!(
+        total.warm_pool_returns > 0 && total.concurrent_duplicates > 0,
         "{total:?}"
     );
 }

@@ -108,7 +108,7 @@ async fn plain_ec2_instance_is_deregistered_from_its_target_groups() {
 }
 
 #[tokio::test]
-async fn configured_target_groups_are_used_instead_of_the_groups() {
+async fn configured_target_groups_are_searched_besides_the_groups() {
     let s = Setup::new().await;
     let tg = s.fleet["target_group_arn"].as_str().unwrap().to_owned();
     let ctx = context(&s, &[("TARGET_GROUP_ARNS", &tg)]).await;
@@ -384,4 +384,82 @@ async fn throttled_auto_scaling_never_holds_back_the_ecs_drain() {
     .unwrap();
     assert_eq!(out.outcome, "drained");
     assert_eq!(s.aws.slack_requests().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cluster_created_after_the_cluster_list_was_read_is_searched() {
+    // The defect: with ECS_CLUSTERS unset, ListClusters was read once per execution environment
+    // (kept warm for hours): an instance of a cluster created later was "not found" and left
+    // ACTIVE.
+    let s = Setup::new().await;
+    let ctx = context(&s, &[]).await;
+    // Warm-up: a warning for an instance found nowhere reads (and caches) the cluster list.
+    let out = invoke(
+        &ctx,
+        &warning("spot/interruption-terminate.json", "i-0fffffffffffffff0"),
+    )
+    .await
+    .unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{out:?}");
+    let ecs = aws_sdk_ecs::Client::new(&s.sdk);
+    ecs.create_cluster()
+        .cluster_name("late")
+        .send()
+        .await
+        .unwrap();
+    let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
+    let doc = serde_json::json!({"instanceId": web, "region": "us-east-1"}).to_string();
+    let ci = ecs
+        .register_container_instance()
+        .cluster("late")
+        .instance_identity_document(doc)
+        .send()
+        .await
+        .unwrap()
+        .container_instance
+        .unwrap()
+        .container_instance_arn
+        .unwrap();
+    invoke(&ctx, &warning("spot/interruption-terminate.json", &web))
+        .await
+        .unwrap();
+    let d = ecs
+        .describe_container_instances()
+        .cluster("late")
+        .container_instances(&ci)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.container_instances()[0].status(), Some("DRAINING"));
+}
+
+#[tokio::test]
+async fn a_spot_stop_drain_is_marked_then_undone_by_asg_lifecycle_when_the_instance_is_back() {
+    let s = Setup::new().await;
+    let (instance, ci) = s.ecs_instance(1);
+    let ctx = context(&s, &[]).await;
+    invoke(&ctx, &warning("spot/interruption-stop.json", &instance))
+        .await
+        .unwrap();
+    assert_eq!(s.status(&ci).await, "DRAINING");
+    let mark = s.drain_mark(&ci).await.expect("marked in ECS");
+    assert!(mark.starts_with("spot-stop@"), "{mark}");
+    let lifecycle = asg_lifecycle::build(lookup(&s.env(&[])), &s.sdk)
+        .await
+        .unwrap();
+    // Minutes later the instance is still stopping (its agent connected): nothing undone.
+    let out = invoke(&lifecycle, &s.container_instance_event(&ci).await)
+        .await
+        .unwrap();
+    assert_eq!(s.status(&ci).await, "DRAINING", "{out:?}");
+    // Started again: the agent's reconnection, ten minutes after the warning, undoes the drain.
+    let at: i64 = mark.rsplit('@').next().unwrap().parse().unwrap();
+    s.set_drain_mark(&ci, &format!("spot-stop@{}", at - 600))
+        .await;
+    let out = invoke(&lifecycle, &s.container_instance_event(&ci).await)
+        .await
+        .unwrap();
+    assert!(out.outcome.starts_with("undone"), "{out:?}");
+    assert_eq!(s.status(&ci).await, "ACTIVE");
+    assert_eq!(s.drain_mark(&ci).await, None);
 }

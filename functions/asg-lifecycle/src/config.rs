@@ -15,7 +15,7 @@ pub const DEFAULT_HOOKS: [&str; 2] = ["fleetguard-drain", "fleetguard-join"];
 pub struct LifecycleConfig {
     /// `ECS_CLUSTERS`: where container instances are looked for; empty means every cluster.
     pub clusters: Vec<String>,
-    /// `TARGET_GROUP_ARNS`: empty means the target groups of the instance's group.
+    /// `TARGET_GROUP_ARNS`: looked in besides the target groups of the instance's group.
     pub target_group_arns: Vec<String>,
     /// `AUTO_SCALING_GROUPS`: the managed groups by name.
     pub groups: Vec<String>,
@@ -29,6 +29,9 @@ pub struct LifecycleConfig {
     pub drain_timeout_result: LifecycleActionResult,
     pub launch_timeout_secs: i64,
     pub launch_timeout_result: LifecycleActionResult,
+    /// `REBALANCE_UNDO_SECONDS`: how long a drain for a rebalance recommendation is held when no
+    /// interruption follows, before the container instance is set ACTIVE again.
+    pub rebalance_undo_secs: i64,
 }
 
 fn seconds(
@@ -98,6 +101,12 @@ impl LifecycleConfig {
                 "LAUNCH_TIMEOUT_RESULT",
                 lookup("LAUNCH_TIMEOUT_RESULT"),
                 LifecycleActionResult::Abandon,
+            )?,
+            rebalance_undo_secs: seconds(
+                "REBALANCE_UNDO_SECONDS",
+                lookup("REBALANCE_UNDO_SECONDS"),
+                3600,
+                MAX,
             )?,
         })
     }

@@ -1,7 +1,9 @@
 //! Whether an instance is empty, and what to do with its lifecycle action. Pure.
 
 use crate::config::LifecycleConfig;
-use fleetguard::ports::{ContainerInstance, LifecycleActionResult, Registration, Task};
+use fleetguard::ports::{
+    ContainerInstance, DrainMark, DrainReason, LifecycleActionResult, Registration, Task,
+};
 
 /// How often the sweep runs (the EventBridge schedule).
 pub const SWEEP_INTERVAL_SECS: i64 = 60;
@@ -211,6 +213,67 @@ pub fn decide_launch(
                 heartbeat: heartbeat_due(elapsed_secs, t),
             },
         },
+    }
+}
+
+/// A Spot stop or hibernation comes two minutes after its warning: an agent still connected
+/// this long after the drain means the instance is running again (or was never stopped).
+pub const SPOT_RETURN_SECS: i64 = 300;
+/// Our mark on a container instance that is ACTIVE this long after the drain it notes is
+/// stale (its drain was undone by someone, or never landed): removed. Younger, it may be a
+/// drain whose call is still on its way.
+pub const STALE_MARK_SECS: i64 = 600;
+
+/// What to do about a drain of ours that is to be undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undo {
+    /// Set ACTIVE and remove the mark (only the mark, when already ACTIVE).
+    Activate,
+    Wait,
+}
+
+/// Whether the undo can be due by time alone, before anything is looked up: a Spot stop's
+/// instance cannot be back before [`SPOT_RETURN_SECS`], a rebalance drain is held for the
+/// configured delay. Cheap, so most wake-ups of a draining instance cost no call.
+pub fn undo_may_be_due(mark: DrainMark, now: i64, rebalance_undo_secs: i64) -> bool {
+    let age = now - mark.at;
+    match mark.reason {
+        DrainReason::WarmPool => true,
+        DrainReason::SpotStop | DrainReason::SpotHibernate => age >= SPOT_RETURN_SECS,
+        DrainReason::Rebalance => age >= rebalance_undo_secs,
+    }
+}
+
+/// Whether a drain of ours is undone now: the instance is back (agent connected) and in
+/// service, or on its way into it. `group_state`: its Auto Scaling lifecycle state, `None` when
+/// in no group. An instance on its way out (terminating, detaching, back to the warm pool, in
+/// standby) keeps its drain. Pure.
+pub fn decide_undo(
+    mark: DrainMark,
+    ci: &ContainerInstance,
+    group_state: Option<&str>,
+    now: i64,
+    rebalance_undo_secs: i64,
+) -> Undo {
+    if ci.status == "ACTIVE" {
+        return if now - mark.at >= STALE_MARK_SECS {
+            Undo::Activate
+        } else {
+            Undo::Wait
+        };
+    }
+    if ci.status != "DRAINING" || !ci.agent_connected {
+        // Stopped, hibernated, in the warm pool, or gone.
+        return Undo::Wait;
+    }
+    let in_service = match group_state {
+        None => mark.reason != DrainReason::WarmPool,
+        Some(s) => s == "InService" || s == "Pending" || s.starts_with("Pending:"),
+    };
+    if in_service && undo_may_be_due(mark, now, rebalance_undo_secs) {
+        Undo::Activate
+    } else {
+        Undo::Wait
     }
 }
 

@@ -8,9 +8,9 @@ use fleetguard::notify::Notification;
 use fleetguard::observe::{Action, Outcome};
 use fleetguard::out_of_service::{Fleet, all_tasks_on};
 use fleetguard::ports::{
-    AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, Group,
-    LifecycleActionResult, LifecycleHook, Notify, Registration, TargetGroups, Task,
-    count_by_service,
+    AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, DrainMark,
+    DrainResult, Group, LifecycleActionResult, LifecycleHook, Notify, Registration, TargetGroups,
+    Task, count_by_service, drain_needs,
 };
 use std::collections::BTreeMap;
 
@@ -74,8 +74,16 @@ pub(crate) fn is_terminating(state: &str) -> bool {
     state.ends_with("Terminating:Wait")
 }
 
+/// `Pending:Wait` (a launch into service). Not `Warmed:Pending:Wait`, which is either a launch
+/// into the warm pool or a scale-in back to it: see [`is_warm_pending`].
 pub(crate) fn is_pending(state: &str) -> bool {
-    state.ends_with("Pending:Wait")
+    state == "Pending:Wait"
+}
+
+/// `Warmed:Pending:Wait`: held by a launch hook on the way into the warm pool, or by a terminate
+/// hook on a scale-in back to it (`ReuseOnScaleIn`), which must be drained like a termination.
+pub(crate) fn is_warm_pending(state: &str) -> bool {
+    state == "Warmed:Pending:Wait"
 }
 
 impl<E, T, A, N> Lifecycle<E, T, A, N>
@@ -85,12 +93,15 @@ where
     A: AutoScalingGroups,
     N: Notify,
 {
+    /// The group's target groups and `TARGET_GROUP_ARNS` besides.
     pub(crate) fn target_groups(&self, group: &Group) -> Vec<String> {
-        if self.config.target_group_arns.is_empty() {
-            group.target_group_arns.clone()
-        } else {
-            self.config.target_group_arns.clone()
+        let mut tgs = group.target_group_arns.clone();
+        for tg in &self.config.target_group_arns {
+            if !tgs.contains(tg) {
+                tgs.push(tg.clone());
+            }
         }
+        tgs
     }
 
     pub(crate) async fn registrations(
@@ -110,11 +121,13 @@ where
     /// sent, so a replayed event never sends a second message. `announce` is stashed first, so
     /// that if its delivery fails after the completion, the retry (which finds the action done)
     /// still sends it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn complete(
         &self,
         group: &str,
         hooks: &[&LifecycleHook],
         instance: &str,
+        token: Option<&str>,
         result: LifecycleActionResult,
         announce: Option<Notification>,
         out: &mut Handled,
@@ -141,7 +154,7 @@ where
             match self
                 .fleet
                 .autoscaling
-                .complete(group, &h.name, instance, result)
+                .complete(group, &h.name, instance, token, result)
                 .await
             {
                 Ok(Completion::Completed) => {
@@ -248,41 +261,113 @@ where
     }
 
     /// Set DRAINING (unless ECS drains it itself, or it already is) and deregister targets that
-    /// are not already draining. Idempotent.
+    /// are not already draining. `mark`: the drain is to be undone when the instance comes back
+    /// (a scale-in to the warm pool). Idempotent.
     pub(crate) async fn start_drain(
         &self,
         ci: Option<&ContainerInstance>,
         managed_draining: bool,
         instance: &str,
         registrations: &[Registration],
+        mark: Option<DrainMark>,
         out: &mut Handled,
     ) {
-        if let Some(ci) = ci {
-            if managed_draining {
+        let wanted: Vec<(ContainerInstance, Option<DrainMark>)> = match ci {
+            Some(_) if managed_draining => {
                 out.did(
                     Action::DrainContainerInstance,
                     Outcome::Skipped,
                     "ECS managed draining drains it: DRAINING left to ECS".into(),
                 );
-            } else if ci.status == "ACTIVE" {
-                if self.dry_run {
-                    out.did(
-                        Action::DrainContainerInstance,
-                        Outcome::DryRun,
-                        format!("dry run: would set {} DRAINING", ci.arn),
-                    );
-                } else {
-                    match self.fleet.ecs.drain(ci).await {
-                        Ok(_) => out.did(
-                            Action::DrainContainerInstance,
-                            Outcome::Done,
-                            format!("container instance {} DRAINING", ci.arn),
-                        ),
-                        Err(e) => out.failed(Action::DrainContainerInstance, e),
-                    }
+                Vec::new()
+            }
+            Some(ci) => vec![(ci.clone(), mark)],
+            None => Vec::new(),
+        };
+        self.drain_container_instances(wanted, out).await;
+        self.deregister(instance, registrations, out).await;
+    }
+
+    /// Set DRAINING (and mark) every container instance given that needs it, ten a call.
+    /// Returns the ARNs whose call failed.
+    pub(crate) async fn drain_container_instances(
+        &self,
+        wanted: Vec<(ContainerInstance, Option<DrainMark>)>,
+        out: &mut Handled,
+    ) -> Vec<String> {
+        let wanted: Vec<_> = wanted
+            .into_iter()
+            .filter(|(ci, m)| drain_needs(ci, *m) != (false, None))
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        if self.dry_run {
+            for (ci, _) in wanted {
+                out.did(
+                    Action::DrainContainerInstance,
+                    Outcome::DryRun,
+                    format!("dry run: would set {} DRAINING", ci.arn),
+                );
+            }
+            return Vec::new();
+        }
+        let mut failed = Vec::new();
+        for (arn, r) in self.fleet.ecs.drain_all(wanted).await {
+            match r {
+                Ok(DrainResult::Drained) => out.did(
+                    Action::DrainContainerInstance,
+                    Outcome::Done,
+                    format!("container instance {arn} DRAINING"),
+                ),
+                Ok(DrainResult::AlreadyDraining) => {}
+                Err(e) => {
+                    failed.push(arn);
+                    out.failed(Action::DrainContainerInstance, e);
                 }
             }
         }
+        failed
+    }
+
+    /// Undo a drain of ours: ACTIVE again, mark removed.
+    pub(crate) async fn undo_drain(&self, ci: &ContainerInstance, out: &mut Handled) -> bool {
+        let why = ci.drain_mark.map(|m| m.reason.as_str()).unwrap_or("drain");
+        if self.dry_run {
+            out.did(
+                Action::ActivateContainerInstance,
+                Outcome::DryRun,
+                format!("dry run: would set {} ACTIVE again ({why})", ci.arn),
+            );
+            return true;
+        }
+        match self.fleet.ecs.activate(ci).await {
+            Ok(()) => {
+                out.did(
+                    Action::ActivateContainerInstance,
+                    if ci.status == "ACTIVE" {
+                        Outcome::AlreadyDone
+                    } else {
+                        Outcome::Done
+                    },
+                    format!("container instance {} ACTIVE again ({why} is over)", ci.arn),
+                );
+                true
+            }
+            Err(e) => {
+                out.failed(Action::ActivateContainerInstance, e);
+                false
+            }
+        }
+    }
+
+    /// Deregister the targets that are not already draining.
+    pub(crate) async fn deregister(
+        &self,
+        instance: &str,
+        registrations: &[Registration],
+        out: &mut Handled,
+    ) {
         let active: Vec<Registration> = registrations
             .iter()
             .filter(|r| r.state != "draining")

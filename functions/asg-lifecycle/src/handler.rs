@@ -8,10 +8,10 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Step, When, cluster_name, decide_launch, decide_terminate,
-    expected_cluster, joined,
+    CompleteReason, EcsEvidence, Step, Undo, When, cluster_name, decide_launch, decide_terminate,
+    decide_undo, expected_cluster, joined, undo_may_be_due,
 };
-use crate::drain::{Handled, Lifecycle, is_pending, is_terminating};
+use crate::drain::{Handled, Lifecycle, is_pending, is_terminating, is_warm_pending};
 use crate::render::{Render, launch_reason, render_drain_completed, render_drain_started};
 use fleetguard::config::CommonConfig;
 use fleetguard::events::LifecycleAction;
@@ -20,8 +20,8 @@ use fleetguard::notify::Deadline;
 use fleetguard::observe::Metrics;
 use fleetguard::out_of_service::{find_in_clusters, search_clusters};
 use fleetguard::ports::{
-    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, LifecycleActionResult,
-    LifecycleHook, Notify, TargetGroups,
+    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DRAIN_MARK_ATTRIBUTE,
+    DrainMark, DrainReason, LifecycleActionResult, LifecycleHook, Notify, TargetGroups,
 };
 use fleetguard::serve::{Error, Function, Summary};
 use fleetguard::{Detail, Event, EventKind};
@@ -75,8 +75,13 @@ where
             .await?
             .map(|gi| gi.lifecycle_state);
         let pending = match a.transition {
-            LifecycleTransition::Launching => state.as_deref().is_some_and(is_pending),
-            _ => state.as_deref().is_some_and(is_terminating),
+            LifecycleTransition::Launching => state
+                .as_deref()
+                .is_some_and(|s| is_pending(s) || is_warm_pending(s)),
+            // A scale-in back to the warm pool waits in `Warmed:Pending:Wait`.
+            _ => state
+                .as_deref()
+                .is_some_and(|s| is_terminating(s) || is_warm_pending(s)),
         };
         if !pending {
             let mut out = Handled::new(format!(
@@ -90,17 +95,46 @@ where
             return Ok(out);
         }
         let cluster = expected_cluster(a.notification_metadata.raw.as_deref());
+        let token = Some(a.token.as_str());
         match a.transition {
             LifecycleTransition::Launching => {
+                let mut out = Handled::new("");
                 let joined_now = match (&cluster, a.is_into_warm_pool()) {
-                    (Some(c), false) => self
-                        .fleet
-                        .ecs
-                        .find_container_instance(c, &a.instance_id)
-                        .await?
-                        .is_some_and(|ci| joined(&ci, c)),
+                    (Some(c), false) => {
+                        match self
+                            .fleet
+                            .ecs
+                            .find_container_instance(c, &a.instance_id)
+                            .await?
+                        {
+                            // Back from the warm pool, drained when it went there: ACTIVE again.
+                            Some(mut ci) if ci.drain_mark.is_some() => {
+                                let now = self.clock.now();
+                                if ci.drain_mark.is_some_and(|m| {
+                                    decide_undo(
+                                        m,
+                                        &ci,
+                                        state.as_deref(),
+                                        now,
+                                        self.config.rebalance_undo_secs,
+                                    ) == Undo::Activate
+                                }) && self.undo_drain(&ci, &mut out).await
+                                {
+                                    ci.status = "ACTIVE".into();
+                                }
+                                joined(&ci, c)
+                            }
+                            Some(ci) => joined(&ci, c),
+                            None => false,
+                        }
+                    }
                     _ => false,
                 };
+                if !out.errors.is_empty() {
+                    out.outcome =
+                        "could not undo the drain of its return from the warm pool".into();
+                    return Ok(out);
+                }
                 let step = decide_launch(
                     a.is_into_warm_pool(),
                     cluster.as_deref(),
@@ -108,11 +142,18 @@ where
                     When::Event,
                     &self.config,
                 );
-                let mut out = Handled::new("");
                 match step {
                     Step::Complete { result, reason } => {
-                        self.complete(group_name, &[&hook], instance, result, None, &mut out)
-                            .await;
+                        self.complete(
+                            group_name,
+                            &[&hook],
+                            instance,
+                            token,
+                            result,
+                            None,
+                            &mut out,
+                        )
+                        .await;
                         out.outcome = format!(
                             "launch completed: {}",
                             launch_reason(reason, cluster.as_deref())
@@ -146,8 +187,20 @@ where
                 let (ci, regs) = (ci?, regs?);
                 let had_work = ci.is_some() || !regs.is_empty();
                 let mut out = Handled::new("");
-                self.start_drain(ci.as_ref(), managed_draining, instance, &regs, &mut out)
-                    .await;
+                // Back to the warm pool: the drain is undone when it returns to service.
+                let mark = a.is_into_warm_pool().then(|| DrainMark {
+                    reason: DrainReason::WarmPool,
+                    at: self.clock.now(),
+                });
+                self.start_drain(
+                    ci.as_ref(),
+                    managed_draining,
+                    instance,
+                    &regs,
+                    mark,
+                    &mut out,
+                )
+                .await;
                 if !out.errors.is_empty() {
                     out.outcome = "drain failed".into();
                     return Ok(out);
@@ -172,8 +225,16 @@ where
                     Step::Complete { result, reason } => {
                         let announce =
                             had_work.then(|| render_drain_completed(&ctx, &evidence, Some(0)));
-                        self.complete(group_name, &[&hook], instance, result, announce, &mut out)
-                            .await;
+                        self.complete(
+                            group_name,
+                            &[&hook],
+                            instance,
+                            token,
+                            result,
+                            announce,
+                            &mut out,
+                        )
+                        .await;
                         out.outcome = match reason {
                             CompleteReason::NothingToDrain => "completed: nothing to drain".into(),
                             _ => "completed: already empty".into(),
@@ -203,12 +264,22 @@ where
 
     /// An ECS state change about a container instance (from a task or container-instance event).
     /// Counters above zero prove the instance is not empty yet, so most wake-ups cost no call.
+    /// `registered_at`: when it joined its cluster, from the event (epoch seconds).
     pub async fn on_container_instance(
         &self,
-        ci: ContainerInstance,
+        mut ci: ContainerInstance,
+        registered_at: Option<i64>,
         region: &str,
     ) -> Result<Handled, AwsError> {
-        if ci.status == "DRAINING" && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0) {
+        let now = self.clock.now();
+        // A drain of ours to undo once the instance is back (`decide_undo`): looked at first.
+        let undo_due = ci
+            .drain_mark
+            .is_some_and(|m| undo_may_be_due(m, now, self.config.rebalance_undo_secs));
+        if !undo_due
+            && ci.status == "DRAINING"
+            && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0)
+        {
             return Ok(Handled::new(format!(
                 "not empty yet: {} running, {} pending",
                 ci.running_tasks_count, ci.pending_tasks_count
@@ -220,24 +291,70 @@ where
                 ci.status
             )));
         }
-        let Some(gi) = self.fleet.autoscaling.instance(&ci.ec2_instance_id).await? else {
-            let mut out = Handled::new("ignored: not in an Auto Scaling group");
+        // ECS sends an ACTIVE event on every task start and stop. Only one that registered
+        // within the longest a launch is held can be completing a launch hook: the others
+        // cost no call.
+        if ci.status == "ACTIVE"
+            && ci.drain_mark.is_none()
+            && registered_at.is_some_and(|r| now - r > self.config.launch_timeout_secs + 300)
+        {
+            return Ok(Handled::new(
+                "ignored: ACTIVE since long before any launch in progress",
+            ));
+        }
+        let gi = self.fleet.autoscaling.instance(&ci.ec2_instance_id).await?;
+        let mut out = Handled::new("");
+        if let Some(mark) = ci.drain_mark
+            && decide_undo(
+                mark,
+                &ci,
+                gi.as_ref().map(|g| g.lifecycle_state.as_str()),
+                now,
+                self.config.rebalance_undo_secs,
+            ) == Undo::Activate
+        {
+            if !self.undo_drain(&ci, &mut out).await {
+                out.outcome = "could not undo the drain".into();
+                return Ok(out);
+            }
+            ci.status = "ACTIVE".into();
+            ci.drain_mark = None;
+            out.outcome = format!("undone: {} is back in service", ci.ec2_instance_id);
+        }
+        if ci.status == "DRAINING" && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0) {
+            out.outcome = format!(
+                "not empty yet: {} running, {} pending",
+                ci.running_tasks_count, ci.pending_tasks_count
+            );
+            return Ok(out);
+        }
+        let Some(gi) = gi else {
+            if out.outcome.is_empty() {
+                out.outcome = "ignored: not in an Auto Scaling group".into();
+            }
             if ci.status == "DRAINING" {
                 self.resend_stashed(&ci.ec2_instance_id, &mut out).await;
             }
             return Ok(out);
         };
-        let terminating = is_terminating(&gi.lifecycle_state);
+        // Scaling in back to the warm pool, drained by us on the way.
+        let to_warm_pool = is_warm_pending(&gi.lifecycle_state)
+            && ci
+                .drain_mark
+                .is_some_and(|m| m.reason == DrainReason::WarmPool);
+        let terminating = is_terminating(&gi.lifecycle_state) || to_warm_pool;
         let wanted = if ci.status == "DRAINING" {
             terminating
         } else {
             is_pending(&gi.lifecycle_state)
         };
         if !wanted {
-            let mut out = Handled::new(format!(
-                "ignored: {} is {}, no pending lifecycle action",
-                ci.ec2_instance_id, gi.lifecycle_state
-            ));
+            if out.outcome.is_empty() {
+                out.outcome = format!(
+                    "ignored: {} is {}, no pending lifecycle action",
+                    ci.ec2_instance_id, gi.lifecycle_state
+                );
+            }
             if ci.status == "DRAINING" {
                 self.resend_stashed(&ci.ec2_instance_id, &mut out).await;
             }
@@ -249,16 +366,14 @@ where
             .group(&gi.auto_scaling_group_name)
             .await?
         else {
-            return Ok(Handled::new("ignored: group no longer exists"));
+            out.outcome = "ignored: group no longer exists".into();
+            return Ok(out);
         };
         if !self.config.manages(&group) {
-            return Ok(Handled::new(format!(
-                "ignored: group {} is not managed",
-                group.name
-            )));
+            out.outcome = format!("ignored: group {} is not managed", group.name);
+            return Ok(out);
         }
         let hooks = self.fleet.autoscaling.hooks(&group.name).await?;
-        let mut out = Handled::new("");
         if terminating {
             let ours: Vec<&LifecycleHook> = hooks
                 .iter()
@@ -277,7 +392,6 @@ where
             let started = self
                 .start_times(&group.name, &[(gi.instance_id.clone(), true)])
                 .await;
-            let now = self.clock.now();
             let ctx = Render {
                 group: &group,
                 instance: &ci.ec2_instance_id,
@@ -286,12 +400,17 @@ where
                 ci: Some(&ci),
                 managed_draining: hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK),
             };
-            let took = started.get(&gi.instance_id).map(|s| now - s);
+            let took = started
+                .get(&gi.instance_id)
+                .copied()
+                .or(ci.drain_mark.map(|m| m.at))
+                .map(|s| now - s);
             let announce = render_drain_completed(&ctx, &evidence, took);
             self.complete(
                 &group.name,
                 &ours,
                 &ci.ec2_instance_id,
+                None,
                 LifecycleActionResult::Continue,
                 Some(announce),
                 &mut out,
@@ -309,14 +428,16 @@ where
                 })
                 .collect();
             if ours.is_empty() {
-                return Ok(Handled::new(
-                    "ignored: no launch hook waits for this cluster",
-                ));
+                if out.outcome.is_empty() {
+                    out.outcome = "ignored: no launch hook waits for this cluster".into();
+                }
+                return Ok(out);
             }
             self.complete(
                 &group.name,
                 &ours,
                 &ci.ec2_instance_id,
+                None,
                 LifecycleActionResult::Continue,
                 None,
                 &mut out,
@@ -384,8 +505,10 @@ where
                     pending_tasks_count: c.pending_tasks_count.unwrap_or(0) as i32,
                     instance_type: None,
                     availability_zone: None,
+                    drain_mark: c.attribute(DRAIN_MARK_ATTRIBUTE).and_then(DrainMark::parse),
                 };
-                lc.on_container_instance(ci, region).await?
+                let registered_at = c.registered_at.at().map(|t| t.timestamp());
+                lc.on_container_instance(ci, registered_at, region).await?
             }
             Detail::TaskStateChange(t) => {
                 let Some(ci_arn) = t.container_instance_arn.as_ref() else {
@@ -419,14 +542,14 @@ where
                         summary.outcome = format!("ignored: container instance is {}", ci.status);
                         return Ok(summary);
                     }
-                    Some(ci) => lc.on_container_instance(ci, region).await?,
+                    Some(ci) => lc.on_container_instance(ci, None, region).await?,
                     None => {
                         summary.outcome = "ignored: container instance no longer exists".into();
                         return Ok(summary);
                     }
                 }
             }
-            Detail::Scheduled { .. } => lc.sweep(region).await?,
+            Detail::Scheduled { .. } => lc.sweep(region, deadline).await?,
             _ => return Ok(summary),
         };
         summary.outcome = out.outcome.clone();

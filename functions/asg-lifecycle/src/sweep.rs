@@ -4,15 +4,16 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Evidence, Step, When, decide_launch, decide_terminate,
-    expected_cluster, heartbeat_due, joined,
+    CompleteReason, EcsEvidence, Evidence, SWEEP_INTERVAL_SECS, Step, Undo, When, decide_launch,
+    decide_terminate, decide_undo, expected_cluster, heartbeat_due, joined, undo_may_be_due,
 };
-use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating};
+use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
+use fleetguard::notify::Deadline;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
-    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, GroupInstance,
-    LifecycleHook, Notify, Registration, TargetGroups,
+    AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainReason,
+    GroupDetail, GroupInstance, LifecycleHook, Notify, Registration, TargetGroups,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,9 +24,11 @@ where
     A: AutoScalingGroups,
     N: Notify,
 {
-    /// The scheduled sweep: every managed group's instances in `Terminating:Wait` and
-    /// `Pending:Wait`, in batches.
-    pub async fn sweep(&self, region: &str) -> Result<Handled, AwsError> {
+    /// The scheduled sweep: every managed group's instances in `Terminating:Wait`,
+    /// `Pending:Wait` and `Warmed:Pending:Wait`, in batches; and, every few minutes, the drains
+    /// of ours to undo. Within `deadline`: heartbeats go first, completions that do not fit are
+    /// left to the next sweep.
+    pub async fn sweep(&self, region: &str, deadline: Deadline) -> Result<Handled, AwsError> {
         // Completion messages a failed run could not deliver (its retry, this same scheduled
         // event, cannot know which instances that run completed).
         let mut resend = Handled::default();
@@ -40,13 +43,87 @@ where
                 self.notifier.unstash(&key).await;
             }
         }
-        let mut out = self.sweep_groups(region).await?;
+        let (mut out, states) = self.sweep_groups(region, deadline).await?;
+        if undo_pass_due(self.clock.now()) {
+            let undone = self.undo_pass(&states, &mut out).await;
+            if undone > 0 {
+                out.outcome = format!("{}; {undone} drain(s) undone", out.outcome);
+            }
+        }
         out.notifications.extend(resend.notifications);
         out.stashed.extend(resend.stashed);
         Ok(out)
     }
 
-    async fn sweep_groups(&self, region: &str) -> Result<Handled, AwsError> {
+    /// Drains of ours whose instance is back (missed events; rebalance drains, which no event
+    /// ends): every marked container instance of every cluster, `ListAttributes` one call each.
+    async fn undo_pass(&self, states: &BTreeMap<String, String>, out: &mut Handled) -> usize {
+        let now = self.clock.now();
+        let clusters = match self.fleet.ecs.clusters(&self.config.clusters, false).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.errors.push(e);
+                return 0;
+            }
+        };
+        let mut undone = 0;
+        for cluster in clusters {
+            let marked = match self.fleet.ecs.marked(&cluster).await {
+                Ok(m) if m.is_empty() => continue,
+                Ok(m) => m,
+                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => continue,
+                Err(e) => {
+                    out.errors.push(e);
+                    continue;
+                }
+            };
+            let cis = match self.fleet.ecs.describe(&cluster, marked).await {
+                Ok(c) => c,
+                Err(e) => {
+                    out.errors.push(e);
+                    continue;
+                }
+            };
+            for ci in cis {
+                let Some(mark) = ci.drain_mark else { continue };
+                if !undo_may_be_due(mark, now, self.config.rebalance_undo_secs)
+                    && ci.status != "ACTIVE"
+                {
+                    continue;
+                }
+                // In a managed group: its state is known from this sweep; else asked.
+                let state = match states.get(&ci.ec2_instance_id) {
+                    Some(s) => Some(s.clone()),
+                    None => match self.fleet.autoscaling.instance(&ci.ec2_instance_id).await {
+                        Ok(gi) => gi.map(|g| g.lifecycle_state),
+                        Err(e) => {
+                            out.errors.push(e);
+                            continue;
+                        }
+                    },
+                };
+                let undo = decide_undo(
+                    mark,
+                    &ci,
+                    state.as_deref(),
+                    now,
+                    self.config.rebalance_undo_secs,
+                );
+                if undo == Undo::Activate && self.undo_drain(&ci, out).await {
+                    undone += 1;
+                }
+            }
+        }
+        undone
+    }
+
+    /// Every managed group's waiting instances. Also returns every managed instance's lifecycle
+    /// state (for the undo pass).
+    async fn sweep_groups(
+        &self,
+        region: &str,
+        deadline: Deadline,
+    ) -> Result<(Handled, BTreeMap<String, String>), AwsError> {
         let tag = self
             .config
             .managed_tag
@@ -61,22 +138,29 @@ where
             .into_iter()
             .filter(|g| self.config.manages(&g.group))
             .collect();
+        let states: BTreeMap<String, String> = groups
+            .iter()
+            .flat_map(|g| &g.instances)
+            .map(|i| (i.instance_id.clone(), i.lifecycle_state.clone()))
+            .collect();
+        let is_waiting = |s: &str| is_terminating(s) || is_pending(s) || is_warm_pending(s);
         let waiting_count: usize = groups
             .iter()
             .map(|g| {
                 g.instances
                     .iter()
-                    .filter(|i| {
-                        is_terminating(&i.lifecycle_state) || is_pending(&i.lifecycle_state)
-                    })
+                    .filter(|i| is_waiting(&i.lifecycle_state))
                     .count()
             })
             .sum();
         if waiting_count == 0 {
-            return Ok(Handled::new(format!(
-                "nothing waiting in {} managed group(s)",
-                groups.len()
-            )));
+            return Ok((
+                Handled::new(format!(
+                    "nothing waiting in {} managed group(s)",
+                    groups.len()
+                )),
+                states,
+            ));
         }
         let now = self.clock.now();
         let mut out = Handled::new("");
@@ -86,7 +170,7 @@ where
             let waiting: Vec<&GroupInstance> = g
                 .instances
                 .iter()
-                .filter(|i| is_terminating(&i.lifecycle_state) || is_pending(&i.lifecycle_state))
+                .filter(|i| is_waiting(&i.lifecycle_state))
                 .collect();
             if waiting.is_empty() {
                 continue;
@@ -101,7 +185,7 @@ where
             };
             let wanted: Vec<(String, bool)> = waiting
                 .iter()
-                .map(|i| (i.instance_id.clone(), is_terminating(&i.lifecycle_state)))
+                .map(|i| (i.instance_id.clone(), !is_pending(&i.lifecycle_state)))
                 .collect();
             let started = self.start_times(&g.group.name, &wanted).await;
             per_group.push((g, waiting, hooks, started));
@@ -143,11 +227,11 @@ where
                 }
             }
         }
-        // Target groups of groups with terminating instances, one call each.
+        // Target groups of groups with instances on their way out, one call each.
         let mut tg_regs: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
         let mut tgs: BTreeSet<String> = BTreeSet::new();
         for (g, waiting, _, _) in &per_group {
-            if waiting.iter().any(|i| is_terminating(&i.lifecycle_state)) {
+            if waiting.iter().any(|i| !is_pending(&i.lifecycle_state)) {
                 tgs.extend(self.target_groups(&g.group));
             }
         }
@@ -165,192 +249,211 @@ where
                 }
             }
         }
-        let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
-        // Heartbeats are recorded together, in parallel, once every instance was looked at.
-        let mut due: Vec<(String, String, String)> = Vec::new();
+        // What each waiting instance of ours is: a drain (terminating, or scaling in back to the
+        // warm pool with something on it) or a launch.
+        struct Waiting<'a> {
+            group: &'a GroupDetail,
+            hooks: Vec<&'a LifecycleHook>,
+            gi: &'a GroupInstance,
+            drain: bool,
+            managed_draining: bool,
+            elapsed: Option<i64>,
+            heartbeat_timeout: i64,
+        }
+        let mut items: Vec<Waiting> = Vec::new();
         for (g, waiting, hooks, started) in &per_group {
             let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
             for gi in waiting {
                 let id = gi.instance_id.as_str();
+                let state = gi.lifecycle_state.as_str();
+                let warm = is_warm_pending(state);
+                // `Warmed:Pending:Wait` is held by a launch hook (into the pool) or a terminate
+                // hook (scale-in back to it): AWS does not say which, so any of ours may be it.
                 let our_hooks: Vec<&LifecycleHook> = hooks
                     .iter()
                     .filter(|h| {
-                        h.is_terminating() == is_terminating(&gi.lifecycle_state)
-                            && self.config.owns_hook(&h.name)
+                        self.config.owns_hook(&h.name)
+                            && (warm || h.is_terminating() == is_terminating(state))
                     })
                     .collect();
-                let started_at = started.get(id).copied();
                 if our_hooks.is_empty() {
                     continue;
                 }
-                let elapsed = started_at.map(|s| (now - s).max(0));
+                let ci = by_instance.get(id);
+                let drain = is_terminating(state)
+                    || (warm
+                        && (ci.is_some_and(|c| {
+                            c.running_tasks_count > 0
+                                || c.pending_tasks_count > 0
+                                || c.drain_mark.is_some()
+                        }) || tg_regs.get(id).is_some_and(|r| !r.is_empty())));
                 let heartbeat_timeout = our_hooks
                     .iter()
+                    .filter(|h| !warm || !drain || h.is_terminating())
                     .map(|h| h.heartbeat_timeout_secs)
                     .min()
                     .unwrap_or(3600);
-                if is_terminating(&gi.lifecycle_state) {
-                    let ci = by_instance.get(id);
-                    let regs = tg_regs.get(id).cloned().unwrap_or_default();
-                    // Backstop for a missed lifecycle event: start the drain.
-                    let before = out.errors.len();
-                    self.start_drain(ci, managed_draining, id, &regs, &mut out)
-                        .await;
-                    // What could not be read this sweep: never concluded empty, still heartbeated.
-                    let mut unknown = out.errors.len() > before
-                        || (ci.is_none() && ecs_unknown)
-                        || self
-                            .target_groups(&g.group)
-                            .iter()
-                            .any(|tg| tg_unknown.contains(tg));
-                    let had_work = ci.is_some() || !regs.is_empty();
-                    let ecs = match ci {
-                        _ if unknown => EcsEvidence::Busy {
-                            running: 0,
-                            pending: 0,
-                        },
-                        None => EcsEvidence::NotInCluster,
-                        Some(c) if c.running_tasks_count > 0 || c.pending_tasks_count > 0 => {
+                // A scale-in to the warm pool may have no scaling activity to date it: our
+                // drain mark does.
+                let started_at = started
+                    .get(id)
+                    .copied()
+                    .or_else(|| warm.then(|| ci.and_then(|c| c.drain_mark).map(|m| m.at))?);
+                items.push(Waiting {
+                    group: g,
+                    hooks: our_hooks,
+                    gi,
+                    drain,
+                    managed_draining,
+                    elapsed: started_at.map(|s| (now - s).max(0)),
+                    heartbeat_timeout,
+                });
+            }
+        }
+        // Backstop for missed lifecycle events: start every drain, container instances ten a
+        // call, then deregistrations.
+        let mark = DrainMark {
+            reason: DrainReason::WarmPool,
+            at: now,
+        };
+        let to_drain: Vec<(ContainerInstance, Option<DrainMark>)> = items
+            .iter()
+            .filter(|w| w.drain && !w.managed_draining)
+            .filter_map(|w| {
+                let ci = by_instance.get(&w.gi.instance_id)?;
+                let warm = is_warm_pending(&w.gi.lifecycle_state);
+                Some((ci.clone(), warm.then_some(mark)))
+            })
+            .collect();
+        let failed_drains: BTreeSet<String> = self
+            .drain_container_instances(to_drain, &mut out)
+            .await
+            .into_iter()
+            .collect();
+        let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
+        // Heartbeats are recorded first, in parallel, once every instance was looked at; then
+        // the completions, while the deadline allows.
+        let mut due: Vec<(String, String, String)> = Vec::new();
+        let mut completions = Vec::new();
+        for w in &items {
+            let id = w.gi.instance_id.as_str();
+            let g = w.group;
+            let ci = by_instance.get(id);
+            let when = When::Sweep {
+                elapsed_secs: w.elapsed,
+                heartbeat_timeout_secs: w.heartbeat_timeout,
+            };
+            if w.drain {
+                let regs = tg_regs.get(id).cloned().unwrap_or_default();
+                let before = out.errors.len();
+                self.deregister(id, &regs, &mut out).await;
+                // What could not be read or done this sweep: never concluded empty, still
+                // heartbeated.
+                let mut unknown = out.errors.len() > before
+                    || ci.is_some_and(|c| failed_drains.contains(&c.arn))
+                    || (ci.is_none() && ecs_unknown)
+                    || self
+                        .target_groups(&g.group)
+                        .iter()
+                        .any(|tg| tg_unknown.contains(tg));
+                let had_work = ci.is_some() || !regs.is_empty();
+                let ecs = match ci {
+                    _ if unknown => EcsEvidence::Busy {
+                        running: 0,
+                        pending: 0,
+                    },
+                    None => EcsEvidence::NotInCluster,
+                    Some(c) if c.running_tasks_count > 0 || c.pending_tasks_count > 0 => {
+                        EcsEvidence::Busy {
+                            running: c.running_tasks_count,
+                            pending: c.pending_tasks_count,
+                        }
+                    }
+                    Some(c) => match all_tasks_on(&self.fleet.ecs, &c.cluster_arn, &c.arn).await {
+                        Ok(t) => EcsEvidence::Tasks(t),
+                        Err(e) => {
+                            out.errors.push(e);
+                            unknown = true;
                             EcsEvidence::Busy {
-                                running: c.running_tasks_count,
-                                pending: c.pending_tasks_count,
+                                running: 0,
+                                pending: 0,
                             }
                         }
-                        Some(c) => {
-                            match all_tasks_on(&self.fleet.ecs, &c.cluster_arn, &c.arn).await {
-                                Ok(t) => EcsEvidence::Tasks(t),
-                                Err(e) => {
-                                    out.errors.push(e);
-                                    unknown = true;
-                                    EcsEvidence::Busy {
-                                        running: 0,
-                                        pending: 0,
-                                    }
-                                }
-                            }
-                        }
-                    };
-                    let evidence = Evidence {
-                        ecs,
-                        registrations: regs,
-                    };
-                    let when = When::Sweep {
-                        elapsed_secs: elapsed,
-                        heartbeat_timeout_secs: heartbeat_timeout,
-                    };
-                    let step = match decide_terminate(&evidence, had_work, when, &self.config) {
-                        // Forcing needs the facts too; waiting with a heartbeat is always safe.
-                        Step::Complete { .. } if unknown => Step::Wait {
-                            heartbeat: heartbeat_due(elapsed, heartbeat_timeout),
-                        },
-                        step => step,
-                    };
-                    let ctx = Render {
-                        group: &g.group,
-                        instance: id,
-                        region,
-                        dry_run: self.dry_run,
-                        ci,
-                        managed_draining,
-                    };
-                    match step {
-                        Step::Complete { result, reason } => {
-                            if reason == CompleteReason::DrainTimeout {
-                                // Name what is still running and why, before letting it go.
-                                let (tasks, events) = self.why_not_empty(ci).await;
-                                let announce = render_drain_forced(
-                                    &ctx,
-                                    &evidence,
-                                    &tasks,
-                                    &events,
-                                    elapsed.unwrap_or_default(),
-                                    result,
-                                );
-                                if self
-                                    .complete(
-                                        &g.group.name,
-                                        &our_hooks,
-                                        id,
-                                        result,
-                                        Some(announce),
-                                        &mut out,
-                                    )
-                                    .await
-                                {
-                                    forced += 1;
-                                }
-                            } else {
-                                let announce = had_work
-                                    .then(|| render_drain_completed(&ctx, &evidence, elapsed));
-                                if self
-                                    .complete(
-                                        &g.group.name,
-                                        &our_hooks,
-                                        id,
-                                        result,
-                                        announce,
-                                        &mut out,
-                                    )
-                                    .await
-                                {
-                                    completed += 1;
-                                }
-                            }
-                        }
-                        Step::Wait { heartbeat } => {
-                            draining += 1;
-                            if heartbeat {
-                                heartbeats += 1;
-                                for h in &our_hooks {
-                                    due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
-                                }
+                    },
+                };
+                let evidence = Evidence {
+                    ecs,
+                    registrations: regs,
+                };
+                let step = match decide_terminate(&evidence, had_work, when, &self.config) {
+                    // Forcing needs the facts too; waiting with a heartbeat is always safe.
+                    Step::Complete { .. } if unknown => Step::Wait {
+                        heartbeat: heartbeat_due(w.elapsed, w.heartbeat_timeout),
+                    },
+                    step => step,
+                };
+                match step {
+                    Step::Complete { result, reason } => {
+                        completions.push((w, result, reason, Some(evidence), had_work))
+                    }
+                    Step::Wait { heartbeat } => {
+                        draining += 1;
+                        if heartbeat {
+                            heartbeats += 1;
+                            for h in w.hooks.iter().filter(|h| h.is_terminating()) {
+                                due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
                             }
                         }
                     }
+                }
+            } else {
+                let warm = is_warm_pending(&w.gi.lifecycle_state);
+                // Back from the warm pool, still DRAINING from its scale-in: ACTIVE again first.
+                let mut back = None;
+                if let Some(c) = ci
+                    && let Some(m) = c.drain_mark
+                    && decide_undo(
+                        m,
+                        c,
+                        Some(&w.gi.lifecycle_state),
+                        now,
+                        self.config.rebalance_undo_secs,
+                    ) == Undo::Activate
+                    && self.undo_drain(c, &mut out).await
+                {
+                    back = Some(ContainerInstance {
+                        status: "ACTIVE".into(),
+                        drain_mark: None,
+                        ..c.clone()
+                    });
+                }
+                let ci = back.as_ref().or(ci);
+                let cluster = w
+                    .hooks
+                    .iter()
+                    .find_map(|h| expected_cluster(h.notification_metadata.as_deref()));
+                let joined_now = cluster
+                    .as_deref()
+                    .is_some_and(|c| ci.is_some_and(|ci| joined(ci, c)));
+                // Nothing found to drain on a `Warmed:Pending:Wait` instance only counts when
+                // everything could be read: else it may be a scale-in whose container instance
+                // was not seen, and it waits (heartbeated) for the next sweep.
+                let step = if warm && (ecs_unknown || !tg_unknown.is_empty()) {
+                    Step::Wait {
+                        heartbeat: heartbeat_due(w.elapsed, w.heartbeat_timeout),
+                    }
                 } else {
-                    let cluster = our_hooks
-                        .iter()
-                        .find_map(|h| expected_cluster(h.notification_metadata.as_deref()));
-                    let warm = gi.lifecycle_state.starts_with("Warmed:");
-                    let joined_now = cluster
-                        .as_deref()
-                        .is_some_and(|c| by_instance.get(id).is_some_and(|ci| joined(ci, c)));
-                    match decide_launch(
-                        warm,
-                        cluster.as_deref(),
-                        joined_now,
-                        When::Sweep {
-                            elapsed_secs: elapsed,
-                            heartbeat_timeout_secs: heartbeat_timeout,
-                        },
-                        &self.config,
-                    ) {
-                        Step::Complete { result, reason } => {
-                            let announce = (reason == CompleteReason::LaunchTimeout).then(|| {
-                                render_launch_timeout(
-                                    &g.group,
-                                    id,
-                                    region,
-                                    cluster.as_deref().unwrap_or_default(),
-                                    by_instance.get(id),
-                                    elapsed.unwrap_or_default(),
-                                    result,
-                                    self.dry_run,
-                                )
-                            });
-                            if self
-                                .complete(&g.group.name, &our_hooks, id, result, announce, &mut out)
-                                .await
-                            {
-                                completed += 1;
-                            }
-                        }
-                        Step::Wait { heartbeat } => {
-                            if heartbeat {
-                                heartbeats += 1;
-                                for h in &our_hooks {
-                                    due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
-                                }
+                    decide_launch(warm, cluster.as_deref(), joined_now, when, &self.config)
+                };
+                match step {
+                    Step::Complete { result, reason } => {
+                        completions.push((w, result, reason, None, false))
+                    }
+                    Step::Wait { heartbeat } => {
+                        if heartbeat {
+                            heartbeats += 1;
+                            for h in &w.hooks {
+                                due.push((g.group.name.clone(), h.name.clone(), id.to_owned()));
                             }
                         }
                     }
@@ -358,9 +461,96 @@ where
             }
         }
         self.heartbeat_all(due, &mut out).await;
+        let mut deferred = 0;
+        for (w, result, reason, evidence, had_work) in completions {
+            // Each completion takes a few calls: what does not fit is the next sweep's.
+            if deadline.remaining() < COMPLETION_RESERVE {
+                deferred += 1;
+                continue;
+            }
+            let id = w.gi.instance_id.as_str();
+            let g = w.group;
+            let ci = by_instance.get(id);
+            let ctx = Render {
+                group: &g.group,
+                instance: id,
+                region,
+                dry_run: self.dry_run,
+                ci,
+                managed_draining: w.managed_draining,
+            };
+            let announce = match (&evidence, reason) {
+                (Some(evidence), CompleteReason::DrainTimeout) => {
+                    // Name what is still running and why, before letting it go.
+                    let (tasks, events) = self.why_not_empty(ci).await;
+                    Some(render_drain_forced(
+                        &ctx,
+                        evidence,
+                        &tasks,
+                        &events,
+                        w.elapsed.unwrap_or_default(),
+                        result,
+                    ))
+                }
+                (Some(evidence), _) => {
+                    had_work.then(|| render_drain_completed(&ctx, evidence, w.elapsed))
+                }
+                (None, CompleteReason::LaunchTimeout) => Some(render_launch_timeout(
+                    &g.group,
+                    id,
+                    region,
+                    w.hooks
+                        .iter()
+                        .find_map(|h| expected_cluster(h.notification_metadata.as_deref()))
+                        .as_deref()
+                        .unwrap_or_default(),
+                    ci,
+                    w.elapsed.unwrap_or_default(),
+                    result,
+                    self.dry_run,
+                )),
+                (None, _) => None,
+            };
+            if self
+                .complete(
+                    &g.group.name,
+                    &w.hooks,
+                    id,
+                    None,
+                    result,
+                    announce,
+                    &mut out,
+                )
+                .await
+            {
+                if reason == CompleteReason::DrainTimeout {
+                    forced += 1;
+                } else {
+                    completed += 1;
+                }
+            }
+        }
         out.outcome = format!(
             "swept {waiting_count} waiting instance(s): {completed} completed, {forced} forced, {draining} still draining, {heartbeats} heartbeat(s)"
         );
-        Ok(out)
+        if deferred > 0 {
+            out.outcome.push_str(&format!(
+                ", {deferred} completion(s) left to the next sweep"
+            ));
+        }
+        Ok((out, states))
     }
+}
+
+/// The time a completion needs (stash, complete, and its message): none is started with less
+/// left before the deadline.
+pub const COMPLETION_RESERVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often the sweep looks for drains to undo: every fifth minute (one `ListAttributes` per
+/// cluster), which keeps a steady-state minute's calls low. Events undo most drains first.
+pub const UNDO_PASS_EVERY_MINUTES: i64 = 5;
+
+/// Whether this minute's sweep looks for drains to undo.
+pub fn undo_pass_due(now: i64) -> bool {
+    (now / SWEEP_INTERVAL_SECS) % UNDO_PASS_EVERY_MINUTES == 0
 }

@@ -4,9 +4,10 @@
 use asg_lifecycle::config::LifecycleConfig;
 use asg_lifecycle::{Handler, Lifecycle};
 use fleetguard::config::CommonConfig;
+use fleetguard::notify::Deadline;
 use fleetguard::notify::NotificationKind;
 use fleetguard::out_of_service::Fleet;
-use fleetguard::ports::LifecycleActionResult;
+use fleetguard::ports::{DRAIN_MARK_ATTRIBUTE, DrainMark, DrainReason, LifecycleActionResult};
 use fleetguard::testing::{FakeAws, FakeNotifier, invoke, sample};
 use serde_json::{Value, json};
 
@@ -84,6 +85,12 @@ fn container_instance_event(aws: &FakeAws, instance: &str) -> Value {
     d["agentConnected"] = json!(ci.agent_connected);
     d["runningTasksCount"] = json!(ci.running_tasks_count);
     d["pendingTasksCount"] = json!(ci.pending_tasks_count);
+    d["registeredAt"] = json!(chrono::Utc::now().to_rfc3339());
+    d["attributes"] = match ci.drain_mark {
+        Some(m) => json!([{"name": "ecs.os-type", "value": "linux"},
+                          {"name": DRAIN_MARK_ATTRIBUTE, "value": m.value()}]),
+        None => json!([{"name": "ecs.os-type", "value": "linux"}]),
+    };
     e
 }
 
@@ -439,4 +446,397 @@ async fn a_completion_message_that_failed_after_the_completion_goes_out_on_the_r
     // Once delivered, never again.
     invoke(&h, &emptied).await.unwrap();
     assert_eq!(h.lifecycle.notifier.sent().len(), 2);
+}
+
+/// `LAUNCHING` scaling in back to the warm pool (`ReuseOnScaleIn`): `Warmed:Pending:Wait` under
+/// our terminate hook, on a container instance with `tasks` running tasks.
+fn scaling_in_to_warm_pool(tasks: usize) -> (FakeAws, String) {
+    let aws = FakeAws::new();
+    aws.group(GROUP, &[], &[]);
+    for (hook, terminating) in [(DRAIN_HOOK, true), (JOIN_HOOK, false)] {
+        aws.hook(
+            GROUP,
+            hook,
+            terminating,
+            300,
+            Some(r#"{"cluster": "prod-ecs"}"#),
+        );
+    }
+    aws.group_instance(GROUP, LAUNCHING, "Warmed:Pending:Wait");
+    aws.pending_action(GROUP, DRAIN_HOOK, LAUNCHING, true, now() - 10);
+    let ci = aws.container_instance("prod-ecs", LAUNCHING, "checkout-api", tasks);
+    (aws, ci)
+}
+
+fn mark_of(aws: &FakeAws, instance: &str) -> Option<DrainMark> {
+    aws.world()
+        .container_instances
+        .iter()
+        .find(|c| c.ec2_instance_id == instance)
+        .and_then(|c| c.drain_mark)
+}
+
+fn status_of(aws: &FakeAws, instance: &str) -> String {
+    aws.world()
+        .container_instances
+        .iter()
+        .find(|c| c.ec2_instance_id == instance)
+        .map(|c| c.status.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn scale_in_to_the_warm_pool_is_drained_then_undone_when_it_returns() {
+    // The defect: only `Terminating:Wait` was handled; the action waited out its timeout and
+    // the instance was stopped with its tasks running, and it came back DRAINING.
+    let (aws, ci) = scaling_in_to_warm_pool(2);
+    let h = handler(&aws, &[]);
+    let mut e = sample("asg/terminate-into-warm-pool.json");
+    e["detail"]["EC2InstanceId"] = json!(LAUNCHING);
+    let out = invoke(&h, &e).await.unwrap();
+    assert!(out.outcome.starts_with("draining: 2 task(s)"), "{out:?}");
+    assert_eq!(status_of(&aws, LAUNCHING), "DRAINING");
+    assert_eq!(
+        mark_of(&aws, LAUNCHING).map(|m| m.reason),
+        Some(DrainReason::WarmPool)
+    );
+    assert!(aws.world().completions.is_empty());
+    // A wake-up while it drains changes nothing (the group says it is going to the pool).
+    aws.world().container_instances[0].running_tasks_count = 0;
+    aws.world().container_instances[0].pending_tasks_count = 0;
+    let out = invoke(&h, &container_instance_event(&aws, LAUNCHING))
+        .await
+        .unwrap();
+    assert!(out.outcome.starts_with("not empty yet"), "{out:?}");
+    assert_eq!(status_of(&aws, LAUNCHING), "DRAINING");
+    // Empty: our terminate hook is completed, the drain announced.
+    aws.stop_tasks_of(LAUNCHING);
+    let out = invoke(&h, &container_instance_event(&aws, LAUNCHING))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, "completed: drained");
+    assert_eq!(
+        aws.world().completions,
+        [(
+            GROUP.to_owned(),
+            DRAIN_HOOK.to_owned(),
+            LAUNCHING.to_owned(),
+            LifecycleActionResult::Continue
+        )]
+    );
+    assert_eq!(
+        kinds(&h),
+        [
+            NotificationKind::DrainStarted,
+            NotificationKind::DrainCompleted
+        ]
+    );
+    // In the pool: stopped, agent gone. Its disconnection event undoes nothing.
+    aws.group_instance(GROUP, LAUNCHING, "Warmed:Stopped");
+    aws.world().container_instances[0].agent_connected = false;
+    let out = invoke(&h, &container_instance_event(&aws, LAUNCHING))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&aws, LAUNCHING), "DRAINING", "{out:?}");
+    // Back into service: our launch hook holds it in `Pending:Wait`; the agent reconnects and
+    // the container instance, still DRAINING, is set ACTIVE, then the launch completed.
+    aws.group_instance(GROUP, LAUNCHING, "Pending:Wait");
+    aws.pending_action(GROUP, JOIN_HOOK, LAUNCHING, false, now() - 20);
+    aws.world().container_instances[0].agent_connected = true;
+    let out = invoke(&h, &container_instance_event(&aws, LAUNCHING))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, "launch completed: joined prod-ecs", "{out:?}");
+    assert_eq!(status_of(&aws, LAUNCHING), "ACTIVE");
+    assert_eq!(mark_of(&aws, LAUNCHING), None);
+    assert_eq!(aws.world().activated, [ci]);
+    assert_eq!(aws.world().completions.len(), 2);
+}
+
+#[tokio::test]
+async fn the_launch_event_from_the_warm_pool_undoes_the_drain_too() {
+    let (aws, _) = scaling_in_to_warm_pool(0);
+    {
+        let mut w = aws.world();
+        w.pending.clear();
+        let c = &mut w.container_instances[0];
+        c.status = "DRAINING".into();
+        c.drain_mark = Some(DrainMark {
+            reason: DrainReason::WarmPool,
+            at: now() - 3600,
+        });
+    }
+    aws.group_instance(GROUP, LAUNCHING, "Pending:Wait");
+    aws.pending_action(GROUP, JOIN_HOOK, LAUNCHING, false, now() - 20);
+    let h = handler(&aws, &[]);
+    let mut e = sample("asg/warm-pool-to-service.json");
+    e["detail"]["EC2InstanceId"] = json!(LAUNCHING);
+    let out = invoke(&h, &e).await.unwrap();
+    assert_eq!(
+        out.outcome, "launch completed: joined ECS cluster prod-ecs",
+        "{out:?}"
+    );
+    assert_eq!(status_of(&aws, LAUNCHING), "ACTIVE");
+    assert_eq!(mark_of(&aws, LAUNCHING), None);
+}
+
+#[tokio::test]
+async fn sweep_drains_a_scale_in_to_the_warm_pool_whose_event_was_lost() {
+    let (aws, ci) = scaling_in_to_warm_pool(1);
+    // Another instance launching into the pool, with nothing on it: completed at once.
+    aws.group_instance(GROUP, "i-0fresh0000000000a", "Warmed:Pending:Wait");
+    aws.pending_action(GROUP, JOIN_HOOK, "i-0fresh0000000000a", false, now() - 10);
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(
+        out.actions
+            .contains(&format!("container instance {ci} DRAINING")),
+        "{out:?}"
+    );
+    assert_eq!(
+        mark_of(&aws, LAUNCHING).map(|m| m.reason),
+        Some(DrainReason::WarmPool)
+    );
+    // The terminate hook is heartbeated, not completed; the fresh one's launch hook completed.
+    {
+        let w = aws.world();
+        assert_eq!(
+            w.completions,
+            [(
+                GROUP.to_owned(),
+                JOIN_HOOK.to_owned(),
+                "i-0fresh0000000000a".to_owned(),
+                LifecycleActionResult::Continue
+            )]
+        );
+        assert!(
+            w.heartbeats
+                .iter()
+                .any(|(_, h, i)| h == DRAIN_HOOK && i == LAUNCHING)
+        );
+    }
+    aws.stop_tasks_of(LAUNCHING);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(
+        aws.world()
+            .completions
+            .iter()
+            .any(|(_, h, i, _)| h == DRAIN_HOOK && i == LAUNCHING)
+    );
+}
+
+#[tokio::test]
+async fn a_stale_event_never_completes_a_later_action_of_the_same_instance() {
+    // The defect: completion by instance id let a retried event of an earlier action complete
+    // the action pending now. By its token it completes nothing.
+    let (aws, _) = terminating(0, 10);
+    aws.token(GROUP, DRAIN_HOOK, INSTANCE, "a-later-action");
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
+        .await
+        .unwrap();
+    assert!(aws.world().completions.is_empty(), "{out:?}");
+    assert_eq!(aws.world().pending.len(), 1);
+    // Its own token completes it.
+    aws.token(
+        GROUP,
+        DRAIN_HOOK,
+        INSTANCE,
+        "e2a9c6f1-3b7d-4d2e-9a8f-5c1b0e7d4a36",
+    );
+    invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.world().completions.len(), 1);
+}
+
+#[tokio::test]
+async fn an_active_event_of_an_instance_registered_long_ago_costs_no_call() {
+    // The defect: every ACTIVE container-instance event (one per task start and stop) cost a
+    // DescribeAutoScalingInstances.
+    let aws = FakeAws::new();
+    aws.container_instance("prod-ecs", INSTANCE, "checkout-api", 3);
+    let h = handler(&aws, &[]);
+    let mut e = container_instance_event(&aws, INSTANCE);
+    e["detail"]["registeredAt"] = json!("2026-01-05T10:00:00Z");
+    let out = invoke(&h, &e).await.unwrap();
+    assert!(
+        out.outcome.starts_with("ignored: ACTIVE since long"),
+        "{out:?}"
+    );
+    assert!(aws.world().calls.is_empty());
+    // A fresh registration may be a launch: looked up.
+    let out = invoke(&h, &container_instance_event(&aws, INSTANCE))
+        .await
+        .unwrap();
+    assert_eq!(aws.calls_of("DescribeAutoScalingInstances"), 1, "{out:?}");
+}
+
+#[tokio::test]
+async fn sweep_drains_missed_instances_ten_a_call_and_heartbeats_before_completing() {
+    let aws = FakeAws::new();
+    aws.group(GROUP, &[], &[]);
+    aws.hook(
+        GROUP,
+        DRAIN_HOOK,
+        true,
+        3600,
+        Some(r#"{"cluster": "prod-ecs"}"#),
+    );
+    for i in 0..25 {
+        let id = format!("i-0{i:016x}");
+        aws.group_instance(GROUP, &id, "Terminating:Wait");
+        aws.pending_action(GROUP, DRAIN_HOOK, &id, true, now() - 30);
+        aws.container_instance("prod-ecs", &id, "checkout-api", usize::from(i % 2 == 0));
+    }
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 3, "{out:?}");
+    assert!(
+        aws.world()
+            .container_instances
+            .iter()
+            .all(|c| c.status == "DRAINING")
+    );
+    // The 12 empty ones completed, the 13 busy ones heartbeated.
+    assert_eq!(aws.world().completions.len(), 12);
+    assert_eq!(aws.world().heartbeats.len(), 13);
+
+    // With no time left, heartbeats still go out; completions wait for the next sweep.
+    aws.stop_tasks_of("i-00000000000000000");
+    let out = h
+        .lifecycle
+        .sweep(
+            "us-east-1",
+            Deadline::after(std::time::Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.outcome
+            .contains("1 completion(s) left to the next sweep"),
+        "{}",
+        out.outcome
+    );
+    assert_eq!(aws.world().completions.len(), 12);
+    assert_eq!(aws.world().heartbeats.len(), 25);
+}
+
+#[tokio::test]
+async fn target_group_arns_add_to_the_groups_own() {
+    // The defect: TARGET_GROUP_ARNS replaced the group's target groups, so the instance stayed
+    // registered in its own.
+    let aws = FakeAws::new();
+    let own = aws.target("web", INSTANCE, 80);
+    let extra = aws.target("admin", INSTANCE, 9000);
+    aws.group(GROUP, &[], std::slice::from_ref(&own));
+    aws.hook(GROUP, DRAIN_HOOK, true, 300, None);
+    aws.group_instance(GROUP, INSTANCE, "Terminating:Wait");
+    aws.pending_action(GROUP, DRAIN_HOOK, INSTANCE, true, now() - 10);
+    let h = handler(&aws, &[("TARGET_GROUP_ARNS", extra.as_str())]);
+    invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
+        .await
+        .unwrap();
+    let groups: Vec<String> = aws
+        .world()
+        .deregistered
+        .iter()
+        .map(|(tg, _, _)| tg.clone())
+        .collect();
+    assert!(
+        groups.contains(&own) && groups.contains(&extra),
+        "{groups:?}"
+    );
+}
+
+/// A container instance of a standalone instance, DRAINING under our `mark` set `age` ago, its
+/// agent connected.
+fn marked(reason: DrainReason, age: i64) -> FakeAws {
+    let aws = FakeAws::new();
+    aws.container_instance("prod-ecs", INSTANCE, "checkout-api", 0);
+    let mut w = aws.world();
+    let c = &mut w.container_instances[0];
+    c.status = "DRAINING".into();
+    c.drain_mark = Some(DrainMark {
+        reason,
+        at: now() - age,
+    });
+    drop(w);
+    aws
+}
+
+#[tokio::test]
+async fn a_spot_stop_drain_is_undone_when_the_instance_is_running_again() {
+    // Two minutes after the warning the agent is still connected: not back yet.
+    let aws = marked(DrainReason::SpotStop, 100);
+    let h = handler(&aws, &[]);
+    invoke(&h, &container_instance_event(&aws, INSTANCE))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
+    // Started again later: its agent's reconnection undoes the drain.
+    let aws = marked(DrainReason::SpotHibernate, 5400);
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &container_instance_event(&aws, INSTANCE))
+        .await
+        .unwrap();
+    assert!(out.outcome.starts_with("undone"), "{out:?}");
+    assert_eq!(status_of(&aws, INSTANCE), "ACTIVE");
+    assert_eq!(mark_of(&aws, INSTANCE), None);
+    // A drain that is not ours (no mark) is never undone.
+    let aws = marked(DrainReason::SpotStop, 5400);
+    aws.world().container_instances[0].drain_mark = None;
+    let h = handler(&aws, &[]);
+    invoke(&h, &container_instance_event(&aws, INSTANCE))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
+}
+
+#[tokio::test]
+async fn a_rebalance_drain_is_undone_by_the_sweep_after_the_delay_unless_the_instance_is_leaving() {
+    let clock = fleetguard::testing::FakeClock::at(1_800_000_000); // a fifth minute
+    assert!(asg_lifecycle::sweep::undo_pass_due(1_800_000_000));
+    let aws = marked(DrainReason::Rebalance, 0);
+    aws.world().container_instances[0].drain_mark = Some(DrainMark {
+        reason: DrainReason::Rebalance,
+        at: 1_800_000_000 - 1800,
+    });
+    let mut h = handler(&aws, &[]);
+    h.lifecycle.clock = std::sync::Arc::new(clock.clone());
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&aws, INSTANCE),
+        "DRAINING",
+        "held for REBALANCE_UNDO_SECONDS"
+    );
+    clock.set(1_800_000_000 + 1800);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("1 drain(s) undone"), "{out:?}");
+    assert_eq!(status_of(&aws, INSTANCE), "ACTIVE");
+    // One whose group is replacing it (capacity rebalancing) keeps its drain.
+    let aws = marked(DrainReason::Rebalance, 0);
+    aws.world().container_instances[0].drain_mark = Some(DrainMark {
+        reason: DrainReason::Rebalance,
+        at: 1_800_000_000 - 7200,
+    });
+    aws.group("other", &[], &[]);
+    aws.group_instance("other", INSTANCE, "Terminating:Wait");
+    let mut h = handler(&aws, &[("AUTO_SCALING_GROUPS", GROUP)]);
+    h.lifecycle.clock = std::sync::Arc::new(clock.clone());
+    clock.set(1_800_000_000);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
 }

@@ -4,6 +4,7 @@ use crate::config::{RebalanceAction, SpotConfig};
 use fleetguard::events::{Event, InstanceAction};
 use fleetguard::ids::InstanceId;
 use fleetguard::out_of_service::Findings;
+use fleetguard::ports::{DrainMark, DrainReason};
 
 /// What a Spot event asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,19 @@ pub fn decide(i: &Interruption, f: &Findings, config: &SpotConfig) -> Plan {
     }
 }
 
+/// The mark a drain carries when the instance is expected back: a Spot stop or hibernation
+/// (started again when capacity returns), a rebalance recommendation (no interruption may
+/// follow). A termination is final: no mark.
+pub fn drain_mark(action: Option<&InstanceAction>, now: i64) -> Option<DrainMark> {
+    let reason = match action {
+        None => DrainReason::Rebalance,
+        Some(InstanceAction::Stop) => DrainReason::SpotStop,
+        Some(InstanceAction::Hibernate) => DrainReason::SpotHibernate,
+        Some(_) => return None,
+    };
+    Some(DrainMark { reason, at: now })
+}
+
 /// Time left before the interruption: the warning comes about two minutes ahead of it.
 pub fn time_left(event: &Event, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     let t = event.envelope.time.at()?;
@@ -81,6 +95,7 @@ mod tests {
             pending_tasks_count: 0,
             instance_type: Some("m5.large".into()),
             availability_zone: Some("eu-west-1a".into()),
+            drain_mark: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! minutes at most, so nothing is said before the drain calls are out.
 
 use crate::config::{RebalanceAction, SpotConfig};
-use crate::decide::{Interruption, Plan, decide, time_left};
+use crate::decide::{Interruption, Plan, decide, drain_mark, time_left};
 use crate::render::{Report, render};
 use fleetguard::config::CommonConfig;
 use fleetguard::notify::Deadline;
@@ -21,6 +21,8 @@ pub struct Handler<E, T, A, N> {
     pub config: SpotConfig,
     pub fleet: Fleet<E, T, A>,
     pub notifier: N,
+    /// The time drains are marked with.
+    pub clock: std::sync::Arc<dyn fleetguard::ports::Clock>,
 }
 
 impl<E, T, A, N> Function for Handler<E, T, A, N>
@@ -71,11 +73,15 @@ where
         // that will drain anyway drains the container instance the moment it is found.
         let drain_on_sight = !dry_run
             && (interruption.action.is_some() || config.rebalance == RebalanceAction::Drain);
+        // A stopped or hibernated instance comes back, and a rebalance recommendation may never
+        // become an interruption: those drains are marked, and `asg-lifecycle` undoes them.
+        let mark = drain_mark(interruption.action.as_ref(), self.clock.now());
         let (findings, drained) = find(
             &self.fleet,
             &config.scope,
             &interruption.instance_id,
             drain_on_sight,
+            mark,
         )
         .await?;
         let plan = decide(&interruption, &findings, config);
@@ -96,9 +102,14 @@ where
                 summary.actions.push("dry run: nothing drained".into());
             }
             Plan::Drain { .. } => {
-                let o =
-                    take_out_of_service(&self.fleet, &interruption.instance_id, &findings, drained)
-                        .await;
+                let o = take_out_of_service(
+                    &self.fleet,
+                    &interruption.instance_id,
+                    &findings,
+                    drained,
+                    mark,
+                )
+                .await;
                 metrics.latency(Action::DrainInstance, event);
                 if let (Some(r), Some(ci)) = (o.container_instance, &findings.container_instance) {
                     let (text, m) = match r {

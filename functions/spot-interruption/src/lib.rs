@@ -34,5 +34,6 @@ pub async fn build(
             autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
         },
         notifier: Notifier::from_lookup(&lookup, sdk).await?,
+        clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
 }

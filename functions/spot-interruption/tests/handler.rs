@@ -3,6 +3,7 @@
 use fleetguard::config::CommonConfig;
 use fleetguard::notify::NotificationKind;
 use fleetguard::out_of_service::Fleet;
+use fleetguard::ports::DrainReason;
 use fleetguard::testing::{FakeAws, FakeNotifier, invoke, sample};
 use serde_json::{Value, json};
 use spot_interruption::Handler;
@@ -23,6 +24,7 @@ fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Spot {
             autoscaling: aws.clone(),
         },
         notifier: FakeNotifier::new(),
+        clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     }
 }
 
@@ -262,4 +264,65 @@ async fn rebalance_recommendations_follow_rebalance_action() {
     let h = handler(&aws, &[("REBALANCE_ACTION", "drain")]);
     assert_eq!(invoke(&h, &e).await.unwrap().outcome, "drained");
     assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+}
+
+fn mark(aws: &FakeAws) -> Option<DrainReason> {
+    aws.world().container_instances[0]
+        .drain_mark
+        .map(|m| m.reason)
+}
+
+#[tokio::test]
+async fn drains_of_instances_that_come_back_are_marked_for_their_undo() {
+    // The defect: drains for Spot stop and hibernate, and for rebalance recommendations, were
+    // never undone. The mark on the container instance is what `asg-lifecycle` undoes.
+    for (file, reason) in [
+        ("spot/interruption-stop.json", DrainReason::SpotStop),
+        (
+            "spot/interruption-hibernate.json",
+            DrainReason::SpotHibernate,
+        ),
+    ] {
+        let aws = FakeAws::new();
+        aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+        let mut e = sample(file);
+        e["detail"]["instance-id"] = json!(INSTANCE);
+        e["time"] = json!(chrono::Utc::now().to_rfc3339());
+        let h = handler(&aws, &[]);
+        assert_eq!(invoke(&h, &e).await.unwrap().outcome, "drained");
+        assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+        assert_eq!(mark(&aws), Some(reason), "{file}");
+    }
+    // A termination is final: no mark.
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    invoke(&handler(&aws, &[]), &warning()).await.unwrap();
+    assert_eq!(mark(&aws), None);
+    assert_eq!(aws.calls_of("PutAttributes"), 0);
+    // A rebalance drain, then the interruption that stops it: the mark follows the newer.
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    let mut e = sample("spot/rebalance-recommendation.json");
+    e["detail"]["instance-id"] = json!(INSTANCE);
+    invoke(&handler(&aws, &[("REBALANCE_ACTION", "drain")]), &e)
+        .await
+        .unwrap();
+    assert_eq!(mark(&aws), Some(DrainReason::Rebalance));
+    let mut e = sample("spot/interruption-stop.json");
+    e["detail"]["instance-id"] = json!(INSTANCE);
+    invoke(&handler(&aws, &[]), &e).await.unwrap();
+    assert_eq!(mark(&aws), Some(DrainReason::SpotStop));
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 1);
+}
+
+#[tokio::test]
+async fn someone_elses_drain_is_never_marked() {
+    let aws = FakeAws::new();
+    aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+    aws.world().container_instances[0].status = "DRAINING".into();
+    let mut e = sample("spot/interruption-stop.json");
+    e["detail"]["instance-id"] = json!(INSTANCE);
+    invoke(&handler(&aws, &[]), &e).await.unwrap();
+    assert_eq!(mark(&aws), None);
+    assert_eq!(aws.calls_of("PutAttributes"), 0);
 }

@@ -65,25 +65,29 @@ impl AutoScalingGroups for AutoScaling {
         }))
     }
 
-    /// Complete by instance id (no token needs to be kept). Completing an action that is already
-    /// complete counts as done.
+    /// Complete by the action's token when given, else by instance id. Completing an action that
+    /// is already complete (or no longer the one the token names) counts as done.
     async fn complete(
         &self,
         group: &str,
         hook: &str,
         instance_id: &str,
+        token: Option<&str>,
         result: LifecycleActionResult,
     ) -> Result<Completion, AwsError> {
-        match self
+        let req = self
             .client
             .complete_lifecycle_action()
             .auto_scaling_group_name(group)
             .lifecycle_hook_name(hook)
-            .instance_id(instance_id)
-            .lifecycle_action_result(result.as_str())
-            .send()
-            .await
-        {
+            .lifecycle_action_result(result.as_str());
+        let req = match token {
+            // AWS takes the token alone or with the instance id; alone, it names exactly one
+            // action, whatever the instance does since.
+            Some(t) => req.lifecycle_action_token(t),
+            None => req.instance_id(instance_id),
+        };
+        match req.send().await {
             Ok(_) => Ok(Completion::Completed),
             Err(e) => {
                 let e = sdk_error("CompleteLifecycleAction", &e);
@@ -205,7 +209,7 @@ impl AutoScalingGroups for AutoScaling {
                 {
                     continue;
                 }
-                let instances = g
+                let mut instances: Vec<GroupInstance> = g
                     .instances()
                     .iter()
                     .map(|i| GroupInstance {
@@ -219,6 +223,11 @@ impl AutoScalingGroups for AutoScaling {
                             .unwrap_or_default(),
                     })
                     .collect();
+                // Instances scaling in back to the warm pool wait in `Warmed:Pending:Wait`,
+                // listed only by `DescribeWarmPool`.
+                if g.warm_pool_configuration().is_some() {
+                    instances.extend(self.warm_pool(&name).await?);
+                }
                 out.push(GroupDetail { group, instances });
             }
             token = page.next_token().map(str::to_owned);
@@ -272,6 +281,41 @@ impl AutoScalingGroups for AutoScaling {
             }
         }
         Ok(found)
+    }
+}
+
+impl AutoScaling {
+    /// The instances of a group's warm pool (`DescribeWarmPool`, all pages).
+    async fn warm_pool(&self, group: &str) -> Result<Vec<GroupInstance>, AwsError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .describe_warm_pool()
+                .auto_scaling_group_name(group)
+                .max_records(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeWarmPool", &e))?;
+            out.extend(page.instances().iter().map(|i| {
+                GroupInstance {
+                    instance_id: i.instance_id().unwrap_or_default().to_owned(),
+                    auto_scaling_group_name: group.to_owned(),
+                    availability_zone: i.availability_zone().map(str::to_owned),
+                    instance_type: i.instance_type().map(str::to_owned),
+                    lifecycle_state: i
+                        .lifecycle_state()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                }
+            }));
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -3,15 +3,20 @@
 use super::sdk_error;
 use crate::ids::InstanceId;
 use crate::ports::{
-    AwsError, ContainerDefinition, ContainerInstance, ContainerInstances, Deployment, DrainResult,
-    Service, Services, Task, TaskContainer, TaskDefinition,
+    AwsError, ContainerDefinition, ContainerInstance, ContainerInstances, DRAIN_MARK_ATTRIBUTE,
+    Deployment, DrainMark, DrainResult, Service, Services, Task, TaskContainer, TaskDefinition,
+    drain_needs,
 };
-use aws_sdk_ecs::types::ContainerInstanceStatus;
+use aws_sdk_ecs::types::{Attribute, ContainerInstanceStatus, TargetType};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a listing of the account's clusters is used before it is read again.
 pub const CLUSTER_LIST_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// One cluster's drain work: the container instances to set DRAINING, and the marks to write.
+type ClusterDrains = (Vec<String>, Vec<(String, DrainMark)>);
 
 /// The account's clusters, and when they were listed.
 type ClusterList = (Instant, Vec<String>);
@@ -176,37 +181,190 @@ impl ContainerInstances for Ecs {
                     pending_tasks_count: c.pending_tasks_count(),
                     instance_type: attr("ecs.instance-type"),
                     availability_zone: attr("ecs.availability-zone"),
+                    drain_mark: attr(DRAIN_MARK_ATTRIBUTE).and_then(|v| DrainMark::parse(&v)),
                 });
             }
         }
         Ok(out)
     }
 
-    /// Set DRAINING. Already DRAINING is a no-op and makes no call.
-    async fn drain(&self, ci: &ContainerInstance) -> Result<DrainResult, AwsError> {
-        if ci.status == "DRAINING" {
-            return Ok(DrainResult::AlreadyDraining);
+    /// Write the marks, ten a call, then set DRAINING, ten container instances a call per
+    /// cluster. A mark is written first so that no drain of ours is ever left without it (a
+    /// DRAINING instance without our mark is someone else's, never undone): a container instance
+    /// whose mark failed is not drained, and fails, so the retry does both.
+    async fn drain_all(
+        &self,
+        cis: Vec<(ContainerInstance, Option<DrainMark>)>,
+    ) -> Vec<(String, Result<DrainResult, AwsError>)> {
+        let mut results: Vec<(String, Result<DrainResult, AwsError>)> = Vec::new();
+        // By cluster: what to set DRAINING, and what to mark.
+        let mut work: BTreeMap<String, ClusterDrains> = BTreeMap::new();
+        for (ci, mark) in &cis {
+            let (drain, mark) = drain_needs(ci, *mark);
+            let w = work.entry(ci.cluster_arn.clone()).or_default();
+            if drain {
+                w.0.push(ci.arn.clone());
+            }
+            if let Some(m) = mark {
+                w.1.push((ci.arn.clone(), m));
+            }
         }
-        let out = self
+        let mut failed: BTreeMap<String, AwsError> = BTreeMap::new();
+        for (cluster, (drain, marks)) in &work {
+            for chunk in marks.chunks(10) {
+                let attributes = chunk
+                    .iter()
+                    .filter_map(|(arn, m)| {
+                        // By full ARN, so no target type is needed.
+                        Attribute::builder()
+                            .name(DRAIN_MARK_ATTRIBUTE)
+                            .value(m.value())
+                            .target_id(arn)
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                if let Err(e) = self
+                    .client
+                    .put_attributes()
+                    .cluster(cluster)
+                    .set_attributes(Some(attributes))
+                    .send()
+                    .await
+                {
+                    let e = sdk_error("PutAttributes", &e);
+                    for (arn, _) in chunk {
+                        failed.insert(arn.clone(), e.clone());
+                    }
+                }
+            }
+            let drain: Vec<String> = drain
+                .iter()
+                .filter(|a| !failed.contains_key(*a))
+                .cloned()
+                .collect();
+            for chunk in drain.chunks(10) {
+                match self
+                    .client
+                    .update_container_instances_state()
+                    .cluster(cluster)
+                    .set_container_instances(Some(chunk.to_vec()))
+                    .status(ContainerInstanceStatus::Draining)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        for x in out.failures() {
+                            let arn = x.arn().unwrap_or_default().to_owned();
+                            let e = AwsError::other(
+                                "UpdateContainerInstancesState",
+                                format!(
+                                    "{}: {}",
+                                    x.reason().unwrap_or("failed"),
+                                    x.detail().unwrap_or(&arn)
+                                ),
+                            );
+                            // A failure that names no container instance fails them all.
+                            if arn.is_empty() {
+                                for a in chunk {
+                                    failed.entry(a.clone()).or_insert(e.clone());
+                                }
+                            } else {
+                                failed.entry(arn).or_insert(e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let e = sdk_error("UpdateContainerInstancesState", &e);
+                        for a in chunk {
+                            failed.entry(a.clone()).or_insert(e.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for (ci, mark) in cis {
+            let (drain, _) = drain_needs(&ci, mark);
+            let r = match failed.remove(&ci.arn) {
+                Some(e) => Err(e),
+                None if drain => Ok(DrainResult::Drained),
+                None => Ok(DrainResult::AlreadyDraining),
+            };
+            results.push((ci.arn, r));
+        }
+        results
+    }
+
+    /// ACTIVE again, then the mark removed: a failure between the two leaves an ACTIVE instance
+    /// with a stale mark, which the next look removes.
+    async fn activate(&self, ci: &ContainerInstance) -> Result<(), AwsError> {
+        if ci.status != "ACTIVE" {
+            let out = self
+                .client
+                .update_container_instances_state()
+                .cluster(&ci.cluster_arn)
+                .container_instances(&ci.arn)
+                .status(ContainerInstanceStatus::Active)
+                .send()
+                .await
+                .map_err(|e| sdk_error("UpdateContainerInstancesState", &e))?;
+            if let Some(f) = out.failures().first() {
+                return Err(AwsError::other(
+                    "UpdateContainerInstancesState",
+                    format!(
+                        "{}: {}",
+                        f.reason().unwrap_or("failed"),
+                        f.detail().or(f.arn()).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        // A custom attribute is deleted by name and target, without its value.
+        let attribute = Attribute::builder()
+            .name(DRAIN_MARK_ATTRIBUTE)
+            .target_id(&ci.arn)
+            .build()
+            .map_err(|e| AwsError::other("DeleteAttributes", e.to_string()))?;
+        match self
             .client
-            .update_container_instances_state()
+            .delete_attributes()
             .cluster(&ci.cluster_arn)
-            .container_instances(&ci.arn)
-            .status(ContainerInstanceStatus::Draining)
+            .attributes(attribute)
             .send()
             .await
-            .map_err(|e| sdk_error("UpdateContainerInstancesState", &e))?;
-        if let Some(f) = out.failures().first() {
-            return Err(AwsError::other(
-                "UpdateContainerInstancesState",
-                format!(
-                    "{}: {}",
-                    f.reason().unwrap_or("failed"),
-                    f.detail().or(f.arn()).unwrap_or_default()
-                ),
-            ));
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = sdk_error("DeleteAttributes", &e);
+                if e.code.as_deref() == Some("TargetNotFoundException") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
         }
-        Ok(DrainResult::Drained)
+    }
+
+    /// All pages of `ListAttributes` for our mark, by container instance ARN.
+    async fn marked(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        let attributes = self
+            .client
+            .list_attributes()
+            .cluster(cluster)
+            .target_type(TargetType::ContainerInstance)
+            .attribute_name(DRAIN_MARK_ATTRIBUTE)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error("ListAttributes", &e))?;
+        Ok(attributes
+            .iter()
+            .filter(|a| a.name() == DRAIN_MARK_ATTRIBUTE)
+            .filter_map(|a| a.target_id().map(str::to_owned))
+            .collect())
     }
 
     /// Every task on the container instance that ECS still lists with `desired`

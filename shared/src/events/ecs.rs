@@ -212,4 +212,23 @@ pub struct ContainerInstanceStateChange {
     /// Per-container-instance version: orders out-of-order deliveries.
     #[serde(default, deserialize_with = "lenient::integer")]
     pub version: Option<i64>,
+    /// When the container instance registered with its cluster.
+    #[serde(default)]
+    pub registered_at: EventTime,
+    /// `[{"name": …, "value": …}]`, kept as sent: only fleetguard's drain mark is read from it,
+    /// and an odd shape elsewhere must not reject the event.
+    #[serde(default)]
+    pub attributes: serde_json::Value,
+}
+
+impl ContainerInstanceStateChange {
+    /// The value of the attribute `name`, when the event carries it.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .as_array()?
+            .iter()
+            .find(|a| a.get("name").and_then(|n| n.as_str()) == Some(name))?
+            .get("value")?
+            .as_str()
+    }
 }
