@@ -214,6 +214,7 @@ impl Sim {
                 config: LifecycleConfig::from_lookup(lookup).unwrap(),
                 dry_run: false,
                 clock: Arc::new(clock.clone()),
+                starts: Default::default(),
                 notifier: FakeNotifier::with_dedupe(),
             },
             common: common.clone(),

@@ -95,6 +95,7 @@ async fn every_function_routes_every_sample_event() {
             config: asg_lifecycle::config::LifecycleConfig::from_lookup(|_| None).unwrap(),
             dry_run: false,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            starts: Default::default(),
             notifier: FakeNotifier::new(),
         },
     })

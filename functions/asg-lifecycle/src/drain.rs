@@ -58,6 +58,34 @@ pub struct Lifecycle<E, T, A, N> {
     pub dry_run: bool,
     /// The time elapsed drains and launches are measured in.
     pub clock: std::sync::Arc<dyn fleetguard::ports::Clock>,
+    /// When each waiting instance's termination or launch started, as read.
+    pub starts: StartTimes,
+}
+
+/// The start times of the scaling activities of waiting instances, kept for this execution
+/// environment: a start time never changes, and the minute sweep would otherwise page through
+/// `DescribeScalingActivities` (100 a call) for every draining instance every minute. An entry
+/// goes when a sweep no longer finds its instance waiting in that transition.
+#[derive(Debug, Clone, Default)]
+pub struct StartTimes(std::sync::Arc<std::sync::Mutex<BTreeMap<(String, bool), i64>>>);
+
+impl StartTimes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, bool), i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep only the entries of instances waiting now.
+    pub fn retain(&self, waiting: &std::collections::BTreeSet<(String, bool)>) {
+        self.lock().retain(|k, _| waiting.contains(k));
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Where the message announcing an instance's completion is stashed: this prefix and its id.
@@ -414,23 +442,47 @@ where
         Ok(Evidence { ecs, registrations })
     }
 
+    /// When each instance's termination (`true`) or launch started: from this environment's
+    /// [`StartTimes`], else from the group's scaling activities (then kept).
     pub(crate) async fn start_times(
         &self,
         group: &str,
         wanted: &[(String, bool)],
     ) -> BTreeMap<String, i64> {
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self.starts.lock();
+            for w in wanted {
+                match cache.get(w) {
+                    Some(s) => {
+                        found.insert(w.0.clone(), *s);
+                    }
+                    None => missing.push(w.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return found;
+        }
         match self
             .fleet
             .autoscaling
-            .activity_start_times(group, wanted, 20)
+            .activity_start_times(group, &missing, 20)
             .await
         {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read scaling activities");
-                BTreeMap::new()
+            Ok(m) => {
+                let mut cache = self.starts.lock();
+                for (id, terminating) in &missing {
+                    if let Some(s) = m.get(id) {
+                        cache.insert((id.clone(), *terminating), *s);
+                        found.insert(id.clone(), *s);
+                    }
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "could not read scaling activities"),
         }
+        found
     }
 
     /// The tasks still running on a container instance and the recent events of their services.

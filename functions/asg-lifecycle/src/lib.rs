@@ -53,6 +53,7 @@ pub async fn build_with(
             config: config::LifecycleConfig::from_lookup(&lookup)?,
             dry_run: common.dry_run,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            starts: Default::default(),
             notifier: Notifier::from_lookup(&lookup, sdk).await?,
         },
         common,

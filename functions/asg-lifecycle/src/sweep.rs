@@ -144,6 +144,15 @@ where
             .map(|i| (i.instance_id.clone(), i.lifecycle_state.clone()))
             .collect();
         let is_waiting = |s: &str| is_terminating(s) || is_pending(s) || is_warm_pending(s);
+        // Start times kept only for what still waits, in the transition it waits in.
+        self.starts.retain(
+            &groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .filter(|i| is_waiting(&i.lifecycle_state))
+                .map(|i| (i.instance_id.clone(), !is_pending(&i.lifecycle_state)))
+                .collect(),
+        );
         let waiting_count: usize = groups
             .iter()
             .map(|g| {

@@ -32,6 +32,7 @@ fn handler(aws: &FakeAws, env: &[(&str, &str)]) -> Asg {
             config: LifecycleConfig::from_lookup(lookup).unwrap(),
             dry_run: common.dry_run,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+            starts: Default::default(),
             notifier: FakeNotifier::new(),
         },
         common,
@@ -177,7 +178,7 @@ async fn a_task_still_stopping_keeps_the_action_pending() {
 async fn sweep_heartbeats_a_long_drain_then_forces_it_after_the_budget() {
     // 200 s into a drain under a 300 s heartbeat timeout: the sweep records a heartbeat.
     let (aws, _) = terminating(2, 200);
-    let h = handler(&aws, &[]);
+    let mut h = handler(&aws, &[]);
     invoke(&h, &sample("asg/terminate-lifecycle-action.json"))
         .await
         .unwrap();
@@ -191,10 +192,13 @@ async fn sweep_heartbeats_a_long_drain_then_forces_it_after_the_budget() {
     );
     assert!(aws.world().completions.is_empty());
 
-    // Past MAX_DRAIN_SECONDS with tasks still running: forced, with a message saying so.
+    // Past MAX_DRAIN_SECONDS with tasks still running: forced, with a message saying so. (The
+    // start time moves back instead of the clock forward: a new execution environment, which
+    // reads it again.)
     aws.world()
         .activity_starts
         .insert((INSTANCE.into(), true), now() - 3700);
+    h.lifecycle.starts = Default::default();
     let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
         .await
         .unwrap();
@@ -839,4 +843,28 @@ async fn a_rebalance_drain_is_undone_by_the_sweep_after_the_delay_unless_the_ins
         .await
         .unwrap();
     assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
+}
+
+#[tokio::test]
+async fn a_steady_sweep_reads_no_scaling_activity_it_already_knows() {
+    // The start time of a waiting instance's activity never changes: read once per execution
+    // environment, not every minute.
+    let (aws, _) = terminating(2, 600);
+    aws.world().hooks.get_mut(GROUP).unwrap()[0].heartbeat_timeout_secs = 3600;
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.calls_of("DescribeScalingActivities"), 1);
+    assert_eq!(h.lifecycle.starts.len(), 1);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.calls_of("DescribeScalingActivities"), 1);
+    // Gone from the group: forgotten.
+    aws.world().group_instances.clear();
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(h.lifecycle.starts.is_empty());
 }
