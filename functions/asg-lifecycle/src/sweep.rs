@@ -13,8 +13,9 @@ use fleetguard::notify::Deadline;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainReason,
-    GroupDetail, GroupInstance, LifecycleHook, Notify, Registration, TargetGroups,
+    GroupDetail, GroupInstance, LifecycleHook, Notify, Registration, TargetGroups, Task,
 };
+use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl<E, T, A, N> Lifecycle<E, T, A, N>
@@ -339,9 +340,29 @@ where
             .await
             .into_iter()
             .collect();
+        // The tasks of every draining container instance whose counters say empty (counters
+        // are no proof), listed in parallel.
+        let permits = tokio::sync::Semaphore::new(SWEEP_CONCURRENCY);
+        let to_list: Vec<&ContainerInstance> = items
+            .iter()
+            .filter(|w| w.drain)
+            .filter_map(|w| by_instance.get(&w.gi.instance_id))
+            .filter(|c| c.running_tasks_count == 0 && c.pending_tasks_count == 0)
+            .filter(|c| !failed_drains.contains(&c.arn))
+            .collect();
+        let listed = join_all(to_list.iter().map(|c| async {
+            let _permit = permits.acquire().await;
+            (
+                c.arn.clone(),
+                all_tasks_on(&self.fleet.ecs, &c.cluster_arn, &c.arn).await,
+            )
+        }))
+        .await;
+        let mut tasks_of: BTreeMap<String, Result<Vec<Task>, AwsError>> =
+            listed.into_iter().collect();
         let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
         // Heartbeats are recorded first, in parallel, once every instance was looked at; then
-        // the completions, while the deadline allows.
+        // the completions, in parallel, while the deadline allows.
         let mut due: Vec<(String, String, String)> = Vec::new();
         let mut completions = Vec::new();
         for w in &items {
@@ -378,10 +399,18 @@ where
                             pending: c.pending_tasks_count,
                         }
                     }
-                    Some(c) => match all_tasks_on(&self.fleet.ecs, &c.cluster_arn, &c.arn).await {
-                        Ok(t) => EcsEvidence::Tasks(t),
-                        Err(e) => {
+                    Some(c) => match tasks_of.remove(&c.arn) {
+                        Some(Ok(t)) => EcsEvidence::Tasks(t),
+                        Some(Err(e)) => {
                             out.errors.push(e);
+                            unknown = true;
+                            EcsEvidence::Busy {
+                                running: 0,
+                                pending: 0,
+                            }
+                        }
+                        // Not listed (its drain call failed): unknown.
+                        None => {
                             unknown = true;
                             EcsEvidence::Busy {
                                 running: 0,
@@ -470,73 +499,91 @@ where
             }
         }
         self.heartbeat_all(due, &mut out).await;
+        let finished = join_all(completions.into_iter().map(
+            |(w, result, reason, evidence, had_work)| {
+                let permits = &permits;
+                let by_instance = &by_instance;
+                async move {
+                    let _permit = permits.acquire().await;
+                    // Each completion takes a few calls: what does not fit is the next sweep's.
+                    if deadline.remaining() < COMPLETION_RESERVE {
+                        return None;
+                    }
+                    let mut out = Handled::default();
+                    let id = w.gi.instance_id.as_str();
+                    let g = w.group;
+                    let ci = by_instance.get(id);
+                    let ctx = Render {
+                        group: &g.group,
+                        instance: id,
+                        region,
+                        dry_run: self.dry_run,
+                        ci,
+                        managed_draining: w.managed_draining,
+                    };
+                    let announce = match (&evidence, reason) {
+                        (Some(evidence), CompleteReason::DrainTimeout) => {
+                            // Name what is still running and why, before letting it go.
+                            let (tasks, events) = self.why_not_empty(ci).await;
+                            Some(render_drain_forced(
+                                &ctx,
+                                evidence,
+                                &tasks,
+                                &events,
+                                w.elapsed.unwrap_or_default(),
+                                result,
+                            ))
+                        }
+                        (Some(evidence), _) => {
+                            had_work.then(|| render_drain_completed(&ctx, evidence, w.elapsed))
+                        }
+                        (None, CompleteReason::LaunchTimeout) => Some(render_launch_timeout(
+                            &g.group,
+                            id,
+                            region,
+                            w.hooks
+                                .iter()
+                                .find_map(|h| expected_cluster(h.notification_metadata.as_deref()))
+                                .as_deref()
+                                .unwrap_or_default(),
+                            ci,
+                            w.elapsed.unwrap_or_default(),
+                            result,
+                            self.dry_run,
+                        )),
+                        (None, _) => None,
+                    };
+                    let done = self
+                        .complete(
+                            &g.group.name,
+                            &w.hooks,
+                            id,
+                            None,
+                            result,
+                            announce,
+                            &mut out,
+                        )
+                        .await;
+                    Some((out, done, reason))
+                }
+            },
+        ))
+        .await;
         let mut deferred = 0;
-        for (w, result, reason, evidence, had_work) in completions {
-            // Each completion takes a few calls: what does not fit is the next sweep's.
-            if deadline.remaining() < COMPLETION_RESERVE {
+        // In the order the instances were looked at, so the summary reads the same every run.
+        for f in finished {
+            let Some((part, done, reason)) = f else {
                 deferred += 1;
                 continue;
-            }
-            let id = w.gi.instance_id.as_str();
-            let g = w.group;
-            let ci = by_instance.get(id);
-            let ctx = Render {
-                group: &g.group,
-                instance: id,
-                region,
-                dry_run: self.dry_run,
-                ci,
-                managed_draining: w.managed_draining,
             };
-            let announce = match (&evidence, reason) {
-                (Some(evidence), CompleteReason::DrainTimeout) => {
-                    // Name what is still running and why, before letting it go.
-                    let (tasks, events) = self.why_not_empty(ci).await;
-                    Some(render_drain_forced(
-                        &ctx,
-                        evidence,
-                        &tasks,
-                        &events,
-                        w.elapsed.unwrap_or_default(),
-                        result,
-                    ))
-                }
-                (Some(evidence), _) => {
-                    had_work.then(|| render_drain_completed(&ctx, evidence, w.elapsed))
-                }
-                (None, CompleteReason::LaunchTimeout) => Some(render_launch_timeout(
-                    &g.group,
-                    id,
-                    region,
-                    w.hooks
-                        .iter()
-                        .find_map(|h| expected_cluster(h.notification_metadata.as_deref()))
-                        .as_deref()
-                        .unwrap_or_default(),
-                    ci,
-                    w.elapsed.unwrap_or_default(),
-                    result,
-                    self.dry_run,
-                )),
-                (None, _) => None,
-            };
-            if self
-                .complete(
-                    &g.group.name,
-                    &w.hooks,
-                    id,
-                    None,
-                    result,
-                    announce,
-                    &mut out,
-                )
-                .await
-            {
-                if reason == CompleteReason::DrainTimeout {
-                    forced += 1;
-                } else {
-                    completed += 1;
-                }
+            out.actions.extend(part.actions);
+            out.notifications.extend(part.notifications);
+            out.errors.extend(part.errors);
+            out.stashed.extend(part.stashed);
+            match (done, reason) {
+                (true, CompleteReason::DrainTimeout) => forced += 1,
+                (true, _) => completed += 1,
+                _ => {}
             }
         }
         out.outcome = format!(
@@ -550,6 +597,9 @@ where
         Ok((out, states))
     }
 }
+
+/// How many instances a sweep lists the tasks of, or completes, at once.
+pub const SWEEP_CONCURRENCY: usize = 16;
 
 /// The time a completion needs (stash, complete, and its message): none is started with less
 /// left before the deadline.
