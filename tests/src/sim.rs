@@ -18,7 +18,8 @@
 //!   up to 45 s, and now and then not run (never three in a row).
 //! - Lambda: an invocation that fails is retried twice (after one and two minutes, as async
 //!   invocations are), then dropped to the on-failure destination; duplicates now and then run
-//!   concurrently, their calls interleaved.
+//!   concurrently, their calls interleaved; now and then an invocation times out part-way
+//!   (stopped between two calls, whatever it was doing) and is retried.
 //! - Failures: throttling on any AWS call (past the SDK's retries), notification outages.
 //!
 //! The invariants, checked as time passes and at the end:
@@ -69,6 +70,7 @@ pub struct Stats {
     pub spot_warnings: usize,
     pub warm_pool_returns: usize,
     pub concurrent_duplicates: usize,
+    pub timed_out: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -362,7 +364,27 @@ impl Sim {
             .notifier
             .fail_with(outage.then_some("slack:default"));
         let event: Value = serde_json::from_str(payload).unwrap();
-        let result = fleetguard::testing::invoke(&self.asg, &event).await;
+        // Now and then the invocation times out part-way: Lambda stops it between two calls,
+        // whatever it was doing, and retries the event.
+        let cut = self
+            .rng
+            .random_bool(0.03)
+            .then(|| self.rng.random_range(1..40));
+        let result = match cut {
+            None => fleetguard::testing::invoke(&self.asg, &event).await,
+            Some(polls) => CutAfter {
+                inner: Box::pin(fleetguard::testing::invoke(&self.asg, &event)),
+                polls_left: polls,
+            }
+            .await
+            .unwrap_or_else(|| {
+                self.stats.timed_out += 1;
+                Err(fleetguard::serve::Error {
+                    error_type: "Sandbox.Timedout",
+                    message: "Task timed out".into(),
+                })
+            }),
+        };
         if std::env::var_os("SIM_LOG").is_some() {
             eprintln!(
                 "t+{} {} (attempt {attempt}{}): {:?}",
@@ -940,6 +962,28 @@ impl Sim {
                     .push(format!("{id}: both a drained and a forced message"));
             }
         }
+    }
+}
+
+/// A future stopped after `polls_left` polls (`None`), as Lambda stops an invocation at its
+/// timeout: between two calls, whatever it was doing.
+struct CutAfter<F: std::future::Future> {
+    inner: std::pin::Pin<Box<F>>,
+    polls_left: u32,
+}
+
+impl<F: std::future::Future> std::future::Future for CutAfter<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.polls_left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.polls_left -= 1;
+        self.inner.as_mut().poll(cx).map(Some)
     }
 }
 

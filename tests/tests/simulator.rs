@@ -38,6 +38,7 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.spot_warnings += s.spot_warnings;
                 total.warm_pool_returns += s.warm_pool_returns;
                 total.concurrent_duplicates += s.concurrent_duplicates;
+                total.timed_out += s.timed_out;
             }
             Err(v) => failures.push((seed, v)),
         }
@@ -76,7 +77,7 @@ async fn invariants_hold_over_seeded_fleets() {
         "{total:?}"
     );
     assert!(
-        total.warm_pool_returns > 0 && total.concurrent_duplicates > 0,
+        total.warm_pool_returns > 0 && total.concurrent_duplicates > 0 && total.timed_out > 0,
         "{total:?}"
     );
 }

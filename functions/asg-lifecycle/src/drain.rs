@@ -312,8 +312,12 @@ where
             Some(ci) => vec![(ci.clone(), mark)],
             None => Vec::new(),
         };
-        self.drain_container_instances(wanted, out).await;
-        self.deregister(instance, registrations, out).await;
+        // Deregistration waits for the container instance's drain (and mark): if that failed,
+        // the targets stay for the retry or the sweep to find, so the drain is still known to
+        // have had work (and is announced) whoever finishes it.
+        if self.drain_container_instances(wanted, out).await.is_empty() {
+            self.deregister(instance, registrations, out).await;
+        }
     }
 
     /// Set DRAINING (and mark) every container instance given that needs it, ten a call.

@@ -376,7 +376,10 @@ where
             if w.drain {
                 let regs = tg_regs.get(id).cloned().unwrap_or_default();
                 let before = out.errors.len();
-                self.deregister(id, &regs, &mut out).await;
+                // As for an event: deregistered once the container instance is drained.
+                if !ci.is_some_and(|c| failed_drains.contains(&c.arn)) {
+                    self.deregister(id, &regs, &mut out).await;
+                }
                 // What could not be read or done this sweep: never concluded empty, still
                 // heartbeated.
                 let mut unknown = out.errors.len() > before
