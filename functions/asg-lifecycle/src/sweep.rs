@@ -290,8 +290,11 @@ where
                     continue;
                 }
                 let ci = by_instance.get(id);
+                // Only under a terminate hook of ours: a scale-in held by another tool's hook is
+                // that tool's to handle.
                 let drain = is_terminating(state)
                     || (warm
+                        && our_hooks.iter().any(|h| h.is_terminating())
                         && (ci.is_some_and(|c| {
                             c.running_tasks_count > 0
                                 || c.pending_tasks_count > 0

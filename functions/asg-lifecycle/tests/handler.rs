@@ -868,3 +868,29 @@ async fn a_steady_sweep_reads_no_scaling_activity_it_already_knows() {
         .unwrap();
     assert!(h.lifecycle.starts.is_empty());
 }
+
+#[tokio::test]
+async fn a_scale_in_to_the_warm_pool_held_by_another_tools_hook_is_not_drained() {
+    // Our launch hook only; another tool's terminate hook holds the instance on its way back to
+    // the pool: not ours to drain.
+    let aws = FakeAws::new();
+    aws.group(GROUP, &[], &[]);
+    aws.hook(
+        GROUP,
+        JOIN_HOOK,
+        false,
+        300,
+        Some(r#"{"cluster": "prod-ecs"}"#),
+    );
+    aws.hook(GROUP, "backup-on-terminate", true, 300, None);
+    aws.group_instance(GROUP, LAUNCHING, "Warmed:Pending:Wait");
+    aws.pending_action(GROUP, "backup-on-terminate", LAUNCHING, true, now() - 10);
+    aws.container_instance("prod-ecs", LAUNCHING, "checkout-api", 2);
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&aws, LAUNCHING), "ACTIVE");
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    assert!(aws.world().completions.is_empty());
+}
