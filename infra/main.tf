@@ -55,6 +55,7 @@ locals {
         DRAIN_TIMEOUT_RESULT   = var.drain_timeout_result
         LAUNCH_TIMEOUT_SECONDS = tostring(var.launch_timeout_seconds)
         LAUNCH_TIMEOUT_RESULT  = var.launch_timeout_result
+        REBALANCE_UNDO_SECONDS = tostring(var.rebalance_undo_seconds)
     })
     "ecs-deployment" = merge(local.common_env, {
       REPORT_SUCCESS       = tostring(var.report_success)

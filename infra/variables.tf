@@ -181,6 +181,16 @@ variable "launch_timeout_result" {
   }
 }
 
+variable "rebalance_undo_seconds" {
+  description = "With rebalance_action = \"drain\": how long a drain for a rebalance recommendation is held when no interruption follows, before asg-lifecycle sets the container instance ACTIVE again."
+  type        = number
+  default     = 3600
+  validation {
+    condition     = var.rebalance_undo_seconds >= 0 && var.rebalance_undo_seconds <= 172800
+    error_message = "rebalance_undo_seconds must be from 0 to 172800."
+  }
+}
+
 variable "report_success" {
   description = "ecs-deployment: also report deployments that completed normally."
   type        = bool
