@@ -180,13 +180,8 @@ impl LocalAws {
         hook: &str,
         transition: &str,
     ) -> Value {
-        self.post_json(
-            format!("{}/_fake/lifecycle-actions", self.autoscaling),
-            json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
-                   "LifecycleHookName": hook, "LifecycleTransition": transition,
-                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
-        )
-        .await
+        self.lifecycle_action(instance_id, group, hook, transition, json!({}))
+            .await
     }
 
     /// As `start_lifecycle_action`, with the instance waiting in `state` (a warm-pool transition:
@@ -199,12 +194,12 @@ impl LocalAws {
         transition: &str,
         state: &str,
     ) -> Value {
-        self.post_json(
-            format!("{}/_fake/lifecycle-actions", self.autoscaling),
-            json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
-                   "LifecycleHookName": hook, "LifecycleTransition": transition,
-                   "LifecycleState": state,
-                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
+        self.lifecycle_action(
+            instance_id,
+            group,
+            hook,
+            transition,
+            json!({"LifecycleState": state}),
         )
         .await
     }
@@ -222,12 +217,33 @@ impl LocalAws {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
+        self.lifecycle_action(
+            instance_id,
+            group,
+            hook,
+            transition,
+            json!({"StartTime": now - ago}),
+        )
+        .await
+    }
+
+    async fn lifecycle_action(
+        &self,
+        instance_id: &str,
+        group: &str,
+        hook: &str,
+        transition: &str,
+        extra: Value,
+    ) -> Value {
+        let mut spec = json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
+               "LifecycleHookName": hook, "LifecycleTransition": transition,
+               "LifecycleActionToken": lifecycle_token(instance_id, hook)});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
         self.post_json(
             format!("{}/_fake/lifecycle-actions", self.autoscaling),
-            json!({"EC2InstanceId": instance_id, "AutoScalingGroupName": group,
-                   "LifecycleHookName": hook, "LifecycleTransition": transition,
-                   "StartTime": now - ago,
-                   "LifecycleActionToken": lifecycle_token(instance_id, hook)}),
+            spec,
         )
         .await
     }
@@ -527,30 +543,28 @@ impl Setup {
         )
     }
 
-    /// A container instance's status in the demo cluster.
-    pub async fn status(&self, ci: &str) -> String {
-        let d = self
-            .ecs
+    /// A container instance of the demo cluster, as ECS describes it.
+    async fn describe_ci(&self, ci: &str) -> aws_sdk_ecs::types::ContainerInstance {
+        self.ecs
             .describe_container_instances()
             .cluster("demo-ecs")
             .container_instances(ci)
             .send()
             .await
-            .unwrap();
-        d.container_instances()[0].status().unwrap().to_owned()
+            .unwrap()
+            .container_instances()[0]
+            .clone()
+    }
+
+    /// A container instance's status in the demo cluster.
+    pub async fn status(&self, ci: &str) -> String {
+        self.describe_ci(ci).await.status().unwrap().to_owned()
     }
 
     /// fleetguard's drain mark on a container instance of the demo cluster, as ECS holds it.
     pub async fn drain_mark(&self, ci: &str) -> Option<String> {
-        let d = self
-            .ecs
-            .describe_container_instances()
-            .cluster("demo-ecs")
-            .container_instances(ci)
-            .send()
+        self.describe_ci(ci)
             .await
-            .unwrap();
-        d.container_instances()[0]
             .attributes()
             .iter()
             .find(|a| a.name() == fleetguard::ports::DRAIN_MARK_ATTRIBUTE)
@@ -579,15 +593,7 @@ impl Setup {
     /// The container-instance state change ECS sends for a container instance of the demo
     /// cluster, as it is now (status, counters, attributes).
     pub async fn container_instance_event(&self, ci: &str) -> Value {
-        let d = self
-            .ecs
-            .describe_container_instances()
-            .cluster("demo-ecs")
-            .container_instances(ci)
-            .send()
-            .await
-            .unwrap();
-        let c = &d.container_instances()[0];
+        let c = &self.describe_ci(ci).await;
         let mut e = sample("ecs/container-instance-draining.json");
         e["time"] = json!(chrono::Utc::now().to_rfc3339());
         e["region"] = json!("us-east-1");

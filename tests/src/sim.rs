@@ -258,6 +258,28 @@ impl Sim {
         sim
     }
 
+    /// A pending action of our `hook` for instance `i`, now: its hook timers start. Its token.
+    fn start_our_action(&mut self, i: usize, hook: &str, terminating: bool) -> String {
+        let (id, group) = (
+            self.instances[i].id.clone(),
+            self.instances[i].group.clone(),
+        );
+        self.aws
+            .pending_action(&group, hook, &id, terminating, self.now);
+        let token = self.token();
+        self.aws.token(&group, hook, &id, &token);
+        let timeout = self.timeouts[&group];
+        self.ours.insert(
+            i,
+            OurAction {
+                timeout,
+                deadline: self.now + timeout,
+                global_deadline: self.now + asg_lifecycle::decide::global_limit_secs(timeout),
+            },
+        );
+        token
+    }
+
     /// A lifecycle action token, shaped as AWS's (a UUID), from the seed.
     fn token(&mut self) -> String {
         let (a, b, c) = (
@@ -679,20 +701,7 @@ impl Sim {
                         "Terminating:Wait"
                     },
                 );
-                self.aws
-                    .pending_action(&group, OUR_HOOK, &id, true, self.now);
-                let token = self.token();
-                self.aws.token(&group, OUR_HOOK, &id, &token);
-                let timeout = self.timeouts[&group];
-                self.ours.insert(
-                    i,
-                    OurAction {
-                        timeout,
-                        deadline: self.now + timeout,
-                        global_deadline: self.now
-                            + asg_lifecycle::decide::global_limit_secs(timeout),
-                    },
-                );
+                let token = self.start_our_action(i, OUR_HOOK, true);
                 if group == "g1" {
                     self.aws
                         .pending_action(&group, FOREIGN_HOOK, &id, true, self.now);
@@ -739,20 +748,7 @@ impl Sim {
                 self.instances[i].returned_at = Some(self.now);
                 self.stats.warm_pool_returns += 1;
                 self.aws.group_instance(&group, &id, "Pending:Wait");
-                self.aws
-                    .pending_action(&group, JOIN_HOOK, &id, false, self.now);
-                let token = self.token();
-                self.aws.token(&group, JOIN_HOOK, &id, &token);
-                let timeout = self.timeouts[&group];
-                self.ours.insert(
-                    i,
-                    OurAction {
-                        timeout,
-                        deadline: self.now + timeout,
-                        global_deadline: self.now
-                            + asg_lifecycle::decide::global_limit_secs(timeout),
-                    },
-                );
+                let token = self.start_our_action(i, JOIN_HOOK, false);
                 // The instance starts; the agent reconnects (its container instance is as it
                 // was left) and Auto Scaling puts it back in its target group.
                 {

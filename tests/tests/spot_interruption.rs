@@ -14,6 +14,34 @@ async fn context(s: &Setup, extra: &[(&str, &str)]) -> spot_interruption::Lambda
         .unwrap()
 }
 
+/// A new cluster with a container instance of `instance` registered in it: the ECS client and
+/// the container instance's ARN.
+async fn container_instance_in_new_cluster(
+    s: &Setup,
+    cluster: &str,
+    instance: &str,
+) -> (aws_sdk_ecs::Client, String) {
+    let ecs = aws_sdk_ecs::Client::new(&s.sdk);
+    ecs.create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap();
+    let doc = serde_json::json!({"instanceId": instance, "region": "us-east-1"}).to_string();
+    let ci = ecs
+        .register_container_instance()
+        .cluster(cluster)
+        .instance_identity_document(doc)
+        .send()
+        .await
+        .unwrap()
+        .container_instance
+        .unwrap()
+        .container_instance_arn
+        .unwrap();
+    (ecs, ci)
+}
+
 /// The sample event, about `instance` instead, sent just now (the warning's clock is real).
 fn warning(file: &str, instance: &str) -> Value {
     let mut e = sample(file);
@@ -240,25 +268,8 @@ async fn dry_run_mutates_nothing_but_says_what_it_would_do() {
 async fn found_in_the_right_one_of_two_clusters() {
     let s = Setup::new().await;
     // A second cluster with its own container instance.
-    let ec2 = aws_sdk_ecs::Client::new(&s.sdk);
-    ec2.create_cluster()
-        .cluster_name("batch")
-        .send()
-        .await
-        .unwrap();
     let web = s.fleet["web_instances"][1].as_str().unwrap().to_owned();
-    let doc = serde_json::json!({"instanceId": web, "region": "us-east-1"}).to_string();
-    let batch_ci = ec2
-        .register_container_instance()
-        .cluster("batch")
-        .instance_identity_document(doc)
-        .send()
-        .await
-        .unwrap()
-        .container_instance
-        .unwrap()
-        .container_instance_arn
-        .unwrap();
+    let (ec2, batch_ci) = container_instance_in_new_cluster(&s, "batch", &web).await;
     let ctx = context(&s, &[("ECS_CLUSTERS", "demo-ecs,batch")]).await;
     let summary = invoke(&ctx, &warning("spot/interruption-terminate.json", &web))
         .await
@@ -401,25 +412,8 @@ async fn a_cluster_created_after_the_cluster_list_was_read_is_searched() {
     .await
     .unwrap();
     assert!(out.outcome.starts_with("ignored"), "{out:?}");
-    let ecs = aws_sdk_ecs::Client::new(&s.sdk);
-    ecs.create_cluster()
-        .cluster_name("late")
-        .send()
-        .await
-        .unwrap();
     let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
-    let doc = serde_json::json!({"instanceId": web, "region": "us-east-1"}).to_string();
-    let ci = ecs
-        .register_container_instance()
-        .cluster("late")
-        .instance_identity_document(doc)
-        .send()
-        .await
-        .unwrap()
-        .container_instance
-        .unwrap()
-        .container_instance_arn
-        .unwrap();
+    let (ecs, ci) = container_instance_in_new_cluster(&s, "late", &web).await;
     invoke(&ctx, &warning("spot/interruption-terminate.json", &web))
         .await
         .unwrap();

@@ -212,16 +212,7 @@ impl AutoScalingGroups for AutoScaling {
                 let mut instances: Vec<GroupInstance> = g
                     .instances()
                     .iter()
-                    .map(|i| GroupInstance {
-                        instance_id: i.instance_id().unwrap_or_default().to_owned(),
-                        auto_scaling_group_name: name.clone(),
-                        availability_zone: i.availability_zone().map(str::to_owned),
-                        instance_type: i.instance_type().map(str::to_owned),
-                        lifecycle_state: i
-                            .lifecycle_state()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_default(),
-                    })
+                    .map(|i| group_instance(&name, i))
                     .collect();
                 // Instances scaling in back to the warm pool wait in `Warmed:Pending:Wait`,
                 // listed only by `DescribeWarmPool`.
@@ -299,23 +290,26 @@ impl AutoScaling {
                 .send()
                 .await
                 .map_err(|e| sdk_error("DescribeWarmPool", &e))?;
-            out.extend(page.instances().iter().map(|i| {
-                GroupInstance {
-                    instance_id: i.instance_id().unwrap_or_default().to_owned(),
-                    auto_scaling_group_name: group.to_owned(),
-                    availability_zone: i.availability_zone().map(str::to_owned),
-                    instance_type: i.instance_type().map(str::to_owned),
-                    lifecycle_state: i
-                        .lifecycle_state()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                }
-            }));
+            out.extend(page.instances().iter().map(|i| group_instance(group, i)));
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(out);
             }
         }
+    }
+}
+
+/// A group's instance (`DescribeAutoScalingGroups` and `DescribeWarmPool` list the same type).
+fn group_instance(group: &str, i: &aws_sdk_autoscaling::types::Instance) -> GroupInstance {
+    GroupInstance {
+        instance_id: i.instance_id().unwrap_or_default().to_owned(),
+        auto_scaling_group_name: group.to_owned(),
+        availability_zone: i.availability_zone().map(str::to_owned),
+        instance_type: i.instance_type().map(str::to_owned),
+        lifecycle_state: i
+            .lifecycle_state()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 

@@ -256,14 +256,7 @@ impl ContainerInstances for Ecs {
                     Ok(out) => {
                         for x in out.failures() {
                             let arn = x.arn().unwrap_or_default().to_owned();
-                            let e = AwsError::other(
-                                "UpdateContainerInstancesState",
-                                format!(
-                                    "{}: {}",
-                                    x.reason().unwrap_or("failed"),
-                                    x.detail().unwrap_or(&arn)
-                                ),
-                            );
+                            let e = update_failure(x);
                             // A failure that names no container instance fails them all.
                             if arn.is_empty() {
                                 for a in chunk {
@@ -309,14 +302,7 @@ impl ContainerInstances for Ecs {
                 .await
                 .map_err(|e| sdk_error("UpdateContainerInstancesState", &e))?;
             if let Some(f) = out.failures().first() {
-                return Err(AwsError::other(
-                    "UpdateContainerInstancesState",
-                    format!(
-                        "{}: {}",
-                        f.reason().unwrap_or("failed"),
-                        f.detail().or(f.arn()).unwrap_or_default()
-                    ),
-                ));
+                return Err(update_failure(f));
             }
         }
         // A custom attribute is deleted by name and target, without its value.
@@ -575,6 +561,19 @@ fn cluster_arn(cluster: &str, container_instance_arn: &str) -> String {
         Some((prefix, _)) => format!("{prefix}:cluster/{cluster}"),
         None => cluster.to_owned(),
     }
+}
+
+/// A container instance `UpdateContainerInstancesState` reports as failed (HTTP 200 with a
+/// `failures` entry): an error naming its reason.
+fn update_failure(f: &aws_sdk_ecs::types::Failure) -> AwsError {
+    AwsError::other(
+        "UpdateContainerInstancesState",
+        format!(
+            "{}: {}",
+            f.reason().unwrap_or("failed"),
+            f.detail().or(f.arn()).unwrap_or_default()
+        ),
+    )
 }
 
 #[cfg(test)]
