@@ -13,7 +13,9 @@
 //! - ELBv2: instances registered in the group's target group; a deregistered target stays
 //!   `draining` for the group's deregistration delay (0 to 5 minutes).
 //! - ECS: container instances whose tasks stop some time after DRAINING (seconds to hours, some
-//!   past `MAX_DRAIN_SECONDS`), each stop emitting task and container-instance events.
+//!   past `MAX_DRAIN_SECONDS`), each stop emitting task and container-instance events; in some
+//!   seeds part of the fleet is in a cluster created after the functions read the account's
+//!   cluster list, which still names a cluster deleted since.
 //! - EventBridge: each event delayed, dropped, duplicated (so reordered); the minute sweep late by
 //!   up to 45 s, and now and then not run (never three in a row).
 //! - Lambda: an invocation that fails is retried twice (after one and two minutes, as async
@@ -117,6 +119,7 @@ struct OurAction {
 
 struct Sim {
     rng: Rng,
+    late_cluster: bool,
     now: i64,
     seq: u64,
     queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
@@ -156,10 +159,15 @@ impl Sim {
         aws.world().targets.clear();
         let deregistration_delay = [0, 30, 300][rng.random_range(0..3)];
         aws.world().deregistration_delay = true;
+        // In some seeds part of the fleet (in g1, whose terminate hook names no cluster) is in
+        // a cluster created after the functions read the account's cluster list, which also
+        // still names a cluster deleted since.
+        let late_cluster = rng.random_bool(0.3);
         for g in ["g0", "g1"] {
             let timeout = [300, 600, 900, 3600][rng.random_range(0..4)];
             aws.group(g, &[], std::slice::from_ref(&target_group));
-            aws.hook(g, OUR_HOOK, true, timeout, Some(r#"{"cluster": "prod"}"#));
+            let metadata = (!(late_cluster && g == "g1")).then_some(r#"{"cluster": "prod"}"#);
+            aws.hook(g, OUR_HOOK, true, timeout, metadata);
             timeouts.insert(g.to_owned(), timeout);
         }
         aws.hook(
@@ -171,14 +179,28 @@ impl Sim {
         );
         // Another tool's terminate hook on g1: never ours to complete.
         aws.hook("g1", FOREIGN_HOOK, true, 600, None);
+        if late_cluster {
+            let prod = aws.cluster(CLUSTER);
+            aws.world().stale_clusters = Some(vec![
+                prod,
+                "arn:aws:ecs:us-east-1:123456789012:cluster/retired".into(),
+            ]);
+        }
         let n = rng.random_range(3..10);
         let mut instances = Vec::new();
         for i in 0..n {
             let id = instance_id(i);
-            let group = if rng.random_bool(0.5) { "g0" } else { "g1" }.to_owned();
+            let in_late_cluster = late_cluster && i % 3 == 0;
+            let group = if in_late_cluster || rng.random_bool(0.5) {
+                "g1"
+            } else {
+                "g0"
+            }
+            .to_owned();
             let tasks = rng.random_range(0..4);
             aws.group_instance(&group, &id, "InService");
-            aws.container_instance(CLUSTER, &id, "checkout-api", tasks);
+            let cluster = if in_late_cluster { "batch" } else { CLUSTER };
+            aws.container_instance(cluster, &id, "checkout-api", tasks);
             let target = rng.random_bool(0.5);
             let warm = warm_pool && group == "g0";
             if target {
@@ -230,6 +252,7 @@ impl Sim {
         };
         let mut sim = Sim {
             rng,
+            late_cluster,
             now: T0,
             seq: 0,
             queue: BinaryHeap::new(),
@@ -715,6 +738,9 @@ impl Sim {
                     "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
                     "NotificationMetadata": "{\"cluster\": \"prod\"}",
                 });
+                if self.late_cluster && group == "g1" {
+                    detail["NotificationMetadata"] = Value::Null;
+                }
                 if warm {
                     detail["Origin"] = json!("AutoScalingGroup");
                     detail["Destination"] = json!("WarmPool");
@@ -802,12 +828,12 @@ impl Sim {
                     let mut w = self.aws.world();
                     let mut arn = None;
                     let mut n = 0;
-                    for (_, ci, t) in w.tasks.iter_mut() {
+                    for (cluster, ci, t) in w.tasks.iter_mut() {
                         if ci.ends_with(&format!("/{id}")) {
                             if n == k && t.last_status != "STOPPED" {
                                 t.last_status = "STOPPED".into();
                                 t.desired_status = "STOPPED".into();
-                                arn = Some((t.arn.clone(), ci.clone()));
+                                arn = Some((t.arn.clone(), ci.clone(), cluster.clone()));
                             }
                             n += 1;
                         }
@@ -822,12 +848,12 @@ impl Sim {
                     }
                     arn
                 };
-                if let Some((task, ci)) = task_arn {
+                if let Some((task, ci, cluster)) = task_arn {
                     let e = self.envelope(
                         "ECS Task State Change",
                         "aws.ecs",
                         json!({
-                            "clusterArn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}"),
+                            "clusterArn": cluster,
                             "containerInstanceArn": ci, "taskArn": task,
                             "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
                             "group": "service:checkout-api", "launchType": "EC2",

@@ -173,8 +173,22 @@ where
                 let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
                 let search = async {
                     match cluster.as_deref() {
+                        // The hook's cluster first; an instance not there (a hook naming the
+                        // wrong cluster) is searched for everywhere before "not in ECS".
                         Some(c) => {
-                            find_in_clusters(&self.fleet.ecs, &[c.to_owned()], &a.instance_id).await
+                            match find_in_clusters(&self.fleet.ecs, &[c.to_owned()], &a.instance_id)
+                                .await
+                            {
+                                Ok(None) => {
+                                    search_clusters(
+                                        &self.fleet.ecs,
+                                        &self.config.clusters,
+                                        &a.instance_id,
+                                    )
+                                    .await
+                                }
+                                found => found,
+                            }
                         }
                         // A cluster created since the list was cached is found too.
                         None => {

@@ -218,19 +218,28 @@ where
         }
         let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
         let mut ecs_unknown = false;
-        for c in &clusters {
-            match self.fleet.ecs.container_instances(c, None).await {
-                Ok(cis) => {
-                    for ci in cis {
-                        by_instance.insert(ci.ec2_instance_id.clone(), ci);
-                    }
+        self.list_container_instances(&clusters, &mut by_instance, &mut ecs_unknown, &mut out)
+            .await;
+        // An instance on its way out found in no listed cluster may be in one created since the
+        // account's cluster list was read: read it again before concluding "not in ECS".
+        let unseen = per_group.iter().any(|(_, waiting, _, _)| {
+            waiting.iter().any(|i| {
+                !is_pending(&i.lifecycle_state) && !by_instance.contains_key(&i.instance_id)
+            })
+        });
+        if unseen && self.config.clusters.is_empty() {
+            match self.fleet.ecs.clusters(&[], true).await {
+                Ok(all) => {
+                    let new: BTreeSet<String> =
+                        all.into_iter().filter(|c| !clusters.contains(c)).collect();
+                    self.list_container_instances(
+                        &new,
+                        &mut by_instance,
+                        &mut ecs_unknown,
+                        &mut out,
+                    )
+                    .await;
                 }
-                // A cluster deleted since it was listed (or named in a hook) holds nothing.
-                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
-                    tracing::info!(cluster = %c, "cluster no longer exists: skipped");
-                }
-                // Its container instances are unknown: no instance is concluded to be outside
-                // ECS (and so empty) this sweep; heartbeats still go out.
                 Err(e) => {
                     ecs_unknown = true;
                     out.errors.push(e);
@@ -601,6 +610,43 @@ where
             ));
         }
         Ok((out, states))
+    }
+}
+
+impl<E, T, A, N> Lifecycle<E, T, A, N>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+    N: Notify,
+{
+    /// Every container instance of `clusters`, by EC2 instance id (listed and described 100 at
+    /// a time). A cluster deleted since it was listed (or named in a hook) holds nothing; one
+    /// that cannot be read makes `unknown` true: no instance is then concluded to be outside
+    /// ECS (and so empty) this sweep, and heartbeats still go out.
+    async fn list_container_instances(
+        &self,
+        clusters: &BTreeSet<String>,
+        by_instance: &mut BTreeMap<String, ContainerInstance>,
+        unknown: &mut bool,
+        out: &mut Handled,
+    ) {
+        for c in clusters {
+            match self.fleet.ecs.container_instances(c, None).await {
+                Ok(cis) => {
+                    for ci in cis {
+                        by_instance.insert(ci.ec2_instance_id.clone(), ci);
+                    }
+                }
+                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
+                    tracing::info!(cluster = %c, "cluster no longer exists: skipped");
+                }
+                Err(e) => {
+                    *unknown = true;
+                    out.errors.push(e);
+                }
+            }
+        }
     }
 }
 

@@ -894,3 +894,24 @@ async fn a_scale_in_to_the_warm_pool_held_by_another_tools_hook_is_not_drained()
     assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
     assert!(aws.world().completions.is_empty());
 }
+
+#[tokio::test]
+async fn sweep_finds_a_terminating_instance_in_a_cluster_created_since_the_list_was_read() {
+    // The cluster list an execution environment read before the cluster existed: the sweep
+    // must not conclude "not in ECS" (and complete with tasks running); it reads the list again.
+    let aws = FakeAws::new();
+    aws.group(GROUP, &[], &[]);
+    aws.hook(GROUP, DRAIN_HOOK, true, 3600, None);
+    aws.group_instance(GROUP, INSTANCE, "Terminating:Wait");
+    aws.pending_action(GROUP, DRAIN_HOOK, INSTANCE, true, now() - 30);
+    let old = aws.cluster("prod-ecs");
+    aws.container_instance("batch", INSTANCE, "nightly", 2);
+    aws.world().stale_clusters = Some(vec![old]);
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("1 still draining"), "{out:?}");
+    assert!(aws.world().completions.is_empty());
+    assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
+}
