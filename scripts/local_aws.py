@@ -395,6 +395,27 @@ def patch_moto():
 
     asg_responses.AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
 
+    # DynamoDB applies a conditional write atomically; moto's threaded server checks the
+    # condition and writes in two steps, so two concurrent conditional puts can both succeed
+    # (seen under load: two invocations both claimed one message). One lock per backend call
+    # restores AWS's atomicity.
+    import functools
+    import threading
+    from moto.dynamodb import models as ddb_models
+
+    ddb_lock = threading.RLock()
+
+    def atomic(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            with ddb_lock:
+                return method(*args, **kwargs)
+        return wrapper
+
+    for name in ("put_item", "update_item", "delete_item", "get_item", "transact_write_items"):
+        if hasattr(ddb_models.DynamoDBBackend, name):
+            setattr(ddb_models.DynamoDBBackend, name, atomic(getattr(ddb_models.DynamoDBBackend, name)))
+
     # ECS custom attributes (fleetguard's drain mark). AWS deletes a custom attribute by name and
     # target, with no value ("don't specify the value"); moto deletes only when a value is given
     # and equal. And moto's ListAttributes with an attribute name and no value filters on a value
