@@ -32,7 +32,7 @@
 //! - every action of ours is completed; hooks not ours are never completed nor heartbeated;
 //! - every drain that had work ends in exactly one "drained" or "forced" message;
 //! - a Spot warning's container instance is DRAINING when its invocation returns, whatever Auto
-//!   Scaling does;
+//!   Scaling or Slack does;
 //! - an instance back from the warm pool is ACTIVE again and its launch completed (never
 //!   abandoned): what fleetguard drained, it undoes.
 
@@ -890,7 +890,13 @@ impl Sim {
                     "aws.ec2",
                     json!({"instance-id": id, "instance-action": "terminate"}),
                 );
+                // Slack down too, now and then: telling must never hold back the drain.
+                let slack_down = self.rng.random_bool(0.3);
+                self.spot
+                    .notifier
+                    .fail_with(slack_down.then_some("slack:default"));
                 let _ = fleetguard::testing::invoke(&self.spot, &e).await;
+                self.spot.notifier.fail_with(None);
                 self.aws.world().failures.clear();
                 let status = self
                     .aws
