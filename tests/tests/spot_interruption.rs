@@ -446,7 +446,10 @@ async fn a_spot_stop_drain_is_marked_then_undone_by_asg_lifecycle_when_the_insta
         .await
         .unwrap();
     assert_eq!(s.status(&ci).await, "DRAINING", "{out:?}");
-    // Started again: the agent's reconnection, ten minutes after the warning, undoes the drain.
+    // Stopped (its tasks with it), then started again: the agent's reconnection, ten minutes
+    // after the warning, undoes the drain.
+    let tasks = s.tasks_on(&ci).await;
+    s.stop_tasks(&tasks).await;
     let at: i64 = mark.rsplit('@').next().unwrap().parse().unwrap();
     s.set_drain_mark(&ci, &format!("spot-stop@{}", at - 600))
         .await;

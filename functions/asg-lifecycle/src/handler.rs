@@ -9,7 +9,7 @@
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
     CompleteReason, EcsEvidence, Step, Undo, When, cluster_name, decide_launch, decide_terminate,
-    decide_undo, expected_cluster, joined, undo_may_be_due,
+    decide_undo, expected_cluster, joined,
 };
 use crate::drain::{Handled, Lifecycle, is_pending, is_terminating, is_warm_pending};
 use crate::render::{Render, launch_reason, render_drain_completed, render_drain_started};
@@ -286,14 +286,10 @@ where
         region: &str,
     ) -> Result<Handled, AwsError> {
         let now = self.clock.now();
-        // A drain of ours to undo once the instance is back (`decide_undo`): looked at first.
-        let undo_due = ci
-            .drain_mark
-            .is_some_and(|m| undo_may_be_due(m, now, self.config.rebalance_undo_secs));
-        if !undo_due
-            && ci.status == "DRAINING"
-            && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0)
-        {
+        // Tasks still on a draining instance: not empty, and not back from a stop or the warm
+        // pool either (it was emptied before it went). A long rebalance drain is undone by the
+        // sweep's undo pass.
+        if ci.status == "DRAINING" && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0) {
             return Ok(Handled::new(format!(
                 "not empty yet: {} running, {} pending",
                 ci.running_tasks_count, ci.pending_tasks_count
@@ -334,13 +330,6 @@ where
             ci.status = "ACTIVE".into();
             ci.drain_mark = None;
             out.outcome = format!("undone: {} is back in service", ci.ec2_instance_id);
-        }
-        if ci.status == "DRAINING" && (ci.running_tasks_count > 0 || ci.pending_tasks_count > 0) {
-            out.outcome = format!(
-                "not empty yet: {} running, {} pending",
-                ci.running_tasks_count, ci.pending_tasks_count
-            );
-            return Ok(out);
         }
         let Some(gi) = gi else {
             if out.outcome.is_empty() {

@@ -611,15 +611,7 @@ where
         }
         Ok((out, states))
     }
-}
 
-impl<E, T, A, N> Lifecycle<E, T, A, N>
-where
-    E: ContainerInstances,
-    T: TargetGroups,
-    A: AutoScalingGroups,
-    N: Notify,
-{
     /// Every container instance of `clusters`, by EC2 instance id (listed and described 100 at
     /// a time). A cluster deleted since it was listed (or named in a hook) holds nothing; one
     /// that cannot be read makes `unknown` true: no instance is then concluded to be outside

@@ -915,3 +915,54 @@ async fn sweep_finds_a_terminating_instance_in_a_cluster_created_since_the_list_
     assert!(aws.world().completions.is_empty());
     assert_eq!(status_of(&aws, INSTANCE), "DRAINING");
 }
+
+#[tokio::test]
+async fn sweep_undoes_a_warm_pool_drain_whose_return_events_were_lost_then_completes_the_launch() {
+    let (aws, ci) = scaling_in_to_warm_pool(0);
+    {
+        let mut w = aws.world();
+        w.pending.clear();
+        let c = &mut w.container_instances[0];
+        c.status = "DRAINING".into();
+        c.drain_mark = Some(DrainMark {
+            reason: DrainReason::WarmPool,
+            at: now() - 3600,
+        });
+    }
+    aws.group_instance(GROUP, LAUNCHING, "Pending:Wait");
+    aws.pending_action(GROUP, JOIN_HOOK, LAUNCHING, false, now() - 20);
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("1 completed"), "{out:?}");
+    assert_eq!(status_of(&aws, LAUNCHING), "ACTIVE");
+    assert_eq!(mark_of(&aws, LAUNCHING), None);
+    assert_eq!(aws.world().activated, [ci]);
+    assert_eq!(
+        aws.world().completions,
+        [(
+            GROUP.to_owned(),
+            JOIN_HOOK.to_owned(),
+            LAUNCHING.to_owned(),
+            LifecycleActionResult::Continue
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_task_event_of_a_draining_marked_instance_costs_no_call() {
+    // A warm-pool drain in progress: each task stop wakes the function; counters above zero
+    // settle it without asking Auto Scaling.
+    let (aws, _) = scaling_in_to_warm_pool(2);
+    let mut e = sample("asg/terminate-into-warm-pool.json");
+    e["detail"]["EC2InstanceId"] = json!(LAUNCHING);
+    let h = handler(&aws, &[]);
+    invoke(&h, &e).await.unwrap();
+    let before = aws.world().calls.len();
+    let out = invoke(&h, &container_instance_event(&aws, LAUNCHING))
+        .await
+        .unwrap();
+    assert!(out.outcome.starts_with("not empty yet"), "{out:?}");
+    assert_eq!(aws.world().calls.len(), before);
+}
