@@ -4,7 +4,7 @@ data "aws_partition" "current" {}
 
 locals {
   account   = data.aws_caller_identity.current.account_id
-  region    = data.aws_region.current.name
+  region    = data.aws_region.current.id # `id`, not `name`: `name` is deprecated in provider v6
   partition = data.aws_partition.current.partition
 
   enabled = {
@@ -13,7 +13,10 @@ locals {
     "ecs-deployment"    = var.functions.ecs_deployment
     "alarm-fanout"      = var.functions.alarm_fanout
   }
-  functions = toset([for name, on in local.enabled : name if on])
+  functions = var.create ? toset([for name, on in local.enabled : name if on]) : toset([])
+  # Functions whose role the module creates (the rest bring their own).
+  own_roles = toset([for f in local.functions : f if !contains(keys(var.function_role_arns), f)])
+  role_arns = { for f in local.functions : f => contains(keys(var.function_role_arns), f) ? var.function_role_arns[f] : aws_iam_role.function[f].arn }
 
   default_timeouts = {
     "spot-interruption" = 60
@@ -21,27 +24,52 @@ locals {
     "ecs-deployment"    = 60
     "alarm-fanout"      = 30
   }
+  # Lambda's asynchronous retries and event age per function: a Spot warning is useless after a
+  # few minutes; a failed sweep is done again by the next minute's, never retried into it.
+  default_async = {
+    "spot-interruption"   = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 300 }
+    "asg-lifecycle"       = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "asg-lifecycle-sweep" = { maximum_retry_attempts = 0, maximum_event_age_in_seconds = 60 }
+    "ecs-deployment"      = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "alarm-fanout"        = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+  }
+  async = merge(local.default_async, var.async_invoke)
 
-  cluster_arns = [for c in var.ecs_cluster_names : "arn:${local.partition}:ecs:${local.region}:${local.account}:cluster/${c}"]
-  topic_arn    = var.sns_topic_arn != null ? var.sns_topic_arn : aws_sns_topic.notifications[0].arn
-  topic_arns   = distinct(concat([local.topic_arn], var.extra_sns_topic_arns))
-  secret_arns  = compact(concat([var.slack_webhook_secret_arn], var.extra_slack_webhook_secret_arns))
+  # Clusters by name: ecs_cluster_names and the clusters launch hooks wait on, ARNs reduced to names.
+  cluster_names = distinct([
+    for c in concat(var.ecs_cluster_names, values(var.ecs_cluster_for_group)) : element(split("/", c), length(split("/", c)) - 1)
+  ])
+  all_clusters  = contains(local.cluster_names, "*")
+  uses_ecs      = length(local.cluster_names) > 0
+  cluster_arns  = local.all_clusters ? [] : [for c in local.cluster_names : "arn:${local.partition}:ecs:${local.region}:${local.account}:cluster/${c}"]
+  group_cluster = { for g, c in var.ecs_cluster_for_group : g => element(split("/", c), length(split("/", c)) - 1) }
+
+  topic_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create && var.sns_topic_arn == null ? aws_kms_key.notifications[0].arn : null)
+  topic_arn     = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create ? aws_sns_topic.notifications[0].arn : null)
+  topic_arns    = compact(distinct(concat([local.topic_arn], var.extra_sns_topic_arns)))
+  secret_arns   = compact(concat([var.slack_webhook_secret_arn], var.extra_slack_webhook_secret_arns))
 
   managed_tag_key   = var.managed_asg_tag == null ? null : split("=", var.managed_asg_tag)[0]
   managed_tag_value = var.managed_asg_tag == null ? null : (length(split("=", var.managed_asg_tag)) > 1 ? join("=", slice(split("=", var.managed_asg_tag), 1, length(split("=", var.managed_asg_tag)))) : null)
 
+  terminate_hook = "${var.name_prefix}-drain"
+  launch_hook    = "${var.name_prefix}-join"
+  created_hooks  = var.create_lifecycle_hooks ? concat([local.terminate_hook], length(var.ecs_cluster_for_group) > 0 ? [local.launch_hook] : []) : []
+  hook_names     = distinct(concat(local.created_hooks, var.lifecycle_hook_names))
+
   common_env = merge(
     {
-      SNS_TOPIC_ARN     = local.topic_arn
       DRY_RUN           = tostring(var.dry_run)
       METRICS_NAMESPACE = var.name_prefix
     },
-    var.slack_webhook_secret_arn == null ? {} : { SLACK_WEBHOOK_SECRET_ARN = var.slack_webhook_secret_arn },
     var.notify_routes == "" ? {} : { NOTIFY_ROUTES = var.notify_routes },
-    var.create_dedupe_table ? { DEDUPE_TABLE = aws_dynamodb_table.dedupe[0].name } : {},
+    local.topic_arn == null ? {} : { SNS_TOPIC_ARN = local.topic_arn },
+    var.slack_webhook_secret_arn == null ? {} : { SLACK_WEBHOOK_SECRET_ARN = var.slack_webhook_secret_arn },
+    var.create && var.create_dedupe_table ? { DEDUPE_TABLE = aws_dynamodb_table.dedupe[0].name } : {},
   )
   fleet_env = merge(
-    length(var.ecs_cluster_names) > 0 ? { ECS_CLUSTERS = join(",", var.ecs_cluster_names) } : {},
+    # `none`: no ECS at all, so no ECS call is made (and none is granted).
+    { ECS_CLUSTERS = local.all_clusters ? "" : (local.uses_ecs ? join(",", local.cluster_names) : "none") },
     length(var.target_group_arns) > 0 ? { TARGET_GROUP_ARNS = join(",", var.target_group_arns) } : {},
     var.managed_asg_tag == null ? {} : { MANAGED_ASG_TAG = var.managed_asg_tag },
   )
@@ -49,8 +77,8 @@ locals {
     "spot-interruption" = merge(local.common_env, local.fleet_env, { REBALANCE_ACTION = var.rebalance_action })
     "asg-lifecycle" = merge(local.common_env, local.fleet_env,
       length(var.auto_scaling_group_names) > 0 ? { AUTO_SCALING_GROUPS = join(",", var.auto_scaling_group_names) } : {},
-      var.create_lifecycle_hooks ? { LIFECYCLE_HOOKS = join(",", [local.terminate_hook, local.launch_hook]) } : {},
       {
+        LIFECYCLE_HOOKS        = join(",", local.hook_names)
         MAX_DRAIN_SECONDS      = tostring(var.max_drain_seconds)
         DRAIN_TIMEOUT_RESULT   = var.drain_timeout_result
         LAUNCH_TIMEOUT_SECONDS = tostring(var.launch_timeout_seconds)
@@ -64,17 +92,18 @@ locals {
     "alarm-fanout" = local.common_env
   }
 
-  terminate_hook = "${var.name_prefix}-drain"
-  launch_hook    = "${var.name_prefix}-join"
+  # A hook's lifecycle action lives at most min(48 h, 100 × its heartbeat timeout).
+  hook_action_limit = min(172800, 100 * var.lifecycle_hook_heartbeat_timeout)
 }
 
 module "patterns" {
   source                   = "./modules/patterns"
   ecs_cluster_arns         = local.cluster_arns
   auto_scaling_group_names = var.auto_scaling_group_names
-  lifecycle_hook_names     = var.create_lifecycle_hooks ? [local.terminate_hook, local.launch_hook] : []
+  lifecycle_hook_names     = local.hook_names
   rebalance_action         = var.rebalance_action
   report_task_failures     = var.report_task_failures
+  alarm_name_prefixes      = length(var.alarm_name_prefixes) > 0 ? distinct(concat(var.alarm_name_prefixes, ["${var.name_prefix}-failed-events"])) : []
 }
 
 # ---------------------------------------------------------------- functions
@@ -90,18 +119,21 @@ resource "aws_cloudwatch_log_group" "function" {
 }
 
 resource "aws_lambda_function" "function" {
-  for_each         = local.functions
-  function_name    = "${var.name_prefix}-${each.key}"
-  description      = "fleetguard ${each.key}"
-  role             = aws_iam_role.function[each.key].arn
-  runtime          = "provided.al2023"
-  handler          = "bootstrap"
-  architectures    = [var.architecture]
-  filename         = lookup(var.zip_paths, each.key, "${path.module}/../target/lambda/${each.key}/bootstrap.zip")
-  source_code_hash = filebase64sha256(lookup(var.zip_paths, each.key, "${path.module}/../target/lambda/${each.key}/bootstrap.zip"))
-  memory_size      = lookup(var.memory_mb, each.key, 128)
-  timeout          = lookup(var.timeouts, each.key, local.default_timeouts[each.key])
-  kms_key_arn      = var.kms_key_arn
+  for_each          = local.functions
+  function_name     = "${var.name_prefix}-${each.key}"
+  description       = "fleetguard ${each.key}"
+  role              = local.role_arns[each.key]
+  runtime           = "provided.al2023"
+  handler           = "bootstrap"
+  architectures     = [var.architecture]
+  filename          = lookup(var.zip_paths, each.key, null)
+  source_code_hash  = contains(keys(var.zip_paths), each.key) ? filebase64sha256(var.zip_paths[each.key]) : null
+  s3_bucket         = contains(keys(var.zip_paths), each.key) ? null : var.s3_bucket
+  s3_key            = contains(keys(var.zip_paths), each.key) ? null : lookup(var.s3_keys, each.key, null)
+  s3_object_version = contains(keys(var.zip_paths), each.key) ? null : lookup(var.s3_object_versions, each.key, null)
+  memory_size       = lookup(var.memory_mb, each.key, 128)
+  timeout           = lookup(var.timeouts, each.key, local.default_timeouts[each.key])
+  kms_key_arn       = var.kms_key_arn
   # A burst of alarms must not take the concurrency the drain functions need.
   reserved_concurrent_executions = each.key == "alarm-fanout" ? var.alarm_fanout_reserved_concurrency : -1
 
@@ -122,6 +154,28 @@ resource "aws_lambda_function" "function" {
 
   tags = var.tags
 
+  # The role's policy first: a function invoked before it exists fails its first events.
+  depends_on = [aws_iam_role_policy.function]
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.zip_paths), each.key) || (var.s3_bucket != null && contains(keys(var.s3_keys), each.key))
+      error_message = "${each.key}: no package. Give zip_paths[\"${each.key}\"] (`make build` writes target/lambda/${each.key}/bootstrap.zip) or s3_bucket and s3_keys[\"${each.key}\"]."
+    }
+    precondition {
+      condition     = each.key != "asg-lifecycle" || length(local.hook_names) > 0
+      error_message = "asg-lifecycle needs to know its hooks: create_lifecycle_hooks = true, or lifecycle_hook_names naming the hooks you created. Without them it would complete every hook of every group, other tools' too."
+    }
+    precondition {
+      condition     = each.key != "ecs-deployment" || local.uses_ecs
+      error_message = "ecs-deployment needs ecs_cluster_names (or [\"*\"] for every cluster): its evidence comes from those clusters' services and tasks."
+    }
+    precondition {
+      condition     = each.key != "asg-lifecycle" || length(var.auto_scaling_group_names) > 0 || var.managed_asg_tag != null
+      error_message = "asg-lifecycle needs auto_scaling_group_names or managed_asg_tag: it never acts on every group of the account."
+    }
+  }
+
   #checkov:skip=CKV_AWS_117:the functions call only public AWS APIs and Slack; a VPC would add NAT cost and cold-start time for nothing
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile the user owns; the zips are built from source by `make build`
   #checkov:skip=CKV_AWS_116:async failures go to an on-failure destination (aws_lambda_function_event_invoke_config), which keeps the whole event and error, unlike a DLQ
@@ -133,18 +187,45 @@ resource "aws_lambda_function" "function" {
 resource "aws_lambda_function_event_invoke_config" "function" {
   for_each                     = local.functions
   function_name                = aws_lambda_function.function[each.key].function_name
-  maximum_retry_attempts       = 2
-  maximum_event_age_in_seconds = 3600
+  maximum_retry_attempts       = local.async[each.key].maximum_retry_attempts
+  maximum_event_age_in_seconds = local.async[each.key].maximum_event_age_in_seconds
   destination_config {
     on_failure {
-      destination = aws_sqs_queue.failed_events.arn
+      destination = aws_sqs_queue.failed_events[0].arn
     }
   }
+  # Lambda checks at once that the role may send to the destination.
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# The sweep invokes asg-lifecycle through an alias with its own retry settings: a failed sweep is
+# not retried into the next minute's.
+resource "aws_lambda_alias" "sweep" {
+  count            = contains(local.functions, "asg-lifecycle") ? 1 : 0
+  name             = "sweep"
+  description      = "The minutely sweep's entry, with no asynchronous retries"
+  function_name    = aws_lambda_function.function["asg-lifecycle"].function_name
+  function_version = "$LATEST"
+}
+
+resource "aws_lambda_function_event_invoke_config" "sweep" {
+  count                        = length(aws_lambda_alias.sweep)
+  function_name                = aws_lambda_function.function["asg-lifecycle"].function_name
+  qualifier                    = aws_lambda_alias.sweep[0].name
+  maximum_retry_attempts       = local.async["asg-lifecycle-sweep"].maximum_retry_attempts
+  maximum_event_age_in_seconds = local.async["asg-lifecycle-sweep"].maximum_event_age_in_seconds
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failed_events[0].arn
+    }
+  }
+  depends_on = [aws_iam_role_policy.function]
 }
 
 # ---------------------------------------------------------------- failed events, notifications, dedupe
 
 resource "aws_sqs_queue" "failed_events" {
+  count                             = var.create ? 1 : 0
   name                              = "${var.name_prefix}-failed-events"
   message_retention_seconds         = 1209600
   kms_master_key_id                 = var.kms_key_arn
@@ -153,12 +234,38 @@ resource "aws_sqs_queue" "failed_events" {
   tags                              = var.tags
 }
 
+# EventBridge delivers to the same queue what it could not hand to Lambda (its rules' DLQ).
+data "aws_iam_policy_document" "failed_events" {
+  count = var.create ? 1 : 0
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:events:${local.region}:${local.account}:rule/${var.name_prefix}-*"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "failed_events" {
+  count     = var.create ? 1 : 0
+  queue_url = aws_sqs_queue.failed_events[0].id
+  policy    = data.aws_iam_policy_document.failed_events[0].json
+}
+
 resource "aws_cloudwatch_metric_alarm" "failed_events" {
+  count               = var.create ? 1 : 0
   alarm_name          = "${var.name_prefix}-failed-events"
-  alarm_description   = "fleetguard events that failed after Lambda's retries are waiting in ${aws_sqs_queue.failed_events.name}."
+  alarm_description   = "fleetguard events that failed after Lambda's retries are waiting in ${aws_sqs_queue.failed_events[0].name}."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.failed_events.name }
+  dimensions          = { QueueName = aws_sqs_queue.failed_events[0].name }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
@@ -167,18 +274,56 @@ resource "aws_cloudwatch_metric_alarm" "failed_events" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [local.topic_arn]
   ok_actions          = [local.topic_arn]
-  tags                = merge(var.tags, { severity = "high" })
+  # ALARM is high by default in alarm-fanout; the tag says so once tag propagation reaches events.
+  tags = merge(var.tags, { severity = "high" })
+}
+
+# CloudWatch alarms cannot publish to a topic under the AWS-managed alias/aws/sns key (its policy
+# is not editable), so the module's topic gets a key of its own that CloudWatch may use.
+data "aws_iam_policy_document" "notifications_key" {
+  count = var.create && var.sns_topic_arn == null && var.kms_key_arn == null ? 1 : 0
+  statement {
+    sid       = "Account"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+  statement {
+    sid       = "CloudWatchAlarms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_kms_key" "notifications" {
+  count               = length(data.aws_iam_policy_document.notifications_key)
+  description         = "${var.name_prefix}: the notification topic, usable by CloudWatch alarms"
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.notifications_key[0].json
+  tags                = var.tags
 }
 
 resource "aws_sns_topic" "notifications" {
-  count             = var.sns_topic_arn == null ? 1 : 0
+  count             = var.create && var.sns_topic_arn == null ? 1 : 0
   name              = "${var.name_prefix}-notifications"
-  kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
+  kms_master_key_id = local.topic_key_arn
   tags              = var.tags
 }
 
 resource "aws_dynamodb_table" "dedupe" {
-  count        = var.create_dedupe_table ? 1 : 0
+  count        = var.create && var.create_dedupe_table ? 1 : 0
   name         = "${var.name_prefix}-dedupe"
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "pk"
@@ -204,7 +349,11 @@ resource "aws_dynamodb_table" "dedupe" {
 # ---------------------------------------------------------------- EventBridge
 
 locals {
-  rules = { for k, target in module.patterns.targets : k => target if contains(local.functions, target) }
+  rules = {
+    for k, target in module.patterns.targets : k => target
+    if contains(local.functions, target) && (k != "alarm_fanout" || var.alarm_event_rule)
+  }
+  rule_async = { for k, f in local.rules : k => local.async[f] }
 }
 
 resource "aws_cloudwatch_event_rule" "rule" {
@@ -219,6 +368,13 @@ resource "aws_cloudwatch_event_target" "rule" {
   for_each = local.rules
   rule     = aws_cloudwatch_event_rule.rule[each.key].name
   arn      = aws_lambda_function.function[each.value].arn
+  retry_policy {
+    maximum_event_age_in_seconds = local.rule_async[each.key].maximum_event_age_in_seconds
+    maximum_retry_attempts       = 185
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events[0].arn
+  }
 }
 
 resource "aws_lambda_permission" "rule" {
@@ -242,7 +398,14 @@ resource "aws_cloudwatch_event_rule" "sweep" {
 resource "aws_cloudwatch_event_target" "sweep" {
   count = length(aws_cloudwatch_event_rule.sweep)
   rule  = aws_cloudwatch_event_rule.sweep[0].name
-  arn   = aws_lambda_function.function["asg-lifecycle"].arn
+  arn   = aws_lambda_alias.sweep[0].arn
+  retry_policy {
+    maximum_event_age_in_seconds = 60
+    maximum_retry_attempts       = 0
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events[0].arn
+  }
 }
 
 resource "aws_lambda_permission" "sweep" {
@@ -250,29 +413,98 @@ resource "aws_lambda_permission" "sweep" {
   statement_id  = "eventbridge-sweep"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["asg-lifecycle"].function_name
+  qualifier     = aws_lambda_alias.sweep[0].name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.sweep[0].arn
 }
 
+# ---------------------------------------------------------------- alarm-fanout's other inputs
+
+# SNS-wrapped alarms: the topics the user's alarms already notify.
+resource "aws_sns_topic_subscription" "alarms" {
+  for_each  = contains(local.functions, "alarm-fanout") ? toset(var.alarm_sns_topic_arns) : toset([])
+  topic_arn = each.key
+  protocol  = "lambda"
+  endpoint  = aws_lambda_function.function["alarm-fanout"].arn
+}
+
+resource "aws_lambda_permission" "alarm_topics" {
+  for_each      = aws_sns_topic_subscription.alarms
+  statement_id  = "sns-${substr(sha256(each.key), 0, 16)}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["alarm-fanout"].function_name
+  principal     = "sns.amazonaws.com"
+  source_arn    = each.key
+}
+
+# Alarms that invoke alarm-fanout as their own alarm action.
+resource "aws_lambda_permission" "alarm_actions" {
+  for_each       = contains(local.functions, "alarm-fanout") ? toset(var.alarm_action_source_arns) : toset([])
+  statement_id   = "alarm-action-${substr(sha256(each.key), 0, 16)}"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.function["alarm-fanout"].function_name
+  principal      = "lambda.alarms.cloudwatch.amazonaws.com"
+  source_arn     = each.key
+  source_account = local.account
+}
+
 # ---------------------------------------------------------------- lifecycle hooks (optional)
 
+locals {
+  # Hooks nothing completes would hold every launch and termination for the heartbeat timeout.
+  hooks_usable = contains(local.functions, "asg-lifecycle") && !var.dry_run
+}
+
 resource "aws_autoscaling_lifecycle_hook" "terminate" {
-  for_each               = var.create_lifecycle_hooks ? toset(var.auto_scaling_group_names) : toset([])
+  for_each               = var.create && var.create_lifecycle_hooks ? toset(var.auto_scaling_group_names) : toset([])
   name                   = local.terminate_hook
   autoscaling_group_name = each.key
   lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
   heartbeat_timeout      = var.lifecycle_hook_heartbeat_timeout
   # If fleetguard is gone or failing, the instance still terminates when the heartbeat runs out.
   default_result        = "CONTINUE"
-  notification_metadata = contains(keys(var.ecs_cluster_for_group), each.key) ? jsonencode({ ecs_cluster = var.ecs_cluster_for_group[each.key] }) : null
+  notification_metadata = contains(keys(local.group_cluster), each.key) ? jsonencode({ ecs_cluster = local.group_cluster[each.key] }) : null
+
+  lifecycle {
+    precondition {
+      condition     = local.hooks_usable
+      error_message = "create_lifecycle_hooks needs asg-lifecycle enabled and dry_run off: otherwise nothing completes the hooks, and every termination waits out the heartbeat timeout."
+    }
+    precondition {
+      condition     = var.max_drain_seconds <= local.hook_action_limit
+      error_message = "max_drain_seconds (${var.max_drain_seconds}) exceeds what a lifecycle action can be held: min(48 h, 100 × lifecycle_hook_heartbeat_timeout) = ${local.hook_action_limit} s."
+    }
+  }
 }
 
 resource "aws_autoscaling_lifecycle_hook" "launch" {
-  for_each               = var.create_lifecycle_hooks ? toset([for g in var.auto_scaling_group_names : g if contains(keys(var.ecs_cluster_for_group), g)]) : toset([])
+  for_each               = var.create && var.create_lifecycle_hooks ? toset([for g in var.auto_scaling_group_names : g if contains(keys(local.group_cluster), g)]) : toset([])
   name                   = local.launch_hook
   autoscaling_group_name = each.key
   lifecycle_transition   = "autoscaling:EC2_INSTANCE_LAUNCHING"
   heartbeat_timeout      = var.lifecycle_hook_heartbeat_timeout
-  default_result         = var.launch_timeout_result
-  notification_metadata  = jsonencode({ ecs_cluster = var.ecs_cluster_for_group[each.key] })
+  # fleetguard down or failing must never block scale-out: the launch goes ahead when the
+  # heartbeat runs out. (An instance fleetguard saw fail to join gets launch_timeout_result.)
+  default_result        = "CONTINUE"
+  notification_metadata = jsonencode({ ecs_cluster = local.group_cluster[each.key] })
+
+  lifecycle {
+    precondition {
+      condition     = local.hooks_usable
+      error_message = "create_lifecycle_hooks needs asg-lifecycle enabled and dry_run off: otherwise nothing completes the hooks, and every launch waits out the heartbeat timeout."
+    }
+    precondition {
+      condition     = var.launch_timeout_seconds <= local.hook_action_limit
+      error_message = "launch_timeout_seconds (${var.launch_timeout_seconds}) exceeds what a lifecycle action can be held: min(48 h, 100 × lifecycle_hook_heartbeat_timeout) = ${local.hook_action_limit} s."
+    }
+  }
+}
+
+# Hooks the user made, with fleetguard unable to complete them: a warning at plan, not an error
+# (the user may be turning fleetguard off on purpose).
+check "own_hooks_completed" {
+  assert {
+    condition     = length(var.lifecycle_hook_names) == 0 || local.hooks_usable
+    error_message = "lifecycle_hook_names are given but asg-lifecycle is disabled or dry_run is on: nothing completes those hooks, so every launch and termination under them waits out its heartbeat timeout."
+  }
 }

@@ -3,6 +3,26 @@ output "function_arns" {
   value       = { for k, f in aws_lambda_function.function : k => f.arn }
 }
 
+output "function_names" {
+  description = "Function name => deployed Lambda function name."
+  value       = { for k, f in aws_lambda_function.function : k => f.function_name }
+}
+
+output "role_arns" {
+  description = "Function name => the ARN of the role it runs with (the module's, or yours from function_role_arns)."
+  value       = local.role_arns
+}
+
+output "role_names" {
+  description = "Function name => name of the role the module created for it (none for roles you brought)."
+  value       = { for k, r in aws_iam_role.function : k => r.name }
+}
+
+output "log_group_names" {
+  description = "Function name => its CloudWatch Logs group."
+  value       = { for k, g in aws_cloudwatch_log_group.function : k => g.name }
+}
+
 output "rule_arns" {
   description = "Rule => ARN (the sweep schedule included)."
   value = merge(
@@ -16,14 +36,34 @@ output "sns_topic_arn" {
   value       = local.topic_arn
 }
 
+output "sns_topic_kms_key_arn" {
+  description = "The KMS key of the module's topic (its own key, or kms_key_arn), null for a topic you brought."
+  value       = var.sns_topic_arn == null ? local.topic_key_arn : null
+}
+
 output "failed_events_queue_url" {
-  description = "The on-failure destination (DLQ) of every function."
-  value       = aws_sqs_queue.failed_events.url
+  description = "The on-failure destination of every function and the dead-letter queue of every rule."
+  value       = try(aws_sqs_queue.failed_events[0].url, null)
+}
+
+output "failed_events_queue_arn" {
+  description = "ARN of the failed-events queue."
+  value       = try(aws_sqs_queue.failed_events[0].arn, null)
+}
+
+output "failed_events_alarm_arn" {
+  description = "The alarm on the failed-events queue (it notifies sns_topic_arn)."
+  value       = try(aws_cloudwatch_metric_alarm.failed_events[0].arn, null)
 }
 
 output "dedupe_table_name" {
   description = "The DynamoDB dedupe table, when created."
-  value       = var.create_dedupe_table ? aws_dynamodb_table.dedupe[0].name : null
+  value       = try(aws_dynamodb_table.dedupe[0].name, null)
+}
+
+output "lifecycle_hook_names" {
+  description = "The hooks asg-lifecycle completes (its LIFECYCLE_HOOKS): the module's and lifecycle_hook_names."
+  value       = local.hook_names
 }
 
 output "event_patterns" {

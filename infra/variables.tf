@@ -1,10 +1,16 @@
+variable "create" {
+  description = "Create anything at all (false: the module is a no-op, for a stack that turns fleetguard off in some environments)."
+  type        = bool
+  default     = true
+}
+
 variable "name_prefix" {
-  description = "Prefix of every resource name."
+  description = "Prefix of every resource name. At most 24 characters, so every derived name (rules, roles with the region, queues) stays within AWS's 64-character limits."
   type        = string
   default     = "fleetguard"
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,31}$", var.name_prefix))
-    error_message = "name_prefix: letters, digits and hyphens, at most 32, starting with a letter."
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,23}$", var.name_prefix))
+    error_message = "name_prefix: letters, digits and hyphens, at most 24, starting with a letter."
   }
 }
 
@@ -20,7 +26,25 @@ variable "functions" {
 }
 
 variable "zip_paths" {
-  description = "Function name => path of its zip. Default: the outputs of `cargo lambda build --release --arm64 --output-format zip` (target/lambda/<name>/bootstrap.zip)."
+  description = "Function name => path of its zip (`make build` writes target/lambda/<name>/bootstrap.zip). Each enabled function needs a zip here or an S3 key in s3_keys."
+  type        = map(string)
+  default     = {}
+}
+
+variable "s3_bucket" {
+  description = "S3 bucket holding the function zips (with s3_keys), for a module used from a git or registry source or a CI pipeline that uploads the zips."
+  type        = string
+  default     = null
+}
+
+variable "s3_keys" {
+  description = "Function name => S3 key of its zip in s3_bucket."
+  type        = map(string)
+  default     = {}
+}
+
+variable "s3_object_versions" {
+  description = "Function name => S3 object version of its zip (a new version redeploys the function)."
   type        = map(string)
   default     = {}
 }
@@ -56,13 +80,27 @@ variable "timeouts" {
 }
 
 variable "ecs_cluster_names" {
-  description = "ECS clusters fleetguard drains and reports on. Empty: every cluster of the account (IAM is then scoped to the account)."
+  description = "ECS clusters (names or ARNs) fleetguard drains and reports on; the clusters of ecs_cluster_for_group are added. Empty: no ECS at all (plain EC2 fleets): the functions make no ECS call and are granted none. `[\"*\"]`: every cluster of the account, with IAM to match."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.ecs_cluster_names : c == "*" || can(regex("^([a-zA-Z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[a-zA-Z0-9_-]{1,255})$", c))])
+    error_message = "ecs_cluster_names: cluster names, cluster ARNs, or \"*\" alone."
+  }
+  validation {
+    condition     = !contains(var.ecs_cluster_names, "*") || length(var.ecs_cluster_names) == 1
+    error_message = "ecs_cluster_names: \"*\" (every cluster) stands alone."
+  }
+}
+
+variable "auto_scaling_group_names" {
+  description = "The managed Auto Scaling groups. Empty: the groups with managed_asg_tag (asg-lifecycle needs one or the other, so it never acts on every group of the account)."
   type        = list(string)
   default     = []
 }
 
-variable "auto_scaling_group_names" {
-  description = "The managed Auto Scaling groups. Empty: every group (or those with managed_asg_tag)."
+variable "lifecycle_hook_names" {
+  description = "Lifecycle hooks you created yourself that fleetguard completes (with create_lifecycle_hooks, the module's own are added). Hooks not named here belong to other tools and are left alone."
   type        = list(string)
   default     = []
 }
@@ -78,7 +116,7 @@ variable "managed_asg_tag" {
 }
 
 variable "target_group_arns" {
-  description = "Target groups instances are deregistered from besides their Auto Scaling group's own (the only ones for instances in no group). When set, it is also the IAM scope of DeregisterTargets: list the groups' target groups too."
+  description = "Target groups instances are deregistered from besides their Auto Scaling group's own (the only ones for instances in no group). It is also the whole IAM scope of DeregisterTargets: list the groups' own target groups too. Empty: nothing may be deregistered."
   type        = list(string)
   default     = []
   validation {
@@ -88,7 +126,7 @@ variable "target_group_arns" {
 }
 
 variable "slack_webhook_secret_arn" {
-  description = "Secrets Manager secret holding the Slack incoming-webhook URL (bare, or JSON {\"url\": …}). The module never takes the URL itself, so it never lands in state."
+  description = "Secrets Manager secret holding the Slack incoming-webhook URL (bare, or JSON {\"url\": …}). The module never takes the URL itself, so it never lands in state. A partial ARN (without the random `-XXXXXX` suffix) is granted with its suffix wildcard."
   type        = string
   default     = null
   validation {
@@ -98,7 +136,7 @@ variable "slack_webhook_secret_arn" {
 }
 
 variable "sns_topic_arn" {
-  description = "An existing SNS topic for notifications. Null: the module creates one (encrypted)."
+  description = "An existing SNS topic for notifications. Null: the module creates one, encrypted with kms_key_arn or a key of its own that CloudWatch alarms may use (the AWS-managed alias/aws/sns key refuses them). An existing topic under a customer key: its key policy must let cloudwatch.amazonaws.com use it, and the functions' roles are granted kms_key_arn."
   type        = string
   default     = null
 }
@@ -172,7 +210,7 @@ variable "launch_timeout_seconds" {
 }
 
 variable "launch_timeout_result" {
-  description = "CONTINUE or ABANDON when a launch did not join in time."
+  description = "What asg-lifecycle answers when a launch it watched did not join its cluster in time. The launch hook's own default result (fleetguard down or failing) is always CONTINUE, so a broken fleetguard never blocks scale-out."
   type        = string
   default     = "ABANDON"
   validation {
@@ -236,13 +274,13 @@ variable "kms_key_arn" {
 }
 
 variable "create_lifecycle_hooks" {
-  description = "Create fleetguard's terminate hook (and the launch hook for groups in ecs_cluster_for_group) on auto_scaling_group_names."
+  description = "Create fleetguard's terminate hook (and the launch hook for groups in ecs_cluster_for_group) on auto_scaling_group_names. Needs asg-lifecycle enabled and dry_run off: hooks nothing completes would hold every launch and termination for the whole heartbeat timeout."
   type        = bool
   default     = false
 }
 
 variable "ecs_cluster_for_group" {
-  description = "Group name => the ECS cluster its instances join: gets a launch hook whose metadata names the cluster, so launches are held until the instance joined."
+  description = "Group name => the ECS cluster (name or ARN) its instances join: gets a launch hook whose metadata names the cluster, so launches are held until the instance joined. The cluster is added to ecs_cluster_names."
   type        = map(string)
   default     = {}
 }
@@ -267,4 +305,53 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "function_role_arns" {
+  description = "Function name => an IAM role of your own for it (bring your own role); the module then creates no role or policy for that function. The role needs at least the policy the module would attach (see the README)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary set on every role the module creates."
+  type        = string
+  default     = null
+}
+
+variable "async_invoke" {
+  description = "Function name (or \"asg-lifecycle-sweep\") => Lambda's asynchronous retries and maximum event age, overriding the defaults: spot-interruption 2 and 300 s (a Spot warning is stale in minutes), asg-lifecycle 2 and 3600 s, its minutely sweep 0 and 60 s (the next minute's sweep does the work again), ecs-deployment and alarm-fanout 2 and 3600 s. EventBridge's own retries of each rule use the same age."
+  type = map(object({
+    maximum_retry_attempts       = number
+    maximum_event_age_in_seconds = number
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for v in values(var.async_invoke) : v.maximum_retry_attempts >= 0 && v.maximum_retry_attempts <= 2 && v.maximum_event_age_in_seconds >= 60 && v.maximum_event_age_in_seconds <= 21600])
+    error_message = "async_invoke: retries 0 to 2, maximum event age 60 to 21600 seconds (Lambda's limits)."
+  }
+}
+
+variable "alarm_event_rule" {
+  description = "alarm-fanout takes CloudWatch alarm state changes from EventBridge (narrowed by alarm_name_prefixes)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_name_prefixes" {
+  description = "Only alarms whose names start with one of these reach alarm-fanout through EventBridge. Empty: every alarm of the account and region (the module's own failed-events alarm is always added)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_sns_topic_arns" {
+  description = "SNS topics your alarms already notify: alarm-fanout is subscribed to each (the SNS-wrapped alarm input)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_action_source_arns" {
+  description = "Alarm ARNs (wildcards allowed, e.g. arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*) that may invoke alarm-fanout directly as their alarm action."
+  type        = list(string)
+  default     = []
 }

@@ -378,6 +378,18 @@ def patch_moto():
 
     ecs_models.Container.__init__ = container_init
 
+    # moto answers a service without awsvpc networking with `"networkConfiguration": {}`; AWS
+    # omits it, and the Terraform AWS provider crashes on the empty object (applying an example
+    # with a bridge-mode service).
+    original_service = ecs_models.Service.__init__
+
+    def service_init(self, *args, **kwargs):
+        original_service(self, *args, **kwargs)
+        if not self.network_configuration:
+            self.network_configuration = None
+
+    ecs_models.Service.__init__ = service_init
+
     # moto drops a lifecycle hook's NotificationMetadata; AWS keeps it and DescribeLifecycleHooks
     # returns it (asg-lifecycle reads the ECS cluster a launch must join from it).
     from moto.autoscaling import responses as asg_responses

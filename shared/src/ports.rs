@@ -73,6 +73,19 @@ pub struct ContainerInstance {
 /// fact, so no table is needed and the event of the instance's return carries it.
 pub const DRAIN_MARK_ATTRIBUTE: &str = "fleetguard.drained-for";
 
+/// `ECS_CLUSTERS=none`: a fleet without ECS (plain EC2 behind load balancers). No cluster is
+/// searched and no ECS call is made, so the role needs no ECS permission at all.
+pub const NO_ECS_CLUSTERS: &str = "none";
+
+/// The clusters `configured` names, or `None` when every cluster of the account is meant.
+pub fn configured_clusters(configured: &[String]) -> Option<Vec<String>> {
+    match configured {
+        [] => None,
+        [only] if only == NO_ECS_CLUSTERS => Some(Vec::new()),
+        _ => Some(configured.to_vec()),
+    }
+}
+
 /// Why an instance that comes back was drained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DrainReason {
@@ -581,4 +594,20 @@ pub trait Notify: Send + Sync + 'static {
     /// Every key with a notification still stashed (for the sweep, whose retry cannot know
     /// which instances its failed run completed).
     fn stashed_keys(&self) -> impl Future<Output = Vec<String>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_clusters_every_none_or_named() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(configured_clusters(&[]), None);
+        assert_eq!(configured_clusters(&s(&["none"])), Some(vec![]));
+        assert_eq!(
+            configured_clusters(&s(&["prod", "gpu"])),
+            Some(s(&["prod", "gpu"]))
+        );
+    }
 }

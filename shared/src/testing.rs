@@ -302,8 +302,8 @@ impl ContainerInstances for FakeAws {
         configured: &[String],
         refresh: bool,
     ) -> Result<Vec<String>, AwsError> {
-        if !configured.is_empty() {
-            return Ok(configured.to_vec());
+        if let Some(named) = crate::ports::configured_clusters(configured) {
+            return Ok(named);
         }
         let w = self.call("ListClusters").await?;
         match &w.stale_clusters {

@@ -82,7 +82,42 @@ def inventory(args):
         "alarms": sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]),
         "log_groups": sorted(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]),
         "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
+        "alarm_dimensions": sorted(f"{a['AlarmName']}/{d['Name']}" for a in cw.describe_alarms()["MetricAlarms"]
+                                   for d in a.get("Dimensions", [])),
+        **fleet(args),
     }, indent=1))
+
+
+def fleet(args):
+    asg, ecs, elb = client(args, "autoscaling"), client(args, "ecs"), client(args, "elbv2")
+    groups = asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"] if ecs.list_clusters()["clusterArns"] else []
+    lbs = elb.describe_load_balancers()["LoadBalancers"]
+    return {
+        "hooks": sorted(f"{g['AutoScalingGroupName']}/{h['LifecycleHookName']}" for g in groups
+                        for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=g["AutoScalingGroupName"])["LifecycleHooks"]),
+        "spot_groups": sorted(g["AutoScalingGroupName"] for g in groups
+                              if g.get("MixedInstancesPolicy", {}).get("InstancesDistribution", {}).get("OnDemandPercentageAboveBaseCapacity", 100) < 100),
+        "capacity_providers": sorted(f"{c['clusterName']}/{p}" for c in clusters for p in c.get("capacityProviders", [])),
+        "services": sorted(f"{c['clusterName']}/{s.rsplit('/', 1)[-1]}" for c in clusters
+                           for s in ecs.list_services(cluster=c["clusterArn"])["serviceArns"]),
+        "load_balancers": sorted(lb["LoadBalancerName"] for lb in lbs),
+        "listeners": sorted(f"{lb['LoadBalancerName']}:{li['Port']}" for lb in lbs
+                            for li in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]),
+    }
+
+
+def network(args):
+    """What the examples take from outside: a VPC with two subnets, an AMI, a Slack secret."""
+    ec2, sm = client(args, "ec2"), client(args, "secretsmanager")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{args.region}{az}")["Subnet"]["SubnetId"]
+        for i, az in enumerate("ab")
+    ]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    secret = sm.create_secret(Name="examples/slack-webhook", SecretString="https://hooks.slack.example/services/T/B/x")["ARN"]
+    print(json.dumps({"vpc_id": vpc, "subnet_ids": subnets, "image_id": image, "slack_webhook_secret_arn": secret}))
 
 
 def main():
@@ -96,8 +131,11 @@ def main():
     i = sub.add_parser("inventory")
     i.add_argument("--moto", required=True)
     i.add_argument("--region", default="eu-west-1")
+    n = sub.add_parser("network")
+    n.add_argument("--moto", required=True)
+    n.add_argument("--region", default="eu-west-1")
     args = p.parse_args()
-    {"route": route, "inventory": inventory}[args.cmd](args)
+    {"route": route, "inventory": inventory, "network": network}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,26 @@ fn terraform_fmt_and_validate_the_module_and_every_example() {
     }
 }
 
+/// `terraform test` (infra/tests/*.tftest.hcl): the module's safety defaults and preconditions
+/// against a mock provider.
+#[test]
+fn terraform_test_of_the_module_passes() {
+    if skipped("terraform test") {
+        return;
+    }
+    let infra = repo_root().join("infra");
+    let data = tempdir("tftest");
+    init(&infra, &data);
+    let o = tf(&infra, &data, &["test", "-no-color"]);
+    let out = text(&o);
+    assert!(o.status.success(), "terraform test:\n{out}");
+    assert!(
+        out.contains("Success!") && out.contains(" 0 failed"),
+        "terraform test:\n{out}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[test]
 fn checkov_passes_and_every_skip_says_why() {
     if skipped("checkov") {
@@ -399,27 +419,8 @@ fn narrowed_patterns_only_match_the_given_clusters_groups_and_hooks() {
     }
 }
 
-#[test]
-fn an_example_applies_and_destroys_against_moto() {
-    if skipped("apply against moto") {
-        return;
-    }
-    let aws = LocalAws::start();
-    let tmp = tempdir("apply");
-    // A copy of infra/, so the test writes nothing into the repository.
-    let copy = Command::new("cp")
-        .args(["-r"])
-        .arg(repo_root().join("infra"))
-        .arg(&tmp)
-        .status()
-        .unwrap();
-    assert!(copy.success());
-    let example = tmp.join("infra/examples/fargate-alarms");
-    for junk in [".terraform", ".terraform.lock.hcl", "terraform.tfstate"] {
-        let _ = std::fs::remove_dir_all(example.join(junk));
-        let _ = std::fs::remove_file(example.join(junk));
-    }
-    // The provider pointed at moto, credential checks skipped: an override file Terraform merges.
+/// The provider pointed at moto, credential checks skipped: an override file Terraform merges.
+fn moto_override(dir: &Path, moto: &str, access_key: &str, secret_key: &str) {
     let endpoints: String = [
         "autoscaling",
         "cloudwatch",
@@ -438,109 +439,232 @@ fn an_example_applies_and_destroys_against_moto() {
         "sts",
     ]
     .iter()
-    .map(|s| format!("    {s} = \"{}\"\n", aws.moto))
+    .map(|s| format!("    {s} = \"{moto}\"\n"))
     .collect();
     std::fs::write(
-        example.join("moto_override.tf"),
+        dir.join("moto_override.tf"),
         format!(
-            "provider \"aws\" {{\n  region = \"eu-west-1\"\n  access_key = \"testing\"\n  secret_key = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
+            "provider \"aws\" {{\n  region = \"eu-west-1\"\n  access_key = \"{access_key}\"\n  secret_key = \"{secret_key}\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
         ),
     )
     .unwrap();
-    // The functions' code is not what is tested here: a placeholder zip stands in for the
-    // `make build` outputs (moto stores it and never runs it).
-    let zip = tmp.join("bootstrap.zip");
+}
+
+/// A copy of infra/ in a fresh directory, so a test writes nothing into the repository.
+fn infra_copy(name: &str) -> PathBuf {
+    let tmp = tempdir(name);
+    let copy = Command::new("cp")
+        .args(["-r"])
+        .arg(repo_root().join("infra"))
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    for dir in std::iter::once(tmp.join("infra"))
+        .chain(EXAMPLES.iter().map(|e| tmp.join("infra/examples").join(e)))
+    {
+        for junk in [".terraform", ".terraform.lock.hcl", "terraform.tfstate"] {
+            let _ = std::fs::remove_dir_all(dir.join(junk));
+            let _ = std::fs::remove_file(dir.join(junk));
+        }
+    }
+    tmp
+}
+
+/// A placeholder zip standing in for the `make build` outputs (moto stores it, never runs it).
+fn placeholder_zip(dir: &Path) -> PathBuf {
+    let zip = dir.join("bootstrap.zip");
     let o = Command::new(python())
         .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('bootstrap', '#!/bin/sh\\n'); z.close()"])
         .arg(&zip)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let zips = format!(
-        "zip_paths={{\"alarm-fanout\":\"{0}\",\"ecs-deployment\":\"{0}\"}}",
-        zip.display()
-    );
+    zip
+}
+
+fn moto_tool(aws: &LocalAws, args: &[&str]) -> Value {
+    let o = Command::new(python())
+        .arg(repo_root().join("tests/infra/moto_tool.py"))
+        .args(args)
+        .args(["--moto", &aws.moto])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Apply an example against its own moto, check what it made, and destroy it.
+fn example_applies_and_destroys(example: &str, expected: &[(&str, &str)], absent: &[(&str, &str)]) {
+    let aws = LocalAws::start();
+    let tmp = infra_copy(example);
+    let dir = tmp.join("infra/examples").join(example);
+    moto_override(&dir, &aws.moto, "testing", "testing");
+    let zip = placeholder_zip(&tmp);
+    let net = moto_tool(&aws, &["network"]);
+    let mut vars = serde_json::json!({
+        "zip_paths": {
+            "spot-interruption": zip, "asg-lifecycle": zip, "ecs-deployment": zip, "alarm-fanout": zip,
+        }
+    });
+    let take: &[&str] = match example {
+        "ecs-spot" => &["subnet_ids", "image_id"],
+        "ec2-alb" => &[
+            "vpc_id",
+            "subnet_ids",
+            "image_id",
+            "slack_webhook_secret_arn",
+        ],
+        _ => &["vpc_id", "subnet_ids"],
+    };
+    for k in take {
+        vars[*k] = net[*k].clone();
+    }
+    let var_file = tmp.join("example.tfvars.json");
+    std::fs::write(&var_file, vars.to_string()).unwrap();
+    let var_arg = format!("-var-file={}", var_file.display());
     let data = tmp.join(".tfdata");
-    let o = tf(&example, &data, &["init", "-input=false", "-no-color"]);
-    assert!(o.status.success(), "init:\n{}", text(&o));
+    let o = tf(&dir, &data, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{example} init:\n{}", text(&o));
     let o = tf(
-        &example,
+        &dir,
         &data,
         &[
             "apply",
             "-auto-approve",
             "-input=false",
             "-no-color",
-            "-var",
-            &zips,
+            &var_arg,
         ],
     );
-    assert!(o.status.success(), "apply:\n{}", text(&o));
+    assert!(o.status.success(), "{example} apply:\n{}", text(&o));
 
-    let inventory = || -> Value {
-        let o = Command::new(python())
-            .arg(repo_root().join("tests/infra/moto_tool.py"))
-            .args(["inventory", "--moto", &aws.moto, "--region", "eu-west-1"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
     let has = |v: &Value, k: &str, name: &str| v[k].as_array().unwrap().iter().any(|x| x == name);
-    let v = inventory();
-    for (kind, name) in [
-        ("functions", "fleetguard-alarm-fanout"),
-        ("functions", "fleetguard-ecs-deployment"),
-        ("rules", "fleetguard-alarm-fanout"),
-        ("rules", "fleetguard-ecs-deployment-state"),
-        ("rules", "fleetguard-ecs-service-action"),
-        ("rules", "fleetguard-ecs-task-stopped"),
-        ("queues", "fleetguard-failed-events"),
-        ("tables", "fleetguard-dedupe"),
-        ("topics", "fleetguard-notifications"),
-        ("topics", "shop-oncall"),
-        ("alarms", "fleetguard-failed-events"),
-        ("alarms", "shop-api-5xx"),
-        ("log_groups", "/aws/lambda/fleetguard-alarm-fanout"),
-        ("roles", "fleetguard-ecs-deployment"),
-    ] {
+    let v = moto_tool(&aws, &["inventory"]);
+    for (kind, name) in expected {
         assert!(
             has(&v, kind, name),
-            "{kind} {name} missing after apply: {v}"
+            "{example}: {kind} {name} missing after apply: {v}"
         );
     }
-    // Functions this example does not enable are not created.
-    assert!(!has(&v, "functions", "fleetguard-spot-interruption"), "{v}");
-    assert!(!has(&v, "rules", "fleetguard-asg-lifecycle-sweep"), "{v}");
-    let o = tf(&example, &data, &["output", "-json"]);
+    for (kind, name) in absent {
+        assert!(
+            !has(&v, kind, name),
+            "{example}: {kind} {name} should not exist: {v}"
+        );
+    }
+    let o = tf(&dir, &data, &["output", "-json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         out["fleetguard"]["value"]["dlq"]
             .as_str()
             .unwrap()
-            .ends_with("/fleetguard-failed-events")
+            .ends_with("/fleetguard-failed-events"),
+        "{example}: {out}"
     );
 
     let o = tf(
-        &example,
+        &dir,
         &data,
         &[
             "destroy",
             "-auto-approve",
             "-input=false",
             "-no-color",
-            "-var",
-            &zips,
+            &var_arg,
         ],
     );
-    assert!(o.status.success(), "destroy:\n{}", text(&o));
-    let v = inventory();
-    for kind in ["functions", "rules", "queues", "tables", "alarms"] {
+    assert!(o.status.success(), "{example} destroy:\n{}", text(&o));
+    let v = moto_tool(&aws, &["inventory"]);
+    for kind in ["functions", "rules", "queues", "tables", "alarms", "roles"] {
         assert!(
             v[kind].as_array().unwrap().is_empty(),
-            "{kind} left after destroy: {v}"
+            "{example}: {kind} left after destroy: {v}"
         );
     }
-    assert!(!has(&v, "topics", "fleetguard-notifications"), "{v}");
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn example_ecs_spot_applies_and_destroys_against_moto() {
+    if skipped("apply ecs-spot against moto") {
+        return;
+    }
+    example_applies_and_destroys(
+        "ecs-spot",
+        &[
+            ("functions", "fleetguard-spot-interruption"),
+            ("functions", "fleetguard-asg-lifecycle"),
+            ("functions", "fleetguard-ecs-deployment"),
+            ("rules", "fleetguard-asg-lifecycle-sweep"),
+            ("rules", "fleetguard-spot-interruption"),
+            ("roles", "fleetguard-asg-lifecycle-eu-west-1"),
+            ("hooks", "facerec-workers/fleetguard-drain"),
+            ("hooks", "facerec-workers/fleetguard-join"),
+            ("capacity_providers", "facerec-cluster/facerec-spot"),
+            ("services", "facerec-cluster/facerec-worker"),
+        ],
+        &[("functions", "fleetguard-alarm-fanout")],
+    );
+}
+
+#[test]
+fn example_ec2_alb_applies_and_destroys_against_moto() {
+    if skipped("apply ec2-alb against moto") {
+        return;
+    }
+    example_applies_and_destroys(
+        "ec2-alb",
+        &[
+            ("functions", "fleetguard-spot-interruption"),
+            ("functions", "fleetguard-asg-lifecycle"),
+            ("functions", "fleetguard-alarm-fanout"),
+            ("load_balancers", "shop-alb"),
+            ("listeners", "shop-alb:80"),
+            ("hooks", "shop-api/fleetguard-drain"),
+            ("hooks", "shop-worker/fleetguard-drain"),
+            ("spot_groups", "shop-worker"),
+            ("alarms", "shop-api-cpu"),
+            ("alarms", "shop-worker-cpu"),
+            ("topics", "shop-alarms"),
+        ],
+        &[
+            ("functions", "fleetguard-ecs-deployment"),
+            ("spot_groups", "shop-api"),
+            // Launch hooks only for groups that join an ECS cluster.
+            ("hooks", "shop-api/fleetguard-join"),
+        ],
+    );
+}
+
+#[test]
+fn example_fargate_alarms_applies_and_destroys_against_moto() {
+    if skipped("apply fargate-alarms against moto") {
+        return;
+    }
+    example_applies_and_destroys(
+        "fargate-alarms",
+        &[
+            ("functions", "fleetguard-alarm-fanout"),
+            ("functions", "fleetguard-ecs-deployment"),
+            ("rules", "fleetguard-alarm-fanout"),
+            ("rules", "fleetguard-ecs-deployment-state"),
+            ("queues", "fleetguard-failed-events"),
+            ("tables", "fleetguard-dedupe"),
+            ("topics", "fleetguard-notifications"),
+            ("topics", "shop-oncall"),
+            ("alarms", "fleetguard-failed-events"),
+            ("alarms", "shop-p0-api-5xx"),
+            ("alarm_dimensions", "shop-p0-api-5xx/LoadBalancer"),
+            ("alarms", "shop-p1-api-unhealthy-hosts"),
+            ("alarms", "shop-p2-api-cpu"),
+            ("load_balancers", "shop-alb"),
+            ("capacity_providers", "shop-cluster/FARGATE_SPOT"),
+            ("services", "shop-cluster/api"),
+        ],
+        &[
+            ("functions", "fleetguard-spot-interruption"),
+            ("rules", "fleetguard-asg-lifecycle-sweep"),
+        ],
+    );
 }

@@ -90,6 +90,29 @@ async fn plain_ec2_instance_is_deregistered_from_its_groups_target_groups() {
 }
 
 #[tokio::test]
+async fn without_ecs_no_ecs_call_is_made() {
+    // `ECS_CLUSTERS=none` (the module's setting for a plain EC2 fleet, whose role has no ECS
+    // permission): targets are deregistered and no cluster is listed or searched.
+    let aws = FakeAws::new();
+    aws.cluster("someone-elses");
+    let tg = aws.target("web", INSTANCE, 8080);
+    aws.group("web", &[], std::slice::from_ref(&tg));
+    aws.group_instance("web", INSTANCE, "InService");
+    let h = handler(&aws, &[("ECS_CLUSTERS", "none")]);
+
+    let out = invoke(&h, &warning()).await.unwrap();
+    assert_eq!(out.outcome, "drained");
+    assert_eq!(aws.world().deregistered.len(), 1);
+    for call in [
+        "ListClusters",
+        "ListContainerInstances",
+        "DescribeContainerInstances",
+    ] {
+        assert_eq!(aws.calls_of(call), 0, "{call}: {:?}", aws.world().calls);
+    }
+}
+
+#[tokio::test]
 async fn unknown_instance_is_acknowledged_without_a_message() {
     let aws = FakeAws::new();
     aws.cluster("prod");

@@ -17,8 +17,9 @@ provider "aws" {
 }
 
 variable "region" {
-  type    = string
-  default = "eu-west-1"
+  description = "AWS Region."
+  type        = string
+  default     = "eu-west-1"
 }
 
 variable "subnet_ids" {
@@ -31,13 +32,21 @@ variable "image_id" {
   type        = string
 }
 
+variable "zip_paths" {
+  description = "Function name => zip (default: the `make build` outputs in this checkout)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "worker_image" {
-  type    = string
-  default = "public.ecr.aws/docker/library/busybox:stable"
+  description = "The worker container image."
+  type        = string
+  default     = "public.ecr.aws/docker/library/busybox:stable"
 }
 
 locals {
   name = "facerec"
+  zips = merge({ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -208,6 +217,7 @@ module "fleetguard" {
   functions = {
     alarm_fanout = false
   }
+  zip_paths                = local.zips
   ecs_cluster_names        = [aws_ecs_cluster.this.name]
   auto_scaling_group_names = [aws_autoscaling_group.workers.name]
   managed_asg_tag          = "fleetguard:managed=true"
@@ -220,8 +230,11 @@ module "fleetguard" {
 }
 
 output "fleetguard" {
+  description = "What fleetguard deployed: functions, roles, topic, failure queue."
   value = {
     functions = module.fleetguard.function_arns
+    roles     = module.fleetguard.role_arns
+    hooks     = module.fleetguard.lifecycle_hook_names
     topic     = module.fleetguard.sns_topic_arn
     dlq       = module.fleetguard.failed_events_queue_url
   }

@@ -1,6 +1,10 @@
-# ECS Fargate services with CloudWatch alarms routed by severity: critical and high to Slack and to
-# an on-call SNS email topic, the rest to Slack only (like a web shop on Fargate). ecs-deployment
-# reports failed deployments and rollbacks; alarm-fanout routes the alarms.
+# ECS Fargate and Fargate Spot services behind an ALB, rolling deploys with the circuit breaker's
+# rollback, and CloudWatch alarms in three priorities routed by severity (like a web shop on
+# Fargate): P0 (critical) and P1 (high) to Slack and to an on-call SNS email topic, P2 (medium) to
+# Slack only. ecs-deployment reports failed deployments and rollbacks; alarm-fanout routes the
+# alarms. Severity comes from the alarm's name (`shop-p0-…`), which every alarm event carries;
+# tags reach events only with CloudWatch's alarm tag propagation.
+# Apply: `make build`, then `terraform init && terraform apply`.
 
 terraform {
   required_version = ">= 1.5"
@@ -17,19 +21,27 @@ provider "aws" {
 }
 
 variable "region" {
-  type    = string
-  default = "eu-west-1"
+  description = "AWS Region."
+  type        = string
+  default     = "eu-west-1"
 }
 
 variable "oncall_email" {
-  type    = string
-  default = "oncall@example.com"
+  description = "Email of the on-call SNS subscription (P0 and P1)."
+  type        = string
+  default     = "oncall@example.com"
 }
 
 variable "zip_paths" {
-  description = "Function name => zip (default: the cargo lambda build outputs)."
+  description = "Function name => zip (default: the `make build` outputs in this checkout)."
   type        = map(string)
   default     = {}
+}
+
+variable "vpc_id" {
+  description = "VPC of the services and load balancer; null: the default VPC."
+  type        = string
+  default     = null
 }
 
 variable "subnet_ids" {
@@ -40,18 +52,101 @@ variable "subnet_ids" {
 
 locals {
   name    = "shop"
-  subnets = length(var.subnet_ids) > 0 ? var.subnet_ids : data.aws_subnets.default.ids
+  vpc_id  = var.vpc_id != null ? var.vpc_id : data.aws_vpc.default[0].id
+  subnets = length(var.subnet_ids) > 0 ? var.subnet_ids : data.aws_subnets.default[0].ids
+  zips    = merge({ for f in ["ecs-deployment", "alarm-fanout"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
 }
 
 data "aws_vpc" "default" {
+  count   = var.vpc_id == null ? 1 : 0
   default = true
 }
 
 data "aws_subnets" "default" {
+  count = length(var.subnet_ids) == 0 ? 1 : 0
   filter {
     name   = "vpc-id"
-    values = [data.aws_vpc.default.id]
+    values = [local.vpc_id]
   }
+}
+
+resource "aws_security_group" "alb" {
+  name        = "${local.name}-alb"
+  description = "The shop ALB: HTTP from anywhere"
+  vpc_id      = local.vpc_id
+  ingress {
+    description = "HTTP"
+    from_port   = 80
+    to_port     = 80
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  egress {
+    description = "To the tasks"
+    from_port   = 80
+    to_port     = 80
+    protocol    = "tcp"
+    cidr_blocks = ["10.0.0.0/8", "172.16.0.0/12"]
+  }
+  #checkov:skip=CKV_AWS_260:a public web shop takes HTTP on port 80; put an HTTPS listener with your certificate in front in production
+}
+
+resource "aws_security_group" "tasks" {
+  name        = "${local.name}-tasks"
+  description = "The API tasks: port 80 from the ALB only"
+  vpc_id      = local.vpc_id
+  ingress {
+    description     = "From the ALB"
+    from_port       = 80
+    to_port         = 80
+    protocol        = "tcp"
+    security_groups = [aws_security_group.alb.id]
+  }
+  egress {
+    description = "HTTPS out (image pulls, AWS APIs)"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_lb" "this" {
+  name                       = "${local.name}-alb"
+  load_balancer_type         = "application"
+  subnets                    = local.subnets
+  security_groups            = [aws_security_group.alb.id]
+  drop_invalid_header_fields = true
+  #checkov:skip=CKV_AWS_150:deletion protection would make `terraform destroy` of the example fail; turn it on in production
+  #checkov:skip=CKV_AWS_91:access logs need a bucket with a policy for the ELB account; out of this example's scope
+  #checkov:skip=CKV2_AWS_28:a WAF web ACL is the user's choice, not fleetguard's
+  #checkov:skip=CKV2_AWS_20:the example serves HTTP to be tried; add an HTTPS listener with your certificate in production
+  #checkov:skip=CKV2_AWS_76:a WAF web ACL (and its Log4j rule) is the user's choice, not fleetguard's
+}
+
+resource "aws_lb_target_group" "api" {
+  name                 = "${local.name}-api"
+  port                 = 80
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = local.vpc_id
+  deregistration_delay = 30
+  health_check {
+    path = "/"
+  }
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; tasks speak HTTP inside the VPC
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+  #checkov:skip=CKV_AWS_2:the example serves HTTP to be tried; add an HTTPS listener with your certificate in production
+  #checkov:skip=CKV_AWS_103:no TLS on this trial listener
 }
 
 resource "aws_iam_role" "task_execution" {
@@ -115,11 +210,31 @@ resource "aws_ecs_service" "api" {
   }
   network_configuration {
     subnets          = local.subnets
+    security_groups  = [aws_security_group.tasks.id]
     assign_public_ip = false
   }
+  load_balancer {
+    target_group_arn = aws_lb_target_group.api.arn
+    container_name   = "api"
+    container_port   = 80
+  }
+  # A rolling deploy that rolls back when the new tasks fail to become healthy.
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
   deployment_circuit_breaker {
     enable   = true
     rollback = true
+  }
+  depends_on = [aws_lb_listener.http, aws_ecs_cluster_capacity_providers.this]
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    base              = 1
+    weight            = 1
   }
 }
 
@@ -151,11 +266,13 @@ resource "aws_secretsmanager_secret" "slack" {
   #checkov:skip=CKV_AWS_149:the default aws/secretsmanager key is enough for a webhook URL
 }
 
+# P0: customers get errors.
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
-  alarm_name          = "${local.name}-api-5xx"
+  alarm_name          = "${local.name}-p0-api-5xx"
   alarm_description   = "The shop API answers 5xx."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HTTPCode_Target_5XX_Count"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 3
@@ -165,12 +282,29 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   tags                = { severity = "critical", team = "shop" }
 }
 
+# P1: the service is short of healthy tasks.
+resource "aws_cloudwatch_metric_alarm" "api_unhealthy" {
+  alarm_name          = "${local.name}-p1-api-unhealthy-hosts"
+  alarm_description   = "The shop API has unhealthy targets."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  tags                = { severity = "high", team = "shop" }
+}
+
+# P2: worth a look in working hours.
 resource "aws_cloudwatch_metric_alarm" "api_cpu" {
-  alarm_name          = "${local.name}-api-cpu"
+  alarm_name          = "${local.name}-p2-api-cpu"
   alarm_description   = "The shop API service runs hot."
   namespace           = "AWS/ECS"
   metric_name         = "CPUUtilization"
-  dimensions          = { ClusterName = aws_ecs_cluster.this.name, ServiceName = "api" }
+  dimensions          = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.api.name }
   statistic           = "Average"
   period              = 300
   evaluation_periods  = 2
@@ -186,26 +320,32 @@ module "fleetguard" {
     spot_interruption = false
     asg_lifecycle     = false
   }
-  zip_paths                = var.zip_paths
+  zip_paths                = local.zips
   ecs_cluster_names        = [aws_ecs_cluster.this.name]
+  alarm_name_prefixes      = ["${local.name}-"]
   slack_webhook_secret_arn = aws_secretsmanager_secret.slack.arn
   extra_sns_topic_arns     = [aws_sns_topic.oncall.arn]
+  # Severity by priority in the alarm name, then P0 and P1 to on-call and Slack, the rest to Slack.
   notify_routes = jsonencode([
-    {
-      name     = "page"
-      match    = { severities = ["critical", "high"] }
-      continue = true
-      # Subscribers filter on the severity attribute.
-      sns_topic_arns       = [aws_sns_topic.oncall.arn]
-      default_destinations = true
-    },
     { name = "insufficient-data", match = { states = ["INSUFFICIENT_DATA"] }, drop = true },
+    { name = "p0", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p0-*"] }, severity = "critical", sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
+    { name = "p1", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p1-*"] }, severity = "high", sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
+    { name = "p2", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p2-*"] }, severity = "medium", default_destinations = true },
+    # Deployments: a failure or rollback pages too.
+    { name = "deployments", match = { kinds = ["deployment-failed", "rollback-started"] }, sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
   ])
 }
 
+output "alb_dns_name" {
+  description = "The load balancer's DNS name."
+  value       = aws_lb.this.dns_name
+}
+
 output "fleetguard" {
+  description = "What fleetguard deployed: functions, roles, rules, topic, failure queue."
   value = {
     functions = module.fleetguard.function_arns
+    roles     = module.fleetguard.role_arns
     rules     = module.fleetguard.rule_arns
     topic     = module.fleetguard.sns_topic_arn
     dlq       = module.fleetguard.failed_events_queue_url

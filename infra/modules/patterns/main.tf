@@ -29,6 +29,12 @@ variable "rebalance_action" {
   default     = "notify"
 }
 
+variable "alarm_name_prefixes" {
+  description = "Alarms routed to alarm-fanout by name prefix; empty means every alarm."
+  type        = list(string)
+  default     = []
+}
+
 variable "report_task_failures" {
   description = "Route essential-container exits to ecs-deployment too."
   type        = bool
@@ -92,6 +98,7 @@ locals {
     alarm_fanout = {
       source        = ["aws.cloudwatch"]
       "detail-type" = ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"]
+      detail        = length(var.alarm_name_prefixes) > 0 ? { alarmName = [for p in var.alarm_name_prefixes : { prefix = p }] } : {}
     }
   }
 

@@ -89,8 +89,8 @@ impl ContainerInstances for Ecs {
         configured: &[String],
         refresh: bool,
     ) -> Result<Vec<String>, AwsError> {
-        if !configured.is_empty() {
-            return Ok(configured.to_vec());
+        if let Some(named) = crate::ports::configured_clusters(configured) {
+            return Ok(named);
         }
         if !refresh {
             let cached = self

@@ -1,0 +1,264 @@
+# Checks of the module's safety defaults and preconditions (Terraform >= 1.7, no AWS:
+# a mock provider, with the account and Region fixed). `make test` runs them (tests/tests/infra.rs).
+
+mock_provider "aws" {
+  # Mocked resources get ARNs of the right shape (the provider validates ARNs it is given).
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:eu-west-1:111122223333:mock-topic" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:eu-west-1:111122223333:mock-queue", url = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-queue" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock" }
+  }
+  mock_resource "aws_lambda_alias" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock:sweep" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:eu-west-1:111122223333:log-group:mock" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { arn = "arn:aws:dynamodb:eu-west-1:111122223333:table/mock" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::111122223333:role/mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:eu-west-1:111122223333:rule/mock" }
+  }
+  # Policy documents are rendered by the provider; a mock renders an empty one.
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{}" }
+  }
+  override_data {
+    target = data.aws_caller_identity.current
+    values = { account_id = "111122223333" }
+  }
+  override_data {
+    target = data.aws_region.current
+    values = { id = "eu-west-1", name = "eu-west-1" }
+  }
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws" }
+  }
+}
+
+variables {
+  # Any file stands in for the zips at plan time.
+  zip_paths = {
+    "spot-interruption" = "tests/module.tftest.hcl"
+    "asg-lifecycle"     = "tests/module.tftest.hcl"
+    "ecs-deployment"    = "tests/module.tftest.hcl"
+    "alarm-fanout"      = "tests/module.tftest.hcl"
+  }
+  ecs_cluster_names        = ["prod"]
+  auto_scaling_group_names = ["workers"]
+  create_lifecycle_hooks   = true
+  ecs_cluster_for_group    = { workers = "arn:aws:ecs:eu-west-1:111122223333:cluster/gpu" }
+}
+
+run "hooks_default_to_continue" {
+  assert {
+    condition     = aws_autoscaling_lifecycle_hook.launch["workers"].default_result == "CONTINUE"
+    error_message = "a launch hook must continue when fleetguard is down, or every scale-out is abandoned"
+  }
+  assert {
+    condition     = aws_autoscaling_lifecycle_hook.terminate["workers"].default_result == "CONTINUE"
+    error_message = "the terminate hook must continue when fleetguard is down"
+  }
+}
+
+run "hooks_are_known_to_asg_lifecycle" {
+  assert {
+    condition     = aws_lambda_function.function["asg-lifecycle"].environment[0].variables["LIFECYCLE_HOOKS"] == "fleetguard-drain,fleetguard-join"
+    error_message = "LIFECYCLE_HOOKS must name the module's hooks"
+  }
+}
+
+run "own_hooks_are_named" {
+  variables {
+    create_lifecycle_hooks = false
+    lifecycle_hook_names   = ["team-drain"]
+  }
+  assert {
+    condition     = aws_lambda_function.function["asg-lifecycle"].environment[0].variables["LIFECYCLE_HOOKS"] == "team-drain"
+    error_message = "LIFECYCLE_HOOKS must name the user's hooks"
+  }
+  assert {
+    condition     = length(aws_autoscaling_lifecycle_hook.terminate) == 0
+    error_message = "no hooks are created"
+  }
+}
+
+run "no_known_hooks_is_refused" {
+  command = plan
+  variables {
+    create_lifecycle_hooks = false
+  }
+  expect_failures = [aws_lambda_function.function]
+}
+
+run "every_group_is_refused" {
+  command = plan
+  variables {
+    auto_scaling_group_names = []
+  }
+  expect_failures = [aws_lambda_function.function]
+}
+
+run "hooks_with_dry_run_are_refused" {
+  command = plan
+  variables {
+    dry_run = true
+  }
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate, aws_autoscaling_lifecycle_hook.launch]
+}
+
+run "hooks_without_asg_lifecycle_are_refused" {
+  command = plan
+  variables {
+    functions = { asg_lifecycle = false }
+  }
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate, aws_autoscaling_lifecycle_hook.launch]
+}
+
+run "drain_budget_within_the_hook_limit" {
+  command = plan
+  variables {
+    lifecycle_hook_heartbeat_timeout = 300
+    max_drain_seconds                = 40000 # > 100 × 300
+  }
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
+
+run "group_clusters_join_the_cluster_list" {
+  assert {
+    condition     = aws_lambda_function.function["asg-lifecycle"].environment[0].variables["ECS_CLUSTERS"] == "prod,gpu"
+    error_message = "the cluster of ecs_cluster_for_group (given as an ARN) must be in ECS_CLUSTERS by name"
+  }
+  assert {
+    condition     = jsondecode(module.patterns.patterns["asg_lifecycle_container_instance"]).detail.clusterArn == ["arn:aws:ecs:eu-west-1:111122223333:cluster/prod", "arn:aws:ecs:eu-west-1:111122223333:cluster/gpu"]
+    error_message = "the group's cluster must be in the event patterns, as an ARN"
+  }
+  assert {
+    condition     = aws_autoscaling_lifecycle_hook.launch["workers"].notification_metadata == jsonencode({ ecs_cluster = "gpu" })
+    error_message = "the launch hook names the cluster"
+  }
+}
+
+run "no_clusters_means_no_ecs" {
+  variables {
+    ecs_cluster_names     = []
+    ecs_cluster_for_group = {}
+    functions             = { ecs_deployment = false }
+  }
+  assert {
+    condition     = aws_lambda_function.function["spot-interruption"].environment[0].variables["ECS_CLUSTERS"] == "none"
+    error_message = "no cluster named: no ECS"
+  }
+}
+
+run "ecs_deployment_needs_clusters" {
+  command = plan
+  variables {
+    ecs_cluster_names     = []
+    ecs_cluster_for_group = {}
+  }
+  expect_failures = [aws_lambda_function.function]
+}
+
+run "a_package_is_required" {
+  command = plan
+  variables {
+    zip_paths = {}
+  }
+  expect_failures = [aws_lambda_function.function]
+}
+
+run "packages_from_s3" {
+  variables {
+    zip_paths = {}
+    s3_bucket = "artifacts"
+    s3_keys = {
+      "spot-interruption" = "fleetguard/1.2.0/spot-interruption.zip"
+      "asg-lifecycle"     = "fleetguard/1.2.0/asg-lifecycle.zip"
+      "ecs-deployment"    = "fleetguard/1.2.0/ecs-deployment.zip"
+      "alarm-fanout"      = "fleetguard/1.2.0/alarm-fanout.zip"
+    }
+  }
+  assert {
+    condition     = aws_lambda_function.function["asg-lifecycle"].s3_key == "fleetguard/1.2.0/asg-lifecycle.zip" && aws_lambda_function.function["asg-lifecycle"].filename == null
+    error_message = "the zip comes from S3"
+  }
+}
+
+run "the_topic_key_lets_cloudwatch_publish" {
+  assert {
+    condition     = aws_sns_topic.notifications[0].kms_master_key_id == aws_kms_key.notifications[0].arn
+    error_message = "the module's topic is encrypted with its own key, not alias/aws/sns"
+  }
+  assert {
+    condition     = length(aws_kms_key.notifications) == 1
+    error_message = "the module's topic needs a key CloudWatch alarms may use, not alias/aws/sns"
+  }
+  assert {
+    condition     = contains(flatten([for st in data.aws_iam_policy_document.notifications_key[0].statement : [for p in st.principals : tolist(p.identifiers)]]), "cloudwatch.amazonaws.com")
+    error_message = "the key policy lets cloudwatch.amazonaws.com use the key"
+  }
+}
+
+run "retries_and_ages_per_function" {
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.function["spot-interruption"].maximum_event_age_in_seconds == 300
+    error_message = "a Spot warning is stale after minutes"
+  }
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.sweep[0].maximum_retry_attempts == 0
+    error_message = "a failed sweep is not retried into the next minute's"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.sweep[0].retry_policy[0].maximum_retry_attempts == 0
+    error_message = "EventBridge does not retry the sweep either"
+  }
+}
+
+run "longest_prefix_names_fit" {
+  variables {
+    name_prefix = "abcdefghijklmnopqrstuvwx" # 24, the longest allowed
+  }
+  assert {
+    condition     = alltrue([for r in aws_cloudwatch_event_rule.rule : length(r.name) <= 64])
+    error_message = "rule names are at most 64 characters"
+  }
+  assert {
+    condition     = alltrue([for r in aws_iam_role.function : length(r.name) <= 64])
+    error_message = "role names are at most 64 characters"
+  }
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.function : length(f.function_name) <= 64])
+    error_message = "function names are at most 64 characters"
+  }
+}
+
+run "a_longer_prefix_is_refused" {
+  command = plan
+  variables {
+    name_prefix = "abcdefghijklmnopqrstuvwxy" # 25
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "nothing_when_not_created" {
+  variables {
+    create = false
+  }
+  assert {
+    condition     = length(aws_lambda_function.function) == 0 && length(aws_sqs_queue.failed_events) == 0 && length(aws_sns_topic.notifications) == 0
+    error_message = "create = false creates nothing"
+  }
+}
