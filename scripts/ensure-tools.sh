@@ -19,7 +19,7 @@ fi
 
 if ! py -c 'import moto, moto.server, flask, boto3' 2>/dev/null; then
   echo "ensure-tools: installing moto[server] (local AWS)" >&2
-  py -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' >&2
+  py -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.2.5,<6' >&2
 fi
 
 # checkov in a virtualenv of its own: installed beside moto it downgrades boto3.
@@ -28,6 +28,17 @@ if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
   echo "ensure-tools: installing checkov into $CHECKOV_VENV (infra checks)" >&2
   python3 -m venv "$CHECKOV_VENV" >&2
   "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check 'checkov==3.3.30' >&2
+fi
+
+# The IAM policy simulator (npm @cloud-copilot/iam-simulate) for the static IAM test, pinned by
+# tests/infra/iam-sim/package-lock.json, installed with the machine's Node.js.
+IAM_SIM="${FLEETGUARD_IAM_SIM:-$(dirname "$VENV")/iam-sim}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if command -v npm >/dev/null 2>&1 && ! cmp -s "$ROOT/tests/infra/iam-sim/package-lock.json" "$IAM_SIM/package-lock.json"; then
+  echo "ensure-tools: installing the IAM policy simulator into $IAM_SIM" >&2
+  mkdir -p "$IAM_SIM"
+  cp "$ROOT/tests/infra/iam-sim/package.json" "$ROOT/tests/infra/iam-sim/package-lock.json" "$IAM_SIM/"
+  (cd "$IAM_SIM" && npm ci --no-audit --no-fund --silent >&2)
 fi
 
 if [[ $want_demo == 1 ]] && [[ ! -x "$VENV/bin/cargo-lambda" ]]; then

@@ -120,6 +120,18 @@ def network(args):
     print(json.dumps({"vpc_id": vpc, "subnet_ids": subnets, "image_id": image, "slack_webhook_secret_arn": secret}))
 
 
+def policies(args):
+    """Role name => the inline policy documents attached to it."""
+    iam = client(args, "iam")
+    out = {}
+    for role in args.roles.split(","):
+        names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        out[role] = [iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names]
+    if args.key:
+        out["key_policy"] = json.loads(client(args, "kms").get_key_policy(KeyId=args.key, PolicyName="default")["Policy"])
+    print(json.dumps(out))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -134,8 +146,13 @@ def main():
     n = sub.add_parser("network")
     n.add_argument("--moto", required=True)
     n.add_argument("--region", default="eu-west-1")
+    q = sub.add_parser("policies")
+    q.add_argument("--moto", required=True)
+    q.add_argument("--region", default="eu-west-1")
+    q.add_argument("--roles", required=True)
+    q.add_argument("--key", help="also the key policy of this KMS key")
     args = p.parse_args()
-    {"route": route, "inventory": inventory, "network": network}[args.cmd](args)
+    {"route": route, "inventory": inventory, "network": network, "policies": policies}[args.cmd](args)
 
 
 if __name__ == "__main__":

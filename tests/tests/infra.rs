@@ -668,3 +668,229 @@ fn example_fargate_alarms_applies_and_destroys_against_moto() {
         ],
     );
 }
+
+/// The IAM policies the module renders (applied against moto, read back from its IAM), evaluated
+/// by an IAM policy simulator built on AWS's Service Authorization Reference
+/// (`@cloud-copilot/iam-simulate`) against every call each function makes, with the resource and
+/// condition keys AWS authorises it on (tests/infra/iam_calls.json): every call allowed, calls on
+/// other clusters, groups, target groups and secrets denied, and no action granted that no call
+/// needs.
+#[test]
+fn iam_policies_allow_every_call_and_nothing_more() {
+    if skipped("static IAM check") {
+        return;
+    }
+    let sim = std::env::var("FLEETGUARD_IAM_SIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fleetguard/iam-sim")
+        });
+    assert!(
+        sim.join("node_modules/@cloud-copilot/iam-simulate")
+            .exists(),
+        "the IAM policy simulator is not installed at {}: run scripts/ensure-tools.sh (needs Node.js and npm)",
+        sim.display()
+    );
+    let aws = LocalAws::start();
+    let tmp = infra_copy("iam");
+    let root = tmp.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    moto_override(&root, &aws.moto, "testing", "testing");
+    let zip = placeholder_zip(&tmp);
+    let (account, region, prefix) = ("123456789012", "eu-west-1", "fleetguard");
+    let tg =
+        format!("arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/web/0123456789abcdef");
+    // A partial secret ARN, as users copy it: the real one has a random suffix.
+    let partial_secret = format!("arn:aws:secretsmanager:{region}:{account}:secret:slack/webhook");
+    std::fs::write(
+        root.join("main.tf"),
+        format!(
+            r#"module "fleetguard" {{
+  source                   = "../infra"
+  zip_paths                = {{ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"] : f => "{zip}" }}
+  ecs_cluster_names        = ["prod"]
+  auto_scaling_group_names = ["workers"]
+  lifecycle_hook_names     = ["team-drain"]
+  target_group_arns        = ["{tg}"]
+  slack_webhook_secret_arn = "{partial_secret}"
+}}
+output "roles" {{ value = module.fleetguard.role_names }}
+output "topic" {{ value = module.fleetguard.sns_topic_arn }}
+output "topic_key" {{ value = module.fleetguard.sns_topic_kms_key_arn }}
+output "queue" {{ value = module.fleetguard.failed_events_queue_arn }}
+output "table" {{ value = module.fleetguard.dedupe_table_name }}
+"#,
+            zip = zip.display()
+        ),
+    )
+    .unwrap();
+    let data = tmp.join(".tfdata");
+    let o = tf(&root, &data, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "init:\n{}", text(&o));
+    let o = tf(
+        &root,
+        &data,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "apply:\n{}", text(&o));
+    let o = tf(&root, &data, &["output", "-json"]);
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let value = |k: &str| out[k]["value"].as_str().unwrap().to_owned();
+    let roles: BTreeMap<String, String> =
+        serde_json::from_value(out["roles"]["value"].clone()).unwrap();
+    let role_list = roles.values().cloned().collect::<Vec<_>>().join(",");
+    let policies = moto_tool(
+        &aws,
+        &[
+            "policies",
+            "--roles",
+            &role_list,
+            "--key",
+            &value("topic_key"),
+        ],
+    );
+
+    let fill = |s: &str, function: &str| -> String {
+        s.replace("{account}", account)
+            .replace("{region}", region)
+            .replace("{prefix}", prefix)
+            .replace("{function}", function)
+            .replace("{cluster}", "prod")
+            .replace("{group}", "workers")
+            .replace("{tg}", &tg)
+            .replace("{secret}", &format!("{partial_secret}-AbCdEf"))
+            .replace("{topic}", &value("topic"))
+            .replace("{topic_key}", &value("topic_key"))
+            .replace("{queue}", &value("queue"))
+            .replace(
+                "{table}",
+                &format!(
+                    "arn:aws:dynamodb:{region}:{account}:table/{}",
+                    value("table")
+                ),
+            )
+    };
+    let calls: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/infra/iam_calls.json")).unwrap(),
+    )
+    .unwrap();
+    let policy_of = |function: &str| -> Value {
+        let docs = policies[&roles[function]].as_array().unwrap();
+        assert_eq!(docs.len(), 1, "{function}: one inline policy");
+        docs[0].clone()
+    };
+    let case = |name: String, function: &str, call: &Value| -> Value {
+        let context: serde_json::Map<String, Value> = call["context"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::from(fill(v.as_str().unwrap(), function))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut c = serde_json::json!({
+            "name": name,
+            "account": account,
+            "policy": policy_of(function),
+            "action": call["action"],
+            "resource": fill(call["resource"].as_str().unwrap(), function),
+            "context": context,
+        });
+        if call["action"].as_str().unwrap().starts_with("kms:") {
+            c["resourcePolicy"] = policies["key_policy"].clone();
+        }
+        c
+    };
+    let mut cases = Vec::new();
+    let mut expected = BTreeMap::new();
+    let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (function, parts) in calls["functions"].as_object().unwrap() {
+        assert!(
+            roles.contains_key(function),
+            "no role for {function}: {roles:?}"
+        );
+        for part in parts.as_array().unwrap() {
+            let list = match part.as_str() {
+                Some(group) => calls[group].as_array().unwrap().clone(),
+                None => vec![part.clone()],
+            };
+            for call in list {
+                let name = format!("{function} {} {}", call["action"], call["resource"]);
+                needed
+                    .entry(function.clone())
+                    .or_default()
+                    .insert(call["action"].as_str().unwrap().to_owned());
+                cases.push(case(name.clone(), function, &call));
+                expected.insert(name, "Allowed");
+            }
+        }
+    }
+    for call in calls["denied"].as_array().unwrap() {
+        let function = call["function"].as_str().unwrap();
+        let name = format!("denied: {function} {} {}", call["action"], call["resource"]);
+        cases.push(case(name.clone(), function, call));
+        expected.insert(name, "ImplicitlyDenied");
+    }
+
+    if let Ok(dump) = std::env::var("FLEETGUARD_IAM_CASES") {
+        std::fs::write(dump, serde_json::to_string_pretty(&cases).unwrap()).unwrap();
+    }
+    let script = sim.join("simulate.mjs");
+    std::fs::copy(
+        repo_root().join("tests/infra/iam-sim/simulate.mjs"),
+        &script,
+    )
+    .unwrap();
+    let mut child = Command::new("node")
+        .arg(&script)
+        .current_dir(&sim)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(serde_json::json!({ "cases": cases }).to_string().as_bytes())
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "simulate.mjs:\n{}", text(&o));
+    let results: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(results.len(), expected.len());
+    let wrong: Vec<String> = results
+        .iter()
+        .filter(|r| r["result"].as_str() != expected.get(r["name"].as_str().unwrap()).copied())
+        .map(|r| format!("{}: {} {}", r["name"], r["result"], r["errors"]))
+        .collect();
+    assert!(wrong.is_empty(), "IAM:\n{}", wrong.join("\n"));
+
+    // Nothing granted that no call needs.
+    for (function, actions) in &needed {
+        let policy = policy_of(function);
+        for st in policy["Statement"].as_array().unwrap() {
+            let granted = match &st["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                other => panic!("{function}: Action {other}"),
+            };
+            for a in granted {
+                assert!(
+                    actions.contains(&a),
+                    "{function} is granted {a} ({}), which it never calls",
+                    st["Sid"]
+                );
+            }
+        }
+    }
+
+    let o = tf(
+        &root,
+        &data,
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "destroy:\n{}", text(&o));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
