@@ -1,10 +1,11 @@
 //! The Terraform module in `infra/`: formatting and validation of the module and every example
 //! (offline, with the hashicorp/aws provider from a local filesystem mirror when the machine has
-//! one), checkov, the EventBridge patterns against every sample event through moto's EventBridge,
-//! and an apply and destroy of an example against moto.
+//! one), checkov, `terraform test`, the EventBridge patterns against every sample event through
+//! moto's EventBridge, every example applied and destroyed against moto, the rendered IAM
+//! policies against every call the functions make, and the READMEs' input and output tables.
 //!
-//! Needs Terraform (`scripts/tf.sh` says how to get it). `FLEETGUARD_SKIP_INFRA=1` skips these
-//! tests, saying so.
+//! Needs Terraform >= 1.7 (`scripts/tf.sh` says how to get it) and, for the IAM check, Node.js
+//! with npm. `FLEETGUARD_SKIP_INFRA=1` skips these tests, saying so.
 
 use fleetguard_integration::{LocalAws, python, repo_root};
 use serde_json::Value;
@@ -893,4 +894,69 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
     );
     assert!(o.status.success(), "destroy:\n{}", text(&o));
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Every input and output of the module and of each example is in its README's tables, and the
+/// tables name nothing that is gone.
+#[test]
+fn readmes_list_every_input_and_output() {
+    let names = |files: &[PathBuf], kind: &str| -> BTreeSet<String> {
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|l| {
+                l.strip_prefix(&format!("{kind} \""))
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let rows = |readme: &Path, section: &str| -> BTreeSet<String> {
+        let text =
+            std::fs::read_to_string(readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
+        let start = text
+            .find(&format!("### {section}"))
+            .unwrap_or_else(|| panic!("{}: no {section} table", readme.display()));
+        text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("### "))
+            .filter_map(|l| l.strip_prefix("| `").and_then(|r| r.split('`').next()))
+            .map(str::to_owned)
+            .collect()
+    };
+    let infra = repo_root().join("infra");
+    let mut dirs = vec![(
+        infra.join("README.md"),
+        vec![infra.join("variables.tf")],
+        vec![infra.join("outputs.tf")],
+    )];
+    for e in EXAMPLES {
+        let dir = infra.join("examples").join(e);
+        dirs.push((
+            dir.join("README.md"),
+            vec![dir.join("main.tf")],
+            vec![dir.join("main.tf")],
+        ));
+    }
+    for (readme, vars, outs) in dirs {
+        assert_eq!(
+            rows(&readme, "Inputs"),
+            names(&vars, "variable"),
+            "{}: the Inputs table and the variables differ",
+            readme.display()
+        );
+        assert_eq!(
+            rows(&readme, "Outputs"),
+            names(&outs, "output"),
+            "{}: the Outputs table and the outputs differ",
+            readme.display()
+        );
+    }
 }
