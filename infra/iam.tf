@@ -50,6 +50,52 @@ resource "aws_iam_role" "function" {
   tags                 = var.tags
 }
 
+locals {
+  all_functions = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+  # Every statement a function's policy may hold, with the functions it is for. A statement whose
+  # resources are empty (no cluster, no target group, no secret, no table) is not granted.
+  statements = [
+    { sid = "Notify", functions = local.all_functions, actions = ["sns:Publish"], resources = local.topic_arns, conditions = [] },
+    { sid = "SlackWebhook", functions = local.all_functions, actions = ["secretsmanager:GetSecretValue"], resources = local.secret_grants, conditions = [] },
+    # Claims (conditional PutItem), their completion (UpdateItem), their release when a delivery
+    # failed (DeleteItem), so a retry delivers again.
+    { sid = "Dedupe", functions = local.all_functions, actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = var.create && var.create_dedupe_table ? [aws_dynamodb_table.dedupe[0].arn] : [], conditions = [] },
+    # The customer key of the topic, queue, table and environment; the topic's own key.
+    { sid = "Kms", functions = local.all_functions, actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = local.kms_keys, conditions = [] },
+
+    # spot-interruption and asg-lifecycle: find the instance and take it out of service.
+    { sid = "FindInstances", functions = local.drainers, actions = ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth"], resources = ["*"], conditions = [] },
+    # Only with every cluster: named clusters are never listed.
+    { sid = "ListClusters", functions = local.drainers, actions = ["ecs:ListClusters"], resources = local.all_clusters ? ["*"] : [], conditions = [] },
+    { sid = "FindContainerInstances", functions = local.drainers, actions = ["ecs:ListContainerInstances"], resources = local.cluster_resource_arns, conditions = [] },
+    # PutAttributes: the drain mark (`fleetguard.drained-for`) of a drain to undo later.
+    { sid = "DrainContainerInstances", functions = local.drainers, actions = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:ListTasks", "ecs:PutAttributes"], resources = local.container_instance_arns, conditions = [] },
+    { sid = "Deregister", functions = local.drainers, actions = ["elasticloadbalancing:DeregisterTargets"], resources = var.target_group_arns, conditions = [] },
+    { sid = "Tasks", functions = ["spot-interruption", "asg-lifecycle", "ecs-deployment"], actions = ["ecs:DescribeTasks"], resources = local.task_arns, conditions = [] },
+
+    # asg-lifecycle: hooks, warm pools, lifecycle actions, undoing drains of ours.
+    { sid = "LifecycleReads", functions = ["asg-lifecycle"], actions = ["autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities", "autoscaling:DescribeWarmPool"], resources = ["*"], conditions = [] },
+    {
+      sid = "LifecycleActions", functions = ["asg-lifecycle"], actions = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"], resources = local.group_arns,
+      # Without group names, only groups carrying the managed tag (any value for `key`).
+      conditions = length(var.auto_scaling_group_names) == 0 && local.managed_tag_key != null ? [
+        { test = "StringLike", variable = "aws:ResourceTag/${local.managed_tag_key}", values = [coalesce(local.managed_tag_value, "*")] }
+      ] : []
+    },
+    { sid = "UndoDrainsRemoveMark", functions = ["asg-lifecycle"], actions = ["ecs:DeleteAttributes"], resources = local.container_instance_arns, conditions = [] },
+    { sid = "UndoDrainsListMarked", functions = ["asg-lifecycle"], actions = ["ecs:ListAttributes"], resources = local.cluster_resource_arns, conditions = [] },
+    { sid = "Services", functions = ["asg-lifecycle", "ecs-deployment"], actions = ["ecs:DescribeServices"], resources = local.service_arns, conditions = [] },
+
+    # ecs-deployment: a service's stopped tasks. ListTasks with no container instance is
+    # authorised on "*", narrowed by the `ecs:cluster` condition key.
+    {
+      sid        = "DeploymentEvidence", functions = ["ecs-deployment"], actions = ["ecs:ListTasks"], resources = local.uses_ecs ? ["*"] : [],
+      conditions = local.all_clusters ? [] : [{ test = "ArnEquals", variable = "ecs:cluster", values = local.cluster_resource_arns }]
+    },
+    { sid = "TaskDefinitions", functions = ["ecs-deployment"], actions = ["ecs:DescribeTaskDefinition"], resources = local.uses_ecs ? ["*"] : [], conditions = [] },
+  ]
+}
+
 data "aws_iam_policy_document" "function" {
   for_each = local.functions
 
@@ -58,172 +104,25 @@ data "aws_iam_policy_document" "function" {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
-  dynamic "statement" {
-    for_each = length(local.topic_arns) > 0 ? [1] : []
-    content {
-      sid       = "Notify"
-      actions   = ["sns:Publish"]
-      resources = local.topic_arns
-    }
-  }
   statement {
     sid       = "FailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events[0].arn]
   }
   dynamic "statement" {
-    for_each = length(local.secret_grants) > 0 ? [1] : []
+    for_each = [for st in local.statements : st if contains(st.functions, each.key) && length(st.resources) > 0]
     content {
-      sid       = "SlackWebhook"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = local.secret_grants
-    }
-  }
-  dynamic "statement" {
-    for_each = var.create_dedupe_table ? [1] : []
-    content {
-      # Claims (conditional PutItem), their completion (UpdateItem) and their release when a
-      # delivery failed (DeleteItem), so a retry delivers again.
-      sid       = "Dedupe"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-      resources = [aws_dynamodb_table.dedupe[0].arn]
-    }
-  }
-  dynamic "statement" {
-    # The customer key of the topic, queue, table and environment; the topic's own key.
-    for_each = length(local.kms_keys) > 0 ? [1] : []
-    content {
-      sid       = "Kms"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = local.kms_keys
-    }
-  }
-
-  # spot-interruption and asg-lifecycle: find and take out of service.
-  dynamic "statement" {
-    for_each = contains(local.drainers, each.key) ? [1] : []
-    content {
-      sid       = "FindInstances"
-      actions   = ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth"]
-      resources = ["*"]
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "asg-lifecycle" ? [1] : []
-    content {
-      sid       = "LifecycleReads"
-      actions   = ["autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeScalingActivities", "autoscaling:DescribeWarmPool"]
-      resources = ["*"]
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(local.drainers, each.key) && local.all_clusters ? [1] : []
-    content {
-      # Only with every cluster: the named clusters are never listed.
-      sid       = "ListClusters"
-      actions   = ["ecs:ListClusters"]
-      resources = ["*"]
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(local.drainers, each.key) && local.uses_ecs ? [1] : []
-    content {
-      sid       = "FindContainerInstances"
-      actions   = ["ecs:ListContainerInstances"]
-      resources = local.cluster_resource_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(local.drainers, each.key) && local.uses_ecs ? [1] : []
-    content {
-      sid = "DrainContainerInstances"
-      # PutAttributes: the drain mark (`fleetguard.drained-for`) of a drain to undo later.
-      actions   = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:ListTasks", "ecs:PutAttributes"]
-      resources = local.container_instance_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "asg-lifecycle" && local.uses_ecs ? [1] : []
-    content {
-      # Undoing drains of ours: the mark removed.
-      sid       = "UndoDrainsRemoveMark"
-      actions   = ["ecs:DeleteAttributes"]
-      resources = local.container_instance_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "asg-lifecycle" && local.uses_ecs ? [1] : []
-    content {
-      # Undoing drains of ours: marked container instances listed.
-      sid       = "UndoDrainsListMarked"
-      actions   = ["ecs:ListAttributes"]
-      resources = local.cluster_resource_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(["spot-interruption", "asg-lifecycle", "ecs-deployment"], each.key) && local.uses_ecs ? [1] : []
-    content {
-      sid       = "Tasks"
-      actions   = ["ecs:DescribeTasks"]
-      resources = local.task_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(local.drainers, each.key) && length(var.target_group_arns) > 0 ? [1] : []
-    content {
-      sid       = "Deregister"
-      actions   = ["elasticloadbalancing:DeregisterTargets"]
-      resources = var.target_group_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "asg-lifecycle" ? [1] : []
-    content {
-      sid       = "LifecycleActions"
-      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
-      resources = local.group_arns
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
       dynamic "condition" {
-        # Without group names, only groups carrying the managed tag (any value for `key`).
-        for_each = length(var.auto_scaling_group_names) == 0 && local.managed_tag_key != null ? [1] : []
+        for_each = statement.value.conditions
         content {
-          test     = "StringLike"
-          variable = "aws:ResourceTag/${local.managed_tag_key}"
-          values   = [coalesce(local.managed_tag_value, "*")]
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
         }
       }
-    }
-  }
-  dynamic "statement" {
-    for_each = contains(["asg-lifecycle", "ecs-deployment"], each.key) && local.uses_ecs ? [1] : []
-    content {
-      sid       = "Services"
-      actions   = ["ecs:DescribeServices"]
-      resources = local.service_arns
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "ecs-deployment" && local.uses_ecs ? [1] : []
-    content {
-      # A service's stopped tasks: ListTasks with no container instance is authorised on "*".
-      sid       = "DeploymentEvidence"
-      actions   = ["ecs:ListTasks"]
-      resources = ["*"]
-      dynamic "condition" {
-        for_each = local.all_clusters ? [] : [1]
-        content {
-          test     = "ArnEquals"
-          variable = "ecs:cluster"
-          values   = local.cluster_resource_arns
-        }
-      }
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "ecs-deployment" && local.uses_ecs ? [1] : []
-    content {
-      sid       = "TaskDefinitions"
-      actions   = ["ecs:DescribeTaskDefinition"]
-      resources = ["*"]
     }
   }
 }

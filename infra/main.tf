@@ -68,8 +68,8 @@ locals {
     var.create && var.create_dedupe_table ? { DEDUPE_TABLE = aws_dynamodb_table.dedupe[0].name } : {},
   )
   fleet_env = merge(
-    # `none`: no ECS at all, so no ECS call is made (and none is granted).
-    { ECS_CLUSTERS = local.all_clusters ? "" : (local.uses_ecs ? join(",", local.cluster_names) : "none") },
+    # Unset: every cluster. `none`: no ECS at all, so no ECS call is made (and none is granted).
+    local.all_clusters ? {} : { ECS_CLUSTERS = local.uses_ecs ? join(",", local.cluster_names) : "none" },
     length(var.target_group_arns) > 0 ? { TARGET_GROUP_ARNS = join(",", var.target_group_arns) } : {},
     var.managed_asg_tag == null ? {} : { MANAGED_ASG_TAG = var.managed_asg_tag },
   )
@@ -154,7 +154,8 @@ resource "aws_lambda_function" "function" {
 
   tags = var.tags
 
-  # The role's policy first: a function invoked before it exists fails its first events.
+  # The role's policy first: a function invoked before it exists fails its first events, and
+  # Lambda checks the on-failure destination (created after the function) against it.
   depends_on = [aws_iam_role_policy.function]
 
   lifecycle {
@@ -194,8 +195,6 @@ resource "aws_lambda_function_event_invoke_config" "function" {
       destination = aws_sqs_queue.failed_events[0].arn
     }
   }
-  # Lambda checks at once that the role may send to the destination.
-  depends_on = [aws_iam_role_policy.function]
 }
 
 # The sweep invokes asg-lifecycle through an alias with its own retry settings: a failed sweep is
@@ -219,7 +218,6 @@ resource "aws_lambda_function_event_invoke_config" "sweep" {
       destination = aws_sqs_queue.failed_events[0].arn
     }
   }
-  depends_on = [aws_iam_role_policy.function]
 }
 
 # ---------------------------------------------------------------- failed events, notifications, dedupe
@@ -467,8 +465,9 @@ resource "aws_autoscaling_lifecycle_hook" "terminate" {
 
   lifecycle {
     precondition {
-      condition     = local.hooks_usable
-      error_message = "create_lifecycle_hooks needs asg-lifecycle enabled and dry_run off: otherwise nothing completes the hooks, and every termination waits out the heartbeat timeout."
+      condition = local.hooks_usable
+      # Checked here only: a group with a launch hook always has this terminate hook too.
+      error_message = "create_lifecycle_hooks needs asg-lifecycle enabled and dry_run off: otherwise nothing completes the hooks, and every launch and termination waits out the heartbeat timeout."
     }
     precondition {
       condition     = var.max_drain_seconds <= local.hook_action_limit
@@ -489,10 +488,6 @@ resource "aws_autoscaling_lifecycle_hook" "launch" {
   notification_metadata = jsonencode({ ecs_cluster = local.group_cluster[each.key] })
 
   lifecycle {
-    precondition {
-      condition     = local.hooks_usable
-      error_message = "create_lifecycle_hooks needs asg-lifecycle enabled and dry_run off: otherwise nothing completes the hooks, and every launch waits out the heartbeat timeout."
-    }
     precondition {
       condition     = var.launch_timeout_seconds <= local.hook_action_limit
       error_message = "launch_timeout_seconds (${var.launch_timeout_seconds}) exceeds what a lifecycle action can be held: min(48 h, 100 × lifecycle_hook_heartbeat_timeout) = ${local.hook_action_limit} s."

@@ -70,3 +70,8 @@ output "event_patterns" {
   description = "Rule => the event pattern it was created with."
   value       = module.patterns.patterns
 }
+
+output "policy_documents" {
+  description = "Function name => the policy the module attaches to its role (JSON): what a role of your own (function_role_arns) needs."
+  value       = { for k, d in data.aws_iam_policy_document.function : k => d.json }
+}

@@ -2,49 +2,10 @@
 # a mock provider, with the account and Region fixed). `make test` runs them (tests/tests/infra.rs).
 
 mock_provider "aws" {
-  # Mocked resources get ARNs of the right shape (the provider validates ARNs it is given).
-  mock_resource "aws_sns_topic" {
-    defaults = { arn = "arn:aws:sns:eu-west-1:111122223333:mock-topic" }
-  }
-  mock_resource "aws_sqs_queue" {
-    defaults = { arn = "arn:aws:sqs:eu-west-1:111122223333:mock-queue", url = "https://sqs.eu-west-1.amazonaws.com/111122223333/mock-queue" }
-  }
-  mock_resource "aws_kms_key" {
-    defaults = { arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000" }
-  }
-  mock_resource "aws_lambda_function" {
-    defaults = { arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock" }
-  }
-  mock_resource "aws_lambda_alias" {
-    defaults = { arn = "arn:aws:lambda:eu-west-1:111122223333:function:mock:sweep" }
-  }
-  mock_resource "aws_cloudwatch_log_group" {
-    defaults = { arn = "arn:aws:logs:eu-west-1:111122223333:log-group:mock" }
-  }
-  mock_resource "aws_dynamodb_table" {
-    defaults = { arn = "arn:aws:dynamodb:eu-west-1:111122223333:table/mock" }
-  }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::111122223333:role/mock" }
-  }
-  mock_resource "aws_cloudwatch_event_rule" {
-    defaults = { arn = "arn:aws:events:eu-west-1:111122223333:rule/mock" }
-  }
-  # Policy documents are rendered by the provider; a mock renders an empty one.
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{}" }
-  }
-  override_data {
-    target = data.aws_caller_identity.current
-    values = { account_id = "111122223333" }
-  }
+  source = "./tests/mocks"
   override_data {
     target = data.aws_region.current
     values = { id = "eu-west-1", name = "eu-west-1" }
-  }
-  override_data {
-    target = data.aws_partition.current
-    values = { partition = "aws" }
   }
 }
 
@@ -116,7 +77,7 @@ run "hooks_with_dry_run_are_refused" {
   variables {
     dry_run = true
   }
-  expect_failures = [aws_autoscaling_lifecycle_hook.terminate, aws_autoscaling_lifecycle_hook.launch]
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
 }
 
 run "hooks_without_asg_lifecycle_are_refused" {
@@ -124,7 +85,7 @@ run "hooks_without_asg_lifecycle_are_refused" {
   variables {
     functions = { asg_lifecycle = false }
   }
-  expect_failures = [aws_autoscaling_lifecycle_hook.terminate, aws_autoscaling_lifecycle_hook.launch]
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
 }
 
 run "drain_budget_within_the_hook_limit" {
@@ -260,5 +221,55 @@ run "nothing_when_not_created" {
   assert {
     condition     = length(aws_lambda_function.function) == 0 && length(aws_sqs_queue.failed_events) == 0 && length(aws_sns_topic.notifications) == 0
     error_message = "create = false creates nothing"
+  }
+}
+
+run "rules_keep_what_they_cannot_deliver" {
+  assert {
+    condition     = alltrue([for t in aws_cloudwatch_event_target.rule : t.dead_letter_config[0].arn == aws_sqs_queue.failed_events[0].arn])
+    error_message = "every rule's target has the failed-events queue as its dead-letter queue"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.rule["spot_interruption"].retry_policy[0].maximum_event_age_in_seconds == 300
+    error_message = "EventBridge stops retrying a Spot warning when Lambda would"
+  }
+}
+
+run "alarm_inputs" {
+  variables {
+    alarm_name_prefixes      = ["shop-"]
+    alarm_sns_topic_arns     = ["arn:aws:sns:eu-west-1:111122223333:shop-alarms"]
+    alarm_action_source_arns = ["arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*"]
+  }
+  assert {
+    condition     = jsondecode(module.patterns.patterns["alarm_fanout"]).detail.alarmName == [{ prefix = "shop-" }, { prefix = "fleetguard-failed-events" }]
+    error_message = "the alarm rule takes the named alarms and the module's own"
+  }
+  assert {
+    condition     = aws_sns_topic_subscription.alarms["arn:aws:sns:eu-west-1:111122223333:shop-alarms"].protocol == "lambda" && aws_lambda_permission.alarm_topics["arn:aws:sns:eu-west-1:111122223333:shop-alarms"].principal == "sns.amazonaws.com"
+    error_message = "alarm-fanout is subscribed to the alarm topic and may be invoked by it"
+  }
+  assert {
+    condition     = aws_lambda_permission.alarm_actions["arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*"].principal == "lambda.alarms.cloudwatch.amazonaws.com"
+    error_message = "the named alarms may invoke alarm-fanout as their action"
+  }
+}
+
+run "roles_of_your_own_and_a_boundary" {
+  variables {
+    function_role_arns       = { "alarm-fanout" = "arn:aws:iam::111122223333:role/platform-alarm-fanout" }
+    permissions_boundary_arn = "arn:aws:iam::111122223333:policy/platform-boundary"
+  }
+  assert {
+    condition     = aws_lambda_function.function["alarm-fanout"].role == "arn:aws:iam::111122223333:role/platform-alarm-fanout" && !contains(keys(aws_iam_role.function), "alarm-fanout") && !contains(keys(aws_iam_role_policy.function), "alarm-fanout")
+    error_message = "a function with a role of its own gets no role or policy from the module"
+  }
+  assert {
+    condition     = alltrue([for r in aws_iam_role.function : r.permissions_boundary == "arn:aws:iam::111122223333:policy/platform-boundary"])
+    error_message = "every role the module creates has the boundary"
+  }
+  assert {
+    condition     = contains(keys(output.policy_documents), "alarm-fanout")
+    error_message = "the policy a role of your own needs is an output"
   }
 }

@@ -247,19 +247,17 @@ fn route(
 ) -> BTreeMap<String, BTreeSet<String>> {
     let file = tempdir("route").join("patterns.json");
     std::fs::write(&file, serde_json::to_string(patterns).unwrap()).unwrap();
-    let o = Command::new(python())
-        .arg(repo_root().join("tests/infra/moto_tool.py"))
-        .args(["route", "--moto", &aws.moto, "--patterns"])
-        .arg(&file)
-        .arg("--events")
-        .arg(events)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let v: BTreeMap<String, Vec<String>> = serde_json::from_slice(&o.stdout).unwrap();
-    v.into_iter()
-        .map(|(k, v)| (k, v.into_iter().collect()))
-        .collect()
+    let routed = moto_tool(
+        aws,
+        &[
+            "route",
+            "--patterns",
+            file.to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+        ],
+    );
+    serde_json::from_value(routed).unwrap()
 }
 
 /// The rules a sample is meant to reach, from what it is (the intent the patterns implement).
@@ -734,6 +732,34 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     assert!(o.status.success(), "apply:\n{}", text(&o));
+    // On a first apply, Lambda checks the on-failure destination against the role's policy and a
+    // function may be invoked at once: both wait for the policy (the state records what each
+    // resource was created after).
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("terraform.tfstate")).unwrap())
+            .unwrap();
+    for kind in [
+        "aws_lambda_function_event_invoke_config",
+        "aws_lambda_function",
+    ] {
+        let resource = state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == kind && r["name"] == "function")
+            .unwrap_or_else(|| panic!("{kind} not in the state"));
+        for instance in resource["instances"].as_array().unwrap() {
+            assert!(
+                instance["dependencies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d == "module.fleetguard.aws_iam_role_policy.function"),
+                "{kind} {} is not created after the role policy",
+                instance["index_key"]
+            );
+        }
+    }
     let o = tf(&root, &data, &["output", "-json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     let value = |k: &str| out[k]["value"].as_str().unwrap().to_owned();
@@ -833,9 +859,6 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
         expected.insert(name, "ImplicitlyDenied");
     }
 
-    if let Ok(dump) = std::env::var("FLEETGUARD_IAM_CASES") {
-        std::fs::write(dump, serde_json::to_string_pretty(&cases).unwrap()).unwrap();
-    }
     let script = sim.join("simulate.mjs");
     std::fs::copy(
         repo_root().join("tests/infra/iam-sim/simulate.mjs"),
