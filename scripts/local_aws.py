@@ -165,6 +165,9 @@ class LifecycleFake:
                     failure = queued.pop(0) if queued else None
                 if failure:
                     return self.error(*failure)
+                if action in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "DescribeScalingActivities") \
+                        and self.denied(body, action, params):
+                    return
                 if action == "CompleteLifecycleAction":
                     return self.complete(params)
                 if action == "RecordLifecycleActionHeartbeat":
@@ -202,6 +205,26 @@ class LifecycleFake:
                         fake.calls.clear(); fake.pending.clear(); fake.done.clear(); fake.failures.clear()
                     return self.reply_json(200, {"ok": True})
                 self.reply(404, "not found")
+
+            def denied(self, body, action, params):
+                """The actions the fake answers itself, authorised by moto's IAM as moto authorises
+                its own when a test turns authorization on (`/moto-api/reset-auth`)."""
+                from moto import settings
+                from moto.core.authorization import ActionAuthenticatorMixin
+                from moto.iam.access_control import IAMRequest
+                from werkzeug.datastructures import Headers
+                from werkzeug.exceptions import HTTPException
+
+                if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+                    return False
+                try:
+                    request = IAMRequest(account_id="123456789012", method="POST", path=self.path, data=params,
+                                         body=body, headers=Headers(list(self.headers.items())), action=action)
+                    request.check_action_permitted("*")
+                except HTTPException as e:
+                    self.reply(e.code, e.description, "text/xml")
+                    return True
+                return False
 
             def xml(self, action, result_inner=""):
                 body = (f'<{action}Response xmlns="{ASG_NS}"><{action}Result>{result_inner}</{action}Result>'
@@ -454,6 +477,34 @@ def patch_moto():
                 and (attr_value is None or a[3] == attr_value)]
 
     ecs_models.EC2ContainerServiceBackend.list_attributes = list_attributes
+
+    # IAM authorization (off unless a test turns it on): moto evaluates most services' calls
+    # against the resource "*" (it does not know the resource ARN) and treats a condition key the
+    # request does not carry as unmet, so every statement scoped to resources or conditions would
+    # deny. When moto knows neither, it decides by the action alone: the enforcement test then
+    # proves every call's action is granted, and the static IAM test (iam-simulate) checks the
+    # resources and condition keys.
+    from moto.iam import access_control
+
+    original_permitted = access_control.IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+        statement = self._statement
+        if resource == "*" and not incoming_condition_values and statement.get("Resource") \
+                and "Principal" not in statement:
+            relaxed = {k: v for k, v in statement.items() if k != "Condition"}
+            relaxed["Resource"] = "*"
+            return original_permitted(access_control.IAMPolicyStatement(relaxed), action, resource,
+                                      principal, incoming_condition_values)
+        return original_permitted(self, action, resource, principal, incoming_condition_values)
+
+    access_control.IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+    # The caller is still known by its access key (an unknown one is refused), but its signature is
+    # not checked: moto recomputes it from the body as it re-encoded it, which differs from what
+    # the Rust SDK signed for an SNS message with non-ASCII text, and from what reached the
+    # lifecycle fake.
+    access_control.IAMRequestBase.check_signature = lambda self: None
 
 
 def serve(args):

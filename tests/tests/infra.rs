@@ -419,7 +419,7 @@ fn narrowed_patterns_only_match_the_given_clusters_groups_and_hooks() {
 }
 
 /// The provider pointed at moto, credential checks skipped: an override file Terraform merges.
-fn moto_override(dir: &Path, moto: &str, access_key: &str, secret_key: &str) {
+fn moto_override(dir: &Path, moto: &str, region: &str) {
     let endpoints: String = [
         "autoscaling",
         "cloudwatch",
@@ -443,7 +443,7 @@ fn moto_override(dir: &Path, moto: &str, access_key: &str, secret_key: &str) {
     std::fs::write(
         dir.join("moto_override.tf"),
         format!(
-            "provider \"aws\" {{\n  region = \"eu-west-1\"\n  access_key = \"{access_key}\"\n  secret_key = \"{secret_key}\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
+            "provider \"aws\" {{\n  region = \"{region}\"\n  access_key = \"testing\"\n  secret_key = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
         ),
     )
     .unwrap();
@@ -498,7 +498,7 @@ fn example_applies_and_destroys(example: &str, expected: &[(&str, &str)], absent
     let aws = LocalAws::start();
     let tmp = infra_copy(example);
     let dir = tmp.join("infra/examples").join(example);
-    moto_override(&dir, &aws.moto, "testing", "testing");
+    moto_override(&dir, &aws.moto, "eu-west-1");
     let zip = placeholder_zip(&tmp);
     let net = moto_tool(&aws, &["network"]);
     let mut vars = serde_json::json!({
@@ -694,7 +694,7 @@ fn iam_policies_allow_every_call_and_nothing_more() {
     let tmp = infra_copy("iam");
     let root = tmp.join("root");
     std::fs::create_dir_all(&root).unwrap();
-    moto_override(&root, &aws.moto, "testing", "testing");
+    moto_override(&root, &aws.moto, "eu-west-1");
     let zip = placeholder_zip(&tmp);
     let (account, region, prefix) = ("123456789012", "eu-west-1", "fleetguard");
     let tg =
@@ -982,4 +982,129 @@ fn readmes_list_every_input_and_output() {
             readme.display()
         );
     }
+}
+
+/// IAM by enforcement: the module applied to the seeded demo fleet, then each function's real
+/// binary run with its own role's credentials and the environment the module gave it, through its
+/// main paths (Spot warnings, a scale-in drain to its completion, a failed deployment, alarms),
+/// against moto with IAM authorization on (tests/infra/iam_enforce.py): nothing is denied.
+#[test]
+fn every_function_runs_its_main_paths_with_its_own_role() {
+    if skipped("IAM enforcement") {
+        return;
+    }
+    // The function binaries `cargo test --workspace` built beside this test.
+    let bin_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_owned();
+    for f in [
+        "spot-interruption",
+        "asg-lifecycle",
+        "ecs-deployment",
+        "alarm-fanout",
+    ] {
+        assert!(
+            bin_dir.join(f).exists(),
+            "{} is not built: run the tests with `cargo test --workspace` (make test)",
+            bin_dir.join(f).display()
+        );
+    }
+    let aws = LocalAws::start();
+    let fleet = aws.seed();
+    let s = |k: &str| fleet[k].as_str().unwrap().to_owned();
+    let tmp = infra_copy("enforce");
+    let root = tmp.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    moto_override(&root, &aws.moto, "us-east-1");
+    let zip = placeholder_zip(&tmp);
+    std::fs::write(
+        root.join("main.tf"),
+        format!(
+            r#"module "fleetguard" {{
+  source                   = "../infra"
+  zip_paths                = {{ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"] : f => "{zip}" }}
+  ecs_cluster_names        = ["{cluster}"]
+  auto_scaling_group_names = ["{ecs_group}", "{web_group}"]
+  lifecycle_hook_names     = ["{terminate}", "{launch}"]
+  target_group_arns        = ["{tg}"]
+  slack_webhook_secret_arn = "{secret}"
+  rebalance_action         = "drain"
+}}
+"#,
+            zip = zip.display(),
+            cluster = s("cluster"),
+            ecs_group = s("ecs_auto_scaling_group"),
+            web_group = s("web_auto_scaling_group"),
+            terminate = s("terminate_hook"),
+            launch = s("launch_hook"),
+            tg = s("target_group_arn"),
+            secret = s("slack_webhook_secret_arn"),
+        ),
+    )
+    .unwrap();
+    let data = tmp.join(".tfdata");
+    let o = tf(&root, &data, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "init:\n{}", text(&o));
+    let o = tf(
+        &root,
+        &data,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "apply:\n{}", text(&o));
+
+    let fleet_file = tmp.join("fleet.json");
+    std::fs::write(&fleet_file, fleet.to_string()).unwrap();
+    let local =
+        serde_json::json!({"moto": aws.moto, "autoscaling": aws.autoscaling, "slack": aws.slack});
+    let o = Command::new(python())
+        .arg(repo_root().join("tests/infra/iam_enforce.py"))
+        .args(["--local", &local.to_string(), "--fleet"])
+        .arg(&fleet_file)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--work")
+        .arg(&tmp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "iam_enforce.py:\n{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Authorization was on: a role is refused what its policy does not grant.
+    assert!(
+        report["control"].as_str().unwrap().contains("AccessDenied"),
+        "alarm-fanout's role listed ECS clusters: authorization was not on: {report}"
+    );
+    for (f, r) in report["functions"].as_object().unwrap() {
+        assert!(r["invocations"].as_u64().unwrap() >= 3, "{f}: {r}");
+        assert_eq!(r["denials"], serde_json::json!([]), "{f} was denied: {r}");
+        assert_eq!(r["errors"], serde_json::json!([]), "{f} failed: {r}");
+    }
+    // The main paths did their work under the roles.
+    let (ci0, ci1) = (
+        fleet["ecs_instances"][0]["instance_id"].as_str().unwrap(),
+        fleet["ecs_instances"][1]["instance_id"].as_str().unwrap(),
+    );
+    assert_eq!(report["container_instances"][ci0], "DRAINING", "{report}");
+    assert_eq!(report["container_instances"][ci1], "DRAINING", "{report}");
+    // The rebalance drain wrote its mark (rebalance_action = "drain").
+    let ci2 = fleet["ecs_instances"][2]["instance_id"].as_str().unwrap();
+    assert_eq!(report["container_instances"][ci2], "DRAINING", "{report}");
+    assert!(
+        report["drain_marks"][ci2]
+            .as_str()
+            .is_some_and(|m| m.starts_with("rebalance@")),
+        "{report}"
+    );
+    assert!(
+        report["lifecycle"]["completed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["EC2InstanceId"] == ci1),
+        "the scale-in's lifecycle action was not completed: {report}"
+    );
+    assert!(report["slack_posts"].as_u64().unwrap() > 0, "{report}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }
