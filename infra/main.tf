@@ -35,14 +35,12 @@ locals {
   }
   async = merge(local.default_async, var.async_invoke)
 
-  # Clusters by name: ecs_cluster_names and the clusters launch hooks wait on, ARNs reduced to names.
-  cluster_names = distinct([
-    for c in concat(var.ecs_cluster_names, values(var.ecs_cluster_for_group)) : element(split("/", c), length(split("/", c)) - 1)
-  ])
+  # Clusters by name (an ARN's last segment): ecs_cluster_names and the clusters launch hooks wait on.
+  group_cluster = { for g, c in var.ecs_cluster_for_group : g => reverse(split("/", c))[0] }
+  cluster_names = distinct(concat([for c in var.ecs_cluster_names : reverse(split("/", c))[0]], values(local.group_cluster)))
   all_clusters  = contains(local.cluster_names, "*")
   uses_ecs      = length(local.cluster_names) > 0
   cluster_arns  = local.all_clusters ? [] : [for c in local.cluster_names : "arn:${local.partition}:ecs:${local.region}:${local.account}:cluster/${c}"]
-  group_cluster = { for g, c in var.ecs_cluster_for_group : g => element(split("/", c), length(split("/", c)) - 1) }
 
   topic_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create && var.sns_topic_arn == null ? aws_kms_key.notifications[0].arn : null)
   topic_arn     = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create ? aws_sns_topic.notifications[0].arn : null)
@@ -347,9 +345,12 @@ resource "aws_dynamodb_table" "dedupe" {
 # ---------------------------------------------------------------- EventBridge
 
 locals {
+  # Without ECS, no ECS event is wanted: an unnarrowed rule would invoke asg-lifecycle for every
+  # cluster's task and container-instance changes in the account.
   rules = {
     for k, target in module.patterns.targets : k => target
     if contains(local.functions, target) && (k != "alarm_fanout" || var.alarm_event_rule)
+    && (local.uses_ecs || jsondecode(module.patterns.patterns[k]).source != ["aws.ecs"])
   }
   rule_async = { for k, f in local.rules : k => local.async[f] }
 }

@@ -122,6 +122,14 @@ run "no_clusters_means_no_ecs" {
     condition     = aws_lambda_function.function["spot-interruption"].environment[0].variables["ECS_CLUSTERS"] == "none"
     error_message = "no cluster named: no ECS"
   }
+  assert {
+    condition     = !contains(keys(aws_cloudwatch_event_rule.rule), "asg_lifecycle_task_stopped") && !contains(keys(aws_cloudwatch_event_rule.rule), "asg_lifecycle_container_instance")
+    error_message = "no cluster named: no rule takes ECS events (unnarrowed, they would be every cluster's)"
+  }
+  assert {
+    condition     = contains(keys(aws_cloudwatch_event_rule.rule), "asg_lifecycle_action")
+    error_message = "the lifecycle rule stays"
+  }
 }
 
 run "ecs_deployment_needs_clusters" {
