@@ -584,88 +584,97 @@ fn example_applies_and_destroys(example: &str, expected: &[(&str, &str)], absent
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Every example applied and destroyed, each against its own moto and at the same time: the
+/// applies mostly wait on the provider's waiters (a load balancer's ~60 s), not on the CPU.
 #[test]
-fn example_ecs_spot_applies_and_destroys_against_moto() {
-    if skipped("apply ecs-spot against moto") {
+fn every_example_applies_and_destroys_against_moto() {
+    if skipped("apply the examples against moto") {
         return;
     }
-    example_applies_and_destroys(
-        "ecs-spot",
-        &[
-            ("functions", "fleetguard-spot-interruption"),
-            ("functions", "fleetguard-asg-lifecycle"),
-            ("functions", "fleetguard-ecs-deployment"),
-            ("rules", "fleetguard-asg-lifecycle-sweep"),
-            ("rules", "fleetguard-spot-interruption"),
-            ("roles", "fleetguard-asg-lifecycle-eu-west-1"),
-            ("hooks", "facerec-workers/fleetguard-drain"),
-            ("hooks", "facerec-workers/fleetguard-join"),
-            ("capacity_providers", "facerec-cluster/facerec-spot"),
-            ("services", "facerec-cluster/facerec-worker"),
-        ],
-        &[("functions", "fleetguard-alarm-fanout")],
-    );
-}
-
-#[test]
-fn example_ec2_alb_applies_and_destroys_against_moto() {
-    if skipped("apply ec2-alb against moto") {
-        return;
-    }
-    example_applies_and_destroys(
-        "ec2-alb",
-        &[
-            ("functions", "fleetguard-spot-interruption"),
-            ("functions", "fleetguard-asg-lifecycle"),
-            ("functions", "fleetguard-alarm-fanout"),
-            ("load_balancers", "shop-alb"),
-            ("listeners", "shop-alb:80"),
-            ("hooks", "shop-api/fleetguard-drain"),
-            ("hooks", "shop-worker/fleetguard-drain"),
-            ("spot_groups", "shop-worker"),
-            ("alarms", "shop-api-cpu"),
-            ("alarms", "shop-worker-cpu"),
-            ("topics", "shop-alarms"),
-        ],
-        &[
-            ("functions", "fleetguard-ecs-deployment"),
-            ("spot_groups", "shop-api"),
-            // Launch hooks only for groups that join an ECS cluster.
-            ("hooks", "shop-api/fleetguard-join"),
-        ],
-    );
-}
-
-#[test]
-fn example_fargate_alarms_applies_and_destroys_against_moto() {
-    if skipped("apply fargate-alarms against moto") {
-        return;
-    }
-    example_applies_and_destroys(
-        "fargate-alarms",
-        &[
-            ("functions", "fleetguard-alarm-fanout"),
-            ("functions", "fleetguard-ecs-deployment"),
-            ("rules", "fleetguard-alarm-fanout"),
-            ("rules", "fleetguard-ecs-deployment-state"),
-            ("queues", "fleetguard-failed-events"),
-            ("tables", "fleetguard-dedupe"),
-            ("topics", "fleetguard-notifications"),
-            ("topics", "shop-oncall"),
-            ("alarms", "fleetguard-failed-events"),
-            ("alarms", "shop-p0-api-5xx"),
-            ("alarm_dimensions", "shop-p0-api-5xx/LoadBalancer"),
-            ("alarms", "shop-p1-api-unhealthy-hosts"),
-            ("alarms", "shop-p2-api-cpu"),
-            ("load_balancers", "shop-alb"),
-            ("capacity_providers", "shop-cluster/FARGATE_SPOT"),
-            ("services", "shop-cluster/api"),
-        ],
-        &[
-            ("functions", "fleetguard-spot-interruption"),
-            ("rules", "fleetguard-asg-lifecycle-sweep"),
-        ],
-    );
+    std::thread::scope(|scope| {
+        let ecs_spot = scope.spawn(|| {
+            example_applies_and_destroys(
+                "ecs-spot",
+                &[
+                    ("functions", "fleetguard-spot-interruption"),
+                    ("functions", "fleetguard-asg-lifecycle"),
+                    ("functions", "fleetguard-ecs-deployment"),
+                    ("rules", "fleetguard-asg-lifecycle-sweep"),
+                    ("rules", "fleetguard-spot-interruption"),
+                    ("roles", "fleetguard-asg-lifecycle-eu-west-1"),
+                    ("hooks", "facerec-workers/fleetguard-drain"),
+                    ("hooks", "facerec-workers/fleetguard-join"),
+                    ("capacity_providers", "facerec-cluster/facerec-spot"),
+                    ("services", "facerec-cluster/facerec-worker"),
+                ],
+                &[("functions", "fleetguard-alarm-fanout")],
+            );
+        });
+        let ec2_alb = scope.spawn(|| {
+            example_applies_and_destroys(
+                "ec2-alb",
+                &[
+                    ("functions", "fleetguard-spot-interruption"),
+                    ("functions", "fleetguard-asg-lifecycle"),
+                    ("functions", "fleetguard-alarm-fanout"),
+                    ("load_balancers", "shop-alb"),
+                    ("listeners", "shop-alb:80"),
+                    ("hooks", "shop-api/fleetguard-drain"),
+                    ("hooks", "shop-worker/fleetguard-drain"),
+                    ("spot_groups", "shop-worker"),
+                    ("alarms", "shop-api-cpu"),
+                    ("alarms", "shop-worker-cpu"),
+                    ("topics", "shop-alarms"),
+                ],
+                &[
+                    ("functions", "fleetguard-ecs-deployment"),
+                    // No ECS: no rule takes ECS events.
+                    ("rules", "fleetguard-asg-lifecycle-task-stopped"),
+                    ("rules", "fleetguard-asg-lifecycle-container-instance"),
+                    ("spot_groups", "shop-api"),
+                    // Launch hooks only for groups that join an ECS cluster.
+                    ("hooks", "shop-api/fleetguard-join"),
+                ],
+            );
+        });
+        let fargate_alarms = scope.spawn(|| {
+            example_applies_and_destroys(
+                "fargate-alarms",
+                &[
+                    ("functions", "fleetguard-alarm-fanout"),
+                    ("functions", "fleetguard-ecs-deployment"),
+                    ("rules", "fleetguard-alarm-fanout"),
+                    ("rules", "fleetguard-ecs-deployment-state"),
+                    ("queues", "fleetguard-failed-events"),
+                    ("tables", "fleetguard-dedupe"),
+                    ("topics", "fleetguard-notifications"),
+                    ("topics", "shop-oncall"),
+                    ("alarms", "fleetguard-failed-events"),
+                    ("alarms", "shop-p0-api-5xx"),
+                    ("alarm_dimensions", "shop-p0-api-5xx/LoadBalancer"),
+                    ("alarms", "shop-p1-api-unhealthy-hosts"),
+                    ("alarms", "shop-p2-api-cpu"),
+                    ("load_balancers", "shop-alb"),
+                    ("capacity_providers", "shop-cluster/FARGATE_SPOT"),
+                    ("services", "shop-cluster/api"),
+                ],
+                &[
+                    ("functions", "fleetguard-spot-interruption"),
+                    ("rules", "fleetguard-asg-lifecycle-sweep"),
+                ],
+            );
+        });
+        for (name, t) in [
+            ("ecs-spot", ecs_spot),
+            ("ec2-alb", ec2_alb),
+            ("fargate-alarms", fargate_alarms),
+        ] {
+            if let Err(e) = t.join() {
+                std::panic::resume_unwind(e);
+            }
+            eprintln!("{name}: applied and destroyed");
+        }
+    });
 }
 
 /// The IAM policies the module renders (applied against moto, read back from its IAM), evaluated
