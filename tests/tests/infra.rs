@@ -677,15 +677,85 @@ fn every_example_applies_and_destroys_against_moto() {
     });
 }
 
-/// The IAM policies the module renders (applied against moto, read back from its IAM), evaluated
-/// by an IAM policy simulator built on AWS's Service Authorization Reference
-/// (`@cloud-copilot/iam-simulate`) against every call each function makes, with the resource and
-/// condition keys AWS authorises it on (tests/infra/iam_calls.json): every call allowed, calls on
-/// other clusters, groups, target groups and secrets denied, and no action granted that no call
-/// needs.
+/// Every input and output of the module and of each example is in its README's tables, and the
+/// tables name nothing that is gone.
 #[test]
-fn iam_policies_allow_every_call_and_nothing_more() {
-    if skipped("static IAM check") {
+fn readmes_list_every_input_and_output() {
+    let names = |files: &[PathBuf], kind: &str| -> BTreeSet<String> {
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|l| {
+                l.strip_prefix(&format!("{kind} \""))
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let rows = |readme: &Path, section: &str| -> BTreeSet<String> {
+        let text =
+            std::fs::read_to_string(readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
+        let start = text
+            .find(&format!("### {section}"))
+            .unwrap_or_else(|| panic!("{}: no {section} table", readme.display()));
+        text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("### "))
+            .filter_map(|l| l.strip_prefix("| `").and_then(|r| r.split('`').next()))
+            .map(str::to_owned)
+            .collect()
+    };
+    let infra = repo_root().join("infra");
+    let mut dirs = vec![(
+        infra.join("README.md"),
+        vec![infra.join("variables.tf")],
+        vec![infra.join("outputs.tf")],
+    )];
+    for e in EXAMPLES {
+        let dir = infra.join("examples").join(e);
+        dirs.push((
+            dir.join("README.md"),
+            vec![dir.join("main.tf")],
+            vec![dir.join("main.tf")],
+        ));
+    }
+    for (readme, vars, outs) in dirs {
+        assert_eq!(
+            rows(&readme, "Inputs"),
+            names(&vars, "variable"),
+            "{}: the Inputs table and the variables differ",
+            readme.display()
+        );
+        assert_eq!(
+            rows(&readme, "Outputs"),
+            names(&outs, "output"),
+            "{}: the Outputs table and the outputs differ",
+            readme.display()
+        );
+    }
+}
+
+/// IAM, with the module applied once to the seeded demo fleet (its Slack secret given by a
+/// partial ARN, as users copy it):
+/// - statically: the policies the module rendered, read back from moto's IAM, evaluated by an IAM
+///   policy simulator built on AWS's Service Authorization Reference (`@cloud-copilot/iam-simulate`)
+///   against every call each function makes, with the resource and condition keys AWS authorises
+///   it on (tests/infra/iam_calls.json): every call allowed, calls on other clusters, groups,
+///   target groups and secrets denied, and no action granted that no call needs;
+/// - by enforcement: each function's real binary run with its own role's credentials and the
+///   environment the module gave it, through its main paths (Spot warnings, a rebalance drain, a
+///   scale-in drained to its completion, a failed deployment, alarms), against moto with IAM
+///   authorization on (tests/infra/iam_enforce.py): nothing is denied.
+#[test]
+fn iam_every_call_is_granted_scoped_and_enforced() {
+    if skipped("IAM") {
         return;
     }
     let sim = std::env::var("FLEETGUARD_IAM_SIM")
@@ -699,28 +769,48 @@ fn iam_policies_allow_every_call_and_nothing_more() {
         "the IAM policy simulator is not installed at {}: run scripts/ensure-tools.sh (needs Node.js and npm)",
         sim.display()
     );
+    // The function binaries `cargo test --workspace` built beside this test.
+    let bin_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_owned();
+    for f in [
+        "spot-interruption",
+        "asg-lifecycle",
+        "ecs-deployment",
+        "alarm-fanout",
+    ] {
+        assert!(
+            bin_dir.join(f).exists(),
+            "{} is not built: run the tests with `cargo test --workspace` (make test)",
+            bin_dir.join(f).display()
+        );
+    }
     let aws = LocalAws::start();
+    let fleet = aws.seed();
+    let s = |k: &str| fleet[k].as_str().unwrap().to_owned();
+    // The secret by a partial ARN: the real one has a random suffix, which IAM must match.
+    let secret = s("slack_webhook_secret_arn");
+    let partial_secret = &secret[..secret.len() - 7];
     let tmp = infra_copy("iam");
     let root = tmp.join("root");
     std::fs::create_dir_all(&root).unwrap();
-    moto_override(&root, &aws.moto, "eu-west-1");
+    moto_override(&root, &aws.moto, "us-east-1");
     let zip = placeholder_zip(&tmp);
-    let (account, region, prefix) = ("123456789012", "eu-west-1", "fleetguard");
-    let tg =
-        format!("arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/web/0123456789abcdef");
-    // A partial secret ARN, as users copy it: the real one has a random suffix.
-    let partial_secret = format!("arn:aws:secretsmanager:{region}:{account}:secret:slack/webhook");
     std::fs::write(
         root.join("main.tf"),
         format!(
             r#"module "fleetguard" {{
   source                   = "../infra"
   zip_paths                = {{ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"] : f => "{zip}" }}
-  ecs_cluster_names        = ["prod"]
-  auto_scaling_group_names = ["workers"]
-  lifecycle_hook_names     = ["team-drain"]
+  ecs_cluster_names        = ["{cluster}"]
+  auto_scaling_group_names = ["{ecs_group}", "{web_group}"]
+  lifecycle_hook_names     = ["{terminate}", "{launch}"]
   target_group_arns        = ["{tg}"]
-  slack_webhook_secret_arn = "{partial_secret}"
+  slack_webhook_secret_arn = "{secret}"
+  rebalance_action         = "drain"
 }}
 output "roles" {{ value = module.fleetguard.role_names }}
 output "topic" {{ value = module.fleetguard.sns_topic_arn }}
@@ -728,7 +818,14 @@ output "topic_key" {{ value = module.fleetguard.sns_topic_kms_key_arn }}
 output "queue" {{ value = module.fleetguard.failed_events_queue_arn }}
 output "table" {{ value = module.fleetguard.dedupe_table_name }}
 "#,
-            zip = zip.display()
+            zip = zip.display(),
+            cluster = s("cluster"),
+            ecs_group = s("ecs_auto_scaling_group"),
+            web_group = s("web_auto_scaling_group"),
+            terminate = s("terminate_hook"),
+            launch = s("launch_hook"),
+            tg = s("target_group_arn"),
+            secret = partial_secret,
         ),
     )
     .unwrap();
@@ -741,6 +838,13 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     assert!(o.status.success(), "apply:\n{}", text(&o));
+    let (account, region, prefix) = ("123456789012", "us-east-1", "fleetguard");
+    let (cluster, group, tg) = (
+        s("cluster"),
+        s("ecs_auto_scaling_group"),
+        s("target_group_arn"),
+    );
+
     // On a first apply, Lambda checks the on-failure destination against the role's policy and a
     // function may be invoked at once: both wait for the policy (the state records what each
     // resource was created after).
@@ -779,6 +883,8 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
         &aws,
         &[
             "policies",
+            "--region",
+            region,
             "--roles",
             &role_list,
             "--key",
@@ -791,10 +897,10 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
             .replace("{region}", region)
             .replace("{prefix}", prefix)
             .replace("{function}", function)
-            .replace("{cluster}", "prod")
-            .replace("{group}", "workers")
+            .replace("{cluster}", &cluster)
+            .replace("{group}", &group)
             .replace("{tg}", &tg)
-            .replace("{secret}", &format!("{partial_secret}-AbCdEf"))
+            .replace("{secret}", &secret)
             .replace("{topic}", &value("topic"))
             .replace("{topic_key}", &value("topic_key"))
             .replace("{queue}", &value("queue"))
@@ -919,151 +1025,7 @@ output "table" {{ value = module.fleetguard.dedupe_table_name }}
         }
     }
 
-    let o = tf(
-        &root,
-        &data,
-        &["destroy", "-auto-approve", "-input=false", "-no-color"],
-    );
-    assert!(o.status.success(), "destroy:\n{}", text(&o));
-    let _ = std::fs::remove_dir_all(&tmp);
-}
-
-/// Every input and output of the module and of each example is in its README's tables, and the
-/// tables name nothing that is gone.
-#[test]
-fn readmes_list_every_input_and_output() {
-    let names = |files: &[PathBuf], kind: &str| -> BTreeSet<String> {
-        files
-            .iter()
-            .flat_map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .filter_map(|l| {
-                l.strip_prefix(&format!("{kind} \""))
-                    .and_then(|r| r.split('"').next())
-                    .map(str::to_owned)
-            })
-            .collect()
-    };
-    let rows = |readme: &Path, section: &str| -> BTreeSet<String> {
-        let text =
-            std::fs::read_to_string(readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
-        let start = text
-            .find(&format!("### {section}"))
-            .unwrap_or_else(|| panic!("{}: no {section} table", readme.display()));
-        text[start..]
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.starts_with("### "))
-            .filter_map(|l| l.strip_prefix("| `").and_then(|r| r.split('`').next()))
-            .map(str::to_owned)
-            .collect()
-    };
-    let infra = repo_root().join("infra");
-    let mut dirs = vec![(
-        infra.join("README.md"),
-        vec![infra.join("variables.tf")],
-        vec![infra.join("outputs.tf")],
-    )];
-    for e in EXAMPLES {
-        let dir = infra.join("examples").join(e);
-        dirs.push((
-            dir.join("README.md"),
-            vec![dir.join("main.tf")],
-            vec![dir.join("main.tf")],
-        ));
-    }
-    for (readme, vars, outs) in dirs {
-        assert_eq!(
-            rows(&readme, "Inputs"),
-            names(&vars, "variable"),
-            "{}: the Inputs table and the variables differ",
-            readme.display()
-        );
-        assert_eq!(
-            rows(&readme, "Outputs"),
-            names(&outs, "output"),
-            "{}: the Outputs table and the outputs differ",
-            readme.display()
-        );
-    }
-}
-
-/// IAM by enforcement: the module applied to the seeded demo fleet, then each function's real
-/// binary run with its own role's credentials and the environment the module gave it, through its
-/// main paths (Spot warnings, a scale-in drain to its completion, a failed deployment, alarms),
-/// against moto with IAM authorization on (tests/infra/iam_enforce.py): nothing is denied.
-#[test]
-fn every_function_runs_its_main_paths_with_its_own_role() {
-    if skipped("IAM enforcement") {
-        return;
-    }
-    // The function binaries `cargo test --workspace` built beside this test.
-    let bin_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_owned();
-    for f in [
-        "spot-interruption",
-        "asg-lifecycle",
-        "ecs-deployment",
-        "alarm-fanout",
-    ] {
-        assert!(
-            bin_dir.join(f).exists(),
-            "{} is not built: run the tests with `cargo test --workspace` (make test)",
-            bin_dir.join(f).display()
-        );
-    }
-    let aws = LocalAws::start();
-    let fleet = aws.seed();
-    let s = |k: &str| fleet[k].as_str().unwrap().to_owned();
-    let tmp = infra_copy("enforce");
-    let root = tmp.join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    moto_override(&root, &aws.moto, "us-east-1");
-    let zip = placeholder_zip(&tmp);
-    std::fs::write(
-        root.join("main.tf"),
-        format!(
-            r#"module "fleetguard" {{
-  source                   = "../infra"
-  zip_paths                = {{ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"] : f => "{zip}" }}
-  ecs_cluster_names        = ["{cluster}"]
-  auto_scaling_group_names = ["{ecs_group}", "{web_group}"]
-  lifecycle_hook_names     = ["{terminate}", "{launch}"]
-  target_group_arns        = ["{tg}"]
-  slack_webhook_secret_arn = "{secret}"
-  rebalance_action         = "drain"
-}}
-"#,
-            zip = zip.display(),
-            cluster = s("cluster"),
-            ecs_group = s("ecs_auto_scaling_group"),
-            web_group = s("web_auto_scaling_group"),
-            terminate = s("terminate_hook"),
-            launch = s("launch_hook"),
-            tg = s("target_group_arn"),
-            secret = s("slack_webhook_secret_arn"),
-        ),
-    )
-    .unwrap();
-    let data = tmp.join(".tfdata");
-    let o = tf(&root, &data, &["init", "-input=false", "-no-color"]);
-    assert!(o.status.success(), "init:\n{}", text(&o));
-    let o = tf(
-        &root,
-        &data,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
-    assert!(o.status.success(), "apply:\n{}", text(&o));
-
+    // By enforcement.
     let fleet_file = tmp.join("fleet.json");
     std::fs::write(&fleet_file, fleet.to_string()).unwrap();
     let local =
