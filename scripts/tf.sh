@@ -33,7 +33,9 @@ fi
 
 if mirror="$(find_mirror)"; then
   conf="${TMPDIR:-/tmp}/fleetguard-terraformrc-$(id -u)"
-  cat > "$conf" <<CONF
+  # Written whole and renamed into place: tests run several Terraform commands at once, and one
+  # reading the file while another rewrites it would find no mirror and go to the registry.
+  cat > "$conf.$$" <<CONF
 provider_installation {
   filesystem_mirror {
     path    = "$mirror"
@@ -44,6 +46,7 @@ provider_installation {
   }
 }
 CONF
+  mv -f "$conf.$$" "$conf"
   export TF_CLI_CONFIG_FILE="$conf"
 fi
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
