@@ -81,6 +81,73 @@ impl Outcome {
     }
 }
 
+/// The fleet's interruption picture: how capacity went away, per pool. Emitted without the
+/// `Function` dimension so the dashboard sums them across functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetMetric {
+    SpotInterruptions,
+    RebalanceRecommendations,
+    ScheduledMaintenance,
+    /// Drains completed (with `DrainDuration`).
+    Drains,
+    /// Lifecycle actions completed with work still on the instance (`MAX_DRAIN_SECONDS`).
+    ForcedCompletions,
+    LaunchFailures,
+}
+
+impl FleetMetric {
+    pub const ALL: [FleetMetric; 6] = [
+        Self::SpotInterruptions,
+        Self::RebalanceRecommendations,
+        Self::ScheduledMaintenance,
+        Self::Drains,
+        Self::ForcedCompletions,
+        Self::LaunchFailures,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SpotInterruptions => "SpotInterruptions",
+            Self::RebalanceRecommendations => "RebalanceRecommendations",
+            Self::ScheduledMaintenance => "ScheduledMaintenance",
+            Self::Drains => "Drains",
+            Self::ForcedCompletions => "ForcedCompletions",
+            Self::LaunchFailures => "LaunchFailures",
+        }
+    }
+}
+
+/// `DrainDuration`, in seconds, beside each `Drains`.
+pub const DRAIN_DURATION: &str = "DrainDuration";
+
+/// The dimensions of every fleet metric, in this order.
+pub const POOL_DIMENSIONS: [&str; 3] = ["InstanceType", "AvailabilityZone", "AutoScalingGroup"];
+
+/// A pool: instance type, Availability Zone and group. What is not known reads `unknown`
+/// (and `none` for an instance in no group), so every line has the same dimension set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pool {
+    pub instance_type: Option<String>,
+    pub availability_zone: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Pool {
+    fn values(&self) -> [String; 3] {
+        let or = |v: &Option<String>, d: &str| {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(d)
+                .to_owned()
+        };
+        [
+            or(&self.instance_type, "unknown"),
+            or(&self.availability_zone, "unknown"),
+            or(&self.group, "none"),
+        ]
+    }
+}
+
 /// Collects one invocation's metrics and writes them as EMF lines.
 #[derive(Debug)]
 pub struct Metrics {
@@ -133,6 +200,31 @@ impl Metrics {
                 ms,
             );
         }
+    }
+
+    /// One of the fleet's metrics, counted once for `pool`.
+    pub fn fleet(&mut self, metric: FleetMetric, pool: &Pool) {
+        self.pool_line(pool, metric.as_str(), "Count", 1.0);
+    }
+
+    /// A completed drain: `Drains` and its `DrainDuration` (seconds).
+    pub fn drain_completed(&mut self, pool: &Pool, seconds: Option<i64>) {
+        self.fleet(FleetMetric::Drains, pool);
+        if let Some(s) = seconds {
+            self.pool_line(pool, DRAIN_DURATION, "Seconds", s.max(0) as f64);
+        }
+    }
+
+    fn pool_line(&mut self, pool: &Pool, name: &str, unit: &str, value: f64) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let v = pool.values();
+        let dims: Vec<(&str, &str)> = POOL_DIMENSIONS
+            .iter()
+            .zip(v.iter())
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        self.lines
+            .push(emf_line(&self.namespace, now_ms, &dims, name, unit, value));
     }
 
     pub fn lines(&self) -> &[String] {

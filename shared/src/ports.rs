@@ -98,6 +98,11 @@ pub enum DrainReason {
     /// A rebalance recommendation (`REBALANCE_ACTION=drain`): undone if no interruption
     /// followed within the undo delay.
     Rebalance,
+    /// An instance stopping outside any hook (`instance-maintenance`): back when started again.
+    Stopped,
+    /// Scheduled maintenance that reboots the instance: back after the window. The mark's time
+    /// is the window's end, not the drain's.
+    Maintenance,
 }
 
 impl DrainReason {
@@ -107,6 +112,8 @@ impl DrainReason {
             Self::SpotStop => "spot-stop",
             Self::SpotHibernate => "spot-hibernate",
             Self::Rebalance => "rebalance",
+            Self::Stopped => "stopped",
+            Self::Maintenance => "maintenance",
         }
     }
 }
@@ -132,6 +139,8 @@ impl DrainMark {
             DrainReason::SpotStop,
             DrainReason::SpotHibernate,
             DrainReason::Rebalance,
+            DrainReason::Stopped,
+            DrainReason::Maintenance,
         ]
         .into_iter()
         .find(|r| r.as_str() == reason)?;
@@ -401,6 +410,13 @@ pub trait TargetGroups: Clone + Send + Sync + 'static {
         instance_id: &str,
         regs: &[Registration],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `RegisterTargets`, one call per target group; registering again is not an error.
+    fn register(
+        &self,
+        instance_id: &str,
+        regs: &[Registration],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,6 +547,14 @@ pub trait AutoScalingGroups: Clone + Send + Sync + 'static {
         instance_id: &str,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
+    /// `TerminateInstanceInAutoScalingGroup` without decrementing the desired capacity, so the
+    /// group launches a replacement (and its terminate hook drains the instance). An instance
+    /// already terminating, or no longer in a group, is `false`.
+    fn terminate_and_replace(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
     /// When each instance's launch (`false`) or termination (`true`) started, from the group's
     /// scaling activities (`DescribeScalingActivities`), epoch seconds.
     fn activity_start_times(
@@ -539,6 +563,67 @@ pub trait AutoScalingGroups: Clone + Send + Sync + 'static {
         wanted: &[(String, bool)],
         max_pages: usize,
     ) -> impl Future<Output = Result<BTreeMap<String, i64>, AwsError>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventBridge Scheduler
+
+/// A one-time schedule (`at(…)`, UTC) that invokes the function with `input`, and is deleted
+/// after it ran. Its name is derived from what it is for, so writing it twice is harmless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeSchedule {
+    pub name: String,
+    /// When it runs, epoch seconds (whole seconds: `at()` has no finer grain).
+    pub at: i64,
+    /// The payload the function is invoked with (JSON).
+    pub input: String,
+    pub description: String,
+}
+
+impl OneTimeSchedule {
+    /// `at(yyyy-mm-ddThh:mm:ss)`, read in UTC.
+    pub fn expression(&self) -> String {
+        let t = chrono::DateTime::from_timestamp(self.at, 0).unwrap_or_default();
+        format!("at({})", t.format("%Y-%m-%dT%H:%M:%S"))
+    }
+
+    /// The time of an `at(…)` expression back.
+    pub fn parse_expression(e: &str) -> Option<i64> {
+        let inner = e.trim().strip_prefix("at(")?.strip_suffix(')')?;
+        chrono::NaiveDateTime::parse_from_str(inner, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|t| t.and_utc().timestamp())
+    }
+}
+
+/// What writing a schedule did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleWrite {
+    Created,
+    /// It existed with another time or payload: moved.
+    Updated,
+    /// It existed as it is.
+    Unchanged,
+}
+
+/// One-time schedules (EventBridge Scheduler), in the function's schedule group, invoking the
+/// function through the scheduler's role.
+pub trait Schedules: Clone + Send + Sync + 'static {
+    /// `GetSchedule`; `None` when there is none (never created, ran and deleted, or deleted).
+    fn schedule(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<OneTimeSchedule>, AwsError>> + Send;
+
+    /// `CreateSchedule`; when one of that name exists, `UpdateSchedule` if its time or payload
+    /// differ.
+    fn put(
+        &self,
+        schedule: &OneTimeSchedule,
+    ) -> impl Future<Output = Result<ScheduleWrite, AwsError>> + Send;
+
+    /// `DeleteSchedule`; `false` when there was none.
+    fn delete(&self, name: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -105,18 +105,39 @@ pub async fn handle<F: Function>(
     deadline: Deadline,
 ) -> Result<Summary, Error> {
     let mut metrics = Metrics::new(function.metrics_namespace(), F::NAME);
+    let result = handle_with(function, payload, deadline, &mut metrics).await;
+    metrics.flush();
+    result
+}
+
+/// [`handle`], returning the EMF lines instead of writing them (tests check what is emitted).
+pub async fn handle_observed<F: Function>(
+    function: &F,
+    payload: &Value,
+    deadline: Deadline,
+) -> (Result<Summary, Error>, Vec<String>) {
+    let mut metrics = Metrics::new(function.metrics_namespace(), F::NAME);
+    let result = handle_with(function, payload, deadline, &mut metrics).await;
+    (result, metrics.lines().to_vec())
+}
+
+async fn handle_with<F: Function>(
+    function: &F,
+    payload: &Value,
+    deadline: Deadline,
+    metrics: &mut Metrics,
+) -> Result<Summary, Error> {
     let event = match parse_value(payload) {
         Ok(e) => e,
         Err(e) => {
             metrics.event_received(None);
-            metrics.flush();
             tracing::error!(function = F::NAME, error = %e, "rejected malformed event");
             return Err(e.into());
         }
     };
     metrics.event_received(Some(event.kind()));
     let span = event_span(F::NAME, &event);
-    let result = async {
+    async {
         tracing::debug!(
             remaining_ms = deadline.remaining().as_millis() as u64,
             "invocation budget"
@@ -125,14 +146,10 @@ pub async fn handle<F: Function>(
         if summary.outcome != "parsed" {
             return Ok(summary);
         }
-        function
-            .handle(&event, summary, deadline, &mut metrics)
-            .await
+        function.handle(&event, summary, deadline, metrics).await
     }
     .instrument(span)
-    .await;
-    metrics.flush();
-    result
+    .await
 }
 
 fn classify<F: Function>(event: &Event) -> Summary {

@@ -45,6 +45,12 @@ pub struct World {
     pub deregistered: Vec<(String, String, Option<i32>)>,
     /// Container instances set ACTIVE again (ARNs), in order.
     pub activated: Vec<String>,
+    /// Registrations made again: (target group ARN, instance id, port).
+    pub registered: Vec<(String, String, Option<i32>)>,
+    /// Instances terminated by `TerminateInstanceInAutoScalingGroup` (desired capacity kept).
+    pub replaced: Vec<String>,
+    /// One-time schedules by name.
+    pub schedules: BTreeMap<String, OneTimeSchedule>,
     /// Deregistered targets stay `draining` (the target group's deregistration delay) until the
     /// test removes them; otherwise they are gone at once.
     pub deregistration_delay: bool,
@@ -570,9 +576,71 @@ impl TargetGroups for FakeAws {
         }
         Ok(())
     }
+
+    async fn register(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
+        let mut w = self.call("RegisterTargets").await?;
+        for r in regs {
+            let t = w.targets.entry(r.target_group_arn.clone()).or_default();
+            t.retain(|(i, x)| !(i == instance_id && x.port == r.port));
+            t.push((
+                instance_id.to_owned(),
+                Registration {
+                    target_group_arn: r.target_group_arn.clone(),
+                    port: r.port,
+                    state: "initial".into(),
+                },
+            ));
+            w.registered
+                .push((r.target_group_arn.clone(), instance_id.to_owned(), r.port));
+        }
+        Ok(())
+    }
+}
+
+impl Schedules for FakeAws {
+    async fn schedule(&self, name: &str) -> Result<Option<OneTimeSchedule>, AwsError> {
+        let w = self.call("GetSchedule").await?;
+        Ok(w.schedules.get(name).cloned())
+    }
+
+    async fn put(&self, s: &OneTimeSchedule) -> Result<ScheduleWrite, AwsError> {
+        let mut w = self.call("CreateSchedule").await?;
+        let out = match w.schedules.get(&s.name) {
+            None => ScheduleWrite::Created,
+            Some(old) if old.at == s.at && old.input == s.input => ScheduleWrite::Unchanged,
+            Some(_) => ScheduleWrite::Updated,
+        };
+        if out == ScheduleWrite::Updated {
+            w.calls.push("UpdateSchedule");
+        }
+        w.schedules.insert(s.name.clone(), s.clone());
+        Ok(out)
+    }
+
+    async fn delete(&self, name: &str) -> Result<bool, AwsError> {
+        let mut w = self.call("DeleteSchedule").await?;
+        Ok(w.schedules.remove(name).is_some())
+    }
 }
 
 impl AutoScalingGroups for FakeAws {
+    async fn terminate_and_replace(&self, instance_id: &str) -> Result<bool, AwsError> {
+        let mut w = self.call("TerminateInstanceInAutoScalingGroup").await?;
+        let Some(i) = w
+            .group_instances
+            .iter_mut()
+            .find(|i| i.instance_id == instance_id)
+        else {
+            return Ok(false);
+        };
+        if i.lifecycle_state.starts_with("Terminating") {
+            return Ok(false);
+        }
+        i.lifecycle_state = "Terminating".into();
+        w.replaced.push(instance_id.to_owned());
+        Ok(true)
+    }
+
     async fn instance(&self, instance_id: &str) -> Result<Option<GroupInstance>, AwsError> {
         let w = self.call("DescribeAutoScalingInstances").await?;
         Ok(w.group_instances
@@ -827,6 +895,17 @@ pub fn sample(name: &str) -> serde_json::Value {
         .join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// [`invoke`], with the EMF lines the invocation emitted.
+pub async fn invoke_observed<F: crate::serve::Function>(
+    function: &F,
+    event: &serde_json::Value,
+) -> (
+    Result<crate::serve::Summary, crate::serve::Error>,
+    Vec<String>,
+) {
+    crate::serve::handle_observed(function, event, Deadline::after(Duration::from_secs(60))).await
 }
 
 /// Run one payload through the invocation envelope with a minute's budget.

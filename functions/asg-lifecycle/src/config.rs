@@ -32,6 +32,9 @@ pub struct LifecycleConfig {
     /// `REBALANCE_UNDO_SECONDS`: how long a drain for a rebalance recommendation is held when no
     /// interruption follows, before the container instance is set ACTIVE again.
     pub rebalance_undo_secs: i64,
+    /// `LAUNCH_FAILURE_WINDOW_SECONDS`: one message per group about failed launches in this
+    /// long (with `DEDUPE_TABLE`; each execution environment alone without it).
+    pub launch_failure_window_secs: i64,
 }
 
 fn seconds(
@@ -105,6 +108,12 @@ impl LifecycleConfig {
             rebalance_undo_secs: seconds(
                 "REBALANCE_UNDO_SECONDS",
                 lookup("REBALANCE_UNDO_SECONDS"),
+                3600,
+                MAX,
+            )?,
+            launch_failure_window_secs: seconds(
+                "LAUNCH_FAILURE_WINDOW_SECONDS",
+                lookup("LAUNCH_FAILURE_WINDOW_SECONDS"),
                 3600,
                 MAX,
             )?,

@@ -239,7 +239,11 @@ pub fn undo_may_be_due(mark: DrainMark, now: i64, rebalance_undo_secs: i64) -> b
     let age = now - mark.at;
     match mark.reason {
         DrainReason::WarmPool => true,
-        DrainReason::SpotStop | DrainReason::SpotHibernate => age >= SPOT_RETURN_SECS,
+        DrainReason::SpotStop | DrainReason::SpotHibernate | DrainReason::Stopped => {
+            age >= SPOT_RETURN_SECS
+        }
+        // Marked with the window's end: back once the window is over.
+        DrainReason::Maintenance => age >= 0,
         DrainReason::Rebalance => age >= rebalance_undo_secs,
     }
 }

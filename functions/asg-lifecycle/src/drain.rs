@@ -5,7 +5,7 @@
 use crate::config::LifecycleConfig;
 use crate::decide::{EcsEvidence, Evidence};
 use fleetguard::notify::Notification;
-use fleetguard::observe::{Action, Outcome};
+use fleetguard::observe::{Action, FleetMetric, Outcome, Pool};
 use fleetguard::out_of_service::{Fleet, all_tasks_on};
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, DrainMark,
@@ -26,6 +26,37 @@ pub struct Handled {
     /// Notifications stashed before the completion they announce: (dedupe key, stash key).
     /// Unstashed once delivered.
     pub stashed: Vec<(String, String)>,
+    /// The fleet's picture: drains completed (with their duration), forced completions,
+    /// launch failures.
+    pub fleet: Vec<FleetSample>,
+}
+
+/// One fleet metric to emit: what, where, and a drain's duration in seconds.
+#[derive(Debug, Clone)]
+pub struct FleetSample {
+    pub metric: FleetMetric,
+    pub pool: Pool,
+    pub seconds: Option<i64>,
+}
+
+impl FleetSample {
+    /// The pool of an instance of `group`, as its container instance describes it.
+    pub fn of(
+        metric: FleetMetric,
+        group: &str,
+        ci: Option<&ContainerInstance>,
+        seconds: Option<i64>,
+    ) -> Self {
+        Self {
+            metric,
+            pool: Pool {
+                instance_type: ci.and_then(|c| c.instance_type.clone()),
+                availability_zone: ci.and_then(|c| c.availability_zone.clone()),
+                group: Some(group.to_owned()),
+            },
+            seconds,
+        }
+    }
 }
 
 impl Handled {

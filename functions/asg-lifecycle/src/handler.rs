@@ -11,12 +11,13 @@ use crate::decide::{
     CompleteReason, EcsEvidence, Step, Undo, When, cluster_name, decide_launch, decide_terminate,
     decide_undo, expected_cluster, joined,
 };
-use crate::drain::{Handled, Lifecycle, is_pending, is_terminating, is_warm_pending};
+use crate::drain::{FleetSample, Handled, Lifecycle, is_pending, is_terminating, is_warm_pending};
 use crate::render::{Render, launch_reason, render_drain_completed, render_drain_started};
 use fleetguard::config::CommonConfig;
 use fleetguard::events::LifecycleAction;
 use fleetguard::events::autoscaling::LifecycleTransition;
 use fleetguard::notify::Deadline;
+use fleetguard::observe::FleetMetric;
 use fleetguard::observe::Metrics;
 use fleetguard::out_of_service::{find_in_clusters, search_clusters};
 use fleetguard::ports::{
@@ -239,6 +240,14 @@ where
                     Step::Complete { result, reason } => {
                         let announce =
                             had_work.then(|| render_drain_completed(&ctx, &evidence, Some(0)));
+                        if had_work {
+                            out.fleet.push(FleetSample::of(
+                                FleetMetric::Drains,
+                                group_name,
+                                ci.as_ref(),
+                                Some(0),
+                            ));
+                        }
                         self.complete(
                             group_name,
                             &[&hook],
@@ -409,6 +418,12 @@ where
                 .or(ci.drain_mark.map(|m| m.at))
                 .map(|s| now - s);
             let announce = render_drain_completed(&ctx, &evidence, took);
+            out.fleet.push(FleetSample::of(
+                FleetMetric::Drains,
+                &group.name,
+                Some(&ci),
+                took,
+            ));
             self.complete(
                 &group.name,
                 &ours,
@@ -471,6 +486,8 @@ where
                 | EventKind::ContainerInstanceStateChange
                 | EventKind::TaskStateChange
                 | EventKind::Scheduled
+                | EventKind::LaunchUnsuccessful
+                | EventKind::InstanceRefresh
         )
     }
 
@@ -553,8 +570,16 @@ where
                 }
             }
             Detail::Scheduled { .. } => lc.sweep(region, deadline).await?,
+            Detail::LaunchUnsuccessful(l) => lc.on_launch_unsuccessful(l, region).await?,
+            Detail::InstanceRefresh(r) => lc.on_instance_refresh(r, region).await?,
             _ => return Ok(summary),
         };
+        for f in &out.fleet {
+            match f.metric {
+                FleetMetric::Drains => metrics.drain_completed(&f.pool, f.seconds),
+                m => metrics.fleet(m, &f.pool),
+            }
+        }
         summary.outcome = out.outcome.clone();
         for (action, outcome, line) in &out.actions {
             metrics.action(*action, *outcome);

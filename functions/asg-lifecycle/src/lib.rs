@@ -8,6 +8,7 @@
 pub mod config;
 pub mod decide;
 pub mod drain;
+pub mod group_events;
 pub mod handler;
 pub mod render;
 pub mod sweep;

@@ -7,9 +7,12 @@ use crate::decide::{
     CompleteReason, EcsEvidence, Evidence, SWEEP_INTERVAL_SECS, Step, Undo, When, decide_launch,
     decide_terminate, decide_undo, expected_cluster, heartbeat_due, joined, undo_may_be_due,
 };
-use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending};
+use crate::drain::{
+    FleetSample, Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending,
+};
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
 use fleetguard::notify::Deadline;
+use fleetguard::observe::FleetMetric;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainReason,
@@ -579,6 +582,23 @@ where
                             &mut out,
                         )
                         .await;
+                    if done {
+                        match reason {
+                            CompleteReason::DrainTimeout => out.fleet.push(FleetSample::of(
+                                FleetMetric::ForcedCompletions,
+                                &g.group.name,
+                                ci,
+                                None,
+                            )),
+                            CompleteReason::Drained => out.fleet.push(FleetSample::of(
+                                FleetMetric::Drains,
+                                &g.group.name,
+                                ci,
+                                w.elapsed,
+                            )),
+                            _ => {}
+                        }
+                    }
                     Some((out, done, reason))
                 }
             },
@@ -595,6 +615,7 @@ where
             out.notifications.extend(part.notifications);
             out.errors.extend(part.errors);
             out.stashed.extend(part.stashed);
+            out.fleet.extend(part.fleet);
             match (done, reason) {
                 (true, CompleteReason::DrainTimeout) => forced += 1,
                 (true, _) => completed += 1,

@@ -128,6 +128,31 @@ impl AutoScalingGroups for AutoScaling {
         }
     }
 
+    async fn terminate_and_replace(&self, instance_id: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = sdk_error("TerminateInstanceInAutoScalingGroup", &e);
+                // Already terminating, or gone from its group: the replacement is under way.
+                let m = e.message.to_ascii_lowercase();
+                if e.code.as_deref() == Some("ValidationError")
+                    && (m.contains("terminat") || m.contains("not found") || m.contains("not part"))
+                {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
         let out = self
             .client

@@ -1,4 +1,4 @@
-//! Elastic Load Balancing v2 adapter (feature `elbv2`): registrations and deregistration.
+//! Elastic Load Balancing v2 adapter (feature `elbv2`): registrations, deregistration and registration.
 
 use super::sdk_error;
 use crate::ports::{AwsError, Registration, TargetGroups};
@@ -112,6 +112,37 @@ impl TargetGroups for Elbv2 {
                 .send()
                 .await
                 .map_err(|e| sdk_error("DeregisterTargets", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Register these registrations again (one call per target group). Registering a target
+    /// that is registered succeeds, so this is safe to repeat.
+    async fn register(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
+        let mut by_group: std::collections::BTreeMap<&str, Vec<Option<i32>>> = Default::default();
+        for r in regs {
+            by_group
+                .entry(&r.target_group_arn)
+                .or_default()
+                .push(r.port);
+        }
+        for (tg, ports) in by_group {
+            let targets: Vec<TargetDescription> = ports
+                .into_iter()
+                .map(|p| {
+                    TargetDescription::builder()
+                        .id(instance_id)
+                        .set_port(p)
+                        .build()
+                })
+                .collect();
+            self.client
+                .register_targets()
+                .target_group_arn(tg)
+                .set_targets(Some(targets))
+                .send()
+                .await
+                .map_err(|e| sdk_error("RegisterTargets", &e))?;
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Adapters: the AWS SDK implementations of the ports, one Cargo feature per service (`ecs`,
-//! `autoscaling`, `elbv2`), so each binary links only the SDK crates it calls.
+//! `autoscaling`, `elbv2`, `scheduler`), so each binary links only the SDK crates it calls.
 //! Every mutating call is idempotent (setting DRAINING twice, deregistering a target that is gone)
 //! and retried by the SDK's standard retry mode on throttling and 5xx (see `aws::load_sdk_config`).
 
@@ -9,6 +9,8 @@ pub mod autoscaling;
 pub mod ecs;
 #[cfg(feature = "elbv2")]
 pub mod elbv2;
+#[cfg(feature = "scheduler")]
+pub mod scheduler;
 
 pub use crate::ports::AwsError;
 

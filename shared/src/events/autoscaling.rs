@@ -91,3 +91,71 @@ pub struct TestNotification {
     #[serde(rename = "RequestId", default)]
     pub request_id: Option<String>,
 }
+
+/// `EC2 Instance Launch Unsuccessful`: the group could not launch an instance (no capacity in
+/// a pool, a bad launch template, a quota). Lenient: only the group is required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchUnsuccessful {
+    #[serde(rename = "AutoScalingGroupName")]
+    pub auto_scaling_group_name: AutoScalingGroupName,
+    #[serde(
+        rename = "StatusMessage",
+        default,
+        deserialize_with = "super::lenient::opt_string"
+    )]
+    pub status_message: Option<String>,
+    #[serde(
+        rename = "Cause",
+        default,
+        deserialize_with = "super::lenient::opt_string"
+    )]
+    pub cause: Option<String>,
+    #[serde(
+        rename = "ActivityId",
+        default,
+        deserialize_with = "super::lenient::opt_string"
+    )]
+    pub activity_id: Option<String>,
+    #[serde(rename = "Details", default)]
+    pub details: Option<Value>,
+}
+
+impl LaunchUnsuccessful {
+    fn detail(&self, key: &str) -> Option<&str> {
+        self.details.as_ref()?.get(key)?.as_str()
+    }
+
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.detail("Availability Zone")
+    }
+
+    pub fn subnet_id(&self) -> Option<&str> {
+        self.detail("Subnet ID")
+    }
+}
+
+/// An instance refresh event: `EC2 Auto Scaling Instance Refresh <status>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    #[serde(rename = "AutoScalingGroupName")]
+    pub auto_scaling_group_name: AutoScalingGroupName,
+    #[serde(
+        rename = "InstanceRefreshId",
+        default,
+        deserialize_with = "super::lenient::opt_string"
+    )]
+    pub instance_refresh_id: Option<String>,
+    /// What the detail-type says after `EC2 Auto Scaling Instance Refresh `: `Failed`,
+    /// `Cancelled`, `Started`, a rollback's, …
+    #[serde(skip_deserializing, default)]
+    pub status: String,
+}
+
+impl InstanceRefresh {
+    /// Failed, cancelled or rolled back: worth a message. Started, succeeded and checkpoints
+    /// are acknowledged.
+    pub fn went_wrong(&self) -> bool {
+        let s = self.status.to_ascii_lowercase();
+        s.contains("fail") || s.contains("cancel") || s.contains("rollback")
+    }
+}

@@ -32,3 +32,33 @@ pub struct RebalanceRecommendation {
     #[serde(rename = "instance-id")]
     pub instance_id: InstanceId,
 }
+
+crate::open_enum!(
+    /// An instance's state (`EC2 Instance State-change Notification`).
+    InstanceState {
+        Pending = "pending",
+        Running = "running",
+        Stopping = "stopping",
+        Stopped = "stopped",
+        ShuttingDown = "shutting-down",
+        Terminated = "terminated",
+    }
+);
+
+/// `EC2 Instance State-change Notification`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStateChange {
+    #[serde(rename = "instance-id")]
+    pub instance_id: InstanceId,
+    pub state: InstanceState,
+}
+
+impl InstanceStateChange {
+    /// On its way out: stopping, or shutting down before termination.
+    pub fn is_going_away(&self) -> bool {
+        matches!(
+            self.state,
+            InstanceState::Stopping | InstanceState::ShuttingDown
+        )
+    }
+}

@@ -9,18 +9,26 @@ pub mod autoscaling;
 pub mod ec2;
 pub mod ecs;
 pub mod envelope;
+pub mod health;
 pub mod lenient;
 mod open_enum;
 
 pub use alarm::{AlarmKind, AlarmStateChange, AlarmStateValue};
-pub use autoscaling::{LifecycleAction, LifecycleTransition, TestNotification, WarmPoolLocation};
-pub use ec2::{InstanceAction, RebalanceRecommendation, SpotInterruptionWarning};
+pub use autoscaling::{
+    InstanceRefresh, LaunchUnsuccessful, LifecycleAction, LifecycleTransition, TestNotification,
+    WarmPoolLocation,
+};
+pub use ec2::{
+    InstanceAction, InstanceState, InstanceStateChange, RebalanceRecommendation,
+    SpotInterruptionWarning,
+};
 pub use ecs::{
     ContainerInstanceStateChange, DeploymentStateChange, ServiceAction, TaskStateChange,
 };
 pub use envelope::{Envelope, Ingress};
+pub use health::{HealthEvent, MaintenanceDue, MaintenanceKind, MaintenanceStep, TargetRef};
 
-use crate::ids::{Arn, EcsServiceRef};
+use crate::ids::{Arn, EcsServiceRef, InstanceId};
 use crate::text::excerpt;
 use crate::time::EventTime;
 use serde::Serialize;
@@ -40,6 +48,13 @@ pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 pub const ALARM_CONTRIBUTOR_STATE_CHANGE: &str = "CloudWatch Alarm Contributor State Change";
 pub const ALARM_CONFIGURATION_CHANGE: &str = "CloudWatch Alarm Configuration Change";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+pub const HEALTH_EVENT: &str = "AWS Health Event";
+pub const INSTANCE_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+pub const LAUNCH_UNSUCCESSFUL: &str = "EC2 Instance Launch Unsuccessful";
+pub const INSTANCE_REFRESH_PREFIX: &str = "EC2 Auto Scaling Instance Refresh ";
+/// The detail-type of a one-time schedule's payload (`source` [`MAINTENANCE_SOURCE`]).
+pub const SCHEDULED_MAINTENANCE: &str = "Scheduled Maintenance";
+pub const MAINTENANCE_SOURCE: &str = "fleetguard";
 const TEST_NOTIFICATION_EVENT: &str = "autoscaling:TEST_NOTIFICATION";
 
 /// A parsed event: where it came from and what it says.
@@ -73,6 +88,16 @@ pub enum Detail {
     Scheduled {
         rules: Vec<String>,
     },
+    /// `AWS Health Event` (an EC2 scheduled change is acted on; the rest acknowledged).
+    HealthEvent(Box<HealthEvent>),
+    /// `EC2 Instance State-change Notification`.
+    InstanceStateChange(InstanceStateChange),
+    /// `EC2 Instance Launch Unsuccessful`.
+    LaunchUnsuccessful(LaunchUnsuccessful),
+    /// `EC2 Auto Scaling Instance Refresh …`.
+    InstanceRefresh(InstanceRefresh),
+    /// A one-time schedule of `instance-maintenance` has come due.
+    MaintenanceDue(Box<MaintenanceDue>),
     /// Anything else: acknowledged and logged, never retried.
     Unrecognised {
         source: String,
@@ -97,6 +122,11 @@ pub enum EventKind {
     AlarmContributorStateChange,
     AlarmConfigurationChange,
     Scheduled,
+    HealthEvent,
+    InstanceStateChange,
+    LaunchUnsuccessful,
+    InstanceRefresh,
+    MaintenanceDue,
     Unrecognised,
 }
 
@@ -117,6 +147,11 @@ impl EventKind {
             EventKind::AlarmContributorStateChange => "AlarmContributorStateChange",
             EventKind::AlarmConfigurationChange => "AlarmConfigurationChange",
             EventKind::Scheduled => "Scheduled",
+            EventKind::HealthEvent => "HealthEvent",
+            EventKind::InstanceStateChange => "InstanceStateChange",
+            EventKind::LaunchUnsuccessful => "LaunchUnsuccessful",
+            EventKind::InstanceRefresh => "InstanceRefresh",
+            EventKind::MaintenanceDue => "MaintenanceDue",
             EventKind::Unrecognised => "Unrecognised",
         }
     }
@@ -147,6 +182,11 @@ impl Detail {
             Detail::AlarmContributorStateChange(_) => EventKind::AlarmContributorStateChange,
             Detail::AlarmConfigurationChange { .. } => EventKind::AlarmConfigurationChange,
             Detail::Scheduled { .. } => EventKind::Scheduled,
+            Detail::HealthEvent(_) => EventKind::HealthEvent,
+            Detail::InstanceStateChange(_) => EventKind::InstanceStateChange,
+            Detail::LaunchUnsuccessful(_) => EventKind::LaunchUnsuccessful,
+            Detail::InstanceRefresh(_) => EventKind::InstanceRefresh,
+            Detail::MaintenanceDue(_) => EventKind::MaintenanceDue,
             Detail::Unrecognised { .. } => EventKind::Unrecognised,
         }
     }
@@ -183,6 +223,18 @@ impl Event {
                 alarm_name.clone().unwrap_or_default()
             }
             Detail::Scheduled { rules } => rules.first().cloned().unwrap_or_default(),
+            Detail::HealthEvent(h) => {
+                let ids: Vec<&str> = h.instances.iter().map(InstanceId::as_str).collect();
+                if ids.is_empty() {
+                    h.event_type_code.clone()
+                } else {
+                    format!("{} ({})", h.event_type_code, excerpt(&ids.join(", "), 200))
+                }
+            }
+            Detail::InstanceStateChange(c) => format!("{} ({})", c.instance_id, c.state),
+            Detail::LaunchUnsuccessful(l) => l.auto_scaling_group_name.to_string(),
+            Detail::InstanceRefresh(r) => r.auto_scaling_group_name.to_string(),
+            Detail::MaintenanceDue(m) => m.instance_id.to_string(),
             Detail::Unrecognised {
                 source,
                 detail_type,
@@ -441,6 +493,26 @@ fn parse_eventbridge(obj: &Map<String, Value>, prefix: &str) -> Result<Event, Pa
         SCHEDULED_EVENT => Detail::Scheduled {
             rules: envelope.resources.clone(),
         },
+        HEALTH_EVENT => {
+            let d = need_detail()?;
+            let h = health::parse_health(d, &envelope.resources).map_err(|(p, m)| {
+                match p.strip_prefix('/') {
+                    Some(root) => field_err(join(prefix, root), m),
+                    None => field_err(join(&dpath, &p), m),
+                }
+            })?;
+            Detail::HealthEvent(Box::new(h))
+        }
+        INSTANCE_STATE_CHANGE => Detail::InstanceStateChange(typed(need_detail()?, &dpath)?),
+        LAUNCH_UNSUCCESSFUL => Detail::LaunchUnsuccessful(typed(need_detail()?, &dpath)?),
+        t if t.starts_with(INSTANCE_REFRESH_PREFIX) => {
+            let mut r: InstanceRefresh = typed(need_detail()?, &dpath)?;
+            r.status = excerpt(&t[INSTANCE_REFRESH_PREFIX.len()..], 64);
+            Detail::InstanceRefresh(r)
+        }
+        SCHEDULED_MAINTENANCE if envelope.source == MAINTENANCE_SOURCE => {
+            Detail::MaintenanceDue(Box::new(typed(need_detail()?, &dpath)?))
+        }
         other => Detail::Unrecognised {
             source: excerpt(&envelope.source, 128),
             detail_type: Some(excerpt(other, 128)),

@@ -35,6 +35,10 @@ pub enum NotificationKind {
     FargateSpotInterruption,
     TaskFailed,
     Alarm,
+    ScheduledMaintenance,
+    InstanceStopping,
+    LaunchFailed,
+    InstanceRefreshFailed,
 }
 
 impl NotificationKind {
@@ -55,6 +59,10 @@ impl NotificationKind {
             NotificationKind::FargateSpotInterruption => "fargate-spot-interruption",
             NotificationKind::TaskFailed => "task-failed",
             NotificationKind::Alarm => "alarm",
+            NotificationKind::ScheduledMaintenance => "scheduled-maintenance",
+            NotificationKind::InstanceStopping => "instance-stopping",
+            NotificationKind::LaunchFailed => "launch-failed",
+            NotificationKind::InstanceRefreshFailed => "instance-refresh-failed",
         }
     }
 
@@ -76,6 +84,10 @@ impl NotificationKind {
             FargateSpotInterruption,
             TaskFailed,
             Alarm,
+            ScheduledMaintenance,
+            InstanceStopping,
+            LaunchFailed,
+            InstanceRefreshFailed,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -1,0 +1,289 @@
+//! What a scheduled change or a stopping instance asks for, and what to do about it. Pure.
+
+use crate::config::{MaintenanceAction, MaintenanceConfig};
+use fleetguard::events::health::{HealthStatus, MaintenanceStep};
+use fleetguard::events::{HealthEvent, MaintenanceKind};
+use fleetguard::ids::InstanceId;
+use fleetguard::ports::{DrainMark, DrainReason, GroupInstance};
+use sha2::{Digest, Sha256};
+
+/// A schedule closer than this is not made: the instance is taken out of service at once.
+pub const MIN_SCHEDULE_AHEAD_SECS: i64 = 120;
+/// A window without an end is taken as two hours (EC2's reboot windows are about that).
+pub const DEFAULT_WINDOW_SECS: i64 = 7200;
+/// A rebooted instance is put back this long after its window ends.
+pub const RETURN_DELAY_SECS: i64 = 300;
+
+/// What to do about a Health event, for one of its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthPlan {
+    /// Not acted on, not told.
+    Ignore(String),
+    /// Tell people, change nothing (system maintenance, `MAINTENANCE_ACTION=notify`).
+    NotifyOnly,
+    /// Out of service at `at` (epoch seconds), through a one-time schedule.
+    Schedule { at: i64 },
+    /// The window is closer than the lead time: out of service now.
+    Now,
+    /// The event closed (the window is over, or cancelled): its schedule goes, and what was
+    /// taken out for a reboot is put back.
+    Closed,
+}
+
+/// The plan for a Health event's instance. `now` and the result in epoch seconds.
+pub fn plan_health(h: &HealthEvent, now: i64, config: &MaintenanceConfig) -> HealthPlan {
+    if !h.is_ec2_scheduled_change() {
+        return HealthPlan::Ignore(format!(
+            "not an EC2 scheduled change ({} {})",
+            h.service, h.category
+        ));
+    }
+    if h.status == HealthStatus::Closed {
+        return HealthPlan::Closed;
+    }
+    if !h.kind().takes_instance_away() || config.action == MaintenanceAction::Notify {
+        return HealthPlan::NotifyOnly;
+    }
+    let Some(start) = h.start else {
+        return HealthPlan::NotifyOnly; // the parser requires it; never here
+    };
+    let at = start.timestamp() - config.lead_secs;
+    if at - now < MIN_SCHEDULE_AHEAD_SECS {
+        HealthPlan::Now
+    } else {
+        HealthPlan::Schedule { at }
+    }
+}
+
+/// How an instance is taken out of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// DRAINING and deregistered, with the mark that lets the drain be undone when the
+    /// instance comes back.
+    Drain { mark: Option<DrainMark> },
+    /// Drained, then terminated in its group with the desired capacity kept.
+    Replace,
+}
+
+/// The end of the window: its `endTime`, or [`DEFAULT_WINDOW_SECS`] after its start.
+pub fn window_end(start: i64, end: Option<i64>) -> i64 {
+    end.filter(|e| *e > start)
+        .unwrap_or(start + DEFAULT_WINDOW_SECS)
+}
+
+/// How to take the instance out, before a window of `kind`. A reboot's drain is marked with
+/// the window's end (undone after it); a stop's with now (undone when started again).
+pub fn removal(
+    kind: MaintenanceKind,
+    action: MaintenanceAction,
+    group: Option<&GroupInstance>,
+    window_end: i64,
+    now: i64,
+) -> Removal {
+    if kind.comes_back() {
+        return Removal::Drain {
+            mark: Some(DrainMark {
+                reason: DrainReason::Maintenance,
+                at: window_end,
+            }),
+        };
+    }
+    let in_service = group.is_some_and(|g| {
+        g.lifecycle_state == "InService" || g.lifecycle_state.starts_with("Pending")
+    });
+    if action == MaintenanceAction::Replace && in_service {
+        return Removal::Replace;
+    }
+    Removal::Drain {
+        mark: Some(DrainMark {
+            reason: DrainReason::Stopped,
+            at: now,
+        }),
+    }
+}
+
+/// The schedule's name, from the event, the instance and the step: a duplicate or updated
+/// Health event names the same schedule. Within Scheduler's 64 characters.
+pub fn schedule_name(event_arn: &str, instance: &InstanceId, step: MaintenanceStep) -> String {
+    let digest = Sha256::digest(event_arn.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let step = match step {
+        MaintenanceStep::OutOfService => "out",
+        MaintenanceStep::Return => "back",
+    };
+    format!("fleetguard-{instance}-{step}-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetguard::events::health::{HealthCategory, parse_health_time};
+
+    fn config(action: MaintenanceAction) -> MaintenanceConfig {
+        MaintenanceConfig {
+            scope: Default::default(),
+            action,
+            lead_secs: 1800,
+            scheduler_role_arn: None,
+            schedule_target_arn: None,
+            schedule_group: "default".into(),
+        }
+    }
+
+    fn event(code: &str, start: &str, status: HealthStatus) -> HealthEvent {
+        HealthEvent {
+            event_arn: "arn:aws:health:eu-west-1::event/EC2/X/Y".into(),
+            service: "EC2".into(),
+            event_type_code: code.into(),
+            category: HealthCategory::ScheduledChange,
+            status,
+            start: parse_health_time(start),
+            end: None,
+            instances: vec![InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap()],
+            event_region: None,
+            description: None,
+        }
+    }
+
+    const START: &str = "Sat, 05 Jun 2027 15:00:00 GMT";
+
+    #[test]
+    fn lead_time_decides_between_a_schedule_and_now() {
+        let start = parse_health_time(START).unwrap().timestamp();
+        let e = event(
+            "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            START,
+            HealthStatus::Upcoming,
+        );
+        let c = config(MaintenanceAction::Replace);
+        assert_eq!(
+            plan_health(&e, start - 3 * 86_400, &c),
+            HealthPlan::Schedule { at: start - 1800 }
+        );
+        assert_eq!(plan_health(&e, start - 600, &c), HealthPlan::Now);
+        // Just outside the lead time, but too close to schedule reliably.
+        assert_eq!(plan_health(&e, start - 1800 - 60, &c), HealthPlan::Now);
+        assert_eq!(
+            plan_health(&e, start - 600, &config(MaintenanceAction::Notify)),
+            HealthPlan::NotifyOnly
+        );
+        let network = event(
+            "AWS_EC2_INSTANCE_NETWORK_MAINTENANCE_SCHEDULED",
+            START,
+            HealthStatus::Upcoming,
+        );
+        assert_eq!(
+            plan_health(&network, start - 600, &c),
+            HealthPlan::NotifyOnly
+        );
+        let closed = event(
+            "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            START,
+            HealthStatus::Closed,
+        );
+        assert_eq!(plan_health(&closed, start - 600, &c), HealthPlan::Closed);
+        let mut rds = e.clone();
+        rds.service = "RDS".into();
+        assert!(matches!(plan_health(&rds, 0, &c), HealthPlan::Ignore(_)));
+    }
+
+    #[test]
+    fn reboots_are_drained_and_marked_to_come_back_others_replaced_in_groups() {
+        let gi = GroupInstance {
+            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            auto_scaling_group_name: "web".into(),
+            availability_zone: None,
+            instance_type: None,
+            lifecycle_state: "InService".into(),
+        };
+        let r = removal(
+            MaintenanceKind::Reboot,
+            MaintenanceAction::Replace,
+            Some(&gi),
+            5000,
+            100,
+        );
+        assert_eq!(
+            r,
+            Removal::Drain {
+                mark: Some(DrainMark {
+                    reason: DrainReason::Maintenance,
+                    at: 5000
+                })
+            }
+        );
+        let r = removal(
+            MaintenanceKind::Retirement,
+            MaintenanceAction::Replace,
+            Some(&gi),
+            5000,
+            100,
+        );
+        assert_eq!(r, Removal::Replace);
+        let r = removal(
+            MaintenanceKind::Stop,
+            MaintenanceAction::Replace,
+            None,
+            5000,
+            100,
+        );
+        assert!(matches!(r, Removal::Drain { mark: Some(m) } if m.reason == DrainReason::Stopped));
+        let mut leaving = gi.clone();
+        leaving.lifecycle_state = "Terminating:Wait".into();
+        let r = removal(
+            MaintenanceKind::Retirement,
+            MaintenanceAction::Replace,
+            Some(&leaving),
+            5000,
+            100,
+        );
+        assert!(matches!(r, Removal::Drain { .. }));
+        let r = removal(
+            MaintenanceKind::Retirement,
+            MaintenanceAction::Drain,
+            Some(&gi),
+            5000,
+            100,
+        );
+        assert!(matches!(r, Removal::Drain { .. }));
+    }
+
+    #[test]
+    fn schedule_names_are_stable_and_short() {
+        let i = InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap();
+        let a = schedule_name(
+            "arn:aws:health:eu-west-1::event/EC2/X/1",
+            &i,
+            MaintenanceStep::OutOfService,
+        );
+        assert_eq!(
+            a,
+            schedule_name(
+                "arn:aws:health:eu-west-1::event/EC2/X/1",
+                &i,
+                MaintenanceStep::OutOfService
+            )
+        );
+        assert_ne!(
+            a,
+            schedule_name(
+                "arn:aws:health:eu-west-1::event/EC2/X/2",
+                &i,
+                MaintenanceStep::OutOfService
+            )
+        );
+        assert_ne!(
+            a,
+            schedule_name(
+                "arn:aws:health:eu-west-1::event/EC2/X/1",
+                &i,
+                MaintenanceStep::Return
+            )
+        );
+        assert!(a.len() <= 64, "{a}");
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_eq!(window_end(100, None), 100 + DEFAULT_WINDOW_SECS);
+        assert_eq!(window_end(100, Some(50)), 100 + DEFAULT_WINDOW_SECS);
+        assert_eq!(window_end(100, Some(900)), 900);
+    }
+}

@@ -1,0 +1,50 @@
+//! `instance-maintenance`: AWS Health scheduled changes for EC2 instances (retirement, stop,
+//! reboot), taken out of service `MAINTENANCE_LEAD_SECONDS` before their window through an
+//! EventBridge Scheduler one-time schedule; and instances stopping or shutting down outside any
+//! hook, taken out of service at once.
+//!
+//! `main.rs` → [`build`] → [`handler::Handler`] → `fleetguard::out_of_service::find` →
+//! [`decide`] (pure) → `take_out_of_service` / `Schedules` → [`render`] (pure) →
+//! `fleetguard::notify`.
+
+pub mod config;
+pub mod decide;
+pub mod handler;
+pub mod render;
+
+pub use handler::Handler;
+
+use fleetguard::adapters::scheduler::{ScheduleTarget, Scheduler};
+use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
+use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::notify::Notifier;
+use fleetguard::out_of_service::Fleet;
+
+/// The function as Lambda runs it.
+pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Scheduler, Notifier>;
+
+/// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
+pub async fn build(
+    lookup: impl Fn(&str) -> Option<String>,
+    sdk: &fleetguard::aws::SdkConfig,
+) -> Result<Lambda, ConfigError> {
+    let config = config::MaintenanceConfig::from_lookup(&lookup)?;
+    let target = ScheduleTarget {
+        group: config.schedule_group.clone(),
+        function_arn: config.schedule_target_arn.clone().unwrap_or_default(),
+        role_arn: config.scheduler_role_arn.clone().unwrap_or_default(),
+        dead_letter_arn: lookup("FAILED_EVENTS_QUEUE_ARN").filter(|s| !s.trim().is_empty()),
+    };
+    Ok(Handler {
+        common: CommonConfig::from_lookup(&lookup)?,
+        config,
+        fleet: Fleet {
+            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
+        },
+        schedules: Scheduler::new(aws_sdk_scheduler::Client::new(sdk), target),
+        notifier: Notifier::from_lookup(&lookup, sdk).await?,
+        clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+    })
+}

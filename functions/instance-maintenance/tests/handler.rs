@@ -1,0 +1,447 @@
+//! The handler's paths over the in-memory fakes: Health scheduled changes to one-time schedules
+//! and back, the lead time, reboots put back, stopping instances, dry run and bad input.
+
+use fleetguard::config::CommonConfig;
+use fleetguard::events::health::parse_health_time;
+use fleetguard::notify::NotificationKind;
+use fleetguard::out_of_service::Fleet;
+use fleetguard::ports::{DrainReason, OneTimeSchedule};
+use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
+use instance_maintenance::Handler;
+use instance_maintenance::config::MaintenanceConfig;
+use serde_json::{Value, json};
+
+const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+const ROLE: &str = "arn:aws:iam::123456789012:role/fleetguard-scheduler";
+const FUNCTION: &str =
+    "arn:aws:lambda:eu-west-1:123456789012:function:fleetguard-instance-maintenance";
+
+type Maintenance = Handler<FakeAws, FakeAws, FakeAws, FakeAws, FakeNotifier>;
+
+fn handler(aws: &FakeAws, clock: &FakeClock, env: &[(&str, &str)]) -> Maintenance {
+    let mut all = vec![
+        ("SCHEDULER_ROLE_ARN", ROLE),
+        ("SCHEDULE_TARGET_ARN", FUNCTION),
+    ];
+    all.extend_from_slice(env);
+    let lookup = fleetguard::config::lookup_in(&all);
+    Handler {
+        common: CommonConfig::from_lookup(&lookup).unwrap(),
+        config: MaintenanceConfig::from_lookup(&lookup).unwrap(),
+        fleet: Fleet {
+            ecs: aws.clone(),
+            elbv2: aws.clone(),
+            autoscaling: aws.clone(),
+        },
+        schedules: aws.clone(),
+        notifier: FakeNotifier::with_dedupe(),
+        clock: std::sync::Arc::new(clock.clone()),
+    }
+}
+
+/// The sample Health event with its window `start_in` seconds after `now`.
+fn health(file: &str, now: i64, start_in: i64, end_in: Option<i64>) -> Value {
+    let rfc2822 = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .to_rfc2822()
+            .replace("+0000", "GMT")
+    };
+    let mut e = sample(file);
+    e["detail"]["startTime"] = json!(rfc2822(now + start_in));
+    match end_in {
+        Some(s) => e["detail"]["endTime"] = json!(rfc2822(now + s)),
+        None => {
+            e["detail"].as_object_mut().unwrap().remove("endTime");
+        }
+    }
+    e
+}
+
+/// An instance in an Auto Scaling group, with a container instance, behind a target group.
+fn fleet() -> (FakeAws, String, String) {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 80);
+    aws.group("workers", &[], std::slice::from_ref(&tg));
+    aws.group_instance("workers", INSTANCE, "InService");
+    let ci = aws.container_instance("prod", INSTANCE, "checkout-api", 2);
+    (aws, tg, ci)
+}
+
+const NOW: i64 = 1_800_000_000;
+
+fn only_schedule(aws: &FakeAws) -> OneTimeSchedule {
+    let w = aws.world();
+    assert_eq!(w.schedules.len(), 1, "{:?}", w.schedules.keys());
+    w.schedules.values().next().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_retirement_days_ahead_is_scheduled_once_and_the_schedule_replaces_the_instance() {
+    let (aws, tg, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let event = health("maintenance/health-retirement.json", NOW, 3 * 86_400, None);
+
+    let out = invoke(&h, &event).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: scheduled"));
+    let s = only_schedule(&aws);
+    assert_eq!(s.at, NOW + 3 * 86_400 - 1800);
+    assert!(s.name.starts_with(&format!("fleetguard-{INSTANCE}-out-")));
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, NotificationKind::ScheduledMaintenance);
+    assert!(sent[0].title.contains(INSTANCE), "{}", sent[0].title);
+    for field in [
+        "Window",
+        "Out of service at",
+        "Auto Scaling group",
+        "Target groups",
+    ] {
+        assert!(
+            sent[0].fields.iter().any(|f| f.name == field),
+            "{field}: {:?}",
+            sent[0].fields
+        );
+    }
+    assert!(sent[0].links.iter().any(|l| l.label == "AWS Health event"));
+
+    // The same event again (EventBridge delivers at least once): nothing new.
+    let again = invoke(&h, &event).await.unwrap();
+    assert!(
+        again.actions.iter().any(|a| a.ends_with("already there")),
+        "{:?}",
+        again.actions
+    );
+    assert_eq!(aws.calls_of("UpdateSchedule"), 0);
+    assert_eq!(only_schedule(&aws), s);
+    assert_eq!(h.notifier.sent().len(), 1);
+
+    // The schedule comes due: its own payload takes the instance out and replaces it.
+    clock.set(s.at);
+    let input: Value = serde_json::from_str(&s.input).unwrap();
+    let due = invoke(&h, &input).await.unwrap();
+    assert_eq!(due.outcome, format!("{INSTANCE}: out of service"));
+    let w = aws.world();
+    assert_eq!(w.container_instances[0].status, "DRAINING");
+    assert_eq!(w.deregistered, vec![(tg, INSTANCE.to_owned(), Some(80))]);
+    assert_eq!(w.replaced, vec![INSTANCE.to_owned()]);
+    // Going for good: no mark to undo, no schedule to put it back.
+    assert_eq!(w.container_instances[0].drain_mark, None);
+    assert!(!w.schedules.keys().any(|k| k.contains("-back-")));
+    drop(w);
+    assert_eq!(h.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_window_closer_than_the_lead_time_is_acted_on_at_once() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("MAINTENANCE_ACTION", "drain")]);
+    let out = invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: out of service"));
+    let w = aws.world();
+    assert!(w.schedules.is_empty());
+    assert_eq!(w.container_instances[0].status, "DRAINING");
+    assert!(w.replaced.is_empty(), "drain, not replace");
+    // Stopped for good or not, a started-again instance comes back drained: marked to undo.
+    assert_eq!(
+        w.container_instances[0].drain_mark.map(|m| m.reason),
+        Some(DrainReason::Stopped)
+    );
+}
+
+#[tokio::test]
+async fn a_moved_window_moves_the_schedule_and_a_closed_event_deletes_it() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 86_400, None),
+    )
+    .await
+    .unwrap();
+    let first = only_schedule(&aws);
+    let moved = invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 2 * 86_400, None),
+    )
+    .await
+    .unwrap();
+    assert!(
+        moved.actions.iter().any(|a| a.ends_with("moved")),
+        "{:?}",
+        moved.actions
+    );
+    let second = only_schedule(&aws);
+    assert_eq!(second.name, first.name);
+    assert_eq!(second.at, first.at + 86_400);
+    assert_eq!(h.notifier.sent().len(), 2, "the new window is news");
+
+    let mut closed = health("maintenance/health-retirement.json", NOW, 2 * 86_400, None);
+    closed["detail"]["statusCode"] = json!("closed");
+    let out = invoke(&h, &closed).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: closed"));
+    assert!(aws.world().schedules.is_empty());
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_reboot_is_drained_before_and_put_back_after() {
+    let (aws, tg, ci) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(
+        &h,
+        &health(
+            "maintenance/health-reboot.json",
+            NOW,
+            86_400,
+            Some(86_400 + 7200),
+        ),
+    )
+    .await
+    .unwrap();
+    let out = only_schedule(&aws);
+    clock.set(out.at);
+    let input: Value = serde_json::from_str(&out.input).unwrap();
+    invoke(&h, &input).await.unwrap();
+    {
+        let w = aws.world();
+        // A reboot is never replaced: the instance comes back.
+        assert!(w.replaced.is_empty());
+        assert_eq!(w.container_instances[0].status, "DRAINING");
+        let mark = w.container_instances[0].drain_mark.unwrap();
+        assert_eq!(mark.reason, DrainReason::Maintenance);
+        assert_eq!(mark.at, NOW + 86_400 + 7200, "marked with the window's end");
+        assert_eq!(w.deregistered.len(), 1);
+    }
+    aws.world().schedules.remove(&out.name); // deleted after it ran
+    let back = only_schedule(&aws);
+    assert!(back.name.contains("-back-"));
+    assert_eq!(back.at, NOW + 86_400 + 7200 + 300);
+
+    clock.set(back.at);
+    let input: Value = serde_json::from_str(&back.input).unwrap();
+    let done = invoke(&h, &input).await.unwrap();
+    assert_eq!(done.outcome, format!("{INSTANCE}: back in service"));
+    let w = aws.world();
+    assert_eq!(w.registered, vec![(tg, INSTANCE.to_owned(), Some(80))]);
+    assert_eq!(w.activated, vec![ci]);
+    assert_eq!(w.container_instances[0].status, "ACTIVE");
+}
+
+#[tokio::test]
+async fn system_maintenance_and_notify_only_tell_people_and_schedule_nothing() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(
+        &h,
+        &health(
+            "maintenance/health-network-maintenance.json",
+            NOW,
+            86_400,
+            Some(90_000),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: notified"));
+    let notify = handler(&aws, &clock, &[("MAINTENANCE_ACTION", "notify")]);
+    invoke(
+        &notify,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
+    assert!(aws.world().schedules.is_empty());
+    assert_eq!(aws.calls_of("UpdateContainerInstancesState"), 0);
+    assert_eq!(h.notifier.sent().len(), 1);
+    assert_eq!(notify.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_instance_fleetguard_does_not_manage_is_told_about_but_not_scheduled() {
+    let aws = FakeAws::new();
+    aws.cluster("prod");
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 86_400, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: notified"));
+    assert!(aws.world().schedules.is_empty());
+    assert!(
+        h.notifier.sent()[0]
+            .summary
+            .contains("nothing to take out of service")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_mutates_nothing_and_creates_no_schedule() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("DRY_RUN", "true")]);
+    for (start, end) in [(86_400, None), (600, None)] {
+        invoke(
+            &h,
+            &health("maintenance/health-retirement.json", NOW, start, end),
+        )
+        .await
+        .unwrap();
+    }
+    invoke(&h, &sample("maintenance/scheduled-out-of-service.json"))
+        .await
+        .unwrap();
+    invoke(&h, &sample("maintenance/instance-stopping.json"))
+        .await
+        .unwrap();
+    let w = aws.world();
+    assert!(w.schedules.is_empty());
+    for op in [
+        "CreateSchedule",
+        "DeleteSchedule",
+        "UpdateContainerInstancesState",
+        "DeregisterTargets",
+        "TerminateInstanceInAutoScalingGroup",
+        "PutAttributes",
+    ] {
+        assert_eq!(
+            w.calls.iter().filter(|c| **c == op).count(),
+            0,
+            "{op}: {:?}",
+            w.calls
+        );
+    }
+    drop(w);
+    assert!(
+        h.notifier
+            .sent()
+            .iter()
+            .all(|n| n.title.contains("dry run") || n.summary.contains("DRY_RUN")),
+        "{:?}",
+        h.notifier
+            .sent()
+            .iter()
+            .map(|n| &n.title)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_instance_stopping_behind_a_target_group_is_deregistered_once() {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 80);
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("TARGET_GROUP_ARNS", tg.as_str())]);
+    let stopping = sample("maintenance/instance-stopping.json");
+    let out = invoke(&h, &stopping).await.unwrap();
+    assert_eq!(out.outcome, "out of service");
+    assert_eq!(
+        aws.world().deregistered,
+        vec![(tg, INSTANCE.to_owned(), Some(80))]
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    assert_eq!(
+        h.notifier.sent()[0].kind,
+        NotificationKind::InstanceStopping
+    );
+    // Then shutting down: already out of service, nothing to say.
+    let down = invoke(&h, &sample("other/ec2-instance-state-change.json"))
+        .await
+        .unwrap();
+    assert!(down.outcome.starts_with("ignored"), "{}", down.outcome);
+    assert_eq!(h.notifier.sent().len(), 1);
+    let running = invoke(&h, &sample("maintenance/instance-running.json"))
+        .await
+        .unwrap();
+    assert!(
+        running.outcome.starts_with("ignored"),
+        "{}",
+        running.outcome
+    );
+}
+
+#[tokio::test]
+async fn a_scale_in_shutting_down_is_not_announced_again() {
+    // The terminate hook drained it and Auto Scaling deregistered it (draining): fleetguard
+    // has nothing to add when EC2 reports it shutting down.
+    let (aws, tg, _) = fleet();
+    aws.world().container_instances[0].status = "DRAINING".into();
+    for (_, r) in aws.world().targets.get_mut(&tg).unwrap().iter_mut() {
+        r.state = "draining".into();
+    }
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(&h, &sample("other/ec2-instance-state-change.json"))
+        .await
+        .unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
+    assert!(h.notifier.sent().is_empty());
+    assert_eq!(aws.calls_of("DeregisterTargets"), 0);
+}
+
+#[tokio::test]
+async fn a_failed_drain_fails_the_invocation_after_telling_people() {
+    let (aws, _, _) = fleet();
+    aws.throttle("UpdateContainerInstancesState", 1);
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("MAINTENANCE_ACTION", "drain")]);
+    let err = invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type, "DrainFailed");
+    assert!(
+        err.message.contains("UpdateContainerInstancesState"),
+        "{}",
+        err.message
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    // Lambda's retry finishes it.
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+}
+
+#[tokio::test]
+async fn other_services_and_bad_windows() {
+    let aws = FakeAws::new();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let rds = invoke(&h, &sample("maintenance/health-rds-issue.json"))
+        .await
+        .unwrap();
+    assert!(
+        rds.outcome
+            .starts_with("ignored: not an EC2 scheduled change"),
+        "{}",
+        rds.outcome
+    );
+    let bad = invoke(&h, &sample("invalid/health-placeholder-start.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.error_type, "InvalidEvent");
+    assert!(bad.message.contains("detail.startTime"), "{}", bad.message);
+    assert!(aws.world().calls.is_empty());
+    // The start time is parsed from RFC 2822, as Health writes it.
+    assert!(parse_health_time("Thu, 14 Jan 2027 09:00:00 GMT").is_some());
+}
