@@ -12,18 +12,10 @@ use std::time::Duration;
 /// What to do about a failed launch, from AWS's status message. Pure.
 pub fn launch_advice(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
-    if m.contains("insufficientinstancecapacity")
-        || m.contains("insufficient capacity")
-        || m.contains("no spot capacity")
-        || m.contains("capacity-not-available")
-        || m.contains("unfulfillable")
-    {
-        "The pool has no capacity for this instance type in this Availability Zone. Give the group more instance types (a mixed instances policy or attribute-based selection) and more Availability Zones, and prefer the price-capacity-optimized Spot allocation strategy."
-    } else if m.contains("limit")
-        || m.contains("quota")
-        || m.contains("maxspotinstancecountexceeded")
-    {
+    if m.contains("limit") || m.contains("quota") || m.contains("maxspotinstancecountexceeded") {
         "An account limit stopped the launch. Request a Service Quotas increase for this instance family (On-Demand or Spot vCPUs), or launch in another family."
+    } else if m.contains("capacity") || m.contains("unfulfillable") {
+        "The pool has no capacity for this instance type in this Availability Zone. Give the group more instance types (a mixed instances policy or attribute-based selection) and more Availability Zones, and prefer the price-capacity-optimized Spot allocation strategy."
     } else if m.contains("ami") || m.contains("launch template") || m.contains("invalid") {
         "The launch configuration is at fault. Check the launch template's AMI, instance profile, security groups and subnets."
     } else {
@@ -90,7 +82,10 @@ where
         .summary(format!(
             "{}\n\nWhat to do: {}",
             fleetguard::text::excerpt(&cause, 1000),
-            launch_advice(&format!("{cause} {}", l.cause.as_deref().unwrap_or("")))
+            launch_advice(&format!(
+                "{cause} {}",
+                l.description.as_deref().unwrap_or("")
+            ))
         ))
         .field("Auto Scaling group", group.clone())
         .field("Availability Zone", az.unwrap_or_default())

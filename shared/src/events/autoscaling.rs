@@ -116,6 +116,12 @@ pub struct LaunchUnsuccessful {
         deserialize_with = "super::lenient::opt_string"
     )]
     pub activity_id: Option<String>,
+    #[serde(
+        rename = "Description",
+        default,
+        deserialize_with = "super::lenient::opt_string"
+    )]
+    pub description: Option<String>,
     #[serde(rename = "Details", default)]
     pub details: Option<Value>,
 }
