@@ -12,7 +12,7 @@ export PYTHON
 help:
 	@echo "make demo   every function invoked with its sample events against a local AWS"
 	@echo "make test   formatting, clippy, unit, integration and infra tests"
-	@echo "make build  the four functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
+	@echo "make build  the five functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
 	@echo "make bench  cold start, memory, size and AWS calls, beside a Python twin: bench/RESULTS.md"
 	@echo "make sim-long  the fleet simulator over SIM_SEEDS (default 100000) seeds"
 
@@ -34,7 +34,7 @@ unit:
 
 test: tools fmt-check lint unit
 
-FUNCTIONS := spot-interruption asg-lifecycle ecs-deployment alarm-fanout
+FUNCTIONS := spot-interruption asg-lifecycle ecs-deployment alarm-fanout instance-maintenance
 
 # Release zips for provided.al2023 on arm64, where infra/ looks for them by default. One package
 # at a time: a workspace build would unify the shared crate's features, and every binary would

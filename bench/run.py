@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: cold start, memory, size and AWS calls of the four functions, side by side with a
+"""`make bench`: cold start, memory, size and AWS calls of the five functions, side by side with a
 Python twin of spot-interruption, measured in one run on this machine. Writes bench/RESULTS.md.
 
 Method (also written into RESULTS.md):
@@ -42,7 +42,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"]
 now_ns = time.perf_counter_ns
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -352,6 +352,8 @@ def main():
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "SNS_TOPIC_ARN": fleet["topic_arn"], "MANAGED_ASG_TAG": "fleetguard:managed=true",
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/fleetguard-scheduler-us-east-1",
+        "SCHEDULE_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:fleetguard-instance-maintenance",
     }
     events, restore = scenario_events(local, fleet)
     # Warm moto up (its first call per service is slow), so no process pays for it.

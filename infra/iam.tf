@@ -23,7 +23,7 @@ locals {
   # A secret's ARN ends in a random `-XXXXXX`; a partial ARN matches only with it.
   secret_grants = flatten([for s in local.secret_arns : can(regex("-[a-zA-Z0-9]{6}$", s)) ? [s] : [s, "${s}-??????"]])
   kms_keys      = compact(distinct([var.kms_key_arn, local.topic_key_arn]))
-  drainers      = ["spot-interruption", "asg-lifecycle"]
+  drainers      = ["spot-interruption", "asg-lifecycle", "instance-maintenance"]
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -51,7 +51,11 @@ resource "aws_iam_role" "function" {
 }
 
 locals {
-  all_functions = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+  all_functions = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"]
+  # Only with the managed tag and no group names: the groups carrying it (any value for `key`).
+  tagged_groups_only = length(var.auto_scaling_group_names) == 0 && local.managed_tag_key != null ? [
+    { test = "StringLike", variable = "aws:ResourceTag/${local.managed_tag_key}", values = [coalesce(local.managed_tag_value, "*")] }
+  ] : []
   # Every statement a function's policy may hold, with the functions it is for. A statement whose
   # resources are empty (no cluster, no target group, no secret, no table) is not granted.
   statements = [
@@ -69,7 +73,8 @@ locals {
     { sid = "ListClusters", functions = local.drainers, actions = ["ecs:ListClusters"], resources = local.all_clusters ? ["*"] : [], conditions = [] },
     { sid = "FindContainerInstances", functions = local.drainers, actions = ["ecs:ListContainerInstances"], resources = local.cluster_resource_arns, conditions = [] },
     # PutAttributes: the drain mark (`fleetguard.drained-for`) of a drain to undo later.
-    { sid = "DrainContainerInstances", functions = local.drainers, actions = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:ListTasks", "ecs:PutAttributes"], resources = local.container_instance_arns, conditions = [] },
+    { sid = "DrainContainerInstances", functions = local.drainers, actions = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState", "ecs:PutAttributes"], resources = local.container_instance_arns, conditions = [] },
+    { sid = "TasksOnContainerInstances", functions = ["spot-interruption", "asg-lifecycle"], actions = ["ecs:ListTasks"], resources = local.container_instance_arns, conditions = [] },
     { sid = "Deregister", functions = local.drainers, actions = ["elasticloadbalancing:DeregisterTargets"], resources = var.target_group_arns, conditions = [] },
     { sid = "Tasks", functions = ["spot-interruption", "asg-lifecycle", "ecs-deployment"], actions = ["ecs:DescribeTasks"], resources = local.task_arns, conditions = [] },
 
@@ -78,11 +83,9 @@ locals {
     {
       sid = "LifecycleActions", functions = ["asg-lifecycle"], actions = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"], resources = local.group_arns,
       # Without group names, only groups carrying the managed tag (any value for `key`).
-      conditions = length(var.auto_scaling_group_names) == 0 && local.managed_tag_key != null ? [
-        { test = "StringLike", variable = "aws:ResourceTag/${local.managed_tag_key}", values = [coalesce(local.managed_tag_value, "*")] }
-      ] : []
+      conditions = local.tagged_groups_only
     },
-    { sid = "UndoDrainsRemoveMark", functions = ["asg-lifecycle"], actions = ["ecs:DeleteAttributes"], resources = local.container_instance_arns, conditions = [] },
+    { sid = "UndoDrainsRemoveMark", functions = ["asg-lifecycle", "instance-maintenance"], actions = ["ecs:DeleteAttributes"], resources = local.container_instance_arns, conditions = [] },
     { sid = "UndoDrainsListMarked", functions = ["asg-lifecycle"], actions = ["ecs:ListAttributes"], resources = local.cluster_resource_arns, conditions = [] },
     { sid = "Services", functions = ["asg-lifecycle", "ecs-deployment"], actions = ["ecs:DescribeServices"], resources = local.service_arns, conditions = [] },
 
@@ -93,6 +96,13 @@ locals {
       conditions = local.all_clusters ? [] : [{ test = "ArnEquals", variable = "ecs:cluster", values = local.cluster_resource_arns }]
     },
     { sid = "TaskDefinitions", functions = ["ecs-deployment"], actions = ["ecs:DescribeTaskDefinition"], resources = local.uses_ecs ? ["*"] : [], conditions = [] },
+
+    # instance-maintenance: one-time schedules in its group, invoked through the scheduler role;
+    # a rebooted instance's targets registered again; an instance replaced in its group.
+    { sid = "Schedules", functions = ["instance-maintenance"], actions = ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"], resources = ["arn:${local.partition}:scheduler:${local.region}:${local.account}:schedule/${local.schedule_group}/*"], conditions = [] },
+    { sid = "PassSchedulerRole", functions = ["instance-maintenance"], actions = ["iam:PassRole"], resources = [local.scheduler_role_arn], conditions = [{ test = "StringEquals", variable = "iam:PassedToService", values = ["scheduler.amazonaws.com"] }] },
+    { sid = "Reregister", functions = ["instance-maintenance"], actions = ["elasticloadbalancing:RegisterTargets"], resources = var.target_group_arns, conditions = [] },
+    { sid = "Replace", functions = ["instance-maintenance"], actions = ["autoscaling:TerminateInstanceInAutoScalingGroup"], resources = local.group_arns, conditions = local.tagged_groups_only },
   ]
 }
 

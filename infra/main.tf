@@ -8,10 +8,11 @@ locals {
   partition = data.aws_partition.current.partition
 
   enabled = {
-    "spot-interruption" = var.functions.spot_interruption
-    "asg-lifecycle"     = var.functions.asg_lifecycle
-    "ecs-deployment"    = var.functions.ecs_deployment
-    "alarm-fanout"      = var.functions.alarm_fanout
+    "spot-interruption"    = var.functions.spot_interruption
+    "asg-lifecycle"        = var.functions.asg_lifecycle
+    "ecs-deployment"       = var.functions.ecs_deployment
+    "alarm-fanout"         = var.functions.alarm_fanout
+    "instance-maintenance" = var.functions.instance_maintenance
   }
   functions = var.create ? toset([for name, on in local.enabled : name if on]) : toset([])
   # Functions whose role the module creates (the rest bring their own).
@@ -19,19 +20,21 @@ locals {
   role_arns = { for f in local.functions : f => contains(keys(var.function_role_arns), f) ? var.function_role_arns[f] : aws_iam_role.function[f].arn }
 
   default_timeouts = {
-    "spot-interruption" = 60
-    "asg-lifecycle"     = 120
-    "ecs-deployment"    = 60
-    "alarm-fanout"      = 30
+    "spot-interruption"    = 60
+    "asg-lifecycle"        = 120
+    "ecs-deployment"       = 60
+    "alarm-fanout"         = 30
+    "instance-maintenance" = 60
   }
   # Lambda's asynchronous retries and event age per function: a Spot warning is useless after a
   # few minutes; a failed sweep is done again by the next minute's, never retried into it.
   default_async = {
-    "spot-interruption"   = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 300 }
-    "asg-lifecycle"       = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
-    "asg-lifecycle-sweep" = { maximum_retry_attempts = 0, maximum_event_age_in_seconds = 60 }
-    "ecs-deployment"      = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
-    "alarm-fanout"        = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "spot-interruption"    = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 300 }
+    "asg-lifecycle"        = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "asg-lifecycle-sweep"  = { maximum_retry_attempts = 0, maximum_event_age_in_seconds = 60 }
+    "ecs-deployment"       = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "alarm-fanout"         = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
+    "instance-maintenance" = { maximum_retry_attempts = 2, maximum_event_age_in_seconds = 3600 }
   }
   async = merge(local.default_async, var.async_invoke)
 
@@ -76,19 +79,35 @@ locals {
     "asg-lifecycle" = merge(local.common_env, local.fleet_env,
       length(var.auto_scaling_group_names) > 0 ? { AUTO_SCALING_GROUPS = join(",", var.auto_scaling_group_names) } : {},
       {
-        LIFECYCLE_HOOKS        = join(",", local.hook_names)
-        MAX_DRAIN_SECONDS      = tostring(var.max_drain_seconds)
-        DRAIN_TIMEOUT_RESULT   = var.drain_timeout_result
-        LAUNCH_TIMEOUT_SECONDS = tostring(var.launch_timeout_seconds)
-        LAUNCH_TIMEOUT_RESULT  = var.launch_timeout_result
-        REBALANCE_UNDO_SECONDS = tostring(var.rebalance_undo_seconds)
+        LIFECYCLE_HOOKS               = join(",", local.hook_names)
+        MAX_DRAIN_SECONDS             = tostring(var.max_drain_seconds)
+        DRAIN_TIMEOUT_RESULT          = var.drain_timeout_result
+        LAUNCH_TIMEOUT_SECONDS        = tostring(var.launch_timeout_seconds)
+        LAUNCH_TIMEOUT_RESULT         = var.launch_timeout_result
+        REBALANCE_UNDO_SECONDS        = tostring(var.rebalance_undo_seconds)
+        LAUNCH_FAILURE_WINDOW_SECONDS = tostring(var.launch_failure_window_seconds)
     })
     "ecs-deployment" = merge(local.common_env, {
       REPORT_SUCCESS       = tostring(var.report_success)
       REPORT_TASK_FAILURES = tostring(var.report_task_failures)
     })
     "alarm-fanout" = local.common_env
+    # The function's own ARN is known before it exists: no cycle between it and its schedules.
+    "instance-maintenance" = merge(local.common_env, local.fleet_env, {
+      MAINTENANCE_ACTION       = var.maintenance_action
+      MAINTENANCE_LEAD_SECONDS = tostring(var.maintenance_lead_seconds)
+      SCHEDULE_GROUP           = local.schedule_group
+      SCHEDULE_TARGET_ARN      = local.maintenance_function_arn
+      SCHEDULER_ROLE_ARN       = local.scheduler_role_arn
+      FAILED_EVENTS_QUEUE_ARN  = "arn:${local.partition}:sqs:${local.region}:${local.account}:${var.name_prefix}-failed-events"
+    })
   }
+
+  maintenance_on           = contains(local.functions, "instance-maintenance")
+  schedule_group           = "${var.name_prefix}-maintenance"
+  maintenance_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account}:function:${var.name_prefix}-instance-maintenance"
+  scheduler_role_name      = "${var.name_prefix}-scheduler-${local.region}"
+  scheduler_role_arn       = "arn:${local.partition}:iam::${local.account}:role/${local.scheduler_role_name}"
 
   # A hook's lifecycle action lives at most min(48 h, 100 × its heartbeat timeout).
   hook_action_limit = min(172800, 100 * var.lifecycle_hook_heartbeat_timeout)
@@ -503,4 +522,75 @@ check "own_hooks_completed" {
     condition     = length(var.lifecycle_hook_names) == 0 || local.hooks_usable
     error_message = "lifecycle_hook_names are given but asg-lifecycle is disabled or dry_run is on: nothing completes those hooks, so every launch and termination under them waits out its heartbeat timeout."
   }
+}
+
+# ---------------------------------------------------------------- instance-maintenance's schedules
+
+# One-time schedules live here: the function's scheduler permissions are scoped to this group.
+resource "aws_scheduler_schedule_group" "maintenance" {
+  count = local.maintenance_on ? 1 : 0
+  name  = local.schedule_group
+  tags  = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+# The role EventBridge Scheduler assumes to invoke instance-maintenance when a schedule comes due,
+# and to hand the payload to the failed-events queue when the invocation keeps failing.
+resource "aws_iam_role" "scheduler" {
+  count                = local.maintenance_on ? 1 : 0
+  name                 = local.scheduler_role_name
+  assume_role_policy   = data.aws_iam_policy_document.scheduler_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  count = local.maintenance_on ? 1 : 0
+  statement {
+    sid       = "InvokeMaintenance"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.maintenance_function_arn, "${local.maintenance_function_arn}:*"]
+  }
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events[0].arn]
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "QueueKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  count  = local.maintenance_on ? 1 : 0
+  name   = "${var.name_prefix}-scheduler"
+  role   = aws_iam_role.scheduler[0].id
+  policy = data.aws_iam_policy_document.scheduler[0].json
+}
+
+# ---------------------------------------------------------------- dashboard
+
+resource "aws_cloudwatch_dashboard" "fleet" {
+  count          = var.create && var.create_dashboard ? 1 : 0
+  dashboard_name = "${var.name_prefix}-fleet"
+  dashboard_body = templatefile("${path.module}/dashboard.json.tftpl", { namespace = var.name_prefix, region = local.region })
 }

@@ -75,3 +75,23 @@ output "policy_documents" {
   description = "Function name => the policy the module attaches to its role (JSON): what a role of your own (function_role_arns) needs."
   value       = { for k, d in data.aws_iam_policy_document.function : k => d.json }
 }
+
+output "dashboard_name" {
+  description = "The fleet dashboard (create_dashboard), null without it."
+  value       = try(aws_cloudwatch_dashboard.fleet[0].dashboard_name, null)
+}
+
+output "dashboard_url" {
+  description = "The fleet dashboard in the CloudWatch console."
+  value       = try("https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.fleet[0].dashboard_name}", null)
+}
+
+output "scheduler_role_arn" {
+  description = "The role EventBridge Scheduler assumes to invoke instance-maintenance, null without that function."
+  value       = try(aws_iam_role.scheduler[0].arn, null)
+}
+
+output "schedule_group_name" {
+  description = "The EventBridge Scheduler group holding instance-maintenance's one-time schedules."
+  value       = try(aws_scheduler_schedule_group.maintenance[0].name, null)
+}

@@ -21,6 +21,8 @@ variable "functions" {
     asg_lifecycle     = optional(bool, true)
     ecs_deployment    = optional(bool, true)
     alarm_fanout      = optional(bool, true)
+    # AWS Health scheduled changes and instances stopping outside any hook.
+    instance_maintenance = optional(bool, true)
   })
   default = {}
 }
@@ -70,7 +72,7 @@ variable "memory_mb" {
 }
 
 variable "timeouts" {
-  description = "Function name => timeout in seconds (defaults: spot-interruption 60, asg-lifecycle 120, ecs-deployment 60, alarm-fanout 30)."
+  description = "Function name => timeout in seconds (defaults: spot-interruption 60, asg-lifecycle 120, ecs-deployment 60, alarm-fanout 30, instance-maintenance 60)."
   type        = map(number)
   default     = {}
   validation {
@@ -227,6 +229,42 @@ variable "rebalance_undo_seconds" {
     condition     = var.rebalance_undo_seconds >= 0 && var.rebalance_undo_seconds <= 172800
     error_message = "rebalance_undo_seconds must be from 0 to 172800."
   }
+}
+
+variable "maintenance_action" {
+  description = "instance-maintenance: what is done before AWS retires, stops or reboots an instance. `replace`: an instance in an Auto Scaling group is drained, then terminated with the desired capacity kept so the group launches a replacement (others are drained); `drain`: ECS container instance DRAINING and deregistered from its target groups; `notify`: messages only. A reboot is always drained, and put back after its window."
+  type        = string
+  default     = "replace"
+  validation {
+    condition     = contains(["notify", "drain", "replace"], var.maintenance_action)
+    error_message = "maintenance_action must be notify, drain or replace."
+  }
+}
+
+variable "maintenance_lead_seconds" {
+  description = "instance-maintenance: how long before a scheduled change's window the instance is taken out of service (through an EventBridge Scheduler one-time schedule). A window closer than this is acted on at once."
+  type        = number
+  default     = 1800
+  validation {
+    condition     = var.maintenance_lead_seconds >= 60 && var.maintenance_lead_seconds <= 604800
+    error_message = "maintenance_lead_seconds must be from 60 to 604800 (a week)."
+  }
+}
+
+variable "launch_failure_window_seconds" {
+  description = "asg-lifecycle: failed launches of a group are announced once in this long (needs the dedupe table)."
+  type        = number
+  default     = 3600
+  validation {
+    condition     = var.launch_failure_window_seconds >= 60 && var.launch_failure_window_seconds <= 172800
+    error_message = "launch_failure_window_seconds must be from 60 to 172800."
+  }
+}
+
+variable "create_dashboard" {
+  description = "A CloudWatch dashboard of the fleet's interruption picture: Spot interruptions, rebalance recommendations, scheduled maintenance and launch failures per pool, drains and their durations, forced completions, failed actions."
+  type        = bool
+  default     = true
 }
 
 variable "report_success" {

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"]
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
 
@@ -102,6 +102,10 @@ def main():
             "MANAGED_ASG_TAG=fleetguard:managed=true",
             f"SNS_TOPIC_ARN={fleet['topic_arn']}",
             f"SLACK_WEBHOOK_SECRET_ARN={fleet['slack_webhook_secret_arn']}",
+            # instance-maintenance's one-time schedules: moto's EventBridge Scheduler keeps them (it
+            # never fires them; the demo invokes a schedule's payload itself).
+            "SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/fleetguard-scheduler-us-east-1",
+            "SCHEDULE_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:instance-maintenance",
         ]) + "\n")
         import boto3
         sqs = boto3.client("sqs", endpoint_url=info["moto"], region_name="us-east-1",
@@ -315,6 +319,65 @@ def main():
         sweep["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         sweep["region"], sweep["account"] = "us-east-1", "123456789012"
         invoke("asg-lifecycle", sweep)
+        show_deliveries(first_full=False)
+
+        sched = boto3.client("scheduler", **kw)
+        asg = boto3.client("autoscaling", **kw)
+        web = fleet["web_instances"][0]
+
+        def group_of(name):
+            g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+            return g["DesiredCapacity"], sorted(i["InstanceId"] for i in g["Instances"])
+
+        def rfc2822(seconds):
+            return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + seconds))
+
+        # The Spot and scale-in scenarios above took the web instances out: back in, as before them.
+        elbv2.register_targets(TargetGroupArn=fleet["target_group_arn"], Targets=[{"Id": i, "Port": 80} for i in fleet["web_instances"]])
+        say(f"\n   {BOLD}AWS Health: instance retirement of web instance {web} in three days{RESET} "
+            f"{DIM}(demo-web-tg targets registered again after the scenarios above){RESET}")
+        health = json.loads((ROOT / "events/maintenance/health-retirement.json").read_text())
+        health["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        health["region"], health["account"] = "us-east-1", "123456789012"
+        health["detail"].update({"startTime": rfc2822(3 * 86400), "eventRegion": "us-east-1",
+                                 "affectedEntities": [{"entityValue": web, "status": "PENDING"}]})
+        health["resources"] = [web]
+        invoke("instance-maintenance", health)
+        show_deliveries(first_full=False)
+        listed = sched.list_schedules()["Schedules"]
+        say(f"       moto: {len(listed)} schedule(s): " + ", ".join(x["Name"] for x in listed))
+        say(f"   {DIM}the same event again (EventBridge delivers at least once){RESET}")
+        invoke("instance-maintenance", health)
+        if len(sched.list_schedules()["Schedules"]) != 1:
+            failures += 1
+        show_deliveries(first_full=False)
+        if listed:
+            got = sched.get_schedule(Name=listed[0]["Name"])
+            say(f"   {BOLD}Three days later{RESET}: the schedule {got['ScheduleExpression']} invokes the function "
+                f"with its payload (moto keeps schedules but never fires them: the demo does)")
+            desired, before = group_of(fleet["web_auto_scaling_group"])
+            invoke("instance-maintenance", json.loads(got["Target"]["Input"]))
+            desired_after, after = group_of(fleet["web_auto_scaling_group"])
+            targets = [t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=fleet["target_group_arn"])["TargetHealthDescriptions"]]
+            say(f"       moto: {web} {'deregistered' if web not in targets else 'STILL REGISTERED'}; "
+                f"group {fleet['web_auto_scaling_group']} desired {desired} → {desired_after}, "
+                f"instances {', '.join(before)} → {', '.join(after)}")
+            if web in targets or web in after or desired_after != desired:
+                failures += 1
+            show_deliveries(first_full=False)
+        else:
+            failures += 1
+        stopping_web = fleet["web_instances"][1]
+        say(f"\n   {BOLD}Someone stops web instance {stopping_web}{RESET} (outside any hook)")
+        stop = json.loads((ROOT / "events/maintenance/instance-stopping.json").read_text())
+        stop["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stop["region"], stop["account"] = "us-east-1", "123456789012"
+        stop["detail"]["instance-id"] = stopping_web
+        invoke("instance-maintenance", stop)
+        targets = [t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=fleet["target_group_arn"])["TargetHealthDescriptions"]]
+        say(f"       moto: demo-web-tg targets are now {', '.join(targets) or 'none'}")
+        if stopping_web in targets:
+            failures += 1
         show_deliveries(first_full=False)
 
         say(f"\n   {BOLD}A failed deployment of {fleet['service']}{RESET}: revision 3 ships a new image whose tasks "

@@ -145,6 +145,30 @@ def sample(name):
     return json.loads((ROOT / "events" / name).read_text())
 
 
+def rfc2822_in(seconds):
+    """A time `seconds` from now as AWS Health writes it (RFC 2822, GMT)."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + seconds))
+
+
+def health_event(name, instance, start_in, end_in=None, **detail):
+    """A sample Health event about `instance`, its window `start_in` seconds from now."""
+    e = stamp(sample(name), startTime=rfc2822_in(start_in), eventRegion="us-east-1", **detail)
+    if end_in is not None:
+        e["detail"]["endTime"] = rfc2822_in(end_in)
+    e["detail"]["affectedEntities"] = [{"entityValue": instance, "status": "PENDING"}]
+    e["resources"] = [instance]
+    return e
+
+
+def maintenance_due(step, instance, event, targets=()):
+    """The payload of one of instance-maintenance's schedules, as the schedule would carry it."""
+    d = event["detail"]
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1800))
+    return stamp(sample("maintenance/scheduled-out-of-service.json"), step=step, instanceId=instance,
+                 eventArn=d["eventArn"], eventTypeCode=d["eventTypeCode"], windowStart=start,
+                 targets=[{"targetGroupArn": tg, "port": 80} for tg in targets])
+
+
 def scenario_events(local, fleet):
     """Per function, the events of one run, and a function restoring the state they change."""
     ecs, elbv2 = boto(local, "ecs"), boto(local, "elbv2")
@@ -169,11 +193,24 @@ def scenario_events(local, fleet):
     impaired["resources"] = [service]
     fargate = sample("ecs/task-stopped-fargate-spot.json")
     alarms = [sample(f"alarms/{n}.json") for n in ("metric", "metric-ok", "composite", "anomaly-detection", "multi-time-series")]
+    # instance-maintenance: a reboot three days ahead (a schedule), its due payload (drain, and a
+    # schedule to put it back), the return (registered again), the event closed (schedules gone),
+    # and an instance stopping behind the target group.
+    web1 = fleet["web_instances"][1]
+    reboot = health_event("maintenance/health-reboot.json", web1, 3 * 86400, 3 * 86400 + 7200)
+    closed = json.loads(json.dumps(reboot))
+    closed["detail"]["statusCode"] = "closed"
+    stopping = stamp(sample("maintenance/instance-stopping.json"), **{"instance-id": web1})
+    maintenance = [reboot, maintenance_due("out-of-service", web1, reboot),
+                   maintenance_due("return", web1, reboot, [fleet["target_group_arn"]]), closed, stopping]
 
     def restore():
         arns = [i["container_instance_arn"] for i in fleet["ecs_instances"]]
         ecs.update_container_instances_state(cluster=fleet["cluster"], containerInstances=arns, status="ACTIVE")
         elbv2.register_targets(TargetGroupArn=fleet["target_group_arn"], Targets=[{"Id": i, "Port": 80} for i in fleet["web_instances"]])
+        scheduler = boto(local, "scheduler")
+        for sch in scheduler.list_schedules()["Schedules"]:
+            scheduler.delete_schedule(Name=sch["Name"], GroupName=sch.get("GroupName", "default"))
         fake(local, "/_fake/reset", {})
         fake(local, "/_fake/lifecycle-actions", {"EC2InstanceId": ci1["instance_id"], "AutoScalingGroupName": fleet["ecs_auto_scaling_group"],
                                                  "LifecycleHookName": fleet["terminate_hook"],
@@ -190,6 +227,7 @@ def scenario_events(local, fleet):
         "asg-lifecycle": ten(terminate, [ci_event, sweep]),
         "ecs-deployment": ten(failed, [impaired, fargate, failed]),
         "alarm-fanout": ten(alarms[0], alarms[1:] + alarms[:1]),
+        "instance-maintenance": ten(maintenance[0], maintenance[1:] + maintenance[:1]),
     }, restore
 
 

@@ -12,10 +12,11 @@ mock_provider "aws" {
 variables {
   # Any file stands in for the zips at plan time.
   zip_paths = {
-    "spot-interruption" = "tests/module.tftest.hcl"
-    "asg-lifecycle"     = "tests/module.tftest.hcl"
-    "ecs-deployment"    = "tests/module.tftest.hcl"
-    "alarm-fanout"      = "tests/module.tftest.hcl"
+    "spot-interruption"    = "tests/module.tftest.hcl"
+    "asg-lifecycle"        = "tests/module.tftest.hcl"
+    "ecs-deployment"       = "tests/module.tftest.hcl"
+    "alarm-fanout"         = "tests/module.tftest.hcl"
+    "instance-maintenance" = "tests/module.tftest.hcl"
   }
   ecs_cluster_names        = ["prod"]
   auto_scaling_group_names = ["workers"]
@@ -154,10 +155,11 @@ run "packages_from_s3" {
     zip_paths = {}
     s3_bucket = "artifacts"
     s3_keys = {
-      "spot-interruption" = "fleetguard/1.2.0/spot-interruption.zip"
-      "asg-lifecycle"     = "fleetguard/1.2.0/asg-lifecycle.zip"
-      "ecs-deployment"    = "fleetguard/1.2.0/ecs-deployment.zip"
-      "alarm-fanout"      = "fleetguard/1.2.0/alarm-fanout.zip"
+      "spot-interruption"    = "fleetguard/1.2.0/spot-interruption.zip"
+      "asg-lifecycle"        = "fleetguard/1.2.0/asg-lifecycle.zip"
+      "ecs-deployment"       = "fleetguard/1.2.0/ecs-deployment.zip"
+      "alarm-fanout"         = "fleetguard/1.2.0/alarm-fanout.zip"
+      "instance-maintenance" = "fleetguard/1.2.0/instance-maintenance.zip"
     }
   }
   assert {
@@ -279,5 +281,43 @@ run "roles_of_your_own_and_a_boundary" {
   assert {
     condition     = contains(keys(output.policy_documents), "alarm-fanout")
     error_message = "the policy a role of your own needs is an output"
+  }
+}
+
+run "maintenance_schedules_invoke_the_function_through_the_scheduler_role" {
+  assert {
+    condition     = aws_lambda_function.function["instance-maintenance"].environment[0].variables["SCHEDULE_TARGET_ARN"] == "arn:aws:lambda:eu-west-1:111122223333:function:fleetguard-instance-maintenance"
+    error_message = "the schedules target the function by the ARN it is created with"
+  }
+  assert {
+    condition     = aws_lambda_function.function["instance-maintenance"].environment[0].variables["SCHEDULER_ROLE_ARN"] == "arn:aws:iam::111122223333:role/fleetguard-scheduler-eu-west-1"
+    error_message = "SCHEDULER_ROLE_ARN names the role the module creates"
+  }
+  assert {
+    condition     = aws_iam_role.scheduler[0].name == "fleetguard-scheduler-eu-west-1"
+    error_message = "the scheduler role is the one SCHEDULER_ROLE_ARN names (its policies are checked by tests/tests/infra.rs)"
+  }
+  assert {
+    condition     = aws_lambda_function.function["instance-maintenance"].environment[0].variables["SCHEDULE_GROUP"] == aws_scheduler_schedule_group.maintenance[0].name
+    error_message = "the function writes its schedules into the module's group"
+  }
+  assert {
+    condition     = aws_lambda_function.function["instance-maintenance"].environment[0].variables["MAINTENANCE_ACTION"] == "replace" && aws_lambda_function.function["instance-maintenance"].environment[0].variables["MAINTENANCE_LEAD_SECONDS"] == "1800"
+    error_message = "replace and 30 minutes are the defaults"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_dashboard.fleet) == 1 && strcontains(aws_cloudwatch_dashboard.fleet[0].dashboard_body, "SEARCH('{fleetguard,InstanceType,AvailabilityZone,AutoScalingGroup}")
+    error_message = "the dashboard is on by default and reads the functions' namespace"
+  }
+}
+
+run "without_instance_maintenance_no_scheduler" {
+  variables {
+    functions        = { instance_maintenance = false }
+    create_dashboard = false
+  }
+  assert {
+    condition     = length(aws_iam_role.scheduler) == 0 && length(aws_scheduler_schedule_group.maintenance) == 0 && length(aws_cloudwatch_dashboard.fleet) == 0
+    error_message = "no scheduler role, group or dashboard when they are not wanted"
   }
 }

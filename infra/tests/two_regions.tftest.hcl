@@ -19,7 +19,7 @@ mock_provider "aws" {
 }
 
 variables {
-  zip_paths                = { for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"] : f => "tests/module.tftest.hcl" }
+  zip_paths                = { for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"] : f => "tests/module.tftest.hcl" }
   ecs_cluster_names        = ["prod"]
   auto_scaling_group_names = ["workers"]
   create_lifecycle_hooks   = true

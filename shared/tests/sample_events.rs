@@ -321,3 +321,68 @@ fn readme_event_table_lists_every_sample_event() {
         "README's event table lacks: {missing:?}"
     );
 }
+
+#[test]
+fn maintenance_and_group_event_fields() {
+    let ev = load("maintenance/health-reboot.json");
+    let Detail::HealthEvent(h) = &ev.detail else {
+        panic!()
+    };
+    assert!(h.is_ec2_scheduled_change());
+    assert_eq!(h.kind(), fleetguard::events::MaintenanceKind::Reboot);
+    assert_eq!(
+        h.start.unwrap().to_rfc3339(),
+        "2027-01-09T02:00:00+00:00",
+        "startTime is RFC 2822"
+    );
+    assert_eq!(
+        (h.end.unwrap() - h.start.unwrap()).num_hours(),
+        2,
+        "endTime too"
+    );
+    assert_eq!(h.instances[0].as_str(), "i-0a1b2c3d4e5f60718");
+    let doc = load("aws-docs/synthetic/health-ec2-scheduled-change.SYNTHETIC.json");
+    let Detail::HealthEvent(d) = &doc.detail else {
+        panic!()
+    };
+    assert_eq!(d.instances[0].as_str(), "i-abcd1111");
+    let rds = load("maintenance/health-rds-issue.json");
+    let Detail::HealthEvent(r) = &rds.detail else {
+        panic!()
+    };
+    assert!(!r.is_ec2_scheduled_change() && r.instances.is_empty());
+
+    let due = load("maintenance/scheduled-return.json");
+    let Detail::MaintenanceDue(m) = &due.detail else {
+        panic!()
+    };
+    assert_eq!(m.step, fleetguard::events::MaintenanceStep::Return);
+    assert_eq!(m.targets[0].port, Some(80));
+
+    let l = load("asg/launch-unsuccessful.json");
+    let Detail::LaunchUnsuccessful(l) = &l.detail else {
+        panic!()
+    };
+    assert_eq!(l.availability_zone(), Some("eu-west-1b"));
+    assert!(l.status_message.as_deref().unwrap().contains("m5.xlarge"));
+    for (file, wrong) in [
+        ("asg/instance-refresh-failed.json", true),
+        ("asg/instance-refresh-cancelled.json", true),
+        ("asg/instance-refresh-rollback-started.json", true),
+        ("asg/instance-refresh-succeeded.json", false),
+        (
+            "aws-docs/asg-instance-refresh-checkpoint-reached.json",
+            false,
+        ),
+    ] {
+        let Detail::InstanceRefresh(r) = load(file).detail else {
+            panic!()
+        };
+        assert_eq!(r.went_wrong(), wrong, "{file}: {}", r.status);
+    }
+    let s = load("maintenance/instance-stopping.json");
+    let Detail::InstanceStateChange(c) = &s.detail else {
+        panic!()
+    };
+    assert!(c.is_going_away());
+}

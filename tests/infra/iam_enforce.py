@@ -18,9 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from lambda_harness import FakeRuntime, boto, fake, sample, scenario_events, seed_failed_deployment, stamp  # noqa: E402
+from lambda_harness import (FakeRuntime, boto, fake, health_event, sample,  # noqa: E402
+                            scenario_events, seed_failed_deployment, stamp)
 
-FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout"]
+FUNCTIONS = ["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"]
 # What a denied or unauthenticated call looks like in a function's error or log.
 DENIALS = ("AccessDenied", "not authorized", "InvalidClientTokenId", "UnrecognizedClient")
 
@@ -62,6 +63,10 @@ def main():
     # A rebalance recommendation for an instance not yet draining: a drain with its mark (PutAttributes).
     unique["spot-interruption"].append(stamp(sample("spot/rebalance-recommendation.json"),
                                              **{"instance-id": fleet["ecs_instances"][2]["instance_id"]}))
+    # A retirement ten minutes ahead of web instance 0: drained and replaced in its group
+    # (TerminateInstanceInAutoScalingGroup), last, since the instance is gone after it.
+    web0 = fleet["web_instances"][0]
+    unique["instance-maintenance"].append(health_event("maintenance/health-retirement.json", web0, 600))
     # The harness's own key while authorization is on (moto then refuses "testing").
     iam = boto(local, "iam")
     iam.create_user(UserName="harness")
@@ -144,6 +149,12 @@ def main():
     report["drain_marks"] = {c["ec2InstanceId"]: a["value"] for c in ci for a in c.get("attributes", [])
                              if a["name"] == "fleetguard.drained-for"}
     report["lifecycle"] = fake(local, "/_fake/lifecycle-actions")
+    asg = boto(local, "autoscaling")
+    web = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[fleet["web_auto_scaling_group"]])["AutoScalingGroups"][0]
+    report["web_group"] = {"desired": web["DesiredCapacity"], "instances": sorted(i["InstanceId"] for i in web["Instances"])}
+    report["targets"] = sorted(t["Target"]["Id"] for t in boto(local, "elbv2").describe_target_health(
+        TargetGroupArn=fleet["target_group_arn"])["TargetHealthDescriptions"])
+    report["schedules"] = [s["Name"] for s in boto(local, "scheduler").list_schedules()["Schedules"]]
     report["slack_posts"] = len(json.loads(urllib.request.urlopen(local["slack"] + "/_sink/requests").read()))
     print(json.dumps(report))
 

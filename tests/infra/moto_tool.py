@@ -84,6 +84,8 @@ def inventory(args):
         "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
         "alarm_dimensions": sorted(f"{a['AlarmName']}/{d['Name']}" for a in cw.describe_alarms()["MetricAlarms"]
                                    for d in a.get("Dimensions", [])),
+        "dashboards": sorted(d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]),
+        "schedule_groups": sorted(g["Name"] for g in client(args, "scheduler").list_schedule_groups()["ScheduleGroups"]),
         **fleet(args),
     }, indent=1))
 

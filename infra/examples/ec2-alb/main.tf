@@ -59,7 +59,7 @@ variable "zip_paths" {
 locals {
   name   = "shop"
   groups = toset(["api", "worker"])
-  zips   = merge({ for f in ["spot-interruption", "asg-lifecycle", "alarm-fanout"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
+  zips   = merge({ for f in ["spot-interruption", "asg-lifecycle", "alarm-fanout", "instance-maintenance"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
 }
 
 resource "aws_security_group" "alb" {

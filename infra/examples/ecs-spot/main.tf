@@ -46,7 +46,7 @@ variable "worker_image" {
 
 locals {
   name = "facerec"
-  zips = merge({ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
+  zips = merge({ for f in ["spot-interruption", "asg-lifecycle", "ecs-deployment", "instance-maintenance"] : f => "${path.module}/../../../target/lambda/${f}/bootstrap.zip" }, var.zip_paths)
 }
 
 resource "aws_ecs_cluster" "this" {

@@ -319,6 +319,8 @@ module "fleetguard" {
   functions = {
     spot_interruption = false
     asg_lifecycle     = false
+    # Fargate only: AWS maintains the hosts, no EC2 instance of ours is retired or stopped.
+    instance_maintenance = false
   }
   zip_paths                = local.zips
   ecs_cluster_names        = [aws_ecs_cluster.this.name]

@@ -95,6 +95,33 @@ locals {
         stopCode   = concat(["SpotInterruption"], var.report_task_failures ? ["EssentialContainerExited"] : [])
       })
     }
+    # AWS Health scheduled changes of EC2 (retirement, stop, reboot, maintenance): the only Health
+    # events acted on. The rule sees the Region's events (Health delivers per Region).
+    instance_maintenance_health = {
+      source        = ["aws.health"]
+      "detail-type" = ["AWS Health Event"]
+      detail = {
+        service           = ["EC2"]
+        eventTypeCategory = ["scheduledChange"]
+      }
+    }
+    # Instances on their way out outside any hook (people, scripts, Spot stops, AWS retirement).
+    instance_maintenance_state = {
+      source        = ["aws.ec2"]
+      "detail-type" = ["EC2 Instance State-change Notification"]
+      detail        = { state = ["stopping", "shutting-down"] }
+    }
+    # A group's own troubles: launches that failed, instance refreshes that went wrong.
+    asg_lifecycle_group_events = {
+      source = ["aws.autoscaling"]
+      "detail-type" = [
+        "EC2 Instance Launch Unsuccessful",
+        "EC2 Auto Scaling Instance Refresh Failed",
+        "EC2 Auto Scaling Instance Refresh Cancelled",
+        { prefix = "EC2 Auto Scaling Instance Refresh Rollback" },
+      ]
+      detail = length(var.auto_scaling_group_names) > 0 ? { AutoScalingGroupName = var.auto_scaling_group_names } : {}
+    }
     alarm_fanout = {
       source        = ["aws.cloudwatch"]
       "detail-type" = ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"]
@@ -112,6 +139,9 @@ locals {
     ecs_service_action               = "ecs-deployment"
     ecs_task_stopped                 = "ecs-deployment"
     alarm_fanout                     = "alarm-fanout"
+    instance_maintenance_health      = "instance-maintenance"
+    instance_maintenance_state       = "instance-maintenance"
+    asg_lifecycle_group_events       = "asg-lifecycle"
   }
 }
 
