@@ -966,3 +966,62 @@ async fn a_task_event_of_a_draining_marked_instance_costs_no_call() {
     assert!(out.outcome.starts_with("not empty yet"), "{out:?}");
     assert_eq!(aws.world().calls.len(), before);
 }
+
+#[tokio::test]
+async fn a_launch_failure_is_told_with_its_cause_and_advice_once_per_window() {
+    let aws = FakeAws::new();
+    aws.group("prod-ecs-spot", &[("fleetguard:managed", "true")], &[]);
+    let h = Handler {
+        lifecycle: Lifecycle {
+            notifier: FakeNotifier::with_dedupe(),
+            ..handler(&aws, &[("MANAGED_ASG_TAG", "fleetguard:managed=true")]).lifecycle
+        },
+        common: CommonConfig::from_lookup(&|_: &str| None).unwrap(),
+    };
+    let failed = sample("asg/launch-unsuccessful.json");
+    let out = invoke(&h, &failed).await.unwrap();
+    assert!(out.outcome.starts_with("launch failure"), "{}", out.outcome);
+    let sent = h.lifecycle.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, NotificationKind::LaunchFailed);
+    assert!(sent[0].summary.contains("m5.xlarge capacity"));
+    assert!(sent[0].summary.contains("more instance types"));
+    assert_eq!(sent[0].dedupe_ttl, std::time::Duration::from_secs(3600));
+    // The next failure of the group within the window: the same key, not delivered again.
+    invoke(&h, &failed).await.unwrap();
+    assert_eq!(h.lifecycle.notifier.sent().len(), 1);
+    // A group without the managed tag is not ours.
+    let mut other = failed.clone();
+    other["detail"]["AutoScalingGroupName"] = json!("someone-elses");
+    aws.group("someone-elses", &[], &[]);
+    let out = invoke(&h, &other).await.unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
+    assert_eq!(h.lifecycle.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn instance_refreshes_that_went_wrong_are_told_the_others_acknowledged() {
+    let aws = FakeAws::new();
+    let h = handler(&aws, &[]);
+    for (file, told) in [
+        ("asg/instance-refresh-failed.json", true),
+        ("asg/instance-refresh-cancelled.json", true),
+        ("asg/instance-refresh-rollback-started.json", true),
+        ("asg/instance-refresh-succeeded.json", false),
+    ] {
+        let before = h.lifecycle.notifier.sent().len();
+        let out = invoke(&h, &sample(file)).await.unwrap();
+        assert_eq!(
+            h.lifecycle.notifier.sent().len(),
+            before + usize::from(told),
+            "{file}: {}",
+            out.outcome
+        );
+    }
+    let kinds = kinds(&h);
+    assert!(
+        kinds
+            .iter()
+            .all(|k| *k == NotificationKind::InstanceRefreshFailed)
+    );
+}
