@@ -75,6 +75,34 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// The instance type, from its group, or else its container instance.
+    pub fn instance_type(&self) -> Option<String> {
+        self.group
+            .as_ref()
+            .and_then(|g| g.instance_type.clone())
+            .or_else(|| self.container_instance.as_ref()?.instance_type.clone())
+    }
+
+    /// The Availability Zone, from its group, or else its container instance.
+    pub fn availability_zone(&self) -> Option<String> {
+        self.group
+            .as_ref()
+            .and_then(|g| g.availability_zone.clone())
+            .or_else(|| self.container_instance.as_ref()?.availability_zone.clone())
+    }
+
+    /// The pool the instance belongs to, as the fleet metrics count it.
+    pub fn pool(&self) -> crate::observe::Pool {
+        crate::observe::Pool {
+            instance_type: self.instance_type(),
+            availability_zone: self.availability_zone(),
+            group: self
+                .group
+                .as_ref()
+                .map(|g| g.auto_scaling_group_name.clone()),
+        }
+    }
+
     /// In a group that `MANAGED_ASG_TAG` (when set) admits.
     pub fn managed(&self, scope: &Scope) -> bool {
         scope
@@ -82,6 +110,26 @@ impl Findings {
             .as_ref()
             .is_none_or(|tag| self.group.is_some() && tag.matches(&self.group_tags))
     }
+}
+
+/// Registrations for people: `web port 80, api` (a target group ARN's name part).
+pub fn target_list(regs: &[Registration]) -> String {
+    let names: Vec<String> = regs
+        .iter()
+        .map(|r| {
+            // `arn:…:targetgroup/<name>/<id>`
+            let name = r
+                .target_group_arn
+                .split('/')
+                .nth(1)
+                .unwrap_or(&r.target_group_arn);
+            match r.port {
+                Some(p) => format!("{name} port {p}"),
+                None => name.to_owned(),
+            }
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// How many clusters are searched at once.

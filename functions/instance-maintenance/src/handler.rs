@@ -16,7 +16,7 @@ use fleetguard::events::{
 };
 use fleetguard::ids::InstanceId;
 use fleetguard::notify::{Deadline, Notification, NotificationKind, Severity};
-use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome, Pool};
+use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
 use fleetguard::out_of_service::{DrainOutcome, Findings, Fleet, find, take_out_of_service};
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstances, DrainMark, DrainReason, DrainResult, Notify,
@@ -57,23 +57,6 @@ struct Removed {
 /// In no group, no searched cluster and no target group.
 fn nothing_here(f: &Findings) -> bool {
     f.group.is_none() && f.container_instance.is_none() && f.registrations.is_empty()
-}
-
-fn pool(f: &Findings) -> Pool {
-    let ci = f.container_instance.as_ref();
-    Pool {
-        instance_type: f
-            .group
-            .as_ref()
-            .and_then(|g| g.instance_type.clone())
-            .or(ci.and_then(|c| c.instance_type.clone())),
-        availability_zone: f
-            .group
-            .as_ref()
-            .and_then(|g| g.availability_zone.clone())
-            .or(ci.and_then(|c| c.availability_zone.clone())),
-        group: f.group.as_ref().map(|g| g.auto_scaling_group_name.clone()),
-    }
 }
 
 /// The payload a schedule invokes the function with: an event of our own source, so it parses
@@ -285,7 +268,7 @@ where
                 )
             }
             HealthPlan::NotifyOnly => {
-                metrics.fleet(FleetMetric::ScheduledMaintenance, &pool(&findings));
+                metrics.fleet(FleetMetric::ScheduledMaintenance, &findings.pool());
                 part.outcome = Some(format!("{instance}: notified"));
                 let why = if kind.takes_instance_away() && nothing_here(&findings) {
                     "It is in no Auto Scaling group, searched ECS cluster or target group: nothing to take out of service.".to_owned()
@@ -301,7 +284,7 @@ where
                 )
             }
             HealthPlan::Schedule { at } => {
-                metrics.fleet(FleetMetric::ScheduledMaintenance, &pool(&findings));
+                metrics.fleet(FleetMetric::ScheduledMaintenance, &findings.pool());
                 let how = self.how(kind, &findings);
                 fields.push(("Out of service at".to_owned(), when(*at)));
                 if dry_run {
@@ -343,7 +326,7 @@ where
                 )
             }
             HealthPlan::Now => {
-                metrics.fleet(FleetMetric::ScheduledMaintenance, &pool(&findings));
+                metrics.fleet(FleetMetric::ScheduledMaintenance, &findings.pool());
                 let how = self.how(kind, &findings);
                 if !dry_run {
                     // A window moved closer: its schedule is not needed any more.
@@ -471,6 +454,10 @@ where
         let instance = &due.instance_id;
         let mut part = Part::default();
         let (findings, _) = find(&self.fleet, &self.config.scope, instance, false, None).await?;
+        if !findings.managed(&self.config.scope) {
+            part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
+            return Ok(part);
+        }
         if self.common.dry_run {
             part.outcome = Some(format!("{instance}: dry run, nothing put back"));
             return Ok(part);
@@ -491,10 +478,19 @@ where
                     metrics.action(Action::DeregisterTargets, Outcome::Done);
                     done.push(format!("registered in {}", target_list(&regs)));
                 }
-                // Terminated or stopped since: there is nothing to put back.
-                Err(e) if e.code.as_deref() == Some("InvalidTarget") => {
-                    part.outcome =
-                        Some(format!("{instance}: not running any more, not registered"));
+                // Terminated or stopped since, or the target group deleted: there is nothing to
+                // put back, and retrying for a day would not change it.
+                Err(e)
+                    if matches!(
+                        e.code.as_deref(),
+                        Some("InvalidTarget" | "TargetGroupNotFound")
+                    ) =>
+                {
+                    tracing::warn!(error = %e, "targets not registered again");
+                    part.outcome = Some(format!(
+                        "{instance}: not registered again ({})",
+                        e.code.as_deref().unwrap_or_default()
+                    ));
                     return Ok(part);
                 }
                 Err(e) => part.errors.push(e.to_string()),

@@ -3,7 +3,7 @@
 
 use fleetguard::notify::{Notification, NotificationKind, Severity, console_host};
 use fleetguard::out_of_service::Findings;
-use fleetguard::ports::Registration;
+pub use fleetguard::out_of_service::target_list;
 use std::time::Duration;
 
 /// What every instance message shows, and where it links.
@@ -30,40 +30,13 @@ pub fn when(epoch: i64) -> String {
         .unwrap_or_else(|| epoch.to_string())
 }
 
-/// Target groups by name and port: `web port 80, api`.
-pub fn target_list(regs: &[Registration]) -> String {
-    let names: Vec<String> = regs
-        .iter()
-        .map(|r| {
-            let name = r
-                .target_group_arn
-                .split('/')
-                .nth(1)
-                .unwrap_or(&r.target_group_arn);
-            match r.port {
-                Some(p) => format!("{name} port {p}"),
-                None => name.to_owned(),
-            }
-        })
-        .collect();
-    names.join(", ")
-}
-
 pub fn render(m: InstanceMessage<'_>) -> Notification {
     let f = m.findings;
     let ci = f.container_instance.as_ref();
     let mut n = Notification::new(m.kind, m.severity, m.title, m.dedupe_key).summary(m.summary);
     n.resource_name = Some(m.instance.to_owned());
-    let instance_type = f
-        .group
-        .as_ref()
-        .and_then(|g| g.instance_type.clone())
-        .or(ci.and_then(|c| c.instance_type.clone()));
-    let az = f
-        .group
-        .as_ref()
-        .and_then(|g| g.availability_zone.clone())
-        .or(ci.and_then(|c| c.availability_zone.clone()));
+    let instance_type = f.instance_type();
+    let az = f.availability_zone();
     n = n
         .field("Instance", m.instance)
         .field("Instance type", instance_type.unwrap_or_default())
@@ -122,6 +95,7 @@ pub fn render(m: InstanceMessage<'_>) -> Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fleetguard::ports::Registration;
 
     #[test]
     fn message_names_the_instance_its_pool_and_links() {

@@ -445,3 +445,32 @@ async fn other_services_and_bad_windows() {
     // The start time is parsed from RFC 2822, as Health writes it.
     assert!(parse_health_time("Thu, 14 Jan 2027 09:00:00 GMT").is_some());
 }
+
+#[tokio::test]
+async fn a_target_group_deleted_since_the_drain_is_not_retried_for_a_day() {
+    let (aws, _, _) = fleet();
+    aws.fail(
+        "RegisterTargets",
+        1,
+        fleetguard::ports::AwsError::service(
+            "RegisterTargets",
+            "TargetGroupNotFound",
+            "One or more target groups not found",
+        ),
+    );
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(&h, &sample("maintenance/scheduled-return.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.outcome,
+        format!("{INSTANCE}: not registered again (TargetGroupNotFound)")
+    );
+    // Throttling, on the other hand, fails so the scheduler tries again.
+    aws.throttle("RegisterTargets", 1);
+    let err = invoke(&h, &sample("maintenance/scheduled-return.json"))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("Throttling"), "{}", err.message);
+}

@@ -7,7 +7,7 @@ use crate::decide::{Interruption, Plan, decide, drain_mark, time_left};
 use crate::render::{Report, render};
 use fleetguard::config::CommonConfig;
 use fleetguard::notify::Deadline;
-use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome, Pool};
+use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
 use fleetguard::out_of_service::{Fleet, find, take_out_of_service};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainResult, Notify, TargetGroups, count_by_service,
@@ -90,17 +90,7 @@ where
             return Err(e.clone().into());
         }
         if !matches!(plan, Plan::Ignore(_)) {
-            let ci = findings.container_instance.as_ref();
-            let g = findings.group.as_ref();
-            let pool = Pool {
-                instance_type: g
-                    .and_then(|g| g.instance_type.clone())
-                    .or(ci.and_then(|c| c.instance_type.clone())),
-                availability_zone: g
-                    .and_then(|g| g.availability_zone.clone())
-                    .or(ci.and_then(|c| c.availability_zone.clone())),
-                group: g.map(|g| g.auto_scaling_group_name.clone()),
-            };
+            let pool = findings.pool();
             let m = if interruption.action.is_some() {
                 FleetMetric::SpotInterruptions
             } else {

@@ -3,7 +3,7 @@
 use crate::decide::{Interruption, Plan};
 use fleetguard::events::Event;
 use fleetguard::notify::{Notification, NotificationKind, Severity, console_host};
-use fleetguard::out_of_service::{DrainOutcome, Findings};
+use fleetguard::out_of_service::{DrainOutcome, Findings, target_list};
 use fleetguard::ports::DrainResult;
 use fleetguard::time::human_duration;
 use std::collections::BTreeMap;
@@ -85,16 +85,8 @@ pub fn render(r: &Report<'_>, event: &Event) -> Notification {
     let mut n = Notification::new(kind, severity, title, key).summary(summary);
     n.resource_name = Some(i.instance_id.to_string());
     n.state = i.action.as_ref().map(|a| a.to_string());
-    let instance_type = f
-        .group
-        .as_ref()
-        .and_then(|g| g.instance_type.clone())
-        .or(ci.and_then(|c| c.instance_type.clone()));
-    let az = f
-        .group
-        .as_ref()
-        .and_then(|g| g.availability_zone.clone())
-        .or(ci.and_then(|c| c.availability_zone.clone()));
+    let instance_type = f.instance_type();
+    let az = f.availability_zone();
     n = n
         .field("Instance", i.instance_id.to_string())
         .field("Instance type", instance_type.unwrap_or_default())
@@ -131,22 +123,6 @@ pub fn render(r: &Report<'_>, event: &Event) -> Notification {
     }
     if !f.registrations.is_empty() {
         let done = outcome.is_some_and(|o| !o.deregistered.is_empty());
-        let regs: Vec<String> = f
-            .registrations
-            .iter()
-            .map(|r| {
-                // `arn:…:targetgroup/<name>/<id>`
-                let name = r
-                    .target_group_arn
-                    .split('/')
-                    .nth(1)
-                    .unwrap_or(&r.target_group_arn);
-                match r.port {
-                    Some(p) => format!("{name} port {p}"),
-                    None => name.to_owned(),
-                }
-            })
-            .collect();
         n = n.field(
             if done {
                 "Deregistered from"
@@ -155,7 +131,7 @@ pub fn render(r: &Report<'_>, event: &Event) -> Notification {
             } else {
                 "Target groups"
             },
-            regs.join(", "),
+            target_list(&f.registrations),
         );
     }
     let region = &event.envelope.region;

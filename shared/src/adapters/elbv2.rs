@@ -15,6 +15,23 @@ impl Elbv2 {
     }
 }
 
+/// The registrations as one target list per target group, for one call each.
+fn by_target_group<'a>(
+    instance_id: &str,
+    regs: &'a [Registration],
+) -> Vec<(&'a str, Vec<TargetDescription>)> {
+    let mut by_group: std::collections::BTreeMap<&str, Vec<TargetDescription>> = Default::default();
+    for r in regs {
+        by_group.entry(&r.target_group_arn).or_default().push(
+            TargetDescription::builder()
+                .id(instance_id)
+                .set_port(r.port)
+                .build(),
+        );
+    }
+    by_group.into_iter().collect()
+}
+
 impl TargetGroups for Elbv2 {
     /// The instance's registrations in `target_group_arn` (one `DescribeTargetHealth`).
     async fn registrations(
@@ -88,23 +105,7 @@ impl TargetGroups for Elbv2 {
     /// Deregister these registrations (one call per target group). Deregistering a target that
     /// is already gone succeeds, so this is safe to repeat.
     async fn deregister(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
-        let mut by_group: std::collections::BTreeMap<&str, Vec<Option<i32>>> = Default::default();
-        for r in regs {
-            by_group
-                .entry(&r.target_group_arn)
-                .or_default()
-                .push(r.port);
-        }
-        for (tg, ports) in by_group {
-            let targets: Vec<TargetDescription> = ports
-                .into_iter()
-                .map(|p| {
-                    TargetDescription::builder()
-                        .id(instance_id)
-                        .set_port(p)
-                        .build()
-                })
-                .collect();
+        for (tg, targets) in by_target_group(instance_id, regs) {
             self.client
                 .deregister_targets()
                 .target_group_arn(tg)
@@ -119,23 +120,7 @@ impl TargetGroups for Elbv2 {
     /// Register these registrations again (one call per target group). Registering a target
     /// that is registered succeeds, so this is safe to repeat.
     async fn register(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
-        let mut by_group: std::collections::BTreeMap<&str, Vec<Option<i32>>> = Default::default();
-        for r in regs {
-            by_group
-                .entry(&r.target_group_arn)
-                .or_default()
-                .push(r.port);
-        }
-        for (tg, ports) in by_group {
-            let targets: Vec<TargetDescription> = ports
-                .into_iter()
-                .map(|p| {
-                    TargetDescription::builder()
-                        .id(instance_id)
-                        .set_port(p)
-                        .build()
-                })
-                .collect();
+        for (tg, targets) in by_target_group(instance_id, regs) {
             self.client
                 .register_targets()
                 .target_group_arn(tg)
