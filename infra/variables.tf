@@ -232,7 +232,7 @@ variable "rebalance_undo_seconds" {
 }
 
 variable "maintenance_action" {
-  description = "instance-maintenance: what is done before AWS retires, stops or reboots an instance. `replace`: an instance in an Auto Scaling group is drained, then terminated with the desired capacity kept so the group launches a replacement (others are drained); `drain`: ECS container instance DRAINING and deregistered from its target groups; `notify`: messages only. A reboot is always drained, and put back after its window."
+  description = "instance-maintenance: what is done before AWS retires, stops or reboots an instance. `replace`: an instance in an Auto Scaling group with a terminate hook is drained, then terminated with the desired capacity kept so the group launches a replacement (others are drained); `drain`: ECS container instance DRAINING and deregistered from its target groups; `notify`: messages only. A reboot is always drained, and put back after its window."
   type        = string
   default     = "replace"
   validation {

@@ -5,7 +5,8 @@
 
 use crate::config::{MaintenanceAction, MaintenanceConfig};
 use crate::decide::{
-    HealthPlan, RETURN_DELAY_SECS, Removal, plan_health, removal, schedule_name, window_end,
+    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, plan_health, removal,
+    schedule_name, window_end,
 };
 use crate::render::{InstanceMessage, render, target_list, when};
 use fleetguard::config::CommonConfig;
@@ -248,7 +249,7 @@ where
                         changed.push(format!("schedule {out_name} deleted"));
                     }
                     if let Some(mut back) = self.schedules.schedule(&back_name).await? {
-                        back.at = now + 60;
+                        back.at = now + MIN_SCHEDULE_AHEAD_SECS;
                         self.schedules.put(&back).await?;
                         changed.push(format!("schedule {back_name} moved to now"));
                     }
@@ -424,13 +425,15 @@ where
                 }
             ),
             summary: format!(
-                "AWS's {} of {instance} starts at {}. fleetguard {} it.",
+                "AWS's {} of {instance} starts at {}. fleetguard {}.",
                 kind.describe(),
                 when(due.window_start.timestamp()),
-                if dry_run {
-                    format!("would {how}")
-                } else {
-                    format!("is to {how}")
+                match &r {
+                    None => format!("would {how} it"),
+                    Some(r) if r.replaced == Some(true) =>
+                        "drained it, and terminated it in its group so that a replacement launches now"
+                            .to_owned(),
+                    Some(_) => "drained it".to_owned(),
                 }
             ),
             dedupe_key: format!("maintenance-due|{}|{instance}", due.event_arn),
@@ -653,7 +656,35 @@ where
         let now = self.clock.now();
         let start = due.window_start.timestamp();
         let end = window_end(start, due.window_end.map(|t| t.timestamp()));
-        let how = removal(kind, self.config.action, findings.group.as_ref(), end, now);
+        let mut how = removal(kind, self.config.action, findings.group.as_ref(), end, now);
+        if let (Removal::Replace, Some(g)) = (how, findings.group.as_ref()) {
+            // Terminating at once is safe only when a terminate hook holds the instance until
+            // it is drained; without one, its tasks would be cut short before the window.
+            match self
+                .fleet
+                .autoscaling
+                .hooks(&g.auto_scaling_group_name)
+                .await
+            {
+                Ok(hooks) if hooks.iter().any(|h| h.is_terminating()) => {}
+                Ok(_) => {
+                    part.actions.push(format!(
+                        "{} has no terminate hook: drained, not replaced",
+                        g.auto_scaling_group_name
+                    ));
+                    how = Removal::Drain {
+                        mark: Some(DrainMark {
+                            reason: DrainReason::Stopped,
+                            at: now,
+                        }),
+                    };
+                }
+                Err(e) => {
+                    part.errors.push(e.to_string());
+                    return None;
+                }
+            }
+        }
         let mark = match how {
             Removal::Drain { mark } => mark,
             Removal::Replace => None,
@@ -686,7 +717,8 @@ where
         let took_something = removed.drained.container_instance == Some(DrainResult::Drained)
             || !removed.drained.deregistered.is_empty();
         if kind.comes_back() && took_something {
-            let at = end + RETURN_DELAY_SECS;
+            // Never in the past: a window already over is put back soon.
+            let at = (end + RETURN_DELAY_SECS).max(now + MIN_SCHEDULE_AHEAD_SECS);
             let back = MaintenanceDue {
                 step: MaintenanceStep::Return,
                 targets: removed

@@ -64,6 +64,8 @@ fn fleet() -> (FakeAws, String, String) {
     let tg = aws.target("web", INSTANCE, 80);
     aws.group("workers", &[], std::slice::from_ref(&tg));
     aws.group_instance("workers", INSTANCE, "InService");
+    // The terminate hook that drains a replaced instance properly.
+    aws.hook("workers", "fleetguard-drain", true, 300, None);
     let ci = aws.container_instance("prod", INSTANCE, "checkout-api", 2);
     (aws, tg, ci)
 }
@@ -473,4 +475,33 @@ async fn a_target_group_deleted_since_the_drain_is_not_retried_for_a_day() {
         .await
         .unwrap_err();
     assert!(err.message.contains("Throttling"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn without_a_terminate_hook_the_instance_is_drained_not_replaced() {
+    // Terminating at once would cut its tasks short: no hook holds it until it is drained.
+    let (aws, _, _) = fleet();
+    aws.world().hooks.clear();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.actions
+            .iter()
+            .any(|a| a == "workers has no terminate hook: drained, not replaced"),
+        "{:?}",
+        out.actions
+    );
+    let w = aws.world();
+    assert!(w.replaced.is_empty());
+    assert_eq!(w.container_instances[0].status, "DRAINING");
+    assert_eq!(
+        w.container_instances[0].drain_mark.map(|m| m.reason),
+        Some(DrainReason::Stopped)
+    );
 }
