@@ -390,6 +390,13 @@ where
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);
         }
+        if nothing_here(&findings) {
+            // Gone since (replaced, terminated), or never in anything fleetguard manages.
+            part.outcome = Some(format!(
+                "{instance}: nothing to take out of service (in no group, searched cluster or target group)"
+            ));
+            return Ok(part);
+        }
         let how = self.how(kind, &findings);
         let r = self
             .take_out(instance, due, kind, &findings, event, metrics, &mut part)

@@ -505,3 +505,21 @@ async fn without_a_terminate_hook_the_instance_is_drained_not_replaced() {
         Some(DrainReason::Stopped)
     );
 }
+
+#[tokio::test]
+async fn a_schedule_for_an_instance_gone_since_changes_nothing_and_says_nothing() {
+    let aws = FakeAws::new();
+    aws.cluster("prod");
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(&h, &sample("maintenance/scheduled-out-of-service.json"))
+        .await
+        .unwrap();
+    assert!(
+        out.outcome.contains("nothing to take out of service"),
+        "{}",
+        out.outcome
+    );
+    assert!(h.notifier.sent().is_empty());
+    assert_eq!(aws.calls_of("TerminateInstanceInAutoScalingGroup"), 0);
+}
