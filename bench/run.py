@@ -60,6 +60,15 @@ def say(msg=""):
 # ---------------------------------------------------------------- counting proxy in front of AWS
 
 
+def rest_op(method, path):
+    """The operation of a REST-JSON call (EventBridge Scheduler's `/schedules/<name>`)."""
+    path = path.split("?")[0]
+    if path.startswith("/schedules/"):
+        return {"POST": "CreateSchedule", "PUT": "UpdateSchedule", "GET": "GetSchedule",
+                "DELETE": "DeleteSchedule"}.get(method, f"{method} /schedules")
+    return f"{method} {path}"
+
+
 class CountingProxy:
     """Forwards to `upstream`, recording (time, operation) of every AWS call."""
 
@@ -75,7 +84,7 @@ class CountingProxy:
                 op = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
                 if not op:
                     m = re.search(rb"(?:^|&)Action=([A-Za-z]+)", body)
-                    op = m.group(1).decode() if m else f"{self.command} {self.path.split('?')[0]}"
+                    op = m.group(1).decode() if m else rest_op(self.command, self.path)
                 with px.lock:
                     px.calls.append((now_ns(), op))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
