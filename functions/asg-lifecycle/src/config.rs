@@ -33,7 +33,7 @@ pub struct LifecycleConfig {
     /// interruption follows, before the container instance is set ACTIVE again.
     pub rebalance_undo_secs: i64,
     /// `LAUNCH_FAILURE_WINDOW_SECONDS`: one message per group about failed launches in this
-    /// long (with `DEDUPE_TABLE`; each execution environment alone without it).
+    /// long (with `DEDUPE_TABLE`; without it, every failure is announced).
     pub launch_failure_window_secs: i64,
 }
 
