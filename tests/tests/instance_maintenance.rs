@@ -220,3 +220,55 @@ async fn a_launch_failure_is_told_once_per_window_with_its_cause() {
     assert!(out.outcome.starts_with("ignored"), "{out:?}");
     assert_eq!(s.slack_titles().await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_moved_window_moves_the_schedule_and_a_closed_event_deletes_it() {
+    // The adapter's update path (CreateSchedule conflicts, GetSchedule differs, UpdateSchedule)
+    // and its delete, against moto's Scheduler.
+    let s = Setup::new().await;
+    let ctx = context(&s, &[]).await;
+    let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
+    let scheduler = aws_sdk_scheduler::Client::new(&s.sdk);
+    let expression = |name: String| {
+        let scheduler = scheduler.clone();
+        async move {
+            scheduler
+                .get_schedule()
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .schedule_expression()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    invoke(&ctx, &retirement(&web, 3 * 86_400)).await.unwrap();
+    let name = schedules(&s).await[0].name().unwrap().to_owned();
+    let first = expression(name.clone()).await;
+
+    let moved = invoke(&ctx, &retirement(&web, 5 * 86_400)).await.unwrap();
+    assert!(
+        moved.actions.iter().any(|a| a.ends_with("moved")),
+        "{moved:?}"
+    );
+    let listed = schedules(&s).await;
+    assert_eq!(listed.len(), 1, "the same schedule, moved");
+    assert_eq!(listed[0].name(), Some(name.as_str()));
+    let second = expression(name.clone()).await;
+    assert_ne!(first, second);
+    let day = |e: &str| chrono::NaiveDate::parse_from_str(&e[3..13], "%Y-%m-%d").unwrap();
+    assert_eq!(
+        (day(&second) - day(&first)).num_days(),
+        2,
+        "{first} → {second}"
+    );
+    assert_eq!(s.slack_titles().await.len(), 2, "the new window is news");
+
+    let mut closed = retirement(&web, 5 * 86_400);
+    closed["detail"]["statusCode"] = json!("closed");
+    let out = invoke(&ctx, &closed).await.unwrap();
+    assert_eq!(out.outcome, format!("{web}: closed"), "{out:?}");
+    assert!(schedules(&s).await.is_empty());
+    assert!(s.targets().await.contains(&web), "nothing was taken out");
+}

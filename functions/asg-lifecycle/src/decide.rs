@@ -535,4 +535,53 @@ mod tests {
         assert_eq!(expected_cluster(Some(r#"{"cluster":7}"#)), None);
         assert_eq!(cluster_name("arn:aws:ecs:eu-west-1:1:cluster/prod"), "prod");
     }
+
+    #[test]
+    fn maintenance_and_stop_drains_are_undone_once_the_instance_can_be_back() {
+        let ci = |status: &str| ContainerInstance {
+            status: status.into(),
+            agent_connected: true,
+            ..ContainerInstance::default()
+        };
+        let undo = |reason, at, now| {
+            decide_undo(
+                DrainMark { reason, at },
+                &ci("DRAINING"),
+                Some("InService"),
+                now,
+                3600,
+            )
+        };
+        // A reboot's mark carries its window's end: held until the window is over.
+        assert_eq!(undo(DrainReason::Maintenance, 10_000, 9_999), Undo::Wait);
+        assert_eq!(
+            undo(DrainReason::Maintenance, 10_000, 10_000),
+            Undo::Activate
+        );
+        // A stopped instance cannot be running again within SPOT_RETURN_SECS of its drain.
+        assert_eq!(undo(DrainReason::Stopped, 10_000, 10_000 + 60), Undo::Wait);
+        assert_eq!(
+            undo(DrainReason::Stopped, 10_000, 10_000 + SPOT_RETURN_SECS),
+            Undo::Activate
+        );
+        // On its way out, never.
+        assert_eq!(
+            decide_undo(
+                DrainMark {
+                    reason: DrainReason::Maintenance,
+                    at: 0
+                },
+                &ci("DRAINING"),
+                Some("Terminating:Wait"),
+                10_000,
+                3600
+            ),
+            Undo::Wait
+        );
+        // Marks round-trip as the attribute value.
+        for reason in [DrainReason::Maintenance, DrainReason::Stopped] {
+            let m = DrainMark { reason, at: 42 };
+            assert_eq!(DrainMark::parse(&m.value()), Some(m));
+        }
+    }
 }

@@ -4,6 +4,7 @@ use crate::config::{MaintenanceAction, MaintenanceConfig};
 use fleetguard::events::health::{HealthStatus, MaintenanceStep};
 use fleetguard::events::{HealthEvent, MaintenanceKind};
 use fleetguard::ids::InstanceId;
+use fleetguard::out_of_service::Findings;
 use fleetguard::ports::{DrainMark, DrainReason, GroupInstance};
 use sha2::{Digest, Sha256};
 
@@ -52,6 +53,22 @@ pub fn plan_health(h: &HealthEvent, now: i64, config: &MaintenanceConfig) -> Hea
         HealthPlan::Now
     } else {
         HealthPlan::Schedule { at }
+    }
+}
+
+/// In no group, no searched cluster and no target group: nothing fleetguard manages runs there.
+pub fn nothing_to_take_out(f: &Findings) -> bool {
+    f.group.is_none() && f.container_instance.is_none() && f.registrations.is_empty()
+}
+
+/// The event's plan for one instance: people are told about an instance with nothing to take
+/// out of service, and nothing is scheduled for it.
+pub fn plan_for_instance(plan: &HealthPlan, f: &Findings) -> HealthPlan {
+    match plan {
+        HealthPlan::Schedule { .. } | HealthPlan::Now if nothing_to_take_out(f) => {
+            HealthPlan::NotifyOnly
+        }
+        other => other.clone(),
     }
 }
 
@@ -246,6 +263,38 @@ mod tests {
             100,
         );
         assert!(matches!(r, Removal::Drain { .. }));
+    }
+
+    #[test]
+    fn an_instance_with_nothing_to_take_out_is_only_told_about() {
+        let empty = Findings::default();
+        assert!(nothing_to_take_out(&empty));
+        assert_eq!(
+            plan_for_instance(&HealthPlan::Schedule { at: 5 }, &empty),
+            HealthPlan::NotifyOnly
+        );
+        assert_eq!(
+            plan_for_instance(&HealthPlan::Now, &empty),
+            HealthPlan::NotifyOnly
+        );
+        assert_eq!(
+            plan_for_instance(&HealthPlan::Closed, &empty),
+            HealthPlan::Closed
+        );
+        let grouped = Findings {
+            group: Some(GroupInstance {
+                instance_id: "i-0a1b2c3d4e5f60718".into(),
+                auto_scaling_group_name: "web".into(),
+                availability_zone: None,
+                instance_type: None,
+                lifecycle_state: "InService".into(),
+            }),
+            ..Findings::default()
+        };
+        assert_eq!(
+            plan_for_instance(&HealthPlan::Schedule { at: 5 }, &grouped),
+            HealthPlan::Schedule { at: 5 }
+        );
     }
 
     #[test]

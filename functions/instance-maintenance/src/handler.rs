@@ -5,8 +5,8 @@
 
 use crate::config::{MaintenanceAction, MaintenanceConfig};
 use crate::decide::{
-    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, plan_health, removal,
-    schedule_name, window_end,
+    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, nothing_to_take_out,
+    plan_for_instance, plan_health, removal, schedule_name, window_end,
 };
 use crate::render::{InstanceMessage, render, target_list, when};
 use fleetguard::config::CommonConfig;
@@ -53,11 +53,6 @@ struct Removed {
     replaced: Option<bool>,
     /// The schedule that puts a rebooted instance back.
     return_at: Option<i64>,
-}
-
-/// In no group, no searched cluster and no target group.
-fn nothing_here(f: &Findings) -> bool {
-    f.group.is_none() && f.container_instance.is_none() && f.registrations.is_empty()
 }
 
 /// The payload a schedule invokes the function with: an event of our own source, so it parses
@@ -109,8 +104,10 @@ where
     ) -> Result<Summary, Error> {
         let parts = match &event.detail {
             Detail::HealthEvent(h) => {
-                let plan_probe = plan_health(h, self.clock.now(), &self.config);
-                if let HealthPlan::Ignore(why) = plan_probe {
+                // One time read for every instance of the event.
+                let now = self.clock.now();
+                let plan = plan_health(h, now, &self.config);
+                if let HealthPlan::Ignore(why) = &plan {
                     tracing::info!(reason = %why, "Health event acknowledged");
                     summary.outcome = format!("ignored: {why}");
                     return Ok(summary);
@@ -122,7 +119,10 @@ where
                 }
                 let mut parts = Vec::new();
                 for instance in &h.instances {
-                    parts.push(self.on_health(event, h, instance, metrics).await?);
+                    parts.push(
+                        self.on_health(event, h, &plan, now, instance, metrics)
+                            .await?,
+                    );
                 }
                 parts
             }
@@ -184,28 +184,24 @@ where
     S: Schedules,
     N: Notify,
 {
-    /// A scheduled change, for one of its instances.
+    /// A scheduled change, for one of its instances: `plan` is the event's (`plan_health`).
     async fn on_health(
         &self,
         event: &Event,
         h: &HealthEvent,
+        plan: &HealthPlan,
+        now: i64,
         instance: &InstanceId,
         metrics: &mut Metrics,
     ) -> Result<Part, Error> {
-        let now = self.clock.now();
         let dry_run = self.common.dry_run;
-        let mut plan = plan_health(h, now, &self.config);
         let (findings, _) = find(&self.fleet, &self.config.scope, instance, false, None).await?;
         let mut part = Part::default();
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);
         }
-        if matches!(plan, HealthPlan::Schedule { .. } | HealthPlan::Now) && nothing_here(&findings)
-        {
-            // Nothing fleetguard manages runs there: people are told, nothing is scheduled.
-            plan = HealthPlan::NotifyOnly;
-        }
+        let plan = plan_for_instance(plan, &findings);
         let kind = h.kind();
         let start = h.start.map(|t| t.timestamp()).unwrap_or(now);
         let end = window_end(start, h.end.map(|t| t.timestamp()));
@@ -234,7 +230,10 @@ where
             ("Event type".to_owned(), h.event_type_code.clone()),
         ];
         let (title, summary, severity) = match &plan {
-            HealthPlan::Ignore(_) => unreachable!("checked by the caller"),
+            HealthPlan::Ignore(why) => {
+                part.outcome = Some(format!("{instance}: ignored, {why}"));
+                return Ok(part);
+            }
             HealthPlan::Closed => {
                 // The window is over or cancelled: its schedule goes; a reboot's drain is put
                 // back now rather than at the end of a window that will not happen.
@@ -271,7 +270,7 @@ where
             HealthPlan::NotifyOnly => {
                 metrics.fleet(FleetMetric::ScheduledMaintenance, &findings.pool());
                 part.outcome = Some(format!("{instance}: notified"));
-                let why = if kind.takes_instance_away() && nothing_here(&findings) {
+                let why = if kind.takes_instance_away() && nothing_to_take_out(&findings) {
                     "It is in no Auto Scaling group, searched ECS cluster or target group: nothing to take out of service.".to_owned()
                 } else if kind.takes_instance_away() {
                     "MAINTENANCE_ACTION=notify: nothing is changed.".to_owned()
@@ -390,7 +389,7 @@ where
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);
         }
-        if nothing_here(&findings) {
+        if nothing_to_take_out(&findings) {
             // Gone since (replaced, terminated), or never in anything fleetguard manages.
             part.outcome = Some(format!(
                 "{instance}: nothing to take out of service (in no group, searched cluster or target group)"
@@ -791,8 +790,7 @@ fn removed_fields(f: &Findings, r: Option<&Removed>, dry_run: bool) -> Vec<(Stri
         }
         return out;
     };
-    if let (Some(res), Some(ci)) = (r.drained.container_instance, &f.container_instance) {
-        let _ = ci;
+    if let (Some(res), Some(_)) = (r.drained.container_instance, &f.container_instance) {
         out.push((
             "Drain".to_owned(),
             match res {

@@ -523,3 +523,26 @@ async fn a_schedule_for_an_instance_gone_since_changes_nothing_and_says_nothing(
     assert!(h.notifier.sent().is_empty());
     assert_eq!(aws.calls_of("TerminateInstanceInAutoScalingGroup"), 0);
 }
+
+#[tokio::test]
+async fn every_affected_instance_gets_its_schedule_and_message() {
+    const OTHER: &str = "i-07f3e9b2c4d5a6180";
+    let (aws, _, _) = fleet();
+    aws.group_instance("workers", OTHER, "InService");
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let mut e = health("maintenance/health-retirement.json", NOW, 86_400, None);
+    e["detail"]["affectedEntities"] = json!([{"entityValue": INSTANCE}, {"entityValue": OTHER}]);
+    let out = invoke(&h, &e).await.unwrap();
+    assert_eq!(
+        out.outcome,
+        format!("{INSTANCE}: scheduled; {OTHER}: scheduled")
+    );
+    let w = aws.world();
+    assert_eq!(w.schedules.len(), 2);
+    assert!(w.schedules.keys().any(|k| k.contains(OTHER)));
+    drop(w);
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[0].dedupe_key, sent[1].dedupe_key);
+}

@@ -56,41 +56,41 @@ impl Scheduler {
     }
 
     async fn create_or_update(&self, s: &OneTimeSchedule, update: bool) -> Result<(), AwsError> {
+        let op = if update {
+            "UpdateSchedule"
+        } else {
+            "CreateSchedule"
+        };
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
-            .map_err(|e| AwsError::other("CreateSchedule", e.to_string()))?;
-        let target = self.target(&s.input)?;
-        if update {
-            self.client
-                .update_schedule()
-                .name(&s.name)
-                .group_name(&self.target.group)
-                .schedule_expression(s.expression())
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window)
-                .target(target)
-                .description(&s.description)
-                .action_after_completion(ActionAfterCompletion::Delete)
-                .send()
-                .await
-                .map_err(|e| sdk_error("UpdateSchedule", &e))?;
-        } else {
-            self.client
-                .create_schedule()
-                .name(&s.name)
-                .group_name(&self.target.group)
-                .schedule_expression(s.expression())
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window)
-                .target(target)
-                .description(&s.description)
-                .action_after_completion(ActionAfterCompletion::Delete)
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateSchedule", &e))?;
+            .map_err(|e| AwsError::other(op, e.to_string()))?;
+        let target = self
+            .target(&s.input)
+            .map_err(|e| AwsError { operation: op, ..e })?;
+        // Create and Update take the same fields, through two builder types.
+        macro_rules! schedule {
+            ($request:expr) => {
+                $request
+                    .name(&s.name)
+                    .group_name(&self.target.group)
+                    .schedule_expression(s.expression())
+                    .schedule_expression_timezone("UTC")
+                    .flexible_time_window(window)
+                    .target(target)
+                    .description(&s.description)
+                    .action_after_completion(ActionAfterCompletion::Delete)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_error(op, &e))
+            };
         }
-        Ok(())
+        if update {
+            schedule!(self.client.update_schedule())
+        } else {
+            schedule!(self.client.create_schedule())
+        }
     }
 }
 
