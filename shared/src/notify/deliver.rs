@@ -6,12 +6,12 @@
 //! `DEDUPE_TABLE`, a destination that already has the message (same dedupe key) is skipped, so
 //! that retry reaches only the destinations that missed it.
 
-use super::route::{Destination, Route, Rules};
+use super::incident::{self, IncidentRecord, PagerDutyAction, SlackStep};
+use super::route::{self, Destination, Route, Rules};
 use super::webhook::WebhookUrl;
-use super::{Notification, slack, sns};
+use super::{Notification, Phase, http, pagerduty, slack, sns, teams};
 use crate::config::ConfigError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use backon::{ExponentialBuilder, Retryable};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -109,27 +109,51 @@ impl std::error::Error for DeliveryError {}
 pub struct Notifier {
     rules: Rules,
     defaults: Vec<Destination>,
-    /// Webhooks known at init (`SLACK_WEBHOOK_URL`), and those read from their secrets since.
-    webhooks: Arc<Mutex<BTreeMap<Destination, WebhookUrl>>>,
-    /// Reads webhook secrets on first use: a secret that cannot be read fails only its own
-    /// destination, never the init (draining must not depend on Slack).
+    /// `SLACK_WEBHOOK_URL` (local use), known at init.
+    webhook_url: Option<WebhookUrl>,
+    /// Secret values read since init (webhook URLs, routing keys, the bot token), by secret id.
+    /// Read on first use: a secret that cannot be read fails only its own destination, never the
+    /// init (draining must not depend on notifying).
+    secret_values: Arc<Mutex<BTreeMap<String, SecretText>>>,
     secrets: Option<aws_sdk_secretsmanager::Client>,
     sns: Option<aws_sdk_sns::Client>,
-    /// Built on the first Slack post, with the process's shared root certificates.
+    /// Slack's Web API: the bot token's secret and the API's base URL.
+    slack_api: Option<SlackApi>,
+    pagerduty_url: reqwest::Url,
+    /// Built on the first web post, with the process's shared root certificates.
     http: Arc<OnceLock<reqwest::Client>>,
     dedupe: Option<(aws_sdk_dynamodb::Client, String)>,
     /// Stashed notifications when there is no dedupe table: this execution environment only.
     stash: Arc<Mutex<BTreeMap<String, Notification>>>,
-    slack_max_attempts: usize,
+    /// Incident records when there is no dedupe table: this execution environment only.
+    incidents: Arc<Mutex<BTreeMap<String, IncidentRecord>>>,
+    max_attempts: usize,
+}
+
+#[derive(Clone)]
+struct SlackApi {
+    token_secret: String,
+    base: reqwest::Url,
+}
+
+/// A secret's text; never shown.
+#[derive(Clone)]
+struct SecretText(String);
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(redacted)")
+    }
 }
 
 impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifier")
             .field("defaults", &self.defaults)
+            .field("webhook_url", &self.webhook_url)
             .field(
-                "webhooks",
-                &self.webhooks().values().cloned().collect::<Vec<_>>(),
+                "slack_bot_token_secret",
+                &self.slack_api.as_ref().map(|a| &a.token_secret),
             )
             .field("dedupe_table", &self.dedupe.as_ref().map(|(_, t)| t))
             .finish()
@@ -143,9 +167,18 @@ fn cfg_err(variable: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A base URL from the environment: https, or http to a loopback host (local sinks).
+fn endpoint(raw: &str, variable: &'static str) -> Result<reqwest::Url, ConfigError> {
+    WebhookUrl::parse(raw, variable)
+        .map(|u| u.url().clone())
+        .map_err(|e| cfg_err(variable, e))
+}
+
 impl Notifier {
-    /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`, `NOTIFY_ROUTES`,
-    /// `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`. Webhook secrets are read on first use, not here.
+    /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`,
+    /// `SLACK_BOT_TOKEN_SECRET_ARN`, `SLACK_CHANNEL`, `SLACK_API_URL`, `PAGERDUTY_EVENTS_URL`,
+    /// `NOTIFY_ROUTES`, `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`. Secrets are read on first use,
+    /// not here.
     pub async fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         sdk: &aws_config::SdkConfig,
@@ -169,8 +202,8 @@ impl Notifier {
             }
             defaults.push(Destination::Sns { topic_arn: topic });
         }
-        let mut webhooks = BTreeMap::new();
-        let mut any_secret = rules.slack_secrets().next().is_some();
+        let mut webhook_url = None;
+        let mut any_secret = rules.secrets().next().is_some();
         if let Some(secret) = get("SLACK_WEBHOOK_SECRET_ARN") {
             defaults.push(Destination::SlackSecret { secret_id: secret });
             any_secret = true;
@@ -178,9 +211,47 @@ impl Notifier {
             let hook = WebhookUrl::parse(&url, "SLACK_WEBHOOK_URL")
                 .map_err(|e| cfg_err("SLACK_WEBHOOK_URL", e))?;
             defaults.push(Destination::SlackUrl);
-            webhooks.insert(Destination::SlackUrl, hook);
+            webhook_url = Some(hook);
         }
-        let slack_max_attempts = match get("SLACK_MAX_ATTEMPTS") {
+        let slack_api = match get("SLACK_BOT_TOKEN_SECRET_ARN") {
+            Some(token_secret) => {
+                any_secret = true;
+                let raw = get("SLACK_API_URL").unwrap_or_else(|| slack::DEFAULT_API_URL.into());
+                let raw = if raw.ends_with('/') {
+                    raw
+                } else {
+                    format!("{raw}/")
+                };
+                Some(SlackApi {
+                    token_secret,
+                    base: endpoint(&raw, "SLACK_API_URL")?,
+                })
+            }
+            None => None,
+        };
+        if let Some(channel) = get("SLACK_CHANNEL") {
+            if slack_api.is_none() {
+                return Err(cfg_err(
+                    "SLACK_CHANNEL",
+                    "needs SLACK_BOT_TOKEN_SECRET_ARN (the Web API posts as the bot)",
+                ));
+            }
+            route::check_channel(&channel).map_err(|e| cfg_err("SLACK_CHANNEL", e))?;
+            defaults.push(Destination::SlackChannel { channel });
+        }
+        if slack_api.is_none()
+            && let Some(c) = rules.slack_channels().next()
+        {
+            return Err(cfg_err(
+                "NOTIFY_ROUTES",
+                format!("slack channel {c:?} needs SLACK_BOT_TOKEN_SECRET_ARN"),
+            ));
+        }
+        let pagerduty_url = endpoint(
+            &get("PAGERDUTY_EVENTS_URL").unwrap_or_else(|| pagerduty::DEFAULT_EVENTS_URL.into()),
+            "PAGERDUTY_EVENTS_URL",
+        )?;
+        let max_attempts = match get("SLACK_MAX_ATTEMPTS") {
             Some(v) => v
                 .parse::<usize>()
                 .ok()
@@ -193,17 +264,21 @@ impl Notifier {
         let any_sns = defaults
             .iter()
             .any(|d| matches!(d, Destination::Sns { .. }))
-            || !rules.is_empty();
+            || rules.any_sns();
         Ok(Self {
             rules,
             defaults,
-            webhooks: Arc::new(Mutex::new(webhooks)),
+            webhook_url,
+            secret_values: Arc::default(),
             secrets: any_secret.then(|| aws_sdk_secretsmanager::Client::new(sdk)),
             sns: any_sns.then(|| aws_sdk_sns::Client::new(sdk)),
+            slack_api,
+            pagerduty_url,
             http: Arc::default(),
             dedupe: get("DEDUPE_TABLE").map(|t| (aws_sdk_dynamodb::Client::new(sdk), t)),
             stash: Arc::default(),
-            slack_max_attempts,
+            incidents: Arc::default(),
+            max_attempts,
         })
     }
 
@@ -244,9 +319,16 @@ impl Notifier {
                 report.already_delivered.push(id);
                 continue;
             }
-            match self.deliver(dest, &n, deadline).await {
-                Ok(()) => {
-                    tracing::info!(destination = %id, kind = n.kind.as_str(), "notification delivered");
+            match self.deliver(dest, &n, &route.mentions, deadline).await {
+                Ok(done) => {
+                    tracing::info!(
+                        destination = %id,
+                        kind = n.kind.as_str(),
+                        incident = %n.incident_key(),
+                        phase = n.phase().as_str(),
+                        done,
+                        "notification delivered"
+                    );
                     self.record_sent(&key, n.dedupe_ttl).await;
                     report.delivered.push(id);
                 }
@@ -271,34 +353,51 @@ impl Notifier {
         }
     }
 
+    /// Deliver `n` to one destination; says what was done.
     async fn deliver(
         &self,
         dest: &Destination,
         n: &Notification,
+        mentions: &[String],
         deadline: Deadline,
-    ) -> Result<(), String> {
+    ) -> Result<&'static str, String> {
         match dest {
-            Destination::Sns { topic_arn } => self.publish(topic_arn, n).await,
-            Destination::SlackSecret { .. } | Destination::SlackUrl => {
-                let hook = self.webhook(dest).await?;
-                self.post_slack(&hook, n, deadline).await
+            Destination::Sns { topic_arn } => self.publish(topic_arn, n).await.map(|_| "published"),
+            Destination::SlackUrl => {
+                let hook = self.webhook_url.clone().ok_or("no webhook configured")?;
+                let body = slack::render_with(n, mentions).to_string();
+                self.post_web(hook.url(), None, body, &dest.id(), deadline, |_| Ok(()))
+                    .await
+                    .map(|_| "posted")
+            }
+            Destination::SlackSecret { secret_id } => {
+                let hook = WebhookUrl::from_secret(&self.secret(secret_id).await?.0, secret_id)?;
+                let body = slack::render_with(n, mentions).to_string();
+                self.post_web(hook.url(), None, body, &dest.id(), deadline, |_| Ok(()))
+                    .await
+                    .map(|_| "posted")
+            }
+            Destination::Teams { secret_id } => {
+                let hook = WebhookUrl::from_secret(&self.secret(secret_id).await?.0, secret_id)?;
+                let body = teams::render(n).to_string();
+                self.post_web(hook.url(), None, body, &dest.id(), deadline, |_| Ok(()))
+                    .await
+                    .map(|_| "posted a card")
+            }
+            Destination::PagerDuty { secret_id } => self.page(dest, secret_id, n, deadline).await,
+            Destination::SlackChannel { channel } => {
+                self.slack_incident(dest, channel, n, mentions, deadline)
+                    .await
             }
         }
     }
 
-    fn webhooks(&self) -> std::sync::MutexGuard<'_, BTreeMap<Destination, WebhookUrl>> {
-        self.webhooks.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The destination's webhook: known, or read from its secret now (and kept). A secret that
-    /// cannot be read is this destination's failure, named, and read again on the next try.
-    async fn webhook(&self, dest: &Destination) -> Result<WebhookUrl, String> {
-        if let Some(hook) = self.webhooks().get(dest) {
-            return Ok(hook.clone());
+    /// A secret's text: known, or read now (and kept). A secret that cannot be read is its
+    /// destination's failure, named, and read again on the next try.
+    async fn secret(&self, secret_id: &str) -> Result<SecretText, String> {
+        if let Some(v) = self.secret_values().get(secret_id) {
+            return Ok(v.clone());
         }
-        let Destination::SlackSecret { secret_id } = dest else {
-            return Err("no webhook configured".into());
-        };
         let sm = self.secrets.as_ref().ok_or("no Secrets Manager client")?;
         let value = sm
             .get_secret_value()
@@ -318,9 +417,13 @@ impl Notifier {
             .secret_string()
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| format!("secret {secret_id} has no string value (is it filled in?)"))?;
-        let hook = WebhookUrl::from_secret(text, secret_id)?;
-        self.webhooks().insert(dest.clone(), hook.clone());
-        Ok(hook)
+        let v = SecretText(text.to_owned());
+        self.secret_values().insert(secret_id.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    fn secret_values(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SecretText>> {
+        self.secret_values.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn http(&self) -> &reqwest::Client {
@@ -331,6 +434,30 @@ impl Notifier {
                 .build()
                 .unwrap_or_default()
         })
+    }
+
+    async fn post_web(
+        &self,
+        url: &reqwest::Url,
+        authorization: Option<&str>,
+        body: String,
+        label: &str,
+        deadline: Deadline,
+        check: impl Fn(&http::Answer) -> Result<(), http::HttpError>,
+    ) -> Result<http::Answer, String> {
+        http::post(
+            self.http(),
+            http::Post {
+                url,
+                authorization,
+                body,
+                label,
+                max_attempts: self.max_attempts,
+            },
+            deadline,
+            check,
+        )
+        .await
     }
 
     async fn publish(&self, topic_arn: &str, n: &Notification) -> Result<(), String> {
@@ -356,76 +483,325 @@ impl Notifier {
             .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(&e).to_string())
     }
 
-    async fn post_slack(
+    /// PagerDuty: trigger on open and update, resolve on resolution, one `dedup_key` per incident.
+    async fn page(
         &self,
-        hook: &WebhookUrl,
+        dest: &Destination,
+        secret_id: &str,
         n: &Notification,
         deadline: Deadline,
-    ) -> Result<(), String> {
-        let http = self.http();
-        let body = slack::render(n).to_string();
-        let attempt = || async {
-            let timeout = deadline.remaining().min(Duration::from_secs(10));
-            if timeout < Duration::from_millis(100) {
-                return Err(SlackError::OutOfTime);
-            }
-            let resp = http
-                .post(hook.url().clone())
-                .header("content-type", "application/json")
-                .timeout(timeout)
-                .body(body.clone())
-                .send()
-                .await
-                // `without_url`: the URL is the credential.
-                .map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
-            let status = resp.status().as_u16();
-            if (200..300).contains(&status) {
-                return Ok(());
-            }
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let text = resp.text().await.unwrap_or_default();
-            Err(SlackError::Status {
-                status,
-                retry_after,
-                body: crate::text::shown(&text, 100),
-            })
+    ) -> Result<&'static str, String> {
+        let pk = incident_pk(n.incident_key(), &dest.id());
+        let record = self.incident_record(&pk).await?;
+        let event_time = n.source.event_time.as_deref();
+        let Some(action) = incident::pagerduty_action(
+            record.as_ref(),
+            n.phase(),
+            event_time,
+            self.dedupe.is_some(),
+        ) else {
+            return Ok("nothing to do in PagerDuty (never triggered, or a late event)");
         };
-        let mut attempts = 0usize;
-        let result = attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(300))
-                    .with_max_delay(Duration::from_secs(8))
-                    .with_max_times(self.slack_max_attempts.saturating_sub(1))
-                    .with_jitter(),
-            )
-            .sleep(tokio::time::sleep)
-            .when(SlackError::retryable)
-            .adjust(|e, backoff| {
-                // Slack's Retry-After wins over our backoff; never wait past the deadline.
-                let wait = match e {
-                    SlackError::Status { status: 429, retry_after: Some(r), .. } => Some(*r),
-                    _ => backoff,
-                }?;
-                (wait + Duration::from_millis(200) < deadline.remaining()).then_some(wait)
-            })
-            .notify(|e, wait| {
-                attempts += 1;
-                tracing::warn!(destination = %hook, error = %e, retry_in_ms = wait.as_millis() as u64, "slack post failed, retrying");
-            })
-            .await;
-        result.map_err(|e| {
-            let tries = attempts + 1;
-            format!(
-                "{e} after {tries} attempt{}",
-                if tries == 1 { "" } else { "s" }
-            )
+        let key = pagerduty::routing_key_from_secret(&self.secret(secret_id).await?.0, secret_id)?;
+        let body = pagerduty::render(n, action, &key).to_string();
+        self.post_web(&self.pagerduty_url, None, body, &dest.id(), deadline, |a| {
+            // 202 {"status": "success"}; anything else in 2xx is not what PagerDuty promised.
+            let v: serde_json::Value = serde_json::from_str(&a.body).unwrap_or_default();
+            match v.get("status").and_then(|s| s.as_str()) {
+                Some("success") | None if a.status == 202 || a.status == 200 => Ok(()),
+                other => Err(http::HttpError::Refused {
+                    error: format!("PagerDuty answered {} {}", a.status, other.unwrap_or("")),
+                    retryable: false,
+                }),
+            }
         })
+        .await?;
+        let mut next = record.unwrap_or_default();
+        if action == PagerDutyAction::Trigger && !next.is_open() {
+            next.opened_at = Some(event_epoch(n));
+        }
+        next.phase = Some(n.phase());
+        next.event_time = n.source.event_time.clone().or(next.event_time);
+        self.save_incident(&pk, &next).await;
+        Ok(match action {
+            PagerDutyAction::Trigger => "triggered",
+            PagerDutyAction::Resolve => "resolved",
+        })
+    }
+
+    /// Slack's Web API: one message per incident in `channel`, posted when it opens, updated in
+    /// place on every later phase, with a short reply in its thread.
+    async fn slack_incident(
+        &self,
+        dest: &Destination,
+        channel: &str,
+        n: &Notification,
+        mentions: &[String],
+        deadline: Deadline,
+    ) -> Result<&'static str, String> {
+        let api = self
+            .slack_api
+            .as_ref()
+            .ok_or("no SLACK_BOT_TOKEN_SECRET_ARN")?;
+        let token = slack::bot_token_from_secret(
+            &self.secret(&api.token_secret).await?.0,
+            &api.token_secret,
+        )?;
+        let bearer = format!("Bearer {token}");
+        let pk = incident_pk(n.incident_key(), &dest.id());
+        let record = self.incident_record(&pk).await?;
+        let event_time = n.source.event_time.as_deref();
+        let mut step = incident::slack_step(record.as_ref(), n.phase(), event_time);
+        let mut shown = n.clone();
+        if n.phase() == Phase::Resolved
+            && let Some(d) = incident::open_for(record.as_ref(), Some(event_epoch(n)))
+        {
+            shown = shown.field("Open for", incident::human(d));
+        }
+        let call = |method: &str| api.base.join(method).map_err(|e| e.to_string());
+        if let SlackStep::Update {
+            channel: id,
+            ts,
+            refresh,
+        } = &step
+        {
+            if *refresh {
+                let body = slack::update_message(&shown, id, ts).to_string();
+                match self
+                    .post_web(
+                        &call("chat.update")?,
+                        Some(&bearer),
+                        body,
+                        &dest.id(),
+                        deadline,
+                        slack::check_ok,
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    // Somebody deleted the message: the incident gets a new one.
+                    Err(e)
+                        if e.starts_with("message_not_found")
+                            || e.starts_with("cant_update_message") =>
+                    {
+                        tracing::warn!(destination = %dest.id(), error = %e, "incident message gone; posting a new one");
+                        step = SlackStep::Post;
+                    }
+                    Err(e) => return Err(format!("chat.update: {e}")),
+                }
+            }
+            if let SlackStep::Update {
+                channel: id,
+                ts,
+                refresh,
+            } = &step
+            {
+                let body = slack::thread_reply(n, id, ts, !refresh).to_string();
+                self.post_web(
+                    &call("chat.postMessage")?,
+                    Some(&bearer),
+                    body,
+                    &dest.id(),
+                    deadline,
+                    slack::check_ok,
+                )
+                .await
+                .map_err(|e| format!("chat.postMessage (thread reply): {e}"))?;
+                if *refresh {
+                    let mut next = record.clone().unwrap_or_default();
+                    next.phase = Some(n.phase());
+                    next.event_time = n.source.event_time.clone().or(next.event_time);
+                    self.save_incident(&pk, &next).await;
+                }
+                return Ok(if *refresh {
+                    "updated its message and replied in the thread"
+                } else {
+                    "replied in the thread (late event)"
+                });
+            }
+        }
+        // A new message: take the incident's posting lease first, so two phases arriving at once
+        // never post two messages.
+        let old_ts = record.as_ref().and_then(|r| r.ts.clone());
+        if !self.begin_post(&pk, old_ts.as_deref(), deadline).await? {
+            return Err("another invocation is posting this incident's message; retried".into());
+        }
+        let body = slack::post_message(&shown, channel, mentions).to_string();
+        let answer = match self
+            .post_web(
+                &call("chat.postMessage")?,
+                Some(&bearer),
+                body,
+                &dest.id(),
+                deadline,
+                slack::check_ok,
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.end_post(&pk).await;
+                return Err(format!("chat.postMessage: {e}"));
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
+        let next = IncidentRecord {
+            channel: v["channel"].as_str().map(str::to_owned),
+            ts: v["ts"].as_str().map(str::to_owned),
+            phase: Some(n.phase()),
+            opened_at: Some(event_epoch(n)),
+            event_time: n.source.event_time.clone(),
+        };
+        self.save_incident(&pk, &next).await;
+        Ok("posted the incident's message")
+    }
+
+    /// The incident's record for one destination: from the table (a read that fails is this
+    /// destination's failure: guessing could post a second message), or this environment's memory.
+    async fn incident_record(&self, pk: &str) -> Result<Option<IncidentRecord>, String> {
+        let Some((ddb, table)) = &self.dedupe else {
+            return Ok(self.incidents_mem().get(pk).cloned());
+        };
+        let out = ddb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the incident record: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let num = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        if num("expires_at").is_some_and(|e| e < now_secs() as i64) {
+            return Ok(None);
+        }
+        Ok(Some(IncidentRecord {
+            channel: s("channel"),
+            ts: s("ts"),
+            phase: s("phase").as_deref().and_then(Phase::parse),
+            opened_at: num("opened_at"),
+            event_time: s("event_time"),
+        }))
+    }
+
+    fn incidents_mem(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, IncidentRecord>> {
+        self.incidents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep the incident's record. A failure is logged, not raised: the message is out, and
+    /// failing now would only send it again.
+    async fn save_incident(&self, pk: &str, r: &IncidentRecord) {
+        let Some((ddb, table)) = &self.dedupe else {
+            self.incidents_mem().insert(pk.to_owned(), r.clone());
+            return;
+        };
+        let mut req = ddb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now_secs() + INCIDENT_TTL.as_secs()).to_string()),
+            );
+        for (k, v) in [
+            ("channel", &r.channel),
+            ("ts", &r.ts),
+            ("event_time", &r.event_time),
+        ] {
+            if let Some(v) = v {
+                req = req.item(k, AttributeValue::S(v.clone()));
+            }
+        }
+        if let Some(p) = r.phase {
+            req = req.item("phase", AttributeValue::S(p.as_str().into()));
+        }
+        if let Some(o) = r.opened_at {
+            req = req.item("opened_at", AttributeValue::N(o.to_string()));
+        }
+        if let Err(e) = req.send().await {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not keep the incident record; its next phase may post a new message");
+        }
+    }
+
+    /// Take the lease to post the incident's first message: only if there is no record, it
+    /// expired, another poster's lease ran out, or it still shows the resolved message `old_ts`
+    /// this one replaces. False when another invocation holds it.
+    async fn begin_post(
+        &self,
+        pk: &str,
+        old_ts: Option<&str>,
+        deadline: Deadline,
+    ) -> Result<bool, String> {
+        let Some((ddb, table)) = &self.dedupe else {
+            return Ok(true);
+        };
+        let now = now_secs();
+        let lease = now + deadline.remaining().as_secs().clamp(5, 900) + 5;
+        let res = ddb
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .item("posting_until", AttributeValue::N(lease.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + INCIDENT_TTL.as_secs()).to_string()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR (attribute_not_exists(ts) AND posting_until < :now) OR ts = :old",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":old",
+                AttributeValue::S(old_ts.unwrap_or("(none)").to_owned()),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(format!(
+                "cannot write the incident record: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            )),
+        }
+    }
+
+    /// Give the posting lease back after a failed post.
+    async fn end_post(&self, pk: &str) {
+        let Some((ddb, table)) = &self.dedupe else {
+            return;
+        };
+        let res = ddb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .condition_expression("attribute_not_exists(ts)")
+            .send()
+            .await;
+        if let Err(e) = res
+            && !e
+                .as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+        {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not release the posting lease; it runs out by itself");
+        }
     }
 
     /// Leave a fact in the dedupe table for a later event (not a message): for example that a
@@ -723,6 +1099,23 @@ impl crate::ports::Notify for Notifier {
     }
 }
 
+/// How long an incident's record outlives its last phase: a phase after that starts anew.
+const INCIDENT_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The incident record's key for one destination.
+fn incident_pk(incident_key: &str, destination: &str) -> String {
+    format!("incident|{}", dedupe_key(incident_key, destination))
+}
+
+/// The notification's event time in seconds since the epoch (now when it has none).
+fn event_epoch(n: &Notification) -> i64 {
+    n.source
+        .event_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(now_secs() as i64, |t| t.timestamp())
+}
+
 /// The dedupe table's item listing the stashed notifications.
 const OUTBOX_INDEX: &str = "outbox-index";
 
@@ -757,37 +1150,6 @@ enum Claim {
     Taken,
     /// No table, or it could not be reached: send (at-least-once).
     Unknown,
-}
-
-#[derive(Debug)]
-enum SlackError {
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-        body: String,
-    },
-    Transport(String),
-    OutOfTime,
-}
-
-impl SlackError {
-    fn retryable(&self) -> bool {
-        match self {
-            SlackError::Status { status, .. } => *status == 429 || *status >= 500,
-            SlackError::Transport(_) => true,
-            SlackError::OutOfTime => false,
-        }
-    }
-}
-
-impl fmt::Display for SlackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SlackError::Status { status, body, .. } => write!(f, "HTTP {status} {body}"),
-            SlackError::Transport(e) => write!(f, "{e}"),
-            SlackError::OutOfTime => f.write_str("no time left in the invocation"),
-        }
-    }
 }
 
 #[cfg(test)]

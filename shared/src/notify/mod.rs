@@ -1,12 +1,20 @@
 //! One notification pipeline for every function: a function builds a [`Notification`] and hands
-//! it to the [`Notifier`], which routes it by rules to SNS topics and Slack webhooks, renders it
-//! for each, delivers to each destination independently, and deduplicates per destination.
+//! it to the [`Notifier`], which routes it by rules to SNS topics, Slack (webhooks or the Web API),
+//! PagerDuty and Microsoft Teams, renders it for each, delivers to each destination independently,
+//! and deduplicates per destination. Every notification is a phase of an [`Incident`]: destinations
+//! that can (Slack's Web API, PagerDuty) keep one message or one alert per incident.
 
 pub mod deliver;
+mod http;
+pub mod incident;
+pub mod pagerduty;
 pub mod route;
 pub mod slack;
 pub mod sns;
+pub mod teams;
 pub mod webhook;
+
+pub use incident::{Incident, Phase};
 
 pub use deliver::{Deadline, DeliveryError, DeliveryReport, Notifier};
 pub use route::{Destination, Route, Rules};
@@ -173,6 +181,10 @@ pub struct Notification {
     /// Tags routing and filters read (an alarm's tags).
     pub tags: BTreeMap<String, String>,
     pub source: Source,
+    /// The incident this notification is a phase of; `None`: a one-off message (its own incident,
+    /// keyed by `dedupe_key`, opened and never resolved).
+    #[serde(default)]
+    pub incident: Option<Incident>,
 }
 
 fn default_dedupe_ttl() -> Duration {
@@ -199,7 +211,29 @@ impl Notification {
             resource_name: None,
             tags: BTreeMap::new(),
             source: Source::default(),
+            incident: None,
         }
+    }
+
+    /// Make this notification the `phase` of the incident `key`.
+    pub fn incident(mut self, key: impl Into<String>, phase: Phase) -> Self {
+        self.incident = Some(Incident {
+            key: key.into(),
+            phase,
+        });
+        self
+    }
+
+    /// The incident's key: its own, or the dedupe key of a one-off message.
+    pub fn incident_key(&self) -> &str {
+        self.incident
+            .as_ref()
+            .map_or(self.dedupe_key.as_str(), |i| i.key.as_str())
+    }
+
+    /// The phase of its incident (a one-off message opens its own).
+    pub fn phase(&self) -> Phase {
+        self.incident.as_ref().map_or(Phase::Opened, |i| i.phase)
     }
 
     pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {

@@ -7,6 +7,10 @@
 //!              "states": ["ALARM", "OK"], "tags": {"team": "payments"}},
 //!    "sns_topic_arns": ["arn:aws:sns:eu-west-1:111122223333:payments-pager"],
 //!    "slack_webhook_secret_arns": ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-payments"],
+//!    "slack_channels": ["#payments-oncall"],
+//!    "pagerduty_routing_key_secret_arns": ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments"],
+//!    "teams_webhook_secret_arns": ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:teams-payments"],
+//!    "mention": "<!subteam^S0123ABCD>", "mention_severities": ["critical"],
 //!    "severity": "critical"},
 //!   {"name": "quiet", "match": {"states": ["INSUFFICIENT_DATA"]}, "drop": true}
 //! ]
@@ -15,7 +19,9 @@
 //! in which case later matching rules add their destinations. `"default_destinations": true` adds
 //! the defaults (`SNS_TOPIC_ARN`, the default Slack webhook). A notification no rule matches goes
 //! to the defaults. All conditions of a `match` must hold; a list matches any of its values;
-//! `alarm_names` and tag values are globs (`*`, `?`, `[…]`).
+//! `alarm_names` and tag values are globs (`*`, `?`, `[…]`). `mention` (Slack mention syntax:
+//! `<!here>`, `<!channel>`, `<!subteam^ID>`, `<@U…>`) is added to the Slack messages that open or
+//! update an incident of the severities in `mention_severities` (every severity when empty).
 
 use super::{Notification, NotificationKind, Severity};
 use serde::Deserialize;
@@ -33,6 +39,18 @@ pub enum Destination {
     },
     /// `SLACK_WEBHOOK_URL` (local use): the one default webhook given as a plain URL.
     SlackUrl,
+    /// A channel posted to through Slack's Web API with the bot token: one message per incident.
+    SlackChannel {
+        channel: String,
+    },
+    /// A PagerDuty Events API v2 integration, its routing key read from a secret.
+    PagerDuty {
+        secret_id: String,
+    },
+    /// A Microsoft Teams Workflows webhook, its URL read from a secret.
+    Teams {
+        secret_id: String,
+    },
 }
 
 impl Destination {
@@ -42,7 +60,18 @@ impl Destination {
             Destination::Sns { topic_arn } => format!("sns:{topic_arn}"),
             Destination::SlackSecret { secret_id } => format!("slack:{secret_id}"),
             Destination::SlackUrl => "slack:SLACK_WEBHOOK_URL".to_owned(),
+            Destination::SlackChannel { channel } => format!("slack-channel:{channel}"),
+            Destination::PagerDuty { secret_id } => format!("pagerduty:{secret_id}"),
+            Destination::Teams { secret_id } => format!("teams:{secret_id}"),
         }
+    }
+
+    /// Whether this destination keeps one message or alert per incident (and so an incident record).
+    pub fn follows_incidents(&self) -> bool {
+        matches!(
+            self,
+            Destination::SlackChannel { .. } | Destination::PagerDuty { .. }
+        )
     }
 }
 
@@ -72,6 +101,18 @@ pub struct Rule {
     pub sns_topic_arns: Vec<String>,
     #[serde(default)]
     pub slack_webhook_secret_arns: Vec<String>,
+    /// Channels for the Web API (needs `SLACK_BOT_TOKEN_SECRET_ARN`).
+    #[serde(default)]
+    pub slack_channels: Vec<String>,
+    #[serde(default)]
+    pub pagerduty_routing_key_secret_arns: Vec<String>,
+    #[serde(default)]
+    pub teams_webhook_secret_arns: Vec<String>,
+    /// Slack mention added for `mention_severities` (all when empty).
+    #[serde(default)]
+    pub mention: Option<String>,
+    #[serde(default)]
+    pub mention_severities: Vec<String>,
     #[serde(default)]
     pub default_destinations: bool,
     /// Override the notification's severity.
@@ -105,6 +146,8 @@ pub struct Route {
     pub rules: Vec<String>,
     pub severity: Option<Severity>,
     pub dropped: bool,
+    /// Slack mentions for this notification (already filtered by severity and phase).
+    pub mentions: Vec<String>,
 }
 
 impl Rules {
@@ -135,8 +178,39 @@ impl Rules {
                     return Err(format!("{name}: not an SNS topic ARN: {arn:?}"));
                 }
             }
-            if r.drop && (!r.sns_topic_arns.is_empty() || !r.slack_webhook_secret_arns.is_empty()) {
+            let sends = !r.sns_topic_arns.is_empty()
+                || !r.slack_webhook_secret_arns.is_empty()
+                || !r.slack_channels.is_empty()
+                || !r.pagerduty_routing_key_secret_arns.is_empty()
+                || !r.teams_webhook_secret_arns.is_empty();
+            if r.drop && sends {
                 return Err(format!("{name}: a rule that drops cannot also send"));
+            }
+            for c in &r.slack_channels {
+                check_channel(c).map_err(|e| format!("{name}: {e}"))?;
+            }
+            for id in r
+                .slack_webhook_secret_arns
+                .iter()
+                .chain(&r.pagerduty_routing_key_secret_arns)
+                .chain(&r.teams_webhook_secret_arns)
+            {
+                if id.trim().is_empty() || id.contains(char::is_whitespace) {
+                    return Err(format!("{name}: not a secret ARN or name: {id:?}"));
+                }
+            }
+            if let Some(m) = &r.mention {
+                check_mention(m).map_err(|e| format!("{name}: {e}"))?;
+            }
+            for s in &r.mention_severities {
+                if Severity::parse(s).is_none() {
+                    return Err(format!(
+                        "{name}: unknown severity {s:?} in mention_severities"
+                    ));
+                }
+            }
+            if !r.mention_severities.is_empty() && r.mention.is_none() {
+                return Err(format!("{name}: mention_severities without a mention"));
             }
             let names = r
                 .when
@@ -163,16 +237,35 @@ impl Rules {
         self.rules.is_empty()
     }
 
-    /// Every Slack secret any rule names (read once at init).
-    pub fn slack_secrets(&self) -> impl Iterator<Item = &str> {
+    /// Every secret any rule names (Slack and Teams webhooks, PagerDuty routing keys).
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|(r, ..)| {
+            r.slack_webhook_secret_arns
+                .iter()
+                .chain(&r.pagerduty_routing_key_secret_arns)
+                .chain(&r.teams_webhook_secret_arns)
+                .map(String::as_str)
+        })
+    }
+
+    /// Every Slack channel any rule names (these need the bot token).
+    pub fn slack_channels(&self) -> impl Iterator<Item = &str> {
         self.rules
             .iter()
-            .flat_map(|(r, ..)| r.slack_webhook_secret_arns.iter().map(String::as_str))
+            .flat_map(|(r, ..)| r.slack_channels.iter().map(String::as_str))
+    }
+
+    /// Whether any rule sends to SNS.
+    pub fn any_sns(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|(r, ..)| !r.sns_topic_arns.is_empty())
     }
 
     /// Pick destinations for `n`; `defaults` are used when no rule matches (or a rule asks for them).
     pub fn route(&self, n: &Notification, defaults: &[Destination]) -> Route {
         let mut route = Route::default();
+        let mut mentions: Vec<(&str, &[String])> = Vec::new();
         for (i, (rule, names, tags, severity)) in self.rules.iter().enumerate() {
             if !matches(rule, names, tags, n) {
                 continue;
@@ -185,7 +278,13 @@ impl Rules {
             }
             if rule.drop {
                 route.dropped = route.destinations.is_empty();
-                return route;
+                if route.dropped {
+                    return route;
+                }
+                break;
+            }
+            if let Some(m) = &rule.mention {
+                mentions.push((m, &rule.mention_severities));
             }
             route
                 .destinations
@@ -198,6 +297,27 @@ impl Rules {
                     rule.slack_webhook_secret_arns
                         .iter()
                         .map(|s| Destination::SlackSecret {
+                            secret_id: s.clone(),
+                        }),
+                );
+            route.destinations.extend(
+                rule.slack_channels
+                    .iter()
+                    .map(|c| Destination::SlackChannel { channel: c.clone() }),
+            );
+            route
+                .destinations
+                .extend(rule.pagerduty_routing_key_secret_arns.iter().map(|s| {
+                    Destination::PagerDuty {
+                        secret_id: s.clone(),
+                    }
+                }));
+            route
+                .destinations
+                .extend(
+                    rule.teams_webhook_secret_arns
+                        .iter()
+                        .map(|s| Destination::Teams {
                             secret_id: s.clone(),
                         }),
                 );
@@ -214,7 +334,52 @@ impl Rules {
         }
         route.destinations.sort();
         route.destinations.dedup();
+        // Mentions call people to something that needs them: never on a resolution.
+        let severity = route.severity.unwrap_or(n.severity);
+        if n.phase() != super::Phase::Resolved {
+            for (m, severities) in mentions {
+                let wanted = severities.is_empty()
+                    || severities
+                        .iter()
+                        .any(|s| Severity::parse(s) == Some(severity));
+                if wanted && !route.mentions.iter().any(|x| x == m) {
+                    route.mentions.push(m.to_owned());
+                }
+            }
+        }
         route
+    }
+}
+
+/// A channel as `chat.postMessage` takes it: an ID (`C0123ABCD`) or a name (`#ops`, `ops`).
+pub fn check_channel(c: &str) -> Result<(), String> {
+    let bare = c.strip_prefix('#').unwrap_or(c);
+    if bare.is_empty()
+        || bare.len() > 80
+        || bare.contains(|ch: char| ch.is_whitespace() || ch == ',')
+    {
+        return Err(format!("not a Slack channel: {c:?}"));
+    }
+    Ok(())
+}
+
+/// Slack mention syntax only: `@here` written as text would notify nobody.
+fn check_mention(m: &str) -> Result<(), String> {
+    let tokens: Vec<&str> = m.split_whitespace().collect();
+    let ok = !tokens.is_empty()
+        && m.len() <= 200
+        && tokens.iter().all(|t| {
+            (t.starts_with("<!") || t.starts_with("<@") || t.starts_with("<#"))
+                && t.ends_with('>')
+                && t.len() > 3
+                && !t[1..t.len() - 1].contains(['<', '>'])
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "mention {m:?} is not Slack mention syntax (<!here>, <!channel>, <!subteam^S0123>, <@U0123>)"
+        ))
     }
 }
 
@@ -347,6 +512,46 @@ mod tests {
     }
 
     #[test]
+    fn new_destinations_and_mentions_by_severity() {
+        let rules = Rules::parse(
+            r##"[{"name": "pay", "match": {"tags": {"team": "payments"}},
+                 "slack_channels": ["#pay-oncall"],
+                 "pagerduty_routing_key_secret_arns": ["arn:aws:secretsmanager:eu-west-1:1:secret:pd"],
+                 "teams_webhook_secret_arns": ["teams-pay"],
+                 "mention": "<!subteam^S0123>", "mention_severities": ["critical"], "continue": true},
+                {"name": "all", "mention": "<!here>", "slack_channels": ["C0ALL"]}]"##,
+        )
+        .unwrap();
+        let crit = alarm("a", "ALARM", Severity::Critical, &[("team", "payments")]);
+        let r = rules.route(&crit, &defaults());
+        assert_eq!(
+            r.destinations,
+            vec![
+                Destination::SlackChannel {
+                    channel: "#pay-oncall".into()
+                },
+                Destination::SlackChannel {
+                    channel: "C0ALL".into()
+                },
+                Destination::PagerDuty {
+                    secret_id: "arn:aws:secretsmanager:eu-west-1:1:secret:pd".into()
+                },
+                Destination::Teams {
+                    secret_id: "teams-pay".into()
+                },
+            ]
+        );
+        assert_eq!(r.mentions, vec!["<!subteam^S0123>", "<!here>"]);
+        let high = alarm("a", "ALARM", Severity::High, &[("team", "payments")]);
+        assert_eq!(rules.route(&high, &defaults()).mentions, vec!["<!here>"]);
+        // Nobody is called to a resolution.
+        let ok = crit.clone().incident("a", crate::notify::Phase::Resolved);
+        assert!(rules.route(&ok, &defaults()).mentions.is_empty());
+        assert_eq!(rules.secrets().count(), 2);
+        assert_eq!(rules.slack_channels().count(), 2);
+    }
+
+    #[test]
     fn bad_rules_are_rejected_with_their_name() {
         for (json, needle) in [
             (r#"{"not": "a list"}"#, "JSON list"),
@@ -371,6 +576,16 @@ mod tests {
                 "not an SNS topic ARN",
             ),
             (r#"[{"name": "x", "mtach": {}}]"#, "unknown field"),
+            (r#"[{"name": "x", "mention": "@here"}]"#, "not Slack mention syntax"),
+            (
+                r#"[{"name": "x", "mention_severities": ["critical"]}]"#,
+                "without a mention",
+            ),
+            (r#"[{"name": "x", "slack_channels": ["two words"]}]"#, "not a Slack channel"),
+            (
+                r#"[{"name": "x", "drop": true, "teams_webhook_secret_arns": ["t"]}]"#,
+                "cannot also send",
+            ),
         ] {
             let e = Rules::parse(json).unwrap_err();
             assert!(e.contains(needle), "{json}: {e}");

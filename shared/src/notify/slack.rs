@@ -3,7 +3,7 @@
 //! 3,000 in a section, 2,000 in a field, 10 fields a section. Text is cut at character
 //! boundaries (never inside a UTF-8 sequence or an escape), with `…`.
 
-use super::{Notification, Severity};
+use super::{Notification, Phase, Severity};
 use serde_json::{Value, json};
 
 pub const MAX_BLOCKS: usize = 50;
@@ -14,6 +14,53 @@ pub const MAX_FIELDS_PER_SECTION: usize = 10;
 pub const MAX_CONTEXT_ELEMENTS: usize = 10;
 /// Fallback text shown in notifications and by clients that cannot show blocks.
 pub const MAX_FALLBACK: usize = 500;
+
+/// Slack's Web API (`SLACK_API_URL`).
+pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
+
+/// A bot token from its secret: the bare token, or JSON with `token` or `bot_token`. Never shown.
+pub fn bot_token_from_secret(value: &str, label: &str) -> Result<String, String> {
+    let t = value.trim();
+    let token = if t.starts_with('{') {
+        let v: Value = serde_json::from_str(t)
+            .map_err(|_| format!("{label}: secret is neither a token nor JSON"))?;
+        ["bot_token", "token"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .ok_or_else(|| format!("{label}: secret JSON has no string \"bot_token\""))?
+            .trim()
+            .to_owned()
+    } else {
+        t.to_owned()
+    };
+    if !token.starts_with("xox") || token.len() < 10 || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(format!("{label}: not a Slack token (xoxb-… expected)"));
+    }
+    Ok(token)
+}
+
+/// Slack's Web API answers errors as HTTP 200 with `"ok": false` and an `error` code: that is a
+/// failure, retried only for Slack's own transient codes.
+pub(super) fn check_ok(a: &super::http::Answer) -> Result<(), super::http::HttpError> {
+    let v: Value = serde_json::from_str(&a.body).unwrap_or_default();
+    if v["ok"].as_bool() == Some(true) {
+        return Ok(());
+    }
+    let error = v["error"].as_str().map_or_else(
+        || "not a Slack Web API answer".to_owned(),
+        |e| crate::text::shown(e, 80),
+    );
+    let retryable = matches!(
+        error.as_str(),
+        "ratelimited"
+            | "internal_error"
+            | "fatal_error"
+            | "service_unavailable"
+            | "request_timeout"
+    );
+    Err(super::http::HttpError::Refused { error, retryable })
+}
 
 /// Escape Slack's control characters for mrkdwn.
 pub fn escape(s: &str) -> String {
@@ -55,6 +102,7 @@ pub fn colour(n: &Notification) -> &'static str {
         Some("ALARM") => "#E01E5A",
         Some("OK") => "#2EB67D",
         Some("INSUFFICIENT_DATA") => "#9E9E9E",
+        _ if n.phase() == Phase::Resolved => "#2EB67D",
         _ => match n.severity {
             Severity::Critical => "#E01E5A",
             Severity::High => "#E8912D",
@@ -70,12 +118,57 @@ fn emoji(n: &Notification) -> &'static str {
         Some("ALARM") => ":red_circle:",
         Some("OK") => ":large_green_circle:",
         Some("INSUFFICIENT_DATA") => ":white_circle:",
+        _ if n.phase() == Phase::Resolved => ":white_check_mark:",
         _ => match n.severity {
             Severity::Critical | Severity::High => ":rotating_light:",
             Severity::Medium => ":warning:",
             Severity::Low | Severity::Info => ":information_source:",
         },
     }
+}
+
+/// The webhook body for `n`, with `mentions` (Slack mention syntax, never escaped) leading the
+/// message text, where Slack notifies them.
+pub fn render_with(n: &Notification, mentions: &[String]) -> Value {
+    let mut body = render(n);
+    if !mentions.is_empty() {
+        let text = body["text"].as_str().unwrap_or_default().to_owned();
+        body["text"] = Value::String(format!("{} {text}", mentions.join(" ")));
+    }
+    body
+}
+
+/// `chat.postMessage`: the incident's message in `channel`.
+pub fn post_message(n: &Notification, channel: &str, mentions: &[String]) -> Value {
+    let mut body = render_with(n, mentions);
+    body["channel"] = json!(channel);
+    body["unfurl_links"] = json!(false);
+    body["unfurl_media"] = json!(false);
+    body
+}
+
+/// `chat.update`: the incident's message showing its latest phase.
+pub fn update_message(n: &Notification, channel: &str, ts: &str) -> Value {
+    let mut body = render(n);
+    body["channel"] = json!(channel);
+    body["ts"] = json!(ts);
+    body
+}
+
+/// `chat.postMessage` in the incident message's thread: one short line per later phase.
+pub fn thread_reply(n: &Notification, channel: &str, ts: &str, late: bool) -> Value {
+    let mut text = format!("{} {}", emoji(n), fit(&n.title, 300));
+    if !n.summary.is_empty() {
+        text.push_str(": ");
+        text.push_str(&fit(&n.summary, 600));
+    }
+    if let Some(t) = &n.source.event_time {
+        text.push_str(&format!(" ({})", fit(t, 40)));
+    }
+    if late {
+        text.push_str(" _(delivered late: the message above shows a later state)_");
+    }
+    json!({"channel": channel, "thread_ts": ts, "text": text, "unfurl_links": false})
 }
 
 /// The webhook body for `n`.

@@ -116,6 +116,7 @@ pub fn attributes(n: &Notification) -> Vec<(String, String)> {
         }
     };
     push("state", n.state.as_deref().unwrap_or(""));
+    push("phase", n.phase().as_str());
     push("account", &n.source.account);
     push("region", &n.source.region);
     push("source", &n.source.function);
