@@ -9,8 +9,10 @@
 
 The servers:
 - moto server (ECS, EC2, Auto Scaling, ELBv2, SNS, SQS, Secrets Manager, DynamoDB, EventBridge, ...).
-- A Slack sink: records every POST (path, headers, body); `POST /_sink/fail` makes the next N
-  requests answer 429 with Retry-After, or 500; `GET /_sink/requests`; `POST /_sink/reset`.
+- A web sink for every notification destination (Slack webhooks and the Web API subset fleetguard
+  uses, PagerDuty Events v2, Teams Workflows webhooks): records every POST (path, headers, body);
+  `POST /_sink/fail` makes the next N requests (of a path) answer 429 with Retry-After, 500, or
+  Slack's `"ok": false`; `GET /_sink/requests`; `POST /_sink/reset`. See `SlackSink`.
 - TEST FIXTURE: an Auto Scaling lifecycle fake. moto lacks CompleteLifecycleAction and
   RecordLifecycleActionHeartbeat and never puts instances into Pending:Wait/Terminating:Wait. The
   fake speaks the real Auto Scaling Query/XML protocol, so the real SDK client talks to it through
@@ -27,6 +29,7 @@ The servers:
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -76,21 +79,59 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, json.dumps(obj), "application/json")
 
 
-# ---------------------------------------------------------------- Slack sink
+# ---------------------------------------------------------------- Web sink (Slack, PagerDuty, Teams)
+
+
+def channel_id(channel):
+    """A stable Slack channel ID for a channel name, as Slack resolves `#ops` to `C…`."""
+    if re.fullmatch(r"[CGD][A-Z0-9]{6,}", channel):
+        return channel
+    digest = hashlib.sha256(channel.lstrip("#").encode()).hexdigest().upper()
+    return "C" + digest[:9]
 
 
 class SlackSink:
+    """Every destination fleetguard posts to, on one port, by path:
+
+    - `/services/…`: Slack incoming webhooks (answer `ok`).
+    - `/api/chat.postMessage`, `/api/chat.update`: the subset of Slack's Web API fleetguard uses:
+      a bot token as `Authorization: Bearer xoxb-…` (else `not_authed`), errors as HTTP 200 with
+      `"ok": false` (`channel_not_found`, `message_not_found`, `no_text`), `chat.update` only by
+      channel ID and an existing `ts`. `GET /_sink/slack/messages`: the messages as they are now,
+      with their thread replies.
+    - `/v2/enqueue`: PagerDuty Events API v2: 32-character routing keys, trigger/acknowledge/resolve,
+      202 `{"status": "success", "dedup_key": …}` or 400 `invalid event`. `GET /_sink/pagerduty/alerts`.
+    - `/workflows/…`: a Teams Workflows webhook: a `message` with an Adaptive Card attachment, 202.
+
+    `POST /_sink/fail` `{status, count, retry_after, path, slack_error}`: the next `count` requests
+    whose path starts with `path` (any when absent) answer `status` (429 with Retry-After), or,
+    with `slack_error`, HTTP 200 `{"ok": false, "error": slack_error}`.
+    """
+
     def __init__(self):
         self.lock = threading.Lock()
         self.requests = []
-        self.failures = []  # list of (status, retry_after)
+        self.failures = []  # dicts: status, retry_after, path, slack_error
+        self.messages = {}  # (channel id, ts) -> message
+        self.alerts = {}  # dedup_key -> alert
+        self.seq = 0
+
+    def take_failure(self, path):
+        for i, f in enumerate(self.failures):
+            if path.startswith(f.get("path") or ""):
+                return self.failures.pop(i)
+        return None
 
     def handler(sink):
         class H(Handler):
             def do_GET(self):
-                if self.path == "/_sink/requests":
-                    with sink.lock:
+                with sink.lock:
+                    if self.path == "/_sink/requests":
                         return self.reply_json(200, sink.requests)
+                    if self.path == "/_sink/slack/messages":
+                        return self.reply_json(200, list(sink.messages.values()))
+                    if self.path == "/_sink/pagerduty/alerts":
+                        return self.reply_json(200, list(sink.alerts.values()))
                 self.reply(404, "not found")
 
             def do_POST(self):
@@ -99,15 +140,23 @@ class SlackSink:
                     with sink.lock:
                         sink.requests.clear()
                         sink.failures.clear()
+                        sink.messages.clear()
+                        sink.alerts.clear()
                     return self.reply_json(200, {"ok": True})
                 if self.path == "/_sink/fail":
                     spec = json.loads(body or b"{}")
                     with sink.lock:
                         for _ in range(int(spec.get("count", 1))):
-                            sink.failures.append((int(spec.get("status", 500)), spec.get("retry_after")))
+                            sink.failures.append({
+                                "status": int(spec.get("status", 500)),
+                                "retry_after": spec.get("retry_after"),
+                                "path": spec.get("path"),
+                                "slack_error": spec.get("slack_error"),
+                            })
                     return self.reply_json(200, {"queued": len(sink.failures)})
                 with sink.lock:
-                    status, retry_after = sink.failures.pop(0) if sink.failures else (200, None)
+                    failure = sink.take_failure(self.path)
+                    status = failure["status"] if failure and not failure.get("slack_error") else 200
                     sink.requests.append({
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -115,12 +164,111 @@ class SlackSink:
                         "status": status,
                         "time": time.time(),
                     })
-                if status == 200:
+                    if failure and failure.get("slack_error"):
+                        return self.reply_json(200, {"ok": False, "error": failure["slack_error"]})
+                    if status == 429:
+                        headers = {"Retry-After": str(failure["retry_after"])} if failure["retry_after"] is not None else {}
+                        return self.reply(429, "rate_limited", "text/html", headers)
+                    if status != 200:
+                        return self.reply(status, "server_error" if status >= 500 else "invalid_payload", "text/html")
+                    if self.path.startswith("/api/"):
+                        return self.slack_api(body)
+                    if self.path.startswith("/v2/enqueue"):
+                        return self.pagerduty(body)
+                    if self.path.startswith("/workflows/"):
+                        return self.teams(body)
                     return self.reply(200, "ok", "text/html")
-                if status == 429:
-                    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-                    return self.reply(429, "rate_limited", "text/html", headers)
-                self.reply(status, "server_error" if status >= 500 else "invalid_payload", "text/html")
+
+            def slack_api(self, body):
+                auth = self.headers.get("Authorization") or ""
+                if not auth.startswith("Bearer xox"):
+                    return self.reply_json(200, {"ok": False, "error": "not_authed"})
+                try:
+                    req = json.loads(body)
+                except ValueError:
+                    return self.reply_json(200, {"ok": False, "error": "invalid_json"})
+                method = self.path[len("/api/"):]
+                channel = req.get("channel") or ""
+                if not channel:
+                    return self.reply_json(200, {"ok": False, "error": "channel_not_found"})
+                if method == "chat.postMessage":
+                    if not (req.get("text") or req.get("blocks") or req.get("attachments")):
+                        return self.reply_json(200, {"ok": False, "error": "no_text"})
+                    cid = channel_id(channel)
+                    sink.seq += 1
+                    ts = f"{int(time.time())}.{sink.seq:06d}"
+                    thread = req.get("thread_ts")
+                    if thread:
+                        parent = sink.messages.get((cid, thread))
+                        if parent is None:
+                            return self.reply_json(200, {"ok": False, "error": "thread_not_found"})
+                        parent["replies"].append({"ts": ts, "text": req.get("text")})
+                    else:
+                        sink.messages[(cid, ts)] = {"channel": cid, "channel_name": channel, "ts": ts,
+                                                     "text": req.get("text"), "attachments": req.get("attachments"),
+                                                     "updates": 0, "replies": []}
+                    return self.reply_json(200, {"ok": True, "channel": cid, "ts": ts, "message": {"text": req.get("text")}})
+                if method == "chat.update":
+                    msg = sink.messages.get((channel, req.get("ts")))
+                    if not re.fullmatch(r"[CGD][A-Z0-9]{6,}", channel):
+                        return self.reply_json(200, {"ok": False, "error": "channel_not_found"})
+                    if msg is None:
+                        return self.reply_json(200, {"ok": False, "error": "message_not_found"})
+                    msg["text"] = req.get("text")
+                    msg["attachments"] = req.get("attachments")
+                    msg["updates"] += 1
+                    return self.reply_json(200, {"ok": True, "channel": channel, "ts": req.get("ts")})
+                return self.reply_json(200, {"ok": False, "error": "unknown_method"})
+
+            def pagerduty(self, body):
+                def invalid(why):
+                    return self.reply_json(400, {"status": "invalid event", "message": "Event object is invalid",
+                                                 "errors": [why]})
+                try:
+                    ev = json.loads(body)
+                except ValueError:
+                    return invalid("Could not parse JSON")
+                key = ev.get("routing_key") or ""
+                if len(key) != 32:
+                    return invalid("Length of 'routing_key' is incorrect (should be 32 characters)")
+                action = ev.get("event_action")
+                if action not in ("trigger", "acknowledge", "resolve"):
+                    return invalid("'event_action' is invalid")
+                dedup = ev.get("dedup_key") or uuid.uuid4().hex
+                if action == "trigger":
+                    p = ev.get("payload") or {}
+                    for field in ("summary", "source", "severity"):
+                        if not p.get(field):
+                            return invalid(f"'payload.{field}' is missing or blank")
+                    if p["severity"] not in ("critical", "error", "warning", "info"):
+                        return invalid("'payload.severity' is invalid")
+                    if len(p["summary"]) > 1024 or len(dedup) > 255:
+                        return invalid("'payload.summary' or 'dedup_key' is too long")
+                    alert = sink.alerts.get(dedup)
+                    if alert is None or alert["status"] == "resolved":
+                        sink.alerts[dedup] = alert = {"dedup_key": dedup, "status": "triggered", "events": []}
+                    alert["summary"] = p["summary"]
+                    alert["severity"] = p["severity"]
+                elif dedup in sink.alerts:
+                    sink.alerts[dedup]["status"] = "resolved" if action == "resolve" else "acknowledged"
+                if dedup in sink.alerts:
+                    sink.alerts[dedup]["events"].append(action)
+                return self.reply_json(202, {"status": "success", "message": "Event processed", "dedup_key": dedup})
+
+            def teams(self, body):
+                try:
+                    msg = json.loads(body)
+                    card = msg["attachments"][0]
+                    ok = (msg.get("type") == "message"
+                          and card.get("contentType") == "application/vnd.microsoft.card.adaptive"
+                          and card["content"].get("type") == "AdaptiveCard")
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                    ok = False
+                if not ok:
+                    return self.reply(400, "Bad Request: not a message with an Adaptive Card", "text/plain")
+                if len(body) > 28 * 1024:
+                    return self.reply(413, "Request Entity Too Large", "text/plain")
+                return self.reply(202, "")
         return H
 
 
@@ -643,6 +791,15 @@ def seed(args):
     webhook = f"{args.slack}/services/T0DEMO000/B0DEMO000/demo-webhook-token"
     secret = sm.create_secret(Name="fleetguard/slack-webhook", SecretString=json.dumps({"url": webhook}))["ARN"]
 
+    # The Web API destinations: a bot token, a PagerDuty routing key (32 characters) and a Teams
+    # Workflows webhook, each in its own secret as the Terraform module expects.
+    bot = sm.create_secret(Name="fleetguard/slack-bot-token",
+                           SecretString="xoxb-000000000000-0000000000000-demoBotTokenValue00")["ARN"]
+    pagerduty = sm.create_secret(Name="fleetguard/pagerduty",
+                                 SecretString=json.dumps({"routing_key": "R0DEMO0ROUTING0KEY0000000000000A"}))["ARN"]
+    teams = sm.create_secret(Name="fleetguard/teams",
+                             SecretString=f"{args.slack}/workflows/0d1e2m3o/triggers/manual/paths/invoke?sig=demo-teams-sig")["ARN"]
+
     out = {
         "region": args.region,
         "cluster": cluster, "cluster_arn": cluster_arn, "service": "checkout-api", "deployment_id": deployment,
@@ -650,6 +807,7 @@ def seed(args):
         "web_auto_scaling_group": "demo-web-asg", "web_instances": web_instances, "target_group_arn": tg,
         "terminate_hook": "fleetguard-drain", "launch_hook": "fleetguard-join",
         "topic_arn": topic, "queue_url": queue_url, "slack_webhook_secret_arn": secret,
+        "slack_bot_token_secret_arn": bot, "pagerduty_secret_arn": pagerduty, "teams_secret_arn": teams,
     }
     text = json.dumps(out, indent=2)
     if args.out:

@@ -164,6 +164,50 @@ impl LocalAws {
         .await;
     }
 
+    /// The next `count` requests whose path starts with `path` fail: HTTP `status` (429 with
+    /// `Retry-After`), or with `slack_error`, Slack's HTTP 200 `{"ok": false, "error": …}`.
+    pub async fn sink_fail(
+        &self,
+        path: &str,
+        status: u16,
+        count: u32,
+        retry_after: Option<u32>,
+        slack_error: Option<&str>,
+    ) {
+        self.post_json(
+            format!("{}/_sink/fail", self.slack),
+            json!({"path": path, "status": status, "count": count, "retry_after": retry_after,
+                   "slack_error": slack_error}),
+        )
+        .await;
+    }
+
+    /// The sink's requests to paths starting with `prefix`.
+    pub async fn requests_to(&self, prefix: &str) -> Vec<Value> {
+        self.slack_requests()
+            .await
+            .into_iter()
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with(prefix)))
+            .collect()
+    }
+
+    /// Slack Web API messages as they are now (`channel`, `ts`, `text`, `attachments`, `updates`,
+    /// `replies`).
+    pub async fn slack_messages(&self) -> Vec<Value> {
+        let v = self
+            .get_json(format!("{}/_sink/slack/messages", self.slack))
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// PagerDuty alerts by `dedup_key` (`status`, `events`, `summary`, `severity`).
+    pub async fn pagerduty_alerts(&self) -> Vec<Value> {
+        let v = self
+            .get_json(format!("{}/_sink/pagerduty/alerts", self.slack))
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn slack_reset(&self) {
         self.post_json(format!("{}/_sink/reset", self.slack), json!({}))
             .await;
@@ -698,10 +742,10 @@ impl Setup {
         .await
     }
 
-    /// The Slack bodies the sink received.
+    /// The Slack webhook bodies the sink received.
     pub async fn slack_bodies(&self) -> Vec<Value> {
         self.aws
-            .slack_requests()
+            .requests_to("/services/")
             .await
             .iter()
             .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())

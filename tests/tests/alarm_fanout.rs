@@ -403,10 +403,7 @@ async fn slack_down_then_retry_with_dedupe_sends_only_what_was_missing() {
 
     // And the webhook URL, the credential, was never logged, nor put in an error.
     let text = logs.text();
-    assert!(
-        text.contains("slack post failed, retrying"),
-        "logs were captured"
-    );
+    assert!(text.contains("post failed, retrying"), "logs were captured");
     assert!(!text.contains(WEBHOOK_TOKEN) && !err.contains(WEBHOOK_TOKEN));
     assert!(!format!("{ctx:?}").contains(WEBHOOK_TOKEN));
 }

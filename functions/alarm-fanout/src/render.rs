@@ -3,7 +3,9 @@
 
 use fleetguard::events::alarm::{AlarmMetric, AlarmState};
 use fleetguard::events::{AlarmKind, AlarmStateChange, AlarmStateValue};
-use fleetguard::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use fleetguard::notify::{
+    Notification, NotificationKind, Phase, Severity, console_host, url_encode,
+};
 use fleetguard::time::{EventTime, human_duration};
 
 fn state_word(v: &AlarmStateValue) -> &str {
@@ -157,13 +159,34 @@ pub fn render(alarm: &AlarmStateChange) -> Notification {
         state,
         time_text(&alarm.state.timestamp),
     );
+    // One incident per alarm (and contributor, for Contributor Insights alarms): ALARM opens it,
+    // OK resolves it, INSUFFICIENT_DATA updates it.
+    let incident = format!(
+        "alarm|{}|{}",
+        alarm
+            .alarm_arn
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| alarm.alarm_name.clone()),
+        alarm
+            .contributor
+            .as_ref()
+            .and_then(|c| c.id.clone())
+            .unwrap_or_default(),
+    );
+    let phase = match state.as_str() {
+        "ALARM" => Phase::Opened,
+        "OK" => Phase::Resolved,
+        _ => Phase::Updated,
+    };
     let mut n = Notification::new(
         NotificationKind::Alarm,
         severity_of(alarm),
         title,
         dedupe_key,
     )
-    .summary(summary);
+    .summary(summary)
+    .incident(incident, phase);
     n.state = Some(state.clone());
     n.resource_name = Some(alarm.alarm_name.clone());
     n.tags = alarm.tags.clone();

@@ -2,7 +2,7 @@
 
 use crate::config::LifecycleConfig;
 use crate::decide::{CompleteReason, EcsEvidence, Evidence};
-use fleetguard::notify::{Notification, NotificationKind, Severity, console_host};
+use fleetguard::notify::{Notification, NotificationKind, Phase, Severity, console_host};
 use fleetguard::ports::{
     ContainerInstance, Group, LifecycleActionResult, Registration, Task, count_by_service,
 };
@@ -46,7 +46,16 @@ fn base(
         ctx.instance,
         if ctx.dry_run { "|dry-run" } else { "" }
     );
-    let mut n = Notification::new(kind, severity, title, key)
+    let drain = fleetguard::notify::incident::drain_key(ctx.instance, ctx.dry_run);
+    let mut n = Notification::new(kind, severity, title, key);
+    n = match kind {
+        NotificationKind::DrainStarted => n.incident(drain, Phase::Opened),
+        NotificationKind::DrainCompleted | NotificationKind::DrainForced => {
+            n.incident(drain, Phase::Resolved)
+        }
+        _ => n,
+    };
+    n = n
         .field("Instance", ctx.instance.to_owned())
         .field("Auto Scaling group", ctx.group.name.clone());
     if let Some(ci) = ctx.ci {

@@ -6,7 +6,9 @@ use crate::evidence::FailedDeployment;
 use fleetguard::events::ecs::{
     DeploymentStateChange, EcsEventType, ServiceAction, StopCode, TaskStateChange, TaskStatus,
 };
-use fleetguard::notify::{Notification, NotificationKind, Severity, console_host, url_encode};
+use fleetguard::notify::{
+    Notification, NotificationKind, Phase, Severity, console_host, url_encode,
+};
 use fleetguard::ports::{Service, Task, TaskDefinition};
 use std::time::Duration;
 
@@ -85,7 +87,8 @@ pub fn render_failed(
         Severity::High,
         format!("Deployment failed: {service} ({cluster})"),
         format!("deployment-failed|{}|{id}", e.service.arn),
-    );
+    )
+    .incident(deployment_incident(&e.service.arn), Phase::Opened);
     n.resource_name = Some(service.to_owned());
     n.state = Some("FAILED".into());
     let deployment = f
@@ -197,6 +200,13 @@ pub fn render_failed(
     n
 }
 
+/// A service's deployment incident: a failure or a rollback opens it, the rollback's (or a later
+/// deployment's) completion resolves it. Keyed by service: the failed deployment and the one
+/// rolled back to have different ids, and a service has one rollout at a time.
+pub fn deployment_incident(service_arn: &impl std::fmt::Display) -> String {
+    format!("deployment|{service_arn}")
+}
+
 pub fn render_rollback_started(
     e: &DeploymentStateChange,
     service: Option<&Service>,
@@ -215,6 +225,7 @@ pub fn render_rollback_started(
         format!("Rollback started: {svc} ({cluster})"),
         format!("rollback-started|{}|{to}", e.service.arn),
     )
+    .incident(deployment_incident(&e.service.arn), Phase::Opened)
     .summary(e.detail.reason.clone().unwrap_or_default())
     .field("Cluster", cluster.to_owned())
     .field("Service", svc.to_owned())
@@ -263,6 +274,7 @@ pub fn render_completed(
         title,
         format!("{}|{}|{id}", kind.as_str(), e.service.arn),
     )
+    .incident(deployment_incident(&e.service.arn), Phase::Resolved)
     .summary(e.detail.reason.clone().unwrap_or_default())
     .field("Cluster", cluster.to_owned())
     .field("Service", svc.to_owned())

@@ -16,7 +16,7 @@ use fleetguard::events::{
     MaintenanceKind, SCHEDULED_MAINTENANCE,
 };
 use fleetguard::ids::InstanceId;
-use fleetguard::notify::{Deadline, Notification, NotificationKind, Severity};
+use fleetguard::notify::{Deadline, Notification, NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
 use fleetguard::out_of_service::{DrainOutcome, Findings, Fleet, find, take_out_of_service};
 use fleetguard::ports::{
@@ -359,18 +359,28 @@ where
             }
         };
         let status = h.status.as_str().to_owned();
-        part.messages.push(render(InstanceMessage {
-            kind: NotificationKind::ScheduledMaintenance,
-            severity,
-            title,
-            summary,
-            dedupe_key: format!("maintenance|{}|{instance}|{start}|{status}", h.event_arn),
-            instance: instance.as_str(),
-            findings: &findings,
-            fields,
-            region: &region,
-            health_event_arn: Some(&h.event_arn),
-        }));
+        part.messages.push(
+            render(InstanceMessage {
+                kind: NotificationKind::ScheduledMaintenance,
+                severity,
+                title,
+                summary,
+                dedupe_key: format!("maintenance|{}|{instance}|{start}|{status}", h.event_arn),
+                instance: instance.as_str(),
+                findings: &findings,
+                fields,
+                region: &region,
+                health_event_arn: Some(&h.event_arn),
+            })
+            .incident(
+                maintenance_incident(&h.event_arn, instance.as_str(), dry_run),
+                if status == "closed" {
+                    Phase::Resolved
+                } else {
+                    Phase::Opened
+                },
+            ),
+        );
         Ok(part)
     }
 
@@ -418,7 +428,8 @@ where
             "{instance}: {}",
             if dry_run { "dry run" } else { "out of service" }
         ));
-        part.messages.push(render(InstanceMessage {
+        part.messages.push(
+            render(InstanceMessage {
             kind: NotificationKind::ScheduledMaintenance,
             severity: Severity::High,
             title: format!(
@@ -448,7 +459,9 @@ where
             fields,
             region: &event.envelope.region,
             health_event_arn: Some(&due.event_arn),
-        }));
+        })
+            .incident(maintenance_incident(&due.event_arn, instance.as_str(), dry_run), Phase::Updated),
+        );
         Ok(part)
     }
 
@@ -523,24 +536,30 @@ where
         if done.is_empty() {
             return Ok(part);
         }
-        part.messages.push(render(InstanceMessage {
-            kind: NotificationKind::ScheduledMaintenance,
-            severity: Severity::Info,
-            title: format!(
-                "After {}: {instance} back in service",
-                due.kind().describe()
+        part.messages.push(
+            render(InstanceMessage {
+                kind: NotificationKind::ScheduledMaintenance,
+                severity: Severity::Info,
+                title: format!(
+                    "After {}: {instance} back in service",
+                    due.kind().describe()
+                ),
+                summary: format!(
+                    "The maintenance window of {instance} is over: {}.",
+                    done.join(", ")
+                ),
+                dedupe_key: format!("maintenance-back|{}|{instance}", due.event_arn),
+                instance: instance.as_str(),
+                findings: &findings,
+                fields: Vec::new(),
+                region: &event.envelope.region,
+                health_event_arn: Some(&due.event_arn),
+            })
+            .incident(
+                maintenance_incident(&due.event_arn, instance.as_str(), self.common.dry_run),
+                Phase::Resolved,
             ),
-            summary: format!(
-                "The maintenance window of {instance} is over: {}.",
-                done.join(", ")
-            ),
-            dedupe_key: format!("maintenance-back|{}|{instance}", due.event_arn),
-            instance: instance.as_str(),
-            findings: &findings,
-            fields: Vec::new(),
-            region: &event.envelope.region,
-            health_event_arn: Some(&due.event_arn),
-        }));
+        );
         Ok(part)
     }
 
@@ -604,7 +623,8 @@ where
         } else {
             "shutting down"
         };
-        part.messages.push(render(InstanceMessage {
+        part.messages.push(
+            render(InstanceMessage {
             kind: NotificationKind::InstanceStopping,
             severity: Severity::Medium,
             title: format!(
@@ -625,7 +645,9 @@ where
             fields,
             region: &event.envelope.region,
             health_event_arn: None,
-        }));
+        })
+            .incident(fleetguard::notify::incident::drain_key(instance.as_str(), dry_run), Phase::Opened),
+        );
         Ok(part)
     }
 
@@ -782,6 +804,14 @@ where
 }
 
 /// What was done, as message fields.
+/// The incident of one instance's scheduled change: announced, taken out, back (or closed).
+fn maintenance_incident(event_arn: &str, instance: &str, dry_run: bool) -> String {
+    format!(
+        "maintenance|{event_arn}|{instance}{}",
+        if dry_run { "|dry-run" } else { "" }
+    )
+}
+
 fn removed_fields(f: &Findings, r: Option<&Removed>, dry_run: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let Some(r) = r else {

@@ -2,7 +2,7 @@
 
 use crate::decide::{Interruption, Plan};
 use fleetguard::events::Event;
-use fleetguard::notify::{Notification, NotificationKind, Severity, console_host};
+use fleetguard::notify::{Notification, NotificationKind, Phase, Severity, console_host};
 use fleetguard::out_of_service::{DrainOutcome, Findings, target_list};
 use fleetguard::ports::DrainResult;
 use fleetguard::time::human_duration;
@@ -83,6 +83,13 @@ pub fn render(r: &Report<'_>, event: &Event) -> Notification {
         });
     }
     let mut n = Notification::new(kind, severity, title, key).summary(summary);
+    if matches!(plan, Plan::Drain { .. }) {
+        // The start of the instance's drain: asg-lifecycle's "drained" resolves it.
+        n = n.incident(
+            fleetguard::notify::incident::drain_key(&i.instance_id.to_string(), dry_run),
+            Phase::Opened,
+        );
+    }
     n.resource_name = Some(i.instance_id.to_string());
     n.state = i.action.as_ref().map(|a| a.to_string());
     let instance_type = f.instance_type();

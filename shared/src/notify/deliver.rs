@@ -450,6 +450,11 @@ impl Notifier {
             http::Post {
                 url,
                 authorization,
+                content_type: if authorization.is_some() {
+                    "application/json; charset=utf-8"
+                } else {
+                    "application/json"
+                },
                 body,
                 label,
                 max_attempts: self.max_attempts,
@@ -500,6 +505,15 @@ impl Notifier {
             event_time,
             self.dedupe.is_some(),
         ) else {
+            if record.is_none() && n.phase() == Phase::Resolved {
+                // Remember the resolution, so its opening delivered late triggers nothing.
+                let r = IncidentRecord {
+                    phase: Some(Phase::Resolved),
+                    event_time: n.source.event_time.clone(),
+                    ..IncidentRecord::default()
+                };
+                self.save_incident(&pk, &r).await;
+            }
             return Ok("nothing to do in PagerDuty (never triggered, or a late event)");
         };
         let key = pagerduty::routing_key_from_secret(&self.secret(secret_id).await?.0, secret_id)?;

@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct Post<'a> {
     pub url: &'a reqwest::Url,
     pub authorization: Option<&'a str>,
+    /// Slack's Web API asks for the charset (`missing_charset` warning otherwise); webhooks
+    /// take plain `application/json`.
+    pub content_type: &'static str,
     pub body: String,
     /// What logs and errors call the destination.
     pub label: &'a str,
@@ -85,7 +88,7 @@ pub async fn post(
         }
         let mut r = http
             .post(req.url.clone())
-            .header("content-type", "application/json; charset=utf-8")
+            .header("content-type", req.content_type)
             .timeout(timeout)
             .body(req.body.clone());
         if let Some(auth) = req.authorization {

@@ -40,6 +40,16 @@ pub struct Incident {
     pub phase: Phase,
 }
 
+/// The incident of an instance leaving service (a Spot interruption, a stop, a drain before
+/// termination): one key whichever function sees it first, so Slack shows one message from the
+/// warning to the drained instance.
+pub fn drain_key(instance_id: &str, dry_run: bool) -> String {
+    format!(
+        "drain|{instance_id}{}",
+        if dry_run { "|dry-run" } else { "" }
+    )
+}
+
 /// What a destination keeps of an incident (one item in the dedupe table).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IncidentRecord {

@@ -576,12 +576,18 @@ mod tests {
                 "not an SNS topic ARN",
             ),
             (r#"[{"name": "x", "mtach": {}}]"#, "unknown field"),
-            (r#"[{"name": "x", "mention": "@here"}]"#, "not Slack mention syntax"),
+            (
+                r#"[{"name": "x", "mention": "@here"}]"#,
+                "not Slack mention syntax",
+            ),
             (
                 r#"[{"name": "x", "mention_severities": ["critical"]}]"#,
                 "without a mention",
             ),
-            (r#"[{"name": "x", "slack_channels": ["two words"]}]"#, "not a Slack channel"),
+            (
+                r#"[{"name": "x", "slack_channels": ["two words"]}]"#,
+                "not a Slack channel",
+            ),
             (
                 r#"[{"name": "x", "drop": true, "teams_webhook_secret_arns": ["t"]}]"#,
                 "cannot also send",
