@@ -60,7 +60,7 @@ locals {
   # resources are empty (no cluster, no target group, no secret, no table) is not granted.
   statements = [
     { sid = "Notify", functions = local.all_functions, actions = ["sns:Publish"], resources = local.topic_arns, conditions = [] },
-    { sid = "SlackWebhook", functions = local.all_functions, actions = ["secretsmanager:GetSecretValue"], resources = local.secret_grants, conditions = [] },
+    { sid = "NotifySecrets", functions = local.all_functions, actions = ["secretsmanager:GetSecretValue"], resources = local.secret_grants, conditions = [] },
     # Claims (conditional PutItem), their completion (UpdateItem), their release when a delivery
     # failed (DeleteItem), so a retry delivers again.
     { sid = "Dedupe", functions = local.all_functions, actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = var.create && var.create_dedupe_table ? [aws_dynamodb_table.dedupe[0].arn] : [], conditions = [] },

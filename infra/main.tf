@@ -47,8 +47,19 @@ locals {
 
   topic_key_arn = var.kms_key_arn != null ? var.kms_key_arn : (var.create && var.sns_topic_arn == null ? aws_kms_key.notifications[0].arn : null)
   topic_arn     = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create ? aws_sns_topic.notifications[0].arn : null)
-  topic_arns    = compact(distinct(concat([local.topic_arn], var.extra_sns_topic_arns)))
-  secret_arns   = compact(concat([var.slack_webhook_secret_arn], var.extra_slack_webhook_secret_arns))
+  topic_arns    = compact(distinct(concat([local.topic_arn], var.extra_sns_topic_arns, local.route_topics)))
+  # What the routes name is granted as named: their topics, and every secret they read (Slack and
+  # Teams webhooks, PagerDuty routing keys); a secret given by name is granted in this account
+  # and Region.
+  routes         = jsondecode(var.notify_routes == "" ? "[]" : var.notify_routes)
+  route_topics   = flatten([for r in local.routes : try(r.sns_topic_arns, [])])
+  route_secrets  = flatten([for r in local.routes : concat(try(r.slack_webhook_secret_arns, []), try(r.pagerduty_routing_key_secret_arns, []), try(r.teams_webhook_secret_arns, []))])
+  route_channels = flatten([for r in local.routes : try(r.slack_channels, [])])
+  secret_arns = distinct(compact(concat(
+    [var.slack_webhook_secret_arn, var.slack_bot_token_secret_arn],
+    var.extra_slack_webhook_secret_arns,
+    [for s in local.route_secrets : startswith(s, "arn:") ? s : "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${s}"],
+  )))
 
   managed_tag_key   = var.managed_asg_tag == null ? null : split("=", var.managed_asg_tag)[0]
   managed_tag_value = var.managed_asg_tag == null ? null : (length(split("=", var.managed_asg_tag)) > 1 ? join("=", slice(split("=", var.managed_asg_tag), 1, length(split("=", var.managed_asg_tag)))) : null)
@@ -66,6 +77,8 @@ locals {
     var.notify_routes == "" ? {} : { NOTIFY_ROUTES = var.notify_routes },
     local.topic_arn == null ? {} : { SNS_TOPIC_ARN = local.topic_arn },
     var.slack_webhook_secret_arn == null ? {} : { SLACK_WEBHOOK_SECRET_ARN = var.slack_webhook_secret_arn },
+    var.slack_bot_token_secret_arn == null ? {} : { SLACK_BOT_TOKEN_SECRET_ARN = var.slack_bot_token_secret_arn },
+    var.slack_channel == null ? {} : { SLACK_CHANNEL = var.slack_channel },
     var.create && var.create_dedupe_table ? { DEDUPE_TABLE = aws_dynamodb_table.dedupe[0].name } : {},
   )
   fleet_env = merge(
@@ -187,6 +200,10 @@ resource "aws_lambda_function" "function" {
     precondition {
       condition     = each.key != "ecs-deployment" || local.uses_ecs
       error_message = "ecs-deployment needs ecs_cluster_names (or [\"*\"] for every cluster): its evidence comes from those clusters' services and tasks."
+    }
+    precondition {
+      condition     = var.slack_bot_token_secret_arn != null || (var.slack_channel == null && length(local.route_channels) == 0)
+      error_message = "slack_channel and the routes' slack_channels post through Slack's Web API: give slack_bot_token_secret_arn (a secret holding the bot token, xoxb-…)."
     }
     precondition {
       condition     = each.key != "asg-lifecycle" || length(var.auto_scaling_group_names) > 0 || var.managed_asg_tag != null

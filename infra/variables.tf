@@ -137,6 +137,26 @@ variable "slack_webhook_secret_arn" {
   }
 }
 
+variable "slack_bot_token_secret_arn" {
+  description = "Secrets Manager secret holding a Slack bot token (xoxb-…, bare or JSON {\"bot_token\": …}) with chat:write: slack_channel and the routes' slack_channels then get one message per incident, updated in place with a thread. The token never passes through Terraform."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.slack_bot_token_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", var.slack_bot_token_secret_arn))
+    error_message = "slack_bot_token_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "slack_channel" {
+  description = "SLACK_CHANNEL: the default channel (ID like C0123ABCD, or #name) for the Web API; needs slack_bot_token_secret_arn and the bot in the channel."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.slack_channel == null || can(regex("^#?[^\\s,#]{1,80}$", var.slack_channel))
+    error_message = "slack_channel must be a channel ID or #name."
+  }
+}
+
 variable "sns_topic_arn" {
   description = "An existing SNS topic for notifications. Null: the module creates one, encrypted with kms_key_arn or a key of its own that CloudWatch alarms may use (the AWS-managed alias/aws/sns key refuses them). An existing topic under a customer key: its key policy must let cloudwatch.amazonaws.com use it, and the functions' roles are granted kms_key_arn."
   type        = string
@@ -144,7 +164,7 @@ variable "sns_topic_arn" {
 }
 
 variable "notify_routes" {
-  description = "NOTIFY_ROUTES: routing rules, a JSON list (see the README). Their SNS topics and Slack secrets must also be listed in extra_sns_topic_arns / extra_slack_webhook_secret_arns for IAM."
+  description = "NOTIFY_ROUTES: routing rules, a JSON list (see the README): SNS topics, Slack webhooks and channels, PagerDuty and Teams destinations, mentions. The topics and secrets the rules name are granted (sns:Publish, secretsmanager:GetSecretValue), and nothing else."
   type        = string
   default     = ""
   validation {
@@ -154,13 +174,13 @@ variable "notify_routes" {
 }
 
 variable "extra_sns_topic_arns" {
-  description = "SNS topics named in notify_routes (sns:Publish is granted on them)."
+  description = "More SNS topics to grant sns:Publish on (those notify_routes names are granted already)."
   type        = list(string)
   default     = []
 }
 
 variable "extra_slack_webhook_secret_arns" {
-  description = "Slack webhook secrets named in notify_routes (GetSecretValue is granted on them)."
+  description = "More secrets to grant GetSecretValue on (those notify_routes names are granted already)."
   type        = list(string)
   default     = []
 }

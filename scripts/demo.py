@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make demo`: every fleetguard function, invoked locally with its sample events, against a local AWS.
 
-Starts moto + the Slack sink + the Auto Scaling lifecycle fake (scripts/local_aws.py), seeds the demo
+Starts moto + the web sink (Slack webhooks and Web API, PagerDuty, Teams) + the Auto Scaling lifecycle fake (scripts/local_aws.py), seeds the demo
 fleet, runs `cargo lambda watch` with the functions pointed at that local AWS, invokes each function
 with `cargo lambda invoke --data-file` for every sample event that feeds it, prints what happened, and
 stops everything it started (also on Ctrl-C or failure).
@@ -90,6 +90,21 @@ def main():
         say(f"   target group demo-web-tg: {', '.join(fleet['web_instances'])}")
         say(f"   SNS topic {fleet['topic_arn']} -> SQS; Slack webhook in {fleet['slack_webhook_secret_arn']}")
 
+        # Incidents: the dedupe table keeps which Slack message and PagerDuty alert each incident has.
+        import boto3
+        boto3.client("dynamodb", endpoint_url=info["moto"], region_name="us-east-1", aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_table(
+            TableName="fleetguard-dedupe", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        routes = json.dumps([{
+            "name": "alarms-page-and-teams", "match": {"kinds": ["alarm"]}, "default_destinations": True,
+            "pagerduty_routing_key_secret_arns": [fleet["pagerduty_secret_arn"]],
+            "teams_webhook_secret_arns": [fleet["teams_secret_arn"]],
+            "mention": "<!here>", "mention_severities": ["critical", "high"]}])
+        say(f"   Slack bot token in {fleet['slack_bot_token_secret_arn']} (Web API, #fleet-ops); PagerDuty and "
+            f"Teams for alarms (NOTIFY_ROUTES); dedupe table fleetguard-dedupe")
+
         env_file = work / "lambda.env"
         # Values are quoted: the dotenv parser rejects a bare `=` inside a value.
         env_file.write_text("\n".join(line.replace("=", '="', 1) + '"' for line in [
@@ -102,12 +117,17 @@ def main():
             "MANAGED_ASG_TAG=fleetguard:managed=true",
             f"SNS_TOPIC_ARN={fleet['topic_arn']}",
             f"SLACK_WEBHOOK_SECRET_ARN={fleet['slack_webhook_secret_arn']}",
+            f"SLACK_BOT_TOKEN_SECRET_ARN={fleet['slack_bot_token_secret_arn']}",
+            "SLACK_CHANNEL=#fleet-ops",
+            f"SLACK_API_URL={info['slack']}/api/",
+            f"PAGERDUTY_EVENTS_URL={info['slack']}/v2/enqueue",
+            f"NOTIFY_ROUTES={routes}",
+            "DEDUPE_TABLE=fleetguard-dedupe",
             # instance-maintenance's one-time schedules: moto's EventBridge Scheduler keeps them (it
             # never fires them; the demo invokes a schedule's payload itself).
             "SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/fleetguard-scheduler-us-east-1",
             "SCHEDULE_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:instance-maintenance",
         ]) + "\n")
-        import boto3
         sqs = boto3.client("sqs", endpoint_url=info["moto"], region_name="us-east-1",
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         seen_slack = [0]
@@ -132,6 +152,25 @@ def main():
         def show_deliveries(first_full):
             for post in slack_since():
                 body = json.loads(post["body"])
+                path = post["path"]
+                if path.startswith("/api/"):
+                    method = path[len("/api/"):]
+                    if body.get("thread_ts"):
+                        say(f"       {DIM}slack api{RESET} {method} reply in thread {body['thread_ts']}: {body.get('text', '')[:90]}")
+                    elif method == "chat.update":
+                        say(f"       {DIM}slack api{RESET} chat.update {body['channel']} ts {body['ts']} → "
+                            f"{body['attachments'][0]['color']} {body['attachments'][0]['blocks'][0]['text']['text'][:70]}")
+                    else:
+                        say(f"       {DIM}slack api{RESET} {method} {body['channel']}: {body.get('text', '')[:90]}")
+                    continue
+                if path.startswith("/v2/enqueue"):
+                    say(f"       {DIM}pagerduty{RESET} {body['event_action']} dedup_key {body['dedup_key'][:70]}"
+                        + (f" severity {body['payload']['severity']}" if "payload" in body else ""))
+                    continue
+                if path.startswith("/workflows/"):
+                    card = body["attachments"][0]["content"]
+                    say(f"       {DIM}teams{RESET} Adaptive Card: {card['body'][0]['text'][:90]}")
+                    continue
                 att = body["attachments"][0]
                 header = next((b["text"]["text"] for b in att["blocks"] if b["type"] == "header"), "")
                 fields = [f["text"].replace("\n", ": ", 1) for b in att["blocks"] if b["type"] == "section" for f in b.get("fields", [])]
@@ -406,6 +445,40 @@ def main():
         if out.get("outcome") != "notified: deployment-failed":
             failures += 1
         show_deliveries(first_full=True)
+
+        say(f"\n   {BOLD}An alarm fires, then recovers{RESET}: one Slack message updated in place (#fleet-ops, Web API), "
+            f"one PagerDuty alert triggered then resolved, one Teams card per phase")
+        slack_since()
+        alarm_at = time.time() - 300
+
+        def alarm_event(name, at):
+            e = json.loads((ROOT / "events/alarms" / name).read_text())
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+            e["id"] = f"demo-{name}-{int(at)}"
+            e["time"] = stamp + "Z"
+            e["region"], e["account"] = "us-east-1", "123456789012"
+            arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:demo-checkout-latency"
+            e["resources"] = [arn]
+            e["detail"]["alarmName"] = "demo-checkout-latency"
+            e["detail"]["state"]["timestamp"] = stamp + ".000+0000"
+            return e
+        invoke("alarm-fanout", alarm_event("metric.json", alarm_at))
+        show_deliveries(first_full=False)
+        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272))
+        show_deliveries(first_full=False)
+        say(f"   {DIM}the OK again (EventBridge delivers at least once){RESET}")
+        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272))
+        show_deliveries(first_full=False)
+        messages = [m for m in json.loads(urllib.request.urlopen(info["slack"] + "/_sink/slack/messages").read())
+                    if "demo-checkout-latency" in json.dumps(m["attachments"])]
+        alerts = [a for a in json.loads(urllib.request.urlopen(info["slack"] + "/_sink/pagerduty/alerts").read())
+                  if "demo-checkout-latency" in a["dedup_key"]]
+        say(f"       slack: {len(messages)} message(s) for the incident"
+            + (f", updated {messages[0]['updates']} time(s), {len(messages[0]['replies'])} thread reply(ies), "
+               f"colour now {messages[0]['attachments'][0]['color']}" if messages else ""))
+        say(f"       pagerduty: {len(alerts)} alert(s)" + (f", {alerts[0]['status']} after {', '.join(alerts[0]['events'])}" if alerts else ""))
+        if len(messages) != 1 or messages[0]["updates"] != 1 or len(alerts) != 1 or alerts[0]["status"] != "resolved":
+            failures += 1
         say()
         if failures:
             raise SystemExit(f"{failures} invocation(s) or check(s) failed; see {work / 'watch.log'}")

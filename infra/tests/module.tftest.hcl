@@ -321,3 +321,44 @@ run "without_instance_maintenance_no_scheduler" {
     error_message = "no scheduler role, group or dashboard when they are not wanted"
   }
 }
+
+run "slack_web_api_pagerduty_and_teams_secrets_are_granted_and_nothing_else" {
+  variables {
+    slack_bot_token_secret_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:fleetguard/slack-bot-AbCdEf"
+    slack_channel              = "#fleet-ops"
+    notify_routes = jsonencode([{
+      name                              = "payments"
+      match                             = { tags = { team = "payments" } }
+      slack_channels                    = ["#payments-oncall"]
+      pagerduty_routing_key_secret_arns = ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456"]
+      teams_webhook_secret_arns         = ["teams/payments"]
+      sns_topic_arns                    = ["arn:aws:sns:eu-west-1:111122223333:payments"]
+      mention                           = "<!subteam^S0123ABCD>"
+    }])
+  }
+  assert {
+    condition     = aws_lambda_function.function["alarm-fanout"].environment[0].variables["SLACK_BOT_TOKEN_SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:fleetguard/slack-bot-AbCdEf" && aws_lambda_function.function["asg-lifecycle"].environment[0].variables["SLACK_CHANNEL"] == "#fleet-ops"
+    error_message = "every function gets the bot token's secret and the default channel"
+  }
+  assert {
+    condition = toset(one([for st in data.aws_iam_policy_document.function["alarm-fanout"].statement : st.resources if st.sid == "NotifySecrets"])) == toset([
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:fleetguard/slack-bot-AbCdEf",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:teams/payments",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:teams/payments-??????",
+    ])
+    error_message = "exactly the secrets the module was given and the routes name are readable"
+  }
+  assert {
+    condition     = contains(one([for st in data.aws_iam_policy_document.function["alarm-fanout"].statement : st.resources if st.sid == "Notify"]), "arn:aws:sns:eu-west-1:111122223333:payments")
+    error_message = "the routes' topics may be published to"
+  }
+}
+
+run "a_channel_without_a_bot_token_is_refused" {
+  command = plan
+  variables {
+    slack_channel = "#fleet-ops"
+  }
+  expect_failures = [aws_lambda_function.function]
+}

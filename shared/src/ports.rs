@@ -664,6 +664,9 @@ pub trait Notify: Send + Sync + 'static {
     /// Whether `remember` left this fact.
     fn remembered(&self, fact: &str) -> impl Future<Output = bool> + Send;
 
+    /// Forget a fact `remember` left (it no longer holds).
+    fn forget(&self, fact: &str) -> impl Future<Output = ()> + Send;
+
     /// Keep `n` under `key` before the action it announces (completing a lifecycle action),
     /// so a retry that finds the action done can still send it: in the dedupe table, or in
     /// this execution environment's memory without one. What is kept already stays: it is the

@@ -854,6 +854,13 @@ impl crate::ports::Notify for FakeNotifier {
             .contains(fact)
     }
 
+    async fn forget(&self, fact: &str) {
+        self.facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(fact);
+    }
+
     async fn stash(&self, key: &str, n: &Notification) -> bool {
         let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
         if stash.contains_key(key) {

@@ -492,5 +492,49 @@ async fn an_alarm_and_its_ok_at_once_still_make_one_message() {
         messages[0]["attachments"][0]["color"], "#2EB67D",
         "shows the OK"
     );
-    assert_eq!(s.aws.pagerduty_alerts().await.len(), 1);
+    // PagerDuty: triggered then resolved, or (the OK seen first) never triggered: never left open.
+    let alerts = s.aws.pagerduty_alerts().await;
+    assert!(alerts.len() <= 1, "{alerts:#?}");
+    assert!(
+        alerts.iter().all(|a| a["status"] == "resolved"),
+        "{alerts:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_fixed_by_a_later_deployment_is_resolved_without_report_success() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "dedupe").await;
+    let ctx = ecs_deployment::build(lookup(&env(&s, Some(&table), &[])), &s.sdk)
+        .await
+        .unwrap();
+    // The circuit breaker without rollback: the deployment fails and nothing rolls back.
+    let failed = deployment_event(
+        "ecs/deployment-failed.json",
+        "ecs-svc/7301958264019283746",
+        None,
+        "2026-11-20T10:14:52Z",
+    );
+    invoke(&ctx, &failed).await.unwrap();
+    // The team ships a fix; it completes. REPORT_SUCCESS is off, but the incident is open.
+    let fixed = deployment_event(
+        "ecs/deployment-completed.json",
+        "ecs-svc/1111111111",
+        None,
+        "2026-11-20T10:40:00Z",
+    );
+    let out = invoke(&ctx, &fixed).await.unwrap();
+    assert_eq!(out.outcome, "notified: deployment-completed", "{out:?}");
+    assert_eq!(s.aws.pagerduty_alerts().await[0]["status"], "resolved");
+    let m = &s.aws.slack_messages().await[0];
+    assert_eq!(m["updates"], 1);
+    // The next plain success is not reported: nothing is open any more.
+    let next = deployment_event(
+        "ecs/deployment-completed.json",
+        "ecs-svc/2222222222",
+        None,
+        "2026-11-20T12:00:00Z",
+    );
+    let out = invoke(&ctx, &next).await.unwrap();
+    assert!(out.outcome.starts_with("ignored"), "{out:?}");
 }

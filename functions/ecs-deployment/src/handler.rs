@@ -7,7 +7,7 @@ use crate::evidence::{FailedDeployment, gather_failed};
 use crate::render;
 use fleetguard::config::CommonConfig;
 use fleetguard::events::ecs::EcsEventType;
-use fleetguard::notify::Deadline;
+use fleetguard::notify::{Deadline, NotificationKind};
 use fleetguard::observe::{Action, Metrics, Outcome};
 use fleetguard::ports::{Notify, Service, Services};
 use fleetguard::serve::{Error, Function, Summary};
@@ -71,6 +71,7 @@ impl<S: Services, N: Notify> Function for Handler<S, N> {
     ) -> Result<Summary, Error> {
         let region = event.envelope.region.as_str();
         let mut remember = None;
+        let mut resolves = None;
         let n = match &event.detail {
             Detail::DeploymentStateChange(d) => match classify(d) {
                 DeploymentVerdict::Failed => {
@@ -113,7 +114,12 @@ impl<S: Services, N: Notify> Function for Handler<S, N> {
                         || svc
                             .as_ref()
                             .is_some_and(|s| service_rolled_back_to(s, &d.detail.deployment_id));
-                    if !rollback && !self.config.report_success {
+                    // A completion resolves the service's open deployment incident (a failure
+                    // without rollback, fixed by a later deployment), whatever REPORT_SUCCESS says:
+                    // a PagerDuty alert must not stay open.
+                    let open = open_fact(&d.service.arn);
+                    resolves = self.notifier.remembered(&open).await.then_some(open);
+                    if !rollback && !self.config.report_success && resolves.is_none() {
                         summary.outcome =
                             "ignored: successful deployments are not reported (REPORT_SUCCESS)"
                                 .into();
@@ -158,6 +164,16 @@ impl<S: Services, N: Notify> Function for Handler<S, N> {
             _ => return Ok(summary),
         };
         let kind = n.kind;
+        if matches!(
+            kind,
+            NotificationKind::DeploymentFailed | NotificationKind::RollbackStarted
+        ) && let Detail::DeploymentStateChange(d) = &event.detail
+        {
+            // Before sending: the deployment failed whether or not the message gets out.
+            self.notifier
+                .remember(&open_fact(&d.service.arn), Duration::from_secs(7 * 86_400))
+                .await;
+        }
         let report = match self
             .notifier
             .send(n.from_event(Self::NAME, event), deadline)
@@ -170,6 +186,9 @@ impl<S: Services, N: Notify> Function for Handler<S, N> {
             }
         };
         metrics.action(Action::Notify, Outcome::Done);
+        if let Some(fact) = resolves {
+            self.notifier.forget(&fact).await;
+        }
         if let Some(fact) = remember {
             self.notifier
                 .remember(&fact, Duration::from_secs(2 * 86_400))
@@ -185,4 +204,9 @@ impl<S: Services, N: Notify> Function for Handler<S, N> {
         summary.actions = report.actions().collect();
         Ok(summary)
     }
+}
+
+/// The fact that a service's deployment incident is open (a failure or rollback was announced).
+fn open_fact(service_arn: &impl std::fmt::Display) -> String {
+    format!("open|{}", render::deployment_incident(service_arn))
 }

@@ -829,6 +829,23 @@ impl Notifier {
         self.already_sent(&format!("fact|{fact}")).await
     }
 
+    /// Forget a fact `remember` left. A no-op without `DEDUPE_TABLE`; a failure is logged (the
+    /// fact expires with its TTL).
+    pub async fn forget(&self, fact: &str) {
+        let Some((ddb, table)) = &self.dedupe else {
+            return;
+        };
+        let res = ddb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("fact|{fact}")))
+            .send()
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not forget a fact; it expires by itself");
+        }
+    }
+
     /// Claim the right to send `key`: a conditional write that succeeds only if nobody delivered
     /// it (or the record expired) and nobody holds a live claim (a lease until the claimer's
     /// deadline). Without a table, or when the table cannot be reached, `Unknown`: send anyway
@@ -970,6 +987,10 @@ impl crate::ports::Notify for Notifier {
 
     async fn remembered(&self, fact: &str) -> bool {
         Notifier::remembered(self, fact).await
+    }
+
+    async fn forget(&self, fact: &str) {
+        Notifier::forget(self, fact).await
     }
 
     async fn stash(&self, key: &str, n: &Notification) -> bool {

@@ -3,10 +3,10 @@
 //!
 //! Body schema `fleetguard.notification/1`:
 //! `{schema, kind, severity, title, summary, state?, resource_name?, fields: [{name, value}],
-//!   links: [{label, url}], tags: {…}, dedupe_key, source: {function, account, region, event_id,
-//!   detail_type, event_time?}, truncated}`
+//!   links: [{label, url}], tags: {…}, dedupe_key, incident: {key, phase}, source: {function,
+//!   account, region, event_id, detail_type, event_time?}, truncated}`
 //!
-//! Attributes (String): `kind`, `severity`, `state`, `account`, `region`, `source` (the function),
+//! Attributes (String): `kind`, `severity`, `state`, `phase`, `account`, `region`, `source` (the function),
 //! and the tags as `tag.<key>`, at most 10 attributes in all (SNS's limit).
 
 use super::Notification;
@@ -99,6 +99,7 @@ fn body_value(n: &Notification, value_max: usize, fields_max: usize) -> Value {
         "links": links,
         "tags": tags,
         "dedupe_key": n.dedupe_key,
+        "incident": {"key": cut(n.incident_key(), 1000), "phase": n.phase().as_str()},
         "source": n.source,
         "truncated": truncated,
     })
