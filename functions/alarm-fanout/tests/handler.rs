@@ -94,3 +94,28 @@ async fn a_delivery_failure_fails_the_invocation() {
     let err = invoke(&h, &sample("alarms/metric.json")).await.unwrap_err();
     assert_eq!(err.error_type, "DeliveryFailed");
 }
+
+#[tokio::test]
+async fn alarm_opens_and_ok_resolves_one_incident() {
+    use fleetguard::notify::Phase;
+    let h = handler(&[]);
+    invoke(&h, &sample("alarms/metric.json")).await.unwrap();
+    invoke(&h, &sample("alarms/metric-ok.json")).await.unwrap();
+    invoke(&h, &sample("alarms/insufficient-data.json"))
+        .await
+        .unwrap();
+    let sent = h.notifier.sent();
+    let incidents: Vec<_> = sent.iter().map(|n| n.incident.clone().unwrap()).collect();
+    assert_eq!(incidents[0].phase, Phase::Opened);
+    assert_eq!(incidents[1].phase, Phase::Resolved);
+    assert_eq!(incidents[2].phase, Phase::Updated);
+    assert_eq!(
+        incidents[0].key,
+        "alarm|arn:aws:cloudwatch:eu-west-1:482917350264:alarm:checkout-api-cpu-high|"
+    );
+    assert_eq!(incidents[0].key, incidents[1].key, "one incident per alarm");
+    assert_ne!(
+        sent[0].dedupe_key, sent[1].dedupe_key,
+        "one message per phase"
+    );
+}

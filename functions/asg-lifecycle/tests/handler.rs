@@ -148,6 +148,23 @@ async fn terminate_drains_then_completes_once_on_the_emptying_event() {
             NotificationKind::DrainCompleted
         ]
     );
+    // One incident: the drain of the instance, opened then resolved.
+    let incidents: Vec<_> = h
+        .lifecycle
+        .notifier
+        .sent()
+        .iter()
+        .map(|n| n.incident.clone().unwrap())
+        .collect();
+    assert_eq!(incidents[0].key, format!("drain|{INSTANCE}"));
+    assert_eq!(incidents[1].key, incidents[0].key);
+    assert_eq!(
+        (incidents[0].phase, incidents[1].phase),
+        (
+            fleetguard::notify::Phase::Opened,
+            fleetguard::notify::Phase::Resolved
+        )
+    );
 
     // A replay changes nothing and says nothing.
     let out = invoke(&h, &emptied).await.unwrap();

@@ -191,6 +191,24 @@ async fn rollback_is_reported_started_then_completed() {
         .await
         .unwrap();
     assert_eq!(done.outcome, "notified: rollback-completed");
+    let incidents: Vec<_> = h
+        .notifier
+        .sent()
+        .iter()
+        .map(|n| n.incident.clone().unwrap())
+        .collect();
+    assert_eq!(
+        incidents[0].key, incidents[1].key,
+        "one incident per service"
+    );
+    assert!(incidents[0].key.starts_with("deployment|arn:aws:ecs:"));
+    assert_eq!(
+        (incidents[0].phase, incidents[1].phase),
+        (
+            fleetguard::notify::Phase::Opened,
+            fleetguard::notify::Phase::Resolved
+        )
+    );
     let kinds: Vec<_> = h.notifier.sent().iter().map(|n| n.kind).collect();
     assert_eq!(
         kinds,

@@ -108,6 +108,12 @@ async fn a_retirement_days_ahead_is_scheduled_once_and_the_schedule_replaces_the
         );
     }
     assert!(sent[0].links.iter().any(|l| l.label == "AWS Health event"));
+    let incident = sent[0].incident.clone().unwrap();
+    assert!(
+        incident.key.starts_with("maintenance|arn:aws:health:") && incident.key.ends_with(INSTANCE),
+        "{incident:?}"
+    );
+    assert_eq!(incident.phase, fleetguard::notify::Phase::Opened);
 
     // The same event again (EventBridge delivers at least once): nothing new.
     let again = invoke(&h, &event).await.unwrap();

@@ -63,6 +63,10 @@ async fn ecs_container_instance_is_drained_then_announced() {
     let sent = h.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].kind, NotificationKind::SpotInterruption);
+    // The warning opens the instance's drain incident; asg-lifecycle's "drained" resolves it.
+    let incident = sent[0].incident.clone().unwrap();
+    assert!(incident.key.starts_with("drain|i-"), "{incident:?}");
+    assert_eq!(incident.phase, fleetguard::notify::Phase::Opened);
     assert!(
         sent[0]
             .fields
@@ -138,6 +142,11 @@ async fn dry_run_mutates_nothing_and_says_what_it_would_do() {
     assert_eq!(aws.calls_of("DeregisterTargets"), 0);
     assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
     assert!(h.notifier.sent()[0].title.contains("would drain (dry run)"));
+    let incident = h.notifier.sent()[0].incident.clone().unwrap();
+    assert!(
+        incident.key.ends_with("|dry-run"),
+        "a dry run is an incident of its own: {incident:?}"
+    );
 }
 
 #[tokio::test]
