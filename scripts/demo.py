@@ -106,8 +106,12 @@ def main():
             f"Teams for alarms (NOTIFY_ROUTES); dedupe table fleetguard-dedupe")
 
         env_file = work / "lambda.env"
-        # Values are quoted: the dotenv parser rejects a bare `=` inside a value.
-        env_file.write_text("\n".join(line.replace("=", '="', 1) + '"' for line in [
+        # Values are quoted: the dotenv parser rejects a bare `=` inside a value; JSON (with its
+        # double quotes) goes in single quotes, which dotenv takes literally.
+        def quoted(line):
+            k, v = line.split("=", 1)
+            return f"{k}='{v}'" if '"' in v else f'{k}="{v}"'
+        env_file.write_text("\n".join(quoted(line) for line in [
             f"AWS_ENDPOINT_URL={info['moto']}",
             f"AWS_ENDPOINT_URL_AUTO_SCALING={info['autoscaling']}",
             "AWS_REGION=us-east-1",
@@ -451,9 +455,12 @@ def main():
         slack_since()
         alarm_at = time.time() - 300
 
-        def alarm_event(name, at):
+        def alarm_event(name, at, previous_at):
             e = json.loads((ROOT / "events/alarms" / name).read_text())
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+            if e["detail"].get("previousState"):
+                e["detail"]["previousState"]["timestamp"] = time.strftime(
+                    "%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(previous_at))
             e["id"] = f"demo-{name}-{int(at)}"
             e["time"] = stamp + "Z"
             e["region"], e["account"] = "us-east-1", "123456789012"
@@ -462,12 +469,12 @@ def main():
             e["detail"]["alarmName"] = "demo-checkout-latency"
             e["detail"]["state"]["timestamp"] = stamp + ".000+0000"
             return e
-        invoke("alarm-fanout", alarm_event("metric.json", alarm_at))
+        invoke("alarm-fanout", alarm_event("metric.json", alarm_at, alarm_at - 3600))
         show_deliveries(first_full=False)
-        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272))
+        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272, alarm_at))
         show_deliveries(first_full=False)
         say(f"   {DIM}the OK again (EventBridge delivers at least once){RESET}")
-        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272))
+        invoke("alarm-fanout", alarm_event("metric-ok.json", alarm_at + 272, alarm_at))
         show_deliveries(first_full=False)
         messages = [m for m in json.loads(urllib.request.urlopen(info["slack"] + "/_sink/slack/messages").read())
                     if "demo-checkout-latency" in json.dumps(m["attachments"])]

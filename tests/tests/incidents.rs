@@ -538,3 +538,48 @@ async fn a_failure_fixed_by_a_later_deployment_is_resolved_without_report_succes
     let out = invoke(&ctx, &next).await.unwrap();
     assert!(out.outcome.starts_with("ignored"), "{out:?}");
 }
+
+#[tokio::test]
+async fn a_secret_fixed_after_a_failure_is_read_again_by_the_retry() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "dedupe").await;
+    let sm = aws_sdk_secretsmanager::Client::new(&s.sdk);
+    let pd = s.seeded("pagerduty_secret_arn");
+    // Someone pasted the integration's URL instead of its key.
+    sm.put_secret_value()
+        .secret_id(&pd)
+        .secret_string(
+            "https://events.pagerduty.com/integration/R0DEMO0ROUTING0KEY0000000000000A/enqueue",
+        )
+        .send()
+        .await
+        .unwrap();
+    let ctx = alarm_context(&s, &env(&s, Some(&table), &[])).await;
+    let err = invoke(&ctx, &alarm("alarms/metric.json"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "pagerduty:{pd} ({pd}: not a PagerDuty routing key"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains(ROUTING_KEY),
+        "the secret's value is never shown: {err}"
+    );
+    // Fixed in Secrets Manager; the same execution environment's retry reads it again.
+    sm.put_secret_value()
+        .secret_id(&pd)
+        .secret_string(ROUTING_KEY)
+        .send()
+        .await
+        .unwrap();
+    invoke(&ctx, &alarm("alarms/metric.json")).await.unwrap();
+    assert_eq!(s.aws.pagerduty_alerts().await.len(), 1);
+    assert_eq!(
+        answered(&s, "/workflows/").await.len(),
+        1,
+        "Teams got it once"
+    );
+}

@@ -334,6 +334,10 @@ impl Notifier {
                 }
                 Err(why) => {
                     tracing::error!(destination = %id, error = %why, "notification delivery failed");
+                    // A rotated webhook, token or key: the retry reads the secret again.
+                    if let Some(secret) = self.secret_of(dest) {
+                        self.secret_values().remove(secret);
+                    }
                     if claim == Claim::Won {
                         // Let the retry claim it again.
                         self.release(&key).await;
@@ -420,6 +424,19 @@ impl Notifier {
         let v = SecretText(text.to_owned());
         self.secret_values().insert(secret_id.to_owned(), v.clone());
         Ok(v)
+    }
+
+    /// The secret a destination reads, if any.
+    fn secret_of<'a>(&'a self, dest: &'a Destination) -> Option<&'a str> {
+        match dest {
+            Destination::SlackSecret { secret_id }
+            | Destination::PagerDuty { secret_id }
+            | Destination::Teams { secret_id } => Some(secret_id),
+            Destination::SlackChannel { .. } => {
+                self.slack_api.as_ref().map(|a| a.token_secret.as_str())
+            }
+            Destination::Sns { .. } | Destination::SlackUrl => None,
+        }
     }
 
     fn secret_values(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SecretText>> {
