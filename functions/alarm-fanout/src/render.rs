@@ -144,23 +144,8 @@ pub fn render(alarm: &AlarmStateChange) -> Notification {
         summary.push_str(r);
     }
 
-    let dedupe_key = format!(
-        "alarm|{}|{}|{}|{}",
-        alarm
-            .alarm_arn
-            .as_ref()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| alarm.alarm_name.clone()),
-        alarm
-            .contributor
-            .as_ref()
-            .and_then(|c| c.id.clone())
-            .unwrap_or_default(),
-        state,
-        time_text(&alarm.state.timestamp),
-    );
     // One incident per alarm (and contributor, for Contributor Insights alarms): ALARM opens it,
-    // OK resolves it, INSUFFICIENT_DATA updates it.
+    // OK resolves it, INSUFFICIENT_DATA updates it. One message per state change of it.
     let incident = format!(
         "alarm|{}|{}",
         alarm
@@ -174,6 +159,7 @@ pub fn render(alarm: &AlarmStateChange) -> Notification {
             .and_then(|c| c.id.clone())
             .unwrap_or_default(),
     );
+    let dedupe_key = format!("{incident}|{state}|{}", time_text(&alarm.state.timestamp));
     let phase = match state.as_str() {
         "ALARM" => Phase::Opened,
         "OK" => Phase::Resolved,

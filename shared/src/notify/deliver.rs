@@ -388,10 +388,13 @@ impl Notifier {
                     .await
                     .map(|_| "posted a card")
             }
-            Destination::PagerDuty { secret_id } => self.page(dest, secret_id, n, deadline).await,
-            Destination::SlackChannel { channel } => {
-                self.slack_incident(dest, channel, n, mentions, deadline)
+            Destination::PagerDuty { secret_id } => {
+                self.under_lock(dest, n, deadline, self.page(dest, secret_id, n, deadline))
                     .await
+            }
+            Destination::SlackChannel { channel } => {
+                let work = self.slack_incident(dest, channel, n, mentions, deadline);
+                self.under_lock(dest, n, deadline, work).await
             }
         }
     }
@@ -651,14 +654,8 @@ impl Notifier {
                 });
             }
         }
-        // A new message: take the incident's posting lease first, so two phases arriving at once
-        // never post two messages.
-        let old_ts = record.as_ref().and_then(|r| r.ts.clone());
-        if !self.begin_post(&pk, old_ts.as_deref(), deadline).await? {
-            return Err("another invocation is posting this incident's message; retried".into());
-        }
         let body = slack::post_message(&shown, channel, mentions).to_string();
-        let answer = match self
+        let answer = self
             .post_web(
                 &call("chat.postMessage")?,
                 Some(&bearer),
@@ -668,13 +665,7 @@ impl Notifier {
                 slack::check_ok,
             )
             .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                self.end_post(&pk).await;
-                return Err(format!("chat.postMessage: {e}"));
-            }
-        };
+            .map_err(|e| format!("chat.postMessage: {e}"))?;
         let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
         let next = IncidentRecord {
             channel: v["channel"].as_str().map(str::to_owned),
@@ -766,64 +757,72 @@ impl Notifier {
         }
     }
 
-    /// Take the lease to post the incident's first message: only if there is no record, it
-    /// expired, another poster's lease ran out, or it still shows the resolved message `old_ts`
-    /// this one replaces. False when another invocation holds it.
-    async fn begin_post(
+    /// Do `work` (a future: nothing runs until it is awaited) holding the incident's lock for
+    /// `dest`; another invocation holding it fails this destination, and Lambda's retry does it.
+    async fn under_lock(
         &self,
-        pk: &str,
-        old_ts: Option<&str>,
+        dest: &Destination,
+        n: &Notification,
         deadline: Deadline,
-    ) -> Result<bool, String> {
+        work: impl std::future::Future<Output = Result<&'static str, String>>,
+    ) -> Result<&'static str, String> {
+        let pk = incident_pk(n.incident_key(), &dest.id());
+        let Some(lease) = self.lock_incident(&pk, deadline).await? else {
+            return Err(
+                "another invocation is delivering a phase of this incident; retried".into(),
+            );
+        };
+        let done = work.await;
+        self.unlock_incident(&pk, lease).await;
+        done
+    }
+
+    /// Take the incident's lock for one destination: one phase at a time per incident, so two
+    /// phases arriving at once (an ALARM and its OK) never post two messages or leave an alert
+    /// triggered after its resolution. A lease until the holder's deadline: a crashed holder's
+    /// lock runs out by itself. `Some(lease)` when taken, `None` when another invocation holds it.
+    async fn lock_incident(&self, pk: &str, deadline: Deadline) -> Result<Option<u64>, String> {
         let Some((ddb, table)) = &self.dedupe else {
-            return Ok(true);
+            return Ok(Some(0));
         };
         let now = now_secs();
         let lease = now + deadline.remaining().as_secs().clamp(5, 900) + 5;
         let res = ddb
             .put_item()
             .table_name(table)
-            .item("pk", AttributeValue::S(pk.to_owned()))
-            .item("posting_until", AttributeValue::N(lease.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + INCIDENT_TTL.as_secs()).to_string()),
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now OR (attribute_not_exists(ts) AND posting_until < :now) OR ts = :old",
-            )
+            .item("pk", AttributeValue::S(format!("lock|{pk}")))
+            .item("lease_until", AttributeValue::N(lease.to_string()))
+            .item("expires_at", AttributeValue::N(lease.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR lease_until < :now")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(
-                ":old",
-                AttributeValue::S(old_ts.unwrap_or("(none)").to_owned()),
-            )
             .send()
             .await;
         match res {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Some(lease)),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(e) => Err(format!(
-                "cannot write the incident record: {}",
+                "cannot lock the incident record: {}",
                 aws_sdk_dynamodb::error::DisplayErrorContext(&e)
             )),
         }
     }
 
-    /// Give the posting lease back after a failed post.
-    async fn end_post(&self, pk: &str) {
+    /// Give the incident's lock back (only our own lease).
+    async fn unlock_incident(&self, pk: &str, lease: u64) {
         let Some((ddb, table)) = &self.dedupe else {
             return;
         };
         let res = ddb
             .delete_item()
             .table_name(table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .condition_expression("attribute_not_exists(ts)")
+            .key("pk", AttributeValue::S(format!("lock|{pk}")))
+            .condition_expression("lease_until = :mine")
+            .expression_attribute_values(":mine", AttributeValue::N(lease.to_string()))
             .send()
             .await;
         if let Err(e) = res
@@ -831,7 +830,7 @@ impl Notifier {
                 .as_service_error()
                 .is_some_and(|s| s.is_conditional_check_failed_exception())
         {
-            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not release the posting lease; it runs out by itself");
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not release the incident lock; it runs out by itself");
         }
     }
 

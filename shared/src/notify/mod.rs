@@ -278,6 +278,21 @@ impl Notification {
     }
 }
 
+/// What a secret holds: its bare text, or the first of `keys` in a JSON object (the forms
+/// people store in Secrets Manager). Errors name `label` (the secret), never the value.
+pub(crate) fn secret_field(value: &str, label: &str, keys: &[&str]) -> Result<String, String> {
+    let t = value.trim();
+    if !t.starts_with('{') {
+        return Ok(t.to_owned());
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(t).map_err(|_| format!("{label}: secret is not valid JSON"))?;
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+        .map(|s| s.trim().to_owned())
+        .ok_or_else(|| format!("{label}: secret JSON has no string {:?}", keys[0]))
+}
+
 /// The AWS console's host for a partition.
 pub fn console_host(partition: &str, region: &str) -> String {
     match partition {

@@ -16,19 +16,7 @@ const MAX_LINKS: usize = 10;
 /// A routing (integration) key from its secret: the bare key, or JSON with `routing_key` or
 /// `integration_key`. Never shown: errors name the secret only.
 pub fn routing_key_from_secret(value: &str, label: &str) -> Result<String, String> {
-    let t = value.trim();
-    let key = if t.starts_with('{') {
-        let v: Value = serde_json::from_str(t)
-            .map_err(|_| format!("{label}: secret is neither a routing key nor JSON"))?;
-        ["routing_key", "integration_key"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(Value::as_str))
-            .ok_or_else(|| format!("{label}: secret JSON has no string \"routing_key\""))?
-            .trim()
-            .to_owned()
-    } else {
-        t.to_owned()
-    };
+    let key = super::secret_field(value, label, &["routing_key", "integration_key"])?;
     // Integration keys are 32 characters of [0-9a-zA-Z]; anything else is a pasting mistake.
     if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(format!(

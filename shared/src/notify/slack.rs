@@ -20,19 +20,7 @@ pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
 
 /// A bot token from its secret: the bare token, or JSON with `token` or `bot_token`. Never shown.
 pub fn bot_token_from_secret(value: &str, label: &str) -> Result<String, String> {
-    let t = value.trim();
-    let token = if t.starts_with('{') {
-        let v: Value = serde_json::from_str(t)
-            .map_err(|_| format!("{label}: secret is neither a token nor JSON"))?;
-        ["bot_token", "token"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(Value::as_str))
-            .ok_or_else(|| format!("{label}: secret JSON has no string \"bot_token\""))?
-            .trim()
-            .to_owned()
-    } else {
-        t.to_owned()
-    };
+    let token = super::secret_field(value, label, &["bot_token", "token"])?;
     if !token.starts_with("xox") || token.len() < 10 || !token.bytes().all(|b| b.is_ascii_graphic())
     {
         return Err(format!("{label}: not a Slack token (xoxb-… expected)"));

@@ -44,18 +44,7 @@ impl WebhookUrl {
 
     /// A Secrets Manager secret's value: the bare URL, or JSON with a `url` key.
     pub fn from_secret(value: &str, label: &str) -> Result<Self, String> {
-        let trimmed = value.trim();
-        if trimmed.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(trimmed)
-                .map_err(|_| format!("{label}: secret is neither a URL nor JSON"))?;
-            let url = v
-                .get("url")
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| format!("{label}: secret JSON has no string \"url\" key"))?;
-            Self::parse(url, label)
-        } else {
-            Self::parse(trimmed, label)
-        }
+        Self::parse(&super::secret_field(value, label, &["url"])?, label)
     }
 
     pub fn url(&self) -> &Url {
