@@ -86,6 +86,16 @@ def inventory(args):
                                    for d in a.get("Dimensions", [])),
         "dashboards": sorted(d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]),
         "schedule_groups": sorted(g["Name"] for g in client(args, "scheduler").list_schedule_groups()["ScheduleGroups"]),
+        "secrets": sorted(x["Name"] for x in client(args, "secretsmanager").list_secrets()["SecretList"]),
+        # `function/VARIABLE=value` for every function's environment (values are ARNs and names).
+        "function_env": sorted(f"{f['FunctionName']}/{k}={v}" for f in lam.list_functions()["Functions"]
+                               for k, v in f.get("Environment", {}).get("Variables", {}).items()),
+        # `role/action/resource` of every inline policy statement.
+        "grants": sorted(f"{r['RoleName']}/{a}/{res}" for r in iam.list_roles()["Roles"]
+                         for n in iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]
+                         for st in iam.get_role_policy(RoleName=r["RoleName"], PolicyName=n)["PolicyDocument"]["Statement"]
+                         for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+                         for res in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])),
         **fleet(args),
     }, indent=1))
 

@@ -574,6 +574,26 @@ fn example_applies_and_destroys(example: &str, expected: &[(&str, &str)], absent
             "{example}: {kind} {name} should not exist: {v}"
         );
     }
+    if example == "fargate-alarms" {
+        // The secrets and topic the routes name are granted, with nothing listed twice by hand.
+        let grants: Vec<&str> = v["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|g| g.starts_with("fleetguard-alarm-fanout-"))
+            .collect();
+        for wanted in [
+            "/secretsmanager:GetSecretValue/arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/pagerduty-routing-key-",
+            "/secretsmanager:GetSecretValue/arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/slack-bot-token-",
+            "/sns:Publish/arn:aws:sns:eu-west-1:123456789012:shop-oncall",
+        ] {
+            assert!(
+                grants.iter().any(|g| g.contains(wanted)),
+                "{example}: alarm-fanout is not granted {wanted}: {grants:#?}"
+            );
+        }
+    }
     let o = tf(&dir, &data, &["output", "-json"]);
     let out: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -690,6 +710,12 @@ fn every_example_applies_and_destroys_against_moto() {
                     ("load_balancers", "shop-alb"),
                     ("capacity_providers", "shop-cluster/FARGATE_SPOT"),
                     ("services", "shop-cluster/api"),
+                    ("secrets", "shop/slack-bot-token"),
+                    ("secrets", "shop/pagerduty-routing-key"),
+                    (
+                        "function_env",
+                        "fleetguard-alarm-fanout/SLACK_CHANNEL=#shop-alerts",
+                    ),
                 ],
                 &[
                     ("functions", "fleetguard-spot-interruption"),

@@ -266,6 +266,20 @@ resource "aws_secretsmanager_secret" "slack" {
   #checkov:skip=CKV_AWS_149:the default aws/secretsmanager key is enough for a webhook URL
 }
 
+# One Slack message per incident (a bot with chat:write, invited to the channel) and PagerDuty for
+# P0/P1 (the service's Events API v2 integration key): their values are put the same way.
+resource "aws_secretsmanager_secret" "slack_bot" {
+  name = "${local.name}/slack-bot-token"
+  #checkov:skip=CKV2_AWS_57:a Slack bot token is rotated in Slack, not by Secrets Manager
+  #checkov:skip=CKV_AWS_149:the default aws/secretsmanager key is enough for a bot token
+}
+
+resource "aws_secretsmanager_secret" "pagerduty" {
+  name = "${local.name}/pagerduty-routing-key"
+  #checkov:skip=CKV2_AWS_57:a PagerDuty integration key is rotated in PagerDuty, not by Secrets Manager
+  #checkov:skip=CKV_AWS_149:the default aws/secretsmanager key is enough for a routing key
+}
+
 # P0: customers get errors.
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   alarm_name          = "${local.name}-p0-api-5xx"
@@ -326,12 +340,16 @@ module "fleetguard" {
   ecs_cluster_names        = [aws_ecs_cluster.this.name]
   alarm_name_prefixes      = ["${local.name}-"]
   slack_webhook_secret_arn = aws_secretsmanager_secret.slack.arn
-  extra_sns_topic_arns     = [aws_sns_topic.oncall.arn]
-  # Severity by priority in the alarm name, then P0 and P1 to on-call and Slack, the rest to Slack.
+  # The Web API: one message per alarm in #shop-alerts, updated from ALARM to OK.
+  slack_bot_token_secret_arn = aws_secretsmanager_secret.slack_bot.arn
+  slack_channel              = "#shop-alerts"
+  # Severity by priority in the alarm name, then P0 and P1 to on-call (PagerDuty, triggered on ALARM
+  # and resolved on OK, and the on-call topic) and Slack, the rest to Slack. The topics and secrets
+  # the routes name are granted by the module.
   notify_routes = jsonencode([
     { name = "insufficient-data", match = { states = ["INSUFFICIENT_DATA"] }, drop = true },
-    { name = "p0", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p0-*"] }, severity = "critical", sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
-    { name = "p1", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p1-*"] }, severity = "high", sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
+    { name = "p0", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p0-*"] }, severity = "critical", sns_topic_arns = [aws_sns_topic.oncall.arn], pagerduty_routing_key_secret_arns = [aws_secretsmanager_secret.pagerduty.arn], mention = "<!here>", default_destinations = true },
+    { name = "p1", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p1-*"] }, severity = "high", sns_topic_arns = [aws_sns_topic.oncall.arn], pagerduty_routing_key_secret_arns = [aws_secretsmanager_secret.pagerduty.arn], default_destinations = true },
     { name = "p2", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p2-*"] }, severity = "medium", default_destinations = true },
     # Deployments: a failure or rollback pages too.
     { name = "deployments", match = { kinds = ["deployment-failed", "rollback-started"] }, sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
