@@ -587,3 +587,23 @@ async fn a_secret_fixed_after_a_failure_is_read_again_by_the_retry() {
         "Teams got it once"
     );
 }
+
+#[tokio::test]
+async fn one_services_retry_after_never_holds_the_others_back() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "dedupe").await;
+    let ctx = alarm_context(&s, &env(&s, Some(&table), &[])).await;
+    // The Slack webhook asks for 3 s; every other destination is delivered meanwhile.
+    s.aws.sink_fail("/services/", 429, 1, Some(3), None).await;
+    invoke(&ctx, &alarm("alarms/metric.json")).await.unwrap();
+    let at = |reqs: &[Value], i: usize| reqs[i]["time"].as_f64().unwrap();
+    let hook = s.aws.requests_to("/services/").await;
+    assert_eq!(hook.len(), 2, "limited, then delivered");
+    for path in ["/api/chat.postMessage", "/v2/enqueue", "/workflows/"] {
+        let reqs = answered(&s, path).await;
+        assert!(
+            at(&reqs, 0) < at(&hook, 1),
+            "{path} was delivered while the webhook waited"
+        );
+    }
+}

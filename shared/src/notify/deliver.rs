@@ -1,10 +1,10 @@
 //! Delivery: route, dedupe, send to each destination independently, report.
 //!
-//! Each destination is tried on its own; one failing never stops the others. If any destination
-//! still failed after its retries, [`Notifier::send`] returns a [`DeliveryError`] naming it, so
-//! the invocation fails, Lambda retries it and the on-failure destination keeps it. With
-//! `DEDUPE_TABLE`, a destination that already has the message (same dedupe key) is skipped, so
-//! that retry reaches only the destinations that missed it.
+//! Each destination is tried on its own, all at once; one failing never stops the others. If any
+//! destination still failed after its retries, [`Notifier::send`] returns a [`DeliveryError`]
+//! naming it, so the invocation fails, Lambda retries it and the on-failure destination keeps
+//! it. With `DEDUPE_TABLE`, a destination that already has the message (same dedupe key) is
+//! skipped, so that retry reaches only the destinations that missed it.
 
 use super::incident::{self, IncidentRecord, PagerDutyAction, SlackStep};
 use super::route::{self, Destination, Route, Rules};
@@ -308,42 +308,21 @@ impl Notifier {
             tracing::warn!(kind = n.kind.as_str(), title = %n.title, "no notification destination configured");
             return Ok(report);
         }
+        // Every destination at once: each has the whole deadline, so one service's Retry-After
+        // never leaves another out of time.
+        let outcomes = futures_util::future::join_all(
+            route
+                .destinations
+                .iter()
+                .map(|dest| self.send_to(dest, &n, &route.mentions, deadline)),
+        )
+        .await;
         let mut failed = Vec::new();
-        for dest in &route.destinations {
-            let id = dest.id();
-            let key = dedupe_key(&n.dedupe_key, &id);
-            // Claim before sending: of two invocations with the same message at once, one sends.
-            let claim = self.claim(&key, n.dedupe_ttl, deadline).await;
-            if claim == Claim::Taken {
-                tracing::info!(destination = %id, "already delivered (or being delivered): skipped");
-                report.already_delivered.push(id);
-                continue;
-            }
-            match self.deliver(dest, &n, &route.mentions, deadline).await {
-                Ok(done) => {
-                    tracing::info!(
-                        destination = %id,
-                        kind = n.kind.as_str(),
-                        incident = %n.incident_key(),
-                        phase = n.phase().as_str(),
-                        done,
-                        "notification delivered"
-                    );
-                    self.record_sent(&key, n.dedupe_ttl).await;
-                    report.delivered.push(id);
-                }
-                Err(why) => {
-                    tracing::error!(destination = %id, error = %why, "notification delivery failed");
-                    // A rotated webhook, token or key: the retry reads the secret again.
-                    if let Some(secret) = self.secret_of(dest) {
-                        self.secret_values().remove(secret);
-                    }
-                    if claim == Claim::Won {
-                        // Let the retry claim it again.
-                        self.release(&key).await;
-                    }
-                    failed.push((id, why));
-                }
+        for outcome in outcomes {
+            match outcome {
+                Sent::Delivered(id) => report.delivered.push(id),
+                Sent::Already(id) => report.already_delivered.push(id),
+                Sent::Failed(id, why) => failed.push((id, why)),
             }
         }
         if failed.is_empty() {
@@ -354,6 +333,50 @@ impl Notifier {
                 failed,
                 delivered: report.delivered,
             })
+        }
+    }
+
+    /// Claim, deliver and record `n` for one destination.
+    async fn send_to(
+        &self,
+        dest: &Destination,
+        n: &Notification,
+        mentions: &[String],
+        deadline: Deadline,
+    ) -> Sent {
+        let id = dest.id();
+        let key = dedupe_key(&n.dedupe_key, &id);
+        // Claim before sending: of two invocations with the same message at once, one sends.
+        let claim = self.claim(&key, n.dedupe_ttl, deadline).await;
+        if claim == Claim::Taken {
+            tracing::info!(destination = %id, "already delivered (or being delivered): skipped");
+            return Sent::Already(id);
+        }
+        match self.deliver(dest, n, mentions, deadline).await {
+            Ok(done) => {
+                tracing::info!(
+                    destination = %id,
+                    kind = n.kind.as_str(),
+                    incident = %n.incident_key(),
+                    phase = n.phase().as_str(),
+                    done,
+                    "notification delivered"
+                );
+                self.record_sent(&key, n.dedupe_ttl).await;
+                Sent::Delivered(id)
+            }
+            Err(why) => {
+                tracing::error!(destination = %id, error = %why, "notification delivery failed");
+                // A rotated webhook, token or key: the retry reads the secret again.
+                if let Some(secret) = self.secret_of(dest) {
+                    self.secret_values().remove(secret);
+                }
+                if claim == Claim::Won {
+                    // Let the retry claim it again.
+                    self.release(&key).await;
+                }
+                Sent::Failed(id, why)
+            }
         }
     }
 
@@ -1190,6 +1213,13 @@ fn dedupe_key(key: &str, destination: &str) -> String {
     let digest = sha2::Sha256::digest(full.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("{}…{hex}", slack::cut(&full, 512))
+}
+
+/// What became of a notification at one destination.
+enum Sent {
+    Delivered(String),
+    Already(String),
+    Failed(String, String),
 }
 
 /// The outcome of claiming a (message, destination) before sending it.
