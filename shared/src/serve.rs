@@ -52,6 +52,30 @@ pub struct Error {
     pub message: String,
 }
 
+impl Error {
+    /// How a function that acts, then tells, ends when something failed: its failed calls first
+    /// (as `error_type`, the actions matter most), else its failed deliveries. `None` when
+    /// everything went through.
+    pub fn after(
+        error_type: &'static str,
+        calls: &[String],
+        deliveries: &[String],
+    ) -> Option<Self> {
+        let (error_type, failed) = if !calls.is_empty() {
+            tracing::error!(errors = ?calls, "calls failed");
+            (error_type, calls)
+        } else if !deliveries.is_empty() {
+            ("DeliveryFailed", deliveries)
+        } else {
+            return None;
+        };
+        Some(Self {
+            error_type,
+            message: failed.join("; "),
+        })
+    }
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)

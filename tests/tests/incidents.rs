@@ -461,7 +461,9 @@ async fn a_failed_deployment_is_one_incident_until_the_rollback_completes() {
     assert_eq!(pd, vec!["trigger", "trigger", "resolve"]);
     let m = &s.aws.slack_messages().await[0];
     assert!(
-        m["attachments"].to_string().contains("Open for*\\n4m 38s"),
+        m["attachments"]
+            .to_string()
+            .contains("Open for*\\n4 min 38 s"),
         "from the failure to the rollback's completion: {m:#}"
     );
     // Lambda retries and EventBridge duplicates: nothing more anywhere.
@@ -606,4 +608,28 @@ async fn one_services_retry_after_never_holds_the_others_back() {
             "{path} was delivered while the webhook waited"
         );
     }
+}
+
+#[tokio::test]
+async fn a_pagerduty_400_fails_at_once_and_names_pagerdutys_answer() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "dedupe").await;
+    let ctx = alarm_context(&s, &env(&s, Some(&table), &[])).await;
+    s.aws.sink_fail("/v2/enqueue", 400, 1, None, None).await;
+    let err = invoke(&ctx, &alarm("alarms/metric.json"))
+        .await
+        .unwrap_err();
+    let pd = s.seeded("pagerduty_secret_arn");
+    assert!(
+        err.contains(&format!(
+            "pagerduty:{pd} (HTTP 400 invalid_payload after 1 attempt)"
+        )),
+        "a 400 is not retried: {err}"
+    );
+    assert!(!err.contains(ROUTING_KEY));
+    assert_eq!(s.aws.requests_to("/v2/enqueue").await.len(), 1);
+    // The retry triggers it; the others are not sent again.
+    invoke(&ctx, &alarm("alarms/metric.json")).await.unwrap();
+    assert_eq!(s.aws.pagerduty_alerts().await[0]["status"], "triggered");
+    assert_eq!(answered(&s, "/workflows/").await.len(), 1);
 }

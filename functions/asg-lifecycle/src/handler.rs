@@ -607,20 +607,10 @@ where
                 Err(e) => delivery_errors.push(e.to_string()),
             }
         }
-        if !out.errors.is_empty() {
-            let msg: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
-            tracing::error!(errors = ?msg, "lifecycle calls failed");
-            return Err(Error {
-                error_type: "AwsCallFailed",
-                message: msg.join("; "),
-            });
+        let calls: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+        match Error::after("AwsCallFailed", &calls, &delivery_errors) {
+            Some(e) => Err(e),
+            None => Ok(summary),
         }
-        if !delivery_errors.is_empty() {
-            return Err(Error {
-                error_type: "DeliveryFailed",
-                message: delivery_errors.join("; "),
-            });
-        }
-        Ok(summary)
     }
 }

@@ -159,20 +159,10 @@ where
             }
         }
         summary.outcome = outcomes.join("; ");
-        if !errors.is_empty() {
-            tracing::error!(errors = ?errors, "maintenance calls failed");
-            return Err(Error {
-                error_type: "DrainFailed",
-                message: errors.join("; "),
-            });
+        match Error::after("DrainFailed", &errors, &delivery) {
+            Some(e) => Err(e),
+            None => Ok(summary),
         }
-        if !delivery.is_empty() {
-            return Err(Error {
-                error_type: "DeliveryFailed",
-                message: delivery.join("; "),
-            });
-        }
-        Ok(summary)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use fleetguard::config::CommonConfig;
 use fleetguard::events::health::parse_health_time;
-use fleetguard::notify::NotificationKind;
+use fleetguard::notify::{NotificationKind, Phase};
 use fleetguard::out_of_service::Fleet;
 use fleetguard::ports::{DrainReason, OneTimeSchedule};
 use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
@@ -244,6 +244,19 @@ async fn a_reboot_is_drained_before_and_put_back_after() {
     assert_eq!(w.registered, vec![(tg, INSTANCE.to_owned(), Some(80))]);
     assert_eq!(w.activated, vec![ci]);
     assert_eq!(w.container_instances[0].status, "ACTIVE");
+    drop(w);
+    // One incident from the announcement to the return: opened, updated, resolved.
+    let incidents: Vec<_> = h
+        .notifier
+        .sent()
+        .iter()
+        .map(|n| n.incident.clone().unwrap())
+        .collect();
+    assert_eq!(
+        incidents.iter().map(|i| i.phase).collect::<Vec<_>>(),
+        [Phase::Opened, Phase::Updated, Phase::Resolved]
+    );
+    assert!(incidents.iter().all(|i| i.key == incidents[0].key));
 }
 
 #[tokio::test]

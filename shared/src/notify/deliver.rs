@@ -136,6 +136,32 @@ struct SlackApi {
     base: reqwest::Url,
 }
 
+/// One Slack Web API method call with the bot token, `"ok": false` checked.
+struct SlackCall<'a> {
+    notifier: &'a Notifier,
+    base: &'a reqwest::Url,
+    bearer: String,
+    /// The destination, for logs and errors.
+    label: String,
+    deadline: Deadline,
+}
+
+impl SlackCall<'_> {
+    async fn call(&self, method: &str, body: serde_json::Value) -> Result<http::Answer, String> {
+        let url = self.base.join(method).map_err(|e| e.to_string())?;
+        self.notifier
+            .post_web(
+                &url,
+                Some(&self.bearer),
+                body.to_string(),
+                &self.label,
+                self.deadline,
+                slack::check_ok,
+            )
+            .await
+    }
+}
+
 /// A secret's text; never shown.
 #[derive(Clone)]
 struct SecretText(String);
@@ -412,12 +438,14 @@ impl Notifier {
                     .map(|_| "posted a card")
             }
             Destination::PagerDuty { secret_id } => {
-                self.under_lock(dest, n, deadline, self.page(dest, secret_id, n, deadline))
-                    .await
+                let pk = incident_pk(n.incident_key(), &dest.id());
+                let work = self.page(&pk, dest, secret_id, n, deadline);
+                self.under_lock(&pk, deadline, work).await
             }
             Destination::SlackChannel { channel } => {
-                let work = self.slack_incident(dest, channel, n, mentions, deadline);
-                self.under_lock(dest, n, deadline, work).await
+                let pk = incident_pk(n.incident_key(), &dest.id());
+                let work = self.slack_incident(&pk, dest, channel, n, mentions, deadline);
+                self.under_lock(&pk, deadline, work).await
             }
         }
     }
@@ -534,13 +562,13 @@ impl Notifier {
     /// PagerDuty: trigger on open and update, resolve on resolution, one `dedup_key` per incident.
     async fn page(
         &self,
+        pk: &str,
         dest: &Destination,
         secret_id: &str,
         n: &Notification,
         deadline: Deadline,
     ) -> Result<&'static str, String> {
-        let pk = incident_pk(n.incident_key(), &dest.id());
-        let record = self.incident_record(&pk).await?;
+        let record = self.incident_record(pk).await?;
         let event_time = n.source.event_time.as_deref();
         let Some(action) = incident::pagerduty_action(
             record.as_ref(),
@@ -550,12 +578,8 @@ impl Notifier {
         ) else {
             if record.is_none() && n.phase() == Phase::Resolved {
                 // Remember the resolution, so its opening delivered late triggers nothing.
-                let r = IncidentRecord {
-                    phase: Some(Phase::Resolved),
-                    event_time: n.source.event_time.clone(),
-                    ..IncidentRecord::default()
-                };
-                self.save_incident(&pk, &r).await;
+                self.save_incident(pk, &IncidentRecord::default().shown(n))
+                    .await;
             }
             return Ok("nothing to do in PagerDuty (never triggered, or a late event)");
         };
@@ -577,9 +601,7 @@ impl Notifier {
         if action == PagerDutyAction::Trigger && !next.is_open() {
             next.opened_at = Some(event_epoch(n));
         }
-        next.phase = Some(n.phase());
-        next.event_time = n.source.event_time.clone().or(next.event_time);
-        self.save_incident(&pk, &next).await;
+        self.save_incident(pk, &next.shown(n)).await;
         Ok(match action {
             PagerDutyAction::Trigger => "triggered",
             PagerDutyAction::Resolve => "resolved",
@@ -590,6 +612,7 @@ impl Notifier {
     /// place on every later phase, with a short reply in its thread.
     async fn slack_incident(
         &self,
+        pk: &str,
         dest: &Destination,
         channel: &str,
         n: &Notification,
@@ -604,35 +627,30 @@ impl Notifier {
             &self.secret(&api.token_secret).await?.0,
             &api.token_secret,
         )?;
-        let bearer = format!("Bearer {token}");
-        let pk = incident_pk(n.incident_key(), &dest.id());
-        let record = self.incident_record(&pk).await?;
-        let event_time = n.source.event_time.as_deref();
-        let mut step = incident::slack_step(record.as_ref(), n.phase(), event_time);
+        let slack = SlackCall {
+            notifier: self,
+            base: &api.base,
+            bearer: format!("Bearer {token}"),
+            label: dest.id(),
+            deadline,
+        };
+        let record = self.incident_record(pk).await?;
         let mut shown = n.clone();
         if n.phase() == Phase::Resolved
-            && let Some(d) = incident::open_for(record.as_ref(), Some(event_epoch(n)))
+            && let Some(secs) = incident::open_for(record.as_ref(), event_epoch(n))
         {
-            shown = shown.field("Open for", incident::human(d));
+            shown = shown.field("Open for", crate::time::human_duration(secs));
         }
-        let call = |method: &str| api.base.join(method).map_err(|e| e.to_string());
+        let event_time = n.source.event_time.as_deref();
         if let SlackStep::Update {
             channel: id,
             ts,
             refresh,
-        } = &step
+        } = incident::slack_step(record.as_ref(), n.phase(), event_time)
         {
-            if *refresh {
-                let body = slack::update_message(&shown, id, ts).to_string();
-                match self
-                    .post_web(
-                        &call("chat.update")?,
-                        Some(&bearer),
-                        body,
-                        &dest.id(),
-                        deadline,
-                        slack::check_ok,
-                    )
+            if refresh {
+                match slack
+                    .call("chat.update", slack::update_message(&shown, &id, &ts))
                     .await
                 {
                     Ok(_) => {}
@@ -641,51 +659,42 @@ impl Notifier {
                         if e.starts_with("message_not_found")
                             || e.starts_with("cant_update_message") =>
                     {
-                        tracing::warn!(destination = %dest.id(), error = %e, "incident message gone; posting a new one");
-                        step = SlackStep::Post;
+                        tracing::warn!(destination = %slack.label, error = %e, "incident message gone; posting a new one");
+                        return self.slack_post(pk, &slack, channel, &shown, mentions).await;
                     }
                     Err(e) => return Err(format!("chat.update: {e}")),
                 }
             }
-            if let SlackStep::Update {
-                channel: id,
-                ts,
-                refresh,
-            } = &step
-            {
-                let body = slack::thread_reply(n, id, ts, !refresh).to_string();
-                self.post_web(
-                    &call("chat.postMessage")?,
-                    Some(&bearer),
-                    body,
-                    &dest.id(),
-                    deadline,
-                    slack::check_ok,
+            slack
+                .call(
+                    "chat.postMessage",
+                    slack::thread_reply(n, &id, &ts, !refresh),
                 )
                 .await
                 .map_err(|e| format!("chat.postMessage (thread reply): {e}"))?;
-                if *refresh {
-                    let mut next = record.clone().unwrap_or_default();
-                    next.phase = Some(n.phase());
-                    next.event_time = n.source.event_time.clone().or(next.event_time);
-                    self.save_incident(&pk, &next).await;
-                }
-                return Ok(if *refresh {
-                    "updated its message and replied in the thread"
-                } else {
-                    "replied in the thread (late event)"
-                });
+            if !refresh {
+                return Ok("replied in the thread (late event)");
             }
+            self.save_incident(pk, &record.unwrap_or_default().shown(n))
+                .await;
+            return Ok("updated its message and replied in the thread");
         }
-        let body = slack::post_message(&shown, channel, mentions).to_string();
-        let answer = self
-            .post_web(
-                &call("chat.postMessage")?,
-                Some(&bearer),
-                body,
-                &dest.id(),
-                deadline,
-                slack::check_ok,
+        self.slack_post(pk, &slack, channel, &shown, mentions).await
+    }
+
+    /// The incident's new message (`shown`, with the mentions), and its record.
+    async fn slack_post(
+        &self,
+        pk: &str,
+        slack: &SlackCall<'_>,
+        channel: &str,
+        shown: &Notification,
+        mentions: &[String],
+    ) -> Result<&'static str, String> {
+        let answer = slack
+            .call(
+                "chat.postMessage",
+                slack::post_message(shown, channel, mentions),
             )
             .await
             .map_err(|e| format!("chat.postMessage: {e}"))?;
@@ -693,11 +702,10 @@ impl Notifier {
         let next = IncidentRecord {
             channel: v["channel"].as_str().map(str::to_owned),
             ts: v["ts"].as_str().map(str::to_owned),
-            phase: Some(n.phase()),
-            opened_at: Some(event_epoch(n)),
-            event_time: n.source.event_time.clone(),
+            opened_at: Some(event_epoch(shown)),
+            ..IncidentRecord::default()
         };
-        self.save_incident(&pk, &next).await;
+        self.save_incident(pk, &next.shown(shown)).await;
         Ok("posted the incident's message")
     }
 
@@ -780,23 +788,21 @@ impl Notifier {
         }
     }
 
-    /// Do `work` (a future: nothing runs until it is awaited) holding the incident's lock for
-    /// `dest`; another invocation holding it fails this destination, and Lambda's retry does it.
+    /// Do `work` (a future: nothing runs until it is awaited) holding the lock of the incident
+    /// record `pk`; another invocation holding it fails this destination, and Lambda's retry does it.
     async fn under_lock(
         &self,
-        dest: &Destination,
-        n: &Notification,
+        pk: &str,
         deadline: Deadline,
         work: impl std::future::Future<Output = Result<&'static str, String>>,
     ) -> Result<&'static str, String> {
-        let pk = incident_pk(n.incident_key(), &dest.id());
-        let Some(lease) = self.lock_incident(&pk, deadline).await? else {
+        let Some(lease) = self.lock_incident(pk, deadline).await? else {
             return Err(
                 "another invocation is delivering a phase of this incident; retried".into(),
             );
         };
         let done = work.await;
-        self.unlock_incident(&pk, lease).await;
+        self.unlock_incident(pk, lease).await;
         done
     }
 
@@ -809,7 +815,7 @@ impl Notifier {
             return Ok(Some(0));
         };
         let now = now_secs();
-        let lease = now + deadline.remaining().as_secs().clamp(5, 900) + 5;
+        let lease = lease_until(now, deadline);
         let res = ddb
             .put_item()
             .table_name(table)
@@ -822,12 +828,7 @@ impl Notifier {
             .await;
         match res {
             Ok(_) => Ok(Some(lease)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if conditional_failed(&e) => Ok(None),
             Err(e) => Err(format!(
                 "cannot lock the incident record: {}",
                 aws_sdk_dynamodb::error::DisplayErrorContext(&e)
@@ -849,9 +850,7 @@ impl Notifier {
             .send()
             .await;
         if let Err(e) = res
-            && !e
-                .as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception())
+            && !conditional_failed(&e)
         {
             tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not release the incident lock; it runs out by itself");
         }
@@ -894,7 +893,7 @@ impl Notifier {
             return Claim::Unknown;
         };
         let now = now_secs();
-        let lease = now + deadline.remaining().as_secs().clamp(5, 900) + 5;
+        let lease = lease_until(now, deadline);
         let res = ddb
             .put_item()
             .table_name(table)
@@ -915,12 +914,7 @@ impl Notifier {
             .await;
         match res {
             Ok(_) => Claim::Won,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Claim::Taken
-            }
+            Err(e) if conditional_failed(&e) => Claim::Taken,
             Err(e) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "dedupe claim failed; sending");
                 Claim::Unknown
@@ -999,14 +993,11 @@ impl Notifier {
             .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
             .send()
             .await;
-        if let Err(e) = res {
-            let conditional = e
-                .as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception());
-            if !conditional {
-                // Delivered already: failing now would only make a retry send it again.
-                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not record delivery in the dedupe table");
-            }
+        if let Err(e) = res
+            && !conditional_failed(&e)
+        {
+            // Delivered already: failing now would only make a retry send it again.
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "could not record delivery in the dedupe table");
         }
     }
 }
@@ -1056,10 +1047,7 @@ impl crate::ports::Notify for Notifier {
             .send()
             .await;
         let put = match put {
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if conditional_failed(&e) => {
                 return false; // kept already
             }
             other => other,
@@ -1173,6 +1161,20 @@ impl crate::ports::Notify for Notifier {
     }
 }
 
+/// Until when a claim or a lock taken now holds: the holder's deadline and a little more, so a
+/// holder that crashed frees it soon after.
+fn lease_until(now: u64, deadline: Deadline) -> u64 {
+    now + deadline.remaining().as_secs().clamp(5, 900) + 5
+}
+
+/// Whether a DynamoDB call failed its condition (another holder, or a record already there).
+fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
 /// How long an incident's record outlives its last phase: a phase after that starts anew.
 const INCIDENT_TTL: Duration = Duration::from_secs(30 * 86_400);
 
@@ -1209,9 +1211,7 @@ fn dedupe_key(key: &str, destination: &str) -> String {
     }
     // SHA-256: the same key in every release (DefaultHasher may change between Rust releases,
     // and a changed key would send every message again).
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(full.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = super::digest(&full);
     format!("{}…{hex}", slack::cut(&full, 512))
 }
 
@@ -1236,6 +1236,66 @@ enum Claim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn notifier(env: &[(&str, &str)]) -> Result<Notifier, ConfigError> {
+        let sdk = aws_config::SdkConfig::builder().build();
+        Notifier::from_lookup(
+            |k| {
+                env.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            &sdk,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn web_api_settings_are_checked_at_init() {
+        let token = (
+            "SLACK_BOT_TOKEN_SECRET_ARN",
+            "arn:aws:secretsmanager:r:1:secret:bot",
+        );
+        let n = notifier(&[token, ("SLACK_CHANNEL", "#ops")]).await.unwrap();
+        assert_eq!(
+            n.defaults(),
+            [Destination::SlackChannel {
+                channel: "#ops".into()
+            }]
+        );
+        assert!(format!("{n:?}").contains("secret:bot"));
+        for (env, variable, needle) in [
+            (
+                vec![("SLACK_CHANNEL", "#ops")],
+                "SLACK_CHANNEL",
+                "needs SLACK_BOT_TOKEN_SECRET_ARN",
+            ),
+            (
+                vec![("NOTIFY_ROUTES", r##"[{"slack_channels": ["#pay"]}]"##)],
+                "NOTIFY_ROUTES",
+                "needs SLACK_BOT_TOKEN_SECRET_ARN",
+            ),
+            (
+                vec![token, ("SLACK_CHANNEL", "two words")],
+                "SLACK_CHANNEL",
+                "not a Slack channel",
+            ),
+            (
+                vec![token, ("SLACK_API_URL", "http://slack.example/api/")],
+                "SLACK_API_URL",
+                "loopback",
+            ),
+            (
+                vec![("PAGERDUTY_EVENTS_URL", "ftp://events.pagerduty.com")],
+                "PAGERDUTY_EVENTS_URL",
+                "unsupported scheme",
+            ),
+        ] {
+            let e = notifier(&env).await.unwrap_err();
+            assert_eq!(e.variable, variable, "{env:?}");
+            assert!(e.message.contains(needle), "{env:?}: {}", e.message);
+        }
+    }
 
     #[test]
     fn deadlines() {

@@ -5,7 +5,6 @@
 //! `incident|<key>|<destination>`; this module holds the pure decisions over that record.
 
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +67,13 @@ pub struct IncidentRecord {
 impl IncidentRecord {
     pub fn is_open(&self) -> bool {
         self.phase.is_some_and(|p| p != Phase::Resolved)
+    }
+
+    /// The record once `n` is shown: its phase, and its event's time (kept when it has none).
+    pub fn shown(mut self, n: &super::Notification) -> Self {
+        self.phase = Some(n.phase());
+        self.event_time = n.source.event_time.clone().or(self.event_time);
+        self
     }
 }
 
@@ -154,22 +160,10 @@ pub fn pagerduty_action(
     }
 }
 
-/// How long the incident was open, from its record and the resolving event's time.
-pub fn open_for(record: Option<&IncidentRecord>, resolved_at: Option<i64>) -> Option<Duration> {
+/// How long the incident was open (seconds), from its record and the resolving event's time.
+pub fn open_for(record: Option<&IncidentRecord>, resolved_at: i64) -> Option<i64> {
     let from = record?.opened_at?;
-    let to = resolved_at?;
-    (to >= from).then(|| Duration::from_secs((to - from) as u64))
-}
-
-/// `1h 4m`, `4m 12s`, `35s`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
+    (resolved_at >= from).then_some(resolved_at - from)
 }
 
 #[cfg(test)]
@@ -275,17 +269,22 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(human(Duration::from_secs(35)), "35s");
-        assert_eq!(human(Duration::from_secs(252)), "4m 12s");
-        assert_eq!(human(Duration::from_secs(3840)), "1h 4m");
-        assert_eq!(human(Duration::from_secs(90_000)), "1d 1h");
+    fn open_for_and_shown() {
         let r = rec(Phase::Opened, "x");
-        assert_eq!(
-            open_for(Some(&r), Some(352)),
-            Some(Duration::from_secs(252))
-        );
-        assert_eq!(open_for(Some(&r), Some(50)), None);
-        assert_eq!(open_for(None, Some(50)), None);
+        assert_eq!(open_for(Some(&r), 352), Some(252));
+        assert_eq!(open_for(Some(&r), 50), None);
+        assert_eq!(open_for(None, 50), None);
+        let mut n = crate::notify::Notification::new(
+            crate::notify::NotificationKind::Alarm,
+            crate::notify::Severity::High,
+            "t",
+            "k",
+        )
+        .incident("a", Phase::Resolved);
+        let next = r.clone().shown(&n);
+        assert_eq!(next.phase, Some(Phase::Resolved));
+        assert_eq!(next.event_time.as_deref(), Some("x"), "kept without a time");
+        n.source.event_time = Some("y".into());
+        assert_eq!(r.shown(&n).event_time.as_deref(), Some("y"));
     }
 }

@@ -293,6 +293,17 @@ pub(crate) fn secret_field(value: &str, label: &str, keys: &[&str]) -> Result<St
         .ok_or_else(|| format!("{label}: secret JSON has no string {:?}", keys[0]))
 }
 
+/// A stable short digest of `s` (the first 16 bytes of its SHA-256, hex), for keys that must
+/// stay within a service's limit and the same in every release.
+pub(crate) fn digest(s: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The AWS console's host for a partition.
 pub fn console_host(partition: &str, region: &str) -> String {
     match partition {

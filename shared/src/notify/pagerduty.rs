@@ -32,10 +32,11 @@ pub fn dedup_key(incident_key: &str) -> String {
     if full.len() <= MAX_DEDUP_KEY {
         return full;
     }
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(full.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{}|{hex}", cut(&full, 200).trim_end_matches('…'))
+    format!(
+        "{}|{}",
+        cut(&full, 200).trim_end_matches('…'),
+        super::digest(&full)
+    )
 }
 
 pub fn severity(s: Severity) -> &'static str {
@@ -51,7 +52,7 @@ pub fn severity(s: Severity) -> &'static str {
 pub fn render(n: &Notification, action: PagerDutyAction, routing_key: &str) -> Value {
     let key = dedup_key(n.incident_key());
     if action == PagerDutyAction::Resolve {
-        return json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": key});
+        return json!({"routing_key": routing_key, "event_action": action.as_str(), "dedup_key": key});
     }
     let summary = if n.summary.is_empty() {
         n.title.clone()
@@ -101,7 +102,7 @@ pub fn render(n: &Notification, action: PagerDutyAction, routing_key: &str) -> V
         .collect();
     json!({
         "routing_key": routing_key,
-        "event_action": "trigger",
+        "event_action": action.as_str(),
         "dedup_key": key,
         "client": "fleetguard",
         "payload": payload,

@@ -65,14 +65,6 @@ impl Destination {
             Destination::Teams { secret_id } => format!("teams:{secret_id}"),
         }
     }
-
-    /// Whether this destination keeps one message or alert per incident (and so an incident record).
-    pub fn follows_incidents(&self) -> bool {
-        matches!(
-            self,
-            Destination::SlackChannel { .. } | Destination::PagerDuty { .. }
-        )
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
