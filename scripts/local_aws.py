@@ -30,6 +30,7 @@ The servers:
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import re
@@ -103,9 +104,11 @@ class SlackSink:
       202 `{"status": "success", "dedup_key": …}` or 400 `invalid event`. `GET /_sink/pagerduty/alerts`.
     - `/workflows/…`: a Teams Workflows webhook: a `message` with an Adaptive Card attachment, 202.
 
-    `POST /_sink/fail` `{status, count, retry_after, path, slack_error}`: the next `count` requests
-    whose path starts with `path` (any when absent) answer `status` (429 with Retry-After), or,
-    with `slack_error`, HTTP 200 `{"ok": false, "error": slack_error}`.
+    `POST /_sink/fail` `{status, count, retry_after, path, slack_error, drop}`: the next `count`
+    requests whose path starts with `path` (any when absent) answer `status` (429 with
+    Retry-After), or, with `slack_error`, HTTP 200 `{"ok": false, "error": slack_error}`, or, with
+    `drop`, are acted on as usual and then lose their answer: the connection closes unanswered,
+    as when a client's timeout fires after the service did the work.
     """
 
     def __init__(self):
@@ -152,10 +155,13 @@ class SlackSink:
                                 "retry_after": spec.get("retry_after"),
                                 "path": spec.get("path"),
                                 "slack_error": spec.get("slack_error"),
+                                "drop": bool(spec.get("drop")),
                             })
                     return self.reply_json(200, {"queued": len(sink.failures)})
                 with sink.lock:
                     failure = sink.take_failure(self.path)
+                    if failure and failure.get("drop"):
+                        return self.act_then_drop(body)
                     status = failure["status"] if failure and not failure.get("slack_error") else 200
                     sink.requests.append({
                         "path": self.path,
@@ -178,6 +184,23 @@ class SlackSink:
                     if self.path.startswith("/workflows/"):
                         return self.teams(body)
                     return self.reply(200, "ok", "text/html")
+
+            def act_then_drop(self, body):
+                """Do the work, then close the connection with no answer (called holding the lock)."""
+                sink.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                      "body": body.decode("utf-8", "replace"), "status": 200,
+                                      "dropped": True, "time": time.time()})
+                answer, self.wfile = self.wfile, io.BytesIO()  # the answer is lost
+                if self.path.startswith("/api/"):
+                    self.slack_api(body)
+                elif self.path.startswith("/v2/enqueue"):
+                    self.pagerduty(body)
+                self.wfile = answer
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
             def slack_api(self, body):
                 auth = self.headers.get("Authorization") or ""

@@ -772,39 +772,80 @@ impl Clock for FakeClock {
     }
 }
 
-/// A notification pipeline that records what it was given.
-#[derive(Debug, Clone, Default)]
+/// The real notification pipeline over an in-memory ledger (DynamoDB's semantics) and the fake
+/// services, routed to one fake Slack webhook (`slack:default`). It also keeps the
+/// notifications that reached it, for handler tests.
+#[derive(Debug, Clone)]
 pub struct FakeNotifier {
+    pub pipeline: crate::notify::Notifier<
+        crate::notify::ledger::MemoryLedger,
+        crate::notify::fakes::FakeServices,
+    >,
     sent: Arc<Mutex<Vec<Notification>>>,
-    facts: Arc<Mutex<BTreeSet<String>>>,
-    /// When set, every send fails naming this destination.
-    failing: Arc<Mutex<Option<String>>>,
-    /// Like the pipeline with `DEDUPE_TABLE`: a key delivered once is not delivered again.
-    dedupe: bool,
-    stash: Arc<Mutex<BTreeMap<String, Notification>>>,
+}
+
+impl Default for FakeNotifier {
+    fn default() -> Self {
+        Self::over(crate::notify::ledger::MemoryLedger::local())
+    }
 }
 
 impl FakeNotifier {
+    /// Over this environment's memory (no table).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// One that delivers each dedupe key once, as the pipeline does with `DEDUPE_TABLE`.
+    /// Over a table shared by every environment (`DEDUPE_TABLE`).
     pub fn with_dedupe() -> Self {
+        Self::over(crate::notify::ledger::MemoryLedger::table(
+            crate::time::now_epoch,
+        ))
+    }
+
+    pub fn over(ledger: crate::notify::ledger::MemoryLedger) -> Self {
+        Self::with_services(ledger, crate::notify::fakes::FakeServices::default())
+    }
+
+    /// A table and services on a virtual clock (the simulator's).
+    pub fn on_clock(clock: impl Fn() -> i64 + Clone + Send + Sync + 'static) -> Self {
+        Self::with_services(
+            crate::notify::ledger::MemoryLedger::table(clock.clone()),
+            crate::notify::fakes::FakeServices::new(clock),
+        )
+    }
+
+    fn with_services(
+        ledger: crate::notify::ledger::MemoryLedger,
+        services: crate::notify::fakes::FakeServices,
+    ) -> Self {
+        let dest = crate::notify::Destination::SlackSecret {
+            secret_id: "default".into(),
+        };
         Self {
-            dedupe: true,
-            ..Self::default()
+            pipeline: crate::notify::Notifier::with(
+                crate::notify::Rules::default(),
+                vec![dest],
+                ledger,
+                services,
+            ),
+            sent: Arc::default(),
         }
     }
 
-    /// Everything sent so far.
+    /// The fake services behind the pipeline: what landed, faults to inject.
+    pub fn services(&self) -> &crate::notify::fakes::FakeServices {
+        self.pipeline.services()
+    }
+
+    /// Every notification delivered so far (a duplicate the ledger refused is not).
     pub fn sent(&self) -> Vec<Notification> {
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Make every send fail (a destination down), or succeed again with `None`.
+    /// Make every call fail with a 500 (the destination down), or succeed again with `None`.
     pub fn fail_with(&self, destination: Option<&str>) {
-        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = destination.map(str::to_owned);
+        self.pipeline.services().set_down(destination.is_some());
     }
 }
 
@@ -812,86 +853,41 @@ impl crate::ports::Notify for FakeNotifier {
     async fn send(
         &self,
         n: Notification,
-        _deadline: Deadline,
+        deadline: Deadline,
     ) -> Result<DeliveryReport, DeliveryError> {
-        let failing = self
-            .failing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(dest) = failing {
-            return Err(DeliveryError {
-                kind: n.kind.as_str(),
-                failed: vec![(dest, "HTTP 500 after 5 attempts".into())],
-                delivered: vec![],
-            });
+        let report = self.pipeline.send(n.clone(), deadline).await?;
+        if !report.delivered.is_empty() {
+            self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(n);
         }
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        if self.dedupe && sent.iter().any(|s| s.dedupe_key == n.dedupe_key) {
-            return Ok(DeliveryReport {
-                already_delivered: vec!["fake".into()],
-                ..DeliveryReport::default()
-            });
-        }
-        sent.push(n);
-        Ok(DeliveryReport {
-            delivered: vec!["fake".into()],
-            ..DeliveryReport::default()
-        })
+        Ok(report)
     }
 
-    async fn remember(&self, fact: &str, _ttl: Duration) {
-        self.facts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(fact.to_owned());
+    async fn remember(&self, fact: &str, ttl: Duration) {
+        self.pipeline.remember(fact, ttl).await
     }
 
     async fn remembered(&self, fact: &str) -> bool {
-        self.facts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(fact)
+        self.pipeline.remembered(fact).await
     }
 
     async fn forget(&self, fact: &str) {
-        self.facts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(fact);
+        self.pipeline.forget(fact).await
     }
 
     async fn stash(&self, key: &str, n: &Notification) -> bool {
-        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
-        if stash.contains_key(key) {
-            return false;
-        }
-        stash.insert(key.to_owned(), n.clone());
-        true
+        self.pipeline.stash(key, n).await
     }
 
     async fn stashed(&self, key: &str) -> Option<Notification> {
-        self.stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.pipeline.stashed(key).await
     }
 
     async fn unstash(&self, key: &str) {
-        self.stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.pipeline.unstash(key).await
     }
 
     async fn stashed_keys(&self) -> Vec<String> {
-        self.stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.pipeline.stashed_keys().await
     }
 }
 

@@ -14,6 +14,20 @@ pub fn shown(s: &str, max: usize) -> String {
     excerpt(s, max).escape_debug().to_string()
 }
 
+/// `s` cut to at most `max` characters, with `…` when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let keep = max.saturating_sub(1);
+    let end = s
+        .char_indices()
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    format!("{}…", &s[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::{excerpt, shown};

@@ -29,6 +29,13 @@ impl EventTime {
     }
 }
 
+/// Seconds since the epoch, by the system clock.
+pub fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// RFC 3339, or CloudWatch's `+0000` offset form.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {

@@ -10,6 +10,7 @@
 //! `Terminating:Wait` states moto never enters, with the scaling activities those actions belong to
 //! (`DescribeScalingActivities`); every other Auto Scaling call it forwards to moto.
 
+pub mod incident_env;
 pub mod sim;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -178,6 +179,16 @@ impl LocalAws {
             format!("{}/_sink/fail", self.slack),
             json!({"path": path, "status": status, "count": count, "retry_after": retry_after,
                    "slack_error": slack_error}),
+        )
+        .await;
+    }
+
+    /// The next `count` requests to `path` are acted on, then lose their answer (the connection
+    /// closes unanswered): the caller cannot know they landed.
+    pub async fn sink_drop(&self, path: &str, count: u32) {
+        self.post_json(
+            format!("{}/_sink/fail", self.slack),
+            json!({"path": path, "count": count, "drop": true}),
         )
         .await;
     }

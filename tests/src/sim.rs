@@ -232,6 +232,11 @@ impl Sim {
             autoscaling: aws.clone(),
         };
         let common = CommonConfig::from_lookup(&lookup).unwrap();
+        // One table and one set of services for both functions, as deployed, on the virtual clock.
+        let notifier = FakeNotifier::on_clock({
+            let c = clock.clone();
+            move || fleetguard::ports::Clock::now(&c)
+        });
         let asg = asg_lifecycle::Handler {
             lifecycle: asg_lifecycle::Lifecycle {
                 fleet: fleet.clone(),
@@ -239,7 +244,7 @@ impl Sim {
                 dry_run: false,
                 clock: Arc::new(clock.clone()),
                 starts: Default::default(),
-                notifier: FakeNotifier::with_dedupe(),
+                notifier: notifier.clone(),
             },
             common: common.clone(),
         };
@@ -247,7 +252,7 @@ impl Sim {
             common,
             config: spot_interruption::config::SpotConfig::from_lookup(|_| None).unwrap(),
             fleet,
-            notifier: FakeNotifier::with_dedupe(),
+            notifier,
             clock: Arc::new(clock.clone()),
         };
         let mut sim = Sim {

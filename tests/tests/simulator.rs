@@ -6,7 +6,8 @@
 
 use fleetguard_integration::sim;
 
-#[tokio::test]
+// Paused time: the notification pipeline's backoff and lock waits advance tokio's clock at once.
+#[tokio::test(start_paused = true)]
 async fn invariants_hold_over_seeded_fleets() {
     let _quiet = sim::quiet();
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {

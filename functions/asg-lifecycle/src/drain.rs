@@ -415,6 +415,9 @@ where
                     },
                     format!("container instance {} ACTIVE again ({why} is over)", ci.arn),
                 );
+                // The drain's incident ends here: a later drain is a new one (a new page).
+                out.notifications
+                    .push(crate::render::back_in_service(ci, why, self.dry_run));
                 true
             }
             Err(e) => {

@@ -18,6 +18,31 @@ pub(crate) fn launch_reason(reason: CompleteReason, cluster: Option<&str>) -> St
     }
 }
 
+/// A drain of ours undone: the instance's drain incident resolves. One message per drain (its
+/// mark's time), so the next drain's return is told too.
+pub(crate) fn back_in_service(ci: &ContainerInstance, why: &str, dry_run: bool) -> Notification {
+    let instance = ci.ec2_instance_id.as_str();
+    let since = ci.drain_mark.map_or(0, |m| m.at);
+    let mut n = Notification::new(
+        NotificationKind::BackInService,
+        Severity::Info,
+        format!("{}{instance} is back in service", if dry_run { "[dry run] " } else { "" }),
+        format!("back-in-service|{instance}|{since}{}", if dry_run { "|dry-run" } else { "" }),
+    )
+    .summary(format!(
+        "The {why} it was drained for is over: its container instance is ACTIVE again and takes tasks."
+    ))
+    .field("Instance", instance.to_owned())
+    .field("Cluster", ci.cluster_name().to_owned())
+    .field("Container instance", ci.arn.clone())
+    .incident(
+        fleetguard::notify::incident::drain_key(instance, dry_run),
+        Phase::Resolved,
+    );
+    n.dedupe_ttl = Duration::from_secs(48 * 3600);
+    n
+}
+
 /// What every lifecycle message shows.
 pub(crate) struct Render<'a> {
     pub(crate) group: &'a Group,

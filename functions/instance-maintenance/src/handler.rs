@@ -187,7 +187,13 @@ where
         let dry_run = self.common.dry_run;
         let (findings, _) = find(&self.fleet, &self.config.scope, instance, false, None).await?;
         let mut part = Part::default();
-        if !findings.managed(&self.config.scope) {
+        let incident = maintenance_incident(&h.event_arn, instance.as_str(), dry_run);
+        // An incident opened for it is resolved when the event closes, whatever became of the
+        // instance since (replaced, out of its group, its schedule run or never needed).
+        let open_fact = format!("open|{incident}");
+        let was_open =
+            matches!(plan, HealthPlan::Closed) && self.notifier.remembered(&open_fact).await;
+        if !findings.managed(&self.config.scope) && !was_open {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);
         }
@@ -244,7 +250,7 @@ where
                     }
                 }
                 part.actions.extend(changed.iter().cloned());
-                if changed.is_empty() {
+                if changed.is_empty() && !was_open {
                     part.outcome = Some(format!("{instance}: closed, nothing pending"));
                     return Ok(part);
                 }
@@ -363,7 +369,7 @@ where
                 health_event_arn: Some(&h.event_arn),
             })
             .incident(
-                maintenance_incident(&h.event_arn, instance.as_str(), dry_run),
+                incident,
                 if status == "closed" {
                     Phase::Resolved
                 } else {
@@ -371,6 +377,11 @@ where
                 },
             ),
         );
+        if status == "closed" {
+            self.notifier.forget(&open_fact).await;
+        } else {
+            self.notifier.remember(&open_fact, OPEN_FACT_TTL).await;
+        }
         Ok(part)
     }
 
@@ -794,6 +805,10 @@ where
 }
 
 /// What was done, as message fields.
+/// How long an opened maintenance incident is remembered for its `closed` event: AWS announces
+/// scheduled changes up to weeks ahead.
+const OPEN_FACT_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 86_400);
+
 /// The incident of one instance's scheduled change: announced, taken out, back (or closed).
 fn maintenance_incident(event_arn: &str, instance: &str, dry_run: bool) -> String {
     format!(

@@ -68,60 +68,94 @@ impl IncidentRecord {
     pub fn is_open(&self) -> bool {
         self.phase.is_some_and(|p| p != Phase::Resolved)
     }
+}
 
-    /// The record once `n` is shown: its phase, and its event's time (kept when it has none).
-    pub fn shown(mut self, n: &super::Notification) -> Self {
-        self.phase = Some(n.phase());
-        self.event_time = n.source.event_time.clone().or(self.event_time);
-        self
+/// What a notification asks of its incident at one destination: the phase, with the route's
+/// `INSUFFICIENT_DATA` policy applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Open,
+    Update,
+    /// Update an open incident; never open or reopen one, never page (an alarm's
+    /// `INSUFFICIENT_DATA` under the default policy).
+    UpdateIfOpen,
+    Resolve,
+}
+
+impl Transition {
+    pub fn of(phase: Phase) -> Self {
+        match phase {
+            Phase::Opened => Transition::Open,
+            Phase::Updated => Transition::Update,
+            Phase::Resolved => Transition::Resolve,
+        }
     }
 }
 
-/// What to do in Slack (Web API) for a notification, given the incident's record.
+/// What a destination that keeps one thing per incident does for one transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlackStep {
-    /// A new message: no record, or the last incident under this key was resolved and this one
-    /// opens a new one.
+    /// A new message (with the route's mentions).
     Post,
-    /// Update the incident's message in place and reply in its thread. `refresh` is false when
-    /// the notification is older than what the message shows (delivered late): the message keeps
-    /// its newer state and the thread still gets the reply.
+    /// Update the incident's message in place, then reply in its thread.
     Update {
         channel: String,
         ts: String,
-        refresh: bool,
     },
+    /// Only a reply in the thread: the message keeps its state (a late event, an update of a
+    /// resolved incident).
+    Reply {
+        channel: String,
+        ts: String,
+        late: bool,
+    },
+    Nothing,
 }
 
+/// Whether `event_time` is older than what the record shows: delivered late.
+fn older(record: Option<&IncidentRecord>, event_time: Option<&str>) -> bool {
+    match (event_time, record.and_then(|r| r.event_time.as_deref())) {
+        (Some(new), Some(old)) => new < old,
+        _ => false,
+    }
+}
+
+/// Slack's Web API: one message per incident (see the table in `docs/incidents.md`).
 pub fn slack_step(
     record: Option<&IncidentRecord>,
-    phase: Phase,
+    t: Transition,
     event_time: Option<&str>,
 ) -> SlackStep {
-    let Some(r) = record else {
-        return SlackStep::Post;
+    let message = record.and_then(|r| Some((r.channel.clone()?, r.ts.clone()?)));
+    let Some((channel, ts)) = message else {
+        // No message known: post one, but never for a quiet update (nothing is open).
+        return match t {
+            Transition::UpdateIfOpen => SlackStep::Nothing,
+            _ => SlackStep::Post,
+        };
     };
-    let (Some(channel), Some(ts)) = (r.channel.clone(), r.ts.clone()) else {
-        return SlackStep::Post;
-    };
-    let newer_or_same = match (event_time, r.event_time.as_deref()) {
-        (Some(new), Some(old)) => new >= old,
-        _ => true,
-    };
-    if !r.is_open() && phase == Phase::Opened && newer_or_same {
-        return SlackStep::Post;
+    let open = record.is_some_and(IncidentRecord::is_open);
+    if older(record, event_time) {
+        return SlackStep::Reply {
+            channel,
+            ts,
+            late: true,
+        };
     }
-    SlackStep::Update {
-        channel,
-        ts,
-        refresh: newer_or_same,
+    match (t, open) {
+        (Transition::Open, false) => SlackStep::Post,
+        (Transition::Resolve, false) => SlackStep::Nothing,
+        (Transition::Update | Transition::UpdateIfOpen, false) => SlackStep::Reply {
+            channel,
+            ts,
+            late: false,
+        },
+        (_, true) => SlackStep::Update { channel, ts },
     }
 }
 
-/// What to send PagerDuty: open and update trigger (PagerDuty folds a trigger with a live
-/// `dedup_key` into the open alert), resolve resolves. A resolve for an incident this destination
-/// never triggered is skipped (known only with the table; without it, resolve is sent and
-/// PagerDuty ignores an unknown key).
+/// What to send PagerDuty: an opening triggers, a resolution resolves, both by the `dedup_key`
+/// derived from the incident's key (so a resolve never needs the record). Updates page nobody.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PagerDutyAction {
     Trigger,
@@ -139,25 +173,48 @@ impl PagerDutyAction {
 
 pub fn pagerduty_action(
     record: Option<&IncidentRecord>,
-    phase: Phase,
+    t: Transition,
     event_time: Option<&str>,
-    with_table: bool,
 ) -> Option<PagerDutyAction> {
-    let older = match (event_time, record.and_then(|r| r.event_time.as_deref())) {
-        (Some(new), Some(old)) => new < old,
-        _ => false,
-    };
-    match phase {
-        // A trigger older than a resolve already sent would reopen what is over.
-        Phase::Opened | Phase::Updated
-            if older && record.is_some_and(|r| r.phase == Some(Phase::Resolved)) =>
-        {
-            None
-        }
-        Phase::Opened | Phase::Updated => Some(PagerDutyAction::Trigger),
-        Phase::Resolved if with_table && !record.is_some_and(IncidentRecord::is_open) => None,
-        Phase::Resolved => Some(PagerDutyAction::Resolve),
+    if older(record, event_time) {
+        return None;
     }
+    let open = record.is_some_and(IncidentRecord::is_open);
+    let resolved = record.is_some_and(|r| r.phase == Some(Phase::Resolved));
+    match t {
+        Transition::Open if !open => Some(PagerDutyAction::Trigger),
+        // Resolved, or unknown (no record: lost, or expired): resolving an unknown key is harmless.
+        Transition::Resolve if !resolved => Some(PagerDutyAction::Resolve),
+        _ => None,
+    }
+}
+
+/// The record once transition `t` of the event at `event_time` (seconds `at`) is applied.
+/// Late events change nothing; a quiet update of a closed incident changes nothing.
+pub fn next_record(
+    record: Option<&IncidentRecord>,
+    t: Transition,
+    event_time: Option<&str>,
+    at: i64,
+) -> IncidentRecord {
+    let mut next = record.cloned().unwrap_or_default();
+    if older(record, event_time) {
+        return next;
+    }
+    let open = next.is_open();
+    let phase = match (t, open) {
+        (Transition::Open, _) => Phase::Opened,
+        (Transition::Resolve, _) => Phase::Resolved,
+        (Transition::Update | Transition::UpdateIfOpen, true) => Phase::Updated,
+        // An update never reopens what is resolved (or was never opened here).
+        (Transition::Update | Transition::UpdateIfOpen, false) => return next,
+    };
+    if phase == Phase::Opened && !open {
+        next.opened_at = Some(at);
+    }
+    next.phase = Some(phase);
+    next.event_time = event_time.map(str::to_owned).or(next.event_time);
+    next
 }
 
 /// How long the incident was open (seconds), from its record and the resolving event's time.
@@ -169,122 +226,111 @@ pub fn open_for(record: Option<&IncidentRecord>, resolved_at: i64) -> Option<i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Transition::*;
 
-    fn rec(phase: Phase, at: &str) -> IncidentRecord {
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const LATER: &str = "2026-01-01T01:00:00Z";
+    const EARLIER: &str = "2025-12-31T23:00:00Z";
+
+    fn rec(phase: Phase) -> IncidentRecord {
         IncidentRecord {
             channel: Some("C1".into()),
             ts: Some("1.2".into()),
             phase: Some(phase),
             opened_at: Some(100),
-            event_time: Some(at.into()),
+            event_time: Some(T0.into()),
+        }
+    }
+
+    /// The table of `docs/incidents.md`, row by row: the record before, the transition and
+    /// whether its event is newer or older than the record's, then what Slack's Web API does,
+    /// what PagerDuty gets, and the phase the record shows after.
+    #[test]
+    fn the_incident_table() {
+        #[derive(Debug, PartialEq)]
+        enum S {
+            Post,
+            Update,
+            Reply,
+            Late,
+            Nothing,
+        }
+        let none = None;
+        let open = Some(rec(Phase::Opened));
+        let updated = Some(rec(Phase::Updated));
+        let resolved = Some(rec(Phase::Resolved));
+        use PagerDutyAction::{Resolve as R, Trigger as Tr};
+        type Row<'a> = (
+            &'a Option<IncidentRecord>,
+            Transition,
+            &'a str,
+            S,
+            Option<PagerDutyAction>,
+            Option<Phase>,
+        );
+        #[rustfmt::skip]
+        let table: Vec<Row> = vec![
+            // never seen
+            (&none, Open, LATER, S::Post, Some(Tr), Some(Phase::Opened)),
+            (&none, Update, LATER, S::Post, None, None),
+            (&none, UpdateIfOpen, LATER, S::Nothing, None, None),
+            (&none, Resolve, LATER, S::Post, Some(R), Some(Phase::Resolved)),
+            // open
+            (&open, Open, T0, S::Update, None, Some(Phase::Opened)),
+            (&open, Update, LATER, S::Update, None, Some(Phase::Updated)),
+            (&open, UpdateIfOpen, LATER, S::Update, None, Some(Phase::Updated)),
+            (&updated, UpdateIfOpen, LATER, S::Update, None, Some(Phase::Updated)),
+            (&open, Resolve, LATER, S::Update, Some(R), Some(Phase::Resolved)),
+            (&updated, Resolve, LATER, S::Update, Some(R), Some(Phase::Resolved)),
+            (&open, Resolve, EARLIER, S::Late, None, Some(Phase::Opened)),
+            // resolved
+            (&resolved, Open, LATER, S::Post, Some(Tr), Some(Phase::Opened)),
+            (&resolved, Open, EARLIER, S::Late, None, Some(Phase::Resolved)),
+            (&resolved, Update, LATER, S::Reply, None, Some(Phase::Resolved)),
+            (&resolved, UpdateIfOpen, LATER, S::Reply, None, Some(Phase::Resolved)),
+            (&resolved, Resolve, LATER, S::Nothing, None, Some(Phase::Resolved)),
+        ];
+        for (i, (record, t, at, slack, pd, after)) in table.into_iter().enumerate() {
+            let step = match slack_step(record.as_ref(), t, Some(at)) {
+                SlackStep::Post => S::Post,
+                SlackStep::Update { .. } => S::Update,
+                SlackStep::Reply { late: true, .. } => S::Late,
+                SlackStep::Reply { late: false, .. } => S::Reply,
+                SlackStep::Nothing => S::Nothing,
+            };
+            assert_eq!(step, slack, "row {i}: Slack");
+            assert_eq!(
+                pagerduty_action(record.as_ref(), t, Some(at)),
+                pd,
+                "row {i}: PagerDuty"
+            );
+            assert_eq!(
+                next_record(record.as_ref(), t, Some(at), 500).phase,
+                after,
+                "row {i}: record"
+            );
         }
     }
 
     #[test]
-    fn slack_posts_once_then_updates() {
-        assert_eq!(slack_step(None, Phase::Resolved, None), SlackStep::Post);
-        let open = rec(Phase::Opened, "2026-01-01T00:00:00Z");
+    fn a_reopened_incident_counts_from_its_new_opening() {
+        let r = next_record(Some(&rec(Phase::Resolved)), Open, Some(LATER), 900);
         assert_eq!(
-            slack_step(Some(&open), Phase::Resolved, Some("2026-01-01T00:05:00Z")),
-            SlackStep::Update {
-                channel: "C1".into(),
-                ts: "1.2".into(),
-                refresh: true
-            }
+            (r.opened_at, r.event_time.as_deref()),
+            (Some(900), Some(LATER))
         );
-        // A duplicate opening of a live incident updates, never posts again.
-        assert!(matches!(
-            slack_step(Some(&open), Phase::Opened, Some("2026-01-01T00:00:00Z")),
-            SlackStep::Update { .. }
-        ));
-        // Resolved, then opened again later: a new incident, a new message.
-        let done = rec(Phase::Resolved, "2026-01-01T00:05:00Z");
-        assert_eq!(
-            slack_step(Some(&done), Phase::Opened, Some("2026-01-01T01:00:00Z")),
-            SlackStep::Post
-        );
-        // The ALARM delivered after its OK: the message stays resolved, the thread says it.
-        assert_eq!(
-            slack_step(Some(&done), Phase::Opened, Some("2026-01-01T00:00:00Z")),
-            SlackStep::Update {
-                channel: "C1".into(),
-                ts: "1.2".into(),
-                refresh: false
-            }
-        );
-        // A record without a message (posting failed half-way): post.
-        let empty = IncidentRecord::default();
-        assert_eq!(
-            slack_step(Some(&empty), Phase::Updated, None),
-            SlackStep::Post
-        );
+        let r = next_record(Some(&rec(Phase::Opened)), Update, Some(LATER), 900);
+        assert_eq!(r.opened_at, Some(100), "an update keeps the opening time");
+        // Without an event time, the record keeps the last one shown.
+        let r = next_record(Some(&rec(Phase::Opened)), Resolve, None, 900);
+        assert_eq!(r.event_time.as_deref(), Some(T0));
     }
 
     #[test]
-    fn pagerduty_triggers_and_resolves() {
-        use PagerDutyAction::*;
-        assert_eq!(
-            pagerduty_action(None, Phase::Opened, None, true),
-            Some(Trigger)
-        );
-        assert_eq!(pagerduty_action(None, Phase::Resolved, None, true), None);
-        assert_eq!(
-            pagerduty_action(None, Phase::Resolved, None, false),
-            Some(Resolve)
-        );
-        let open = rec(Phase::Opened, "2026-01-01T00:00:00Z");
-        assert_eq!(
-            pagerduty_action(
-                Some(&open),
-                Phase::Resolved,
-                Some("2026-01-01T00:05:00Z"),
-                true
-            ),
-            Some(Resolve)
-        );
-        let done = rec(Phase::Resolved, "2026-01-01T00:05:00Z");
-        assert_eq!(
-            pagerduty_action(
-                Some(&done),
-                Phase::Opened,
-                Some("2026-01-01T00:00:00Z"),
-                true
-            ),
-            None,
-            "a late trigger never reopens"
-        );
-        assert_eq!(
-            pagerduty_action(
-                Some(&done),
-                Phase::Opened,
-                Some("2026-01-01T02:00:00Z"),
-                true
-            ),
-            Some(Trigger)
-        );
-        assert_eq!(
-            pagerduty_action(Some(&done), Phase::Resolved, None, true),
-            None
-        );
-    }
-
-    #[test]
-    fn open_for_and_shown() {
-        let r = rec(Phase::Opened, "x");
+    fn open_for_counts_from_the_opening() {
+        let r = rec(Phase::Opened);
         assert_eq!(open_for(Some(&r), 352), Some(252));
         assert_eq!(open_for(Some(&r), 50), None);
         assert_eq!(open_for(None, 50), None);
-        let mut n = crate::notify::Notification::new(
-            crate::notify::NotificationKind::Alarm,
-            crate::notify::Severity::High,
-            "t",
-            "k",
-        )
-        .incident("a", Phase::Resolved);
-        let next = r.clone().shown(&n);
-        assert_eq!(next.phase, Some(Phase::Resolved));
-        assert_eq!(next.event_time.as_deref(), Some("x"), "kept without a time");
-        n.source.event_time = Some("y".into());
-        assert_eq!(r.shown(&n).event_time.as_deref(), Some("y"));
     }
 }

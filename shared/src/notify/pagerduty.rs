@@ -3,7 +3,8 @@
 //! most 255 characters, `summary` at most 1,024, the whole event well under 512 KB.
 
 use super::incident::PagerDutyAction;
-use super::{Notification, Severity, slack::cut};
+use super::{Notification, Severity};
+use crate::text::cut;
 use serde_json::{Map, Value, json};
 
 pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";

@@ -114,6 +114,24 @@ pub struct Rule {
     pub drop: bool,
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// What an alarm's `INSUFFICIENT_DATA` does to its incident here (default `update`).
+    #[serde(default)]
+    pub insufficient_data: Option<InsufficientData>,
+}
+
+/// A route's policy for an alarm's `INSUFFICIENT_DATA`: data is missing, which is not a recovery
+/// and rarely a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InsufficientData {
+    /// Shown on an open incident (its Slack message updated), pages nobody, never opens or
+    /// reopens one; message-per-phase destinations (SNS, webhooks, Teams) still get it.
+    #[default]
+    Update,
+    /// Treated as an opening: a new incident, paged where the route pages.
+    Open,
+    /// Not sent to this route's destinations at all.
+    Ignore,
 }
 
 /// A rule with its globs compiled and its severity parsed.
@@ -140,6 +158,8 @@ pub struct Route {
     pub dropped: bool,
     /// Slack mentions for this notification (already filtered by severity and phase).
     pub mentions: Vec<String>,
+    /// The first matching rule's `insufficient_data`, or the default.
+    pub insufficient_data: InsufficientData,
 }
 
 impl Rules {
@@ -258,6 +278,7 @@ impl Rules {
     pub fn route(&self, n: &Notification, defaults: &[Destination]) -> Route {
         let mut route = Route::default();
         let mut mentions: Vec<(&str, &[String])> = Vec::new();
+        let mut insufficient = None;
         for (i, (rule, names, tags, severity)) in self.rules.iter().enumerate() {
             if !matches(rule, names, tags, n) {
                 continue;
@@ -268,6 +289,7 @@ impl Rules {
             if route.severity.is_none() {
                 route.severity = *severity;
             }
+            insufficient = insufficient.or(rule.insufficient_data);
             if rule.drop {
                 route.dropped = route.destinations.is_empty();
                 if route.dropped {
@@ -324,6 +346,7 @@ impl Rules {
             route.rules.push("default".to_owned());
             route.destinations.extend(defaults.iter().cloned());
         }
+        route.insufficient_data = insufficient.unwrap_or_default();
         route.destinations.sort();
         route.destinations.dedup();
         // Mentions call people to something that needs them: never on a resolution.

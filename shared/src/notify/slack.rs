@@ -4,6 +4,7 @@
 //! boundaries (never inside a UTF-8 sequence or an escape), with `…`.
 
 use super::{Notification, Phase, Severity};
+use crate::text::cut;
 use serde_json::{Value, json};
 
 pub const MAX_BLOCKS: usize = 50;
@@ -28,26 +29,29 @@ pub fn bot_token_from_secret(value: &str, label: &str) -> Result<String, String>
     Ok(token)
 }
 
-/// Slack's Web API answers errors as HTTP 200 with `"ok": false` and an `error` code: that is a
-/// failure, retried only for Slack's own transient codes.
-pub(super) fn check_ok(a: &super::http::Answer) -> Result<(), super::http::HttpError> {
-    let v: Value = serde_json::from_str(&a.body).unwrap_or_default();
+/// Slack's Web API answers errors as HTTP 200 with `"ok": false` and an `error` code, sorted
+/// as Slack documents them: `ratelimited` and `service_unavailable` did nothing and pass;
+/// `internal_error` and `fatal_error` may have done part of the work ("it's possible some aspect
+/// of the operation succeeded"), so their outcome is unknown; every other code is a refusal.
+pub fn check_ok(body: &str) -> Result<Value, super::services::Failure> {
+    use super::services::Failure;
+    let v: Value = serde_json::from_str(body).unwrap_or_default();
     if v["ok"].as_bool() == Some(true) {
-        return Ok(());
+        return Ok(v);
     }
     let error = v["error"].as_str().map_or_else(
         || "not a Slack Web API answer".to_owned(),
         |e| crate::text::shown(e, 80),
     );
-    let retryable = matches!(
-        error.as_str(),
-        "ratelimited"
-            | "internal_error"
-            | "fatal_error"
-            | "service_unavailable"
-            | "request_timeout"
-    );
-    Err(super::http::HttpError::Refused { error, retryable })
+    Err(match error.as_str() {
+        "ratelimited" => Failure::Throttled {
+            retry_after: None,
+            detail: error,
+        },
+        "service_unavailable" | "request_timeout" => Failure::Transient(error),
+        "internal_error" | "fatal_error" => Failure::Unknown(error),
+        _ => Failure::refused(error),
+    })
 }
 
 /// Escape Slack's control characters for mrkdwn.
@@ -55,20 +59,6 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// `s` cut to at most `max` characters, with `…` when cut.
-pub fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let keep = max.saturating_sub(1);
-    let end = s
-        .char_indices()
-        .nth(keep)
-        .map(|(i, _)| i)
-        .unwrap_or(s.len());
-    format!("{}…", &s[..end])
 }
 
 /// Escaped mrkdwn of `raw`, at most `max` characters; the cut is made before escaping so an
@@ -157,6 +147,13 @@ pub fn thread_reply(n: &Notification, channel: &str, ts: &str, late: bool) -> Va
         text.push_str(" _(delivered late: the message above shows a later state)_");
     }
     json!({"channel": channel, "thread_ts": ts, "text": text, "unfurl_links": false})
+}
+
+/// `chat.postMessage` in an old message's thread, pointing to the incident's new message (the
+/// old one can no longer be edited).
+pub fn continued(channel: &str, ts: &str) -> Value {
+    json!({"channel": channel, "thread_ts": ts, "unfurl_links": false,
+           "text": "This incident continues in a new message: this one can no longer be edited."})
 }
 
 /// The webhook body for `n`.

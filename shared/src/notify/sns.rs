@@ -10,7 +10,7 @@
 //! and the tags as `tag.<key>`, at most 10 attributes in all (SNS's limit).
 
 use super::Notification;
-use super::slack::cut;
+use crate::text::cut;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -19,6 +19,15 @@ pub const SCHEMA: &str = "fleetguard.notification/1";
 pub const MAX_BODY_BYTES: usize = 240 * 1024;
 pub const MAX_SUBJECT: usize = 99;
 pub const MAX_ATTRIBUTES: usize = 10;
+
+/// The `Publish` call's body for the destination port: subject, message and attributes.
+pub fn call_body(n: &Notification) -> Value {
+    let attributes: serde_json::Map<String, Value> = attributes(n)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    json!({"subject": subject(n), "message": body(n), "attributes": attributes})
+}
 
 /// Subject: ASCII only, no control characters, starting with a letter, digit or punctuation,
 /// under 100 characters.

@@ -3,7 +3,8 @@
 //! cannot update a posted card, so each phase is its own card. Kept under Teams' 28 KB message
 //! limit with room to spare.
 
-use super::{Notification, Severity, slack::cut};
+use super::{Notification, Severity};
+use crate::text::cut;
 use serde_json::{Value, json};
 
 pub const CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";

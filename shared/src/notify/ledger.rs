@@ -1,0 +1,366 @@
+//! The ledger port: what notification keeps between invocations (delivery claims, incident
+//! records, incident locks, facts, the stash), as a small conditional item store with DynamoDB's
+//! semantics. Every rule about claims and locks is written once, in [`super::book`], over this
+//! trait; the adapters only store items and check conditions:
+//!
+//! - [`DynamoLedger`](super::ledger_dynamodb::DynamoLedger): the `DEDUPE_TABLE` table;
+//! - [`MemoryLedger`]: this execution environment's memory (no table), and the tests' and the
+//!   simulator's ledger, with throttling and TTL expiry injectable.
+//!
+//! DynamoDB's TTL deletes an expired item some time after `expires_at` (up to days), so an expired
+//! item may still be read: every condition and read treats it as absent, in both adapters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// An item's attributes (the key, `pk`, is apart).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Item {
+    pub s: BTreeMap<String, String>,
+    pub n: BTreeMap<String, i64>,
+    pub ss: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Item {
+    pub fn s(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.s.insert(k.to_owned(), v.into());
+        self
+    }
+
+    pub fn n(mut self, k: &str, v: i64) -> Self {
+        self.n.insert(k.to_owned(), v);
+        self
+    }
+
+    pub fn get_s(&self, k: &str) -> Option<&str> {
+        self.s.get(k).map(String::as_str)
+    }
+
+    pub fn get_n(&self, k: &str) -> Option<i64> {
+        self.n.get(k).copied()
+    }
+
+    /// Past its `expires_at`: gone for every reader, whether or not TTL deleted it yet.
+    pub fn expired(&self, now: i64) -> bool {
+        self.get_n(EXPIRES_AT).is_some_and(|e| e < now)
+    }
+}
+
+/// The attribute DynamoDB's TTL reads (seconds since the epoch).
+pub const EXPIRES_AT: &str = "expires_at";
+pub const STATE: &str = "state";
+pub const LEASE_UNTIL: &str = "lease_until";
+
+/// The conditions the notifier writes under, each one DynamoDB condition expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    Always,
+    /// `attribute_not_exists(pk) OR expires_at < :now`
+    Free,
+    /// Free, or a `sending` claim whose lease ran out (its holder died).
+    ClaimFree,
+    /// Free, or a `sending` claim (the writer's own).
+    FreeOrSending,
+    /// `state = sending`
+    Sending,
+    /// `attribute_not_exists(pk) OR lease_until < :now`
+    LeaseLapsed,
+    /// `lease_until = :lease`: the writer's own lease.
+    Holds(i64),
+}
+
+impl Cond {
+    /// Whether `existing` lets the write through at `now` (the one reading of each condition,
+    /// for the in-memory adapter; the DynamoDB adapter sends the same as an expression).
+    pub fn holds(self, existing: Option<&Item>, now: i64) -> bool {
+        let free = existing.is_none_or(|i| i.expired(now));
+        let state = existing.and_then(|i| i.get_s(STATE));
+        let lease = existing.and_then(|i| i.get_n(LEASE_UNTIL));
+        match self {
+            Cond::Always => true,
+            Cond::Free => free,
+            Cond::ClaimFree => free || (state == Some(SENDING) && lease.is_some_and(|l| l < now)),
+            Cond::FreeOrSending => free || state == Some(SENDING),
+            Cond::Sending => state == Some(SENDING),
+            Cond::LeaseLapsed => existing.is_none() || lease.is_some_and(|l| l < now),
+            Cond::Holds(mine) => lease == Some(mine),
+        }
+    }
+}
+
+pub const SENDING: &str = "sending";
+
+/// The store could not be reached (throttled past the SDK's retries, down, denied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerError(pub String);
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ledger: {}", self.0)
+    }
+}
+
+/// A write's outcome: done, or refused by its condition.
+pub type Written = Result<bool, LedgerError>;
+
+/// The conditional item store. Reads are strongly consistent.
+pub trait Ledger: Send + Sync + 'static {
+    /// The ledger's clock (seconds since the epoch): leases and TTLs are read against it.
+    fn now(&self) -> i64;
+
+    /// Whether this ledger outlives the execution environment (a table), so that its claims
+    /// hold across concurrent environments.
+    fn shared(&self) -> bool;
+
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Item>, LedgerError>> + Send;
+
+    /// Write `item` under `key` whole, if `cond` holds; `Ok(false)` when it does not.
+    fn put(&self, key: &str, item: Item, cond: Cond) -> impl Future<Output = Written> + Send;
+
+    /// Delete `key` if `cond` holds; `Ok(false)` when it does not.
+    fn delete(&self, key: &str, cond: Cond) -> impl Future<Output = Written> + Send;
+
+    /// Add `value` to (or remove it from) the string set `attr` of `key`, atomically.
+    fn set_member(
+        &self,
+        key: &str,
+        attr: &str,
+        value: &str,
+        present: bool,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+}
+
+/// Which calls a [`MemoryLedger`] fails, for tests and the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerFault {
+    /// Every call fails until cleared (throttled past the SDK's retries).
+    Throttled,
+    /// Only writes fail (reads work).
+    WritesThrottled,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    items: BTreeMap<String, Item>,
+    fault: Option<LedgerFault>,
+    /// Calls failed by the fault, and calls made.
+    failed: u64,
+    calls: u64,
+}
+
+/// An in-memory ledger with DynamoDB's semantics: conditional writes checked atomically, reads
+/// consistent, expired items still stored until [`MemoryLedger::sweep_expired`] (TTL's lazy
+/// deletion) yet treated as absent, faults injectable.
+#[derive(Clone)]
+pub struct MemoryLedger {
+    inner: Arc<Mutex<Memory>>,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    shared: bool,
+}
+
+impl fmt::Debug for MemoryLedger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryLedger")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        Self::local()
+    }
+}
+
+impl MemoryLedger {
+    /// This execution environment's memory, on the system clock (no table).
+    pub fn local() -> Self {
+        Self {
+            inner: Arc::default(),
+            clock: Arc::new(crate::time::now_epoch),
+            shared: false,
+        }
+    }
+
+    /// A stand-in for a table shared by every environment (tests, the simulator), on `clock`.
+    pub fn table(clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::default(),
+            clock: Arc::new(clock),
+            shared: true,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_fault(&self, fault: Option<LedgerFault>) {
+        self.lock().fault = fault;
+    }
+
+    /// TTL's deletion catching up: every expired item is removed.
+    pub fn sweep_expired(&self) {
+        let now = self.now();
+        self.lock().items.retain(|_, i| !i.expired(now));
+    }
+
+    /// Remove one item (a record lost: deleted by hand, or expired and swept).
+    pub fn remove(&self, key: &str) {
+        self.lock().items.remove(key);
+    }
+
+    /// The keys stored, expired or not.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().items.keys().cloned().collect()
+    }
+
+    /// (calls made, calls failed by a fault).
+    pub fn calls(&self) -> (u64, u64) {
+        let m = self.lock();
+        (m.calls, m.failed)
+    }
+
+    fn call<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Memory, i64) -> T,
+    ) -> Result<T, LedgerError> {
+        let now = self.now();
+        let mut m = self.lock();
+        m.calls += 1;
+        match m.fault {
+            Some(LedgerFault::Throttled) => {
+                m.failed += 1;
+                Err(LedgerError("ProvisionedThroughputExceededException".into()))
+            }
+            Some(LedgerFault::WritesThrottled) if write => {
+                m.failed += 1;
+                Err(LedgerError("ProvisionedThroughputExceededException".into()))
+            }
+            _ => Ok(f(&mut m, now)),
+        }
+    }
+}
+
+impl Ledger for MemoryLedger {
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>, LedgerError> {
+        self.call(false, |m, _| m.items.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, item: Item, cond: Cond) -> Written {
+        self.call(true, |m, now| {
+            if !cond.holds(m.items.get(key), now) {
+                return false;
+            }
+            m.items.insert(key.to_owned(), item);
+            true
+        })
+    }
+
+    async fn delete(&self, key: &str, cond: Cond) -> Written {
+        self.call(true, |m, now| {
+            if !cond.holds(m.items.get(key), now) {
+                return false;
+            }
+            m.items.remove(key);
+            true
+        })
+    }
+
+    async fn set_member(
+        &self,
+        key: &str,
+        attr: &str,
+        value: &str,
+        present: bool,
+    ) -> Result<(), LedgerError> {
+        self.call(true, |m, _| {
+            let item = m.items.entry(key.to_owned()).or_default();
+            let set = item.ss.entry(attr.to_owned()).or_default();
+            if present {
+                set.insert(value.to_owned());
+            } else {
+                set.remove(value);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    fn ledger() -> (MemoryLedger, Arc<AtomicI64>) {
+        let t = Arc::new(AtomicI64::new(1_000));
+        let c = t.clone();
+        (MemoryLedger::table(move || c.load(Ordering::SeqCst)), t)
+    }
+
+    #[tokio::test]
+    async fn conditions_read_as_dynamodb_does() {
+        let (l, t) = ledger();
+        let claim = Item::default()
+            .s(STATE, SENDING)
+            .n(LEASE_UNTIL, 1_010)
+            .n(EXPIRES_AT, 5_000);
+        assert!(l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        assert!(!l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        // The holder died: its lease runs out and another may claim.
+        t.store(1_011, Ordering::SeqCst);
+        assert!(l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        let sent = Item::default().s(STATE, "sent").n(EXPIRES_AT, 5_000);
+        assert!(l.put("k", sent.clone(), Cond::FreeOrSending).await.unwrap());
+        assert!(!l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        assert!(
+            !l.delete("k", Cond::Sending).await.unwrap(),
+            "never a delivered one"
+        );
+        // Expired but not yet swept: stored, yet free for every condition.
+        t.store(5_001, Ordering::SeqCst);
+        assert!(l.get("k").await.unwrap().unwrap().expired(5_001));
+        let fresh = claim.n(LEASE_UNTIL, 5_010).n(EXPIRES_AT, 9_000);
+        assert!(l.put("k", fresh, Cond::ClaimFree).await.unwrap());
+        l.sweep_expired();
+        assert!(l.keys().contains(&"k".to_owned()), "the new claim lives");
+    }
+
+    #[tokio::test]
+    async fn leases_and_faults() {
+        let (l, t) = ledger();
+        let lock = |until| Item::default().n(LEASE_UNTIL, until);
+        assert!(l.put("lock", lock(1_005), Cond::LeaseLapsed).await.unwrap());
+        assert!(!l.put("lock", lock(1_006), Cond::LeaseLapsed).await.unwrap());
+        assert!(!l.delete("lock", Cond::Holds(1_006)).await.unwrap());
+        t.store(1_006, Ordering::SeqCst);
+        assert!(l.put("lock", lock(1_010), Cond::LeaseLapsed).await.unwrap());
+        assert!(
+            !l.delete("lock", Cond::Holds(1_005)).await.unwrap(),
+            "not mine any more"
+        );
+        assert!(l.delete("lock", Cond::Holds(1_010)).await.unwrap());
+        l.set_fault(Some(LedgerFault::WritesThrottled));
+        assert!(l.get("x").await.is_ok());
+        assert!(l.put("x", Item::default(), Cond::Always).await.is_err());
+        l.set_fault(Some(LedgerFault::Throttled));
+        assert!(l.get("x").await.is_err());
+        l.set_fault(None);
+        l.set_member("idx", "keys", "a", true).await.unwrap();
+        l.set_member("idx", "keys", "b", true).await.unwrap();
+        l.set_member("idx", "keys", "a", false).await.unwrap();
+        let idx = l.get("idx").await.unwrap().unwrap();
+        assert_eq!(idx.ss["keys"].iter().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(l.calls(), (13, 2));
+    }
+}

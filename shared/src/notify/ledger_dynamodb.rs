@@ -1,0 +1,227 @@
+//! The ledger in the `DEDUPE_TABLE` DynamoDB table: one item per key (`pk`), each condition one
+//! expression. The SDK's standard retry mode retries throttling with backoff; what still fails
+//! is a [`LedgerError`].
+
+use super::ledger::{
+    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, SENDING, STATE, Written,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> LedgerError {
+    LedgerError(crate::text::excerpt(
+        &DisplayErrorContext(&e).to_string(),
+        300,
+    ))
+}
+
+fn conditional_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A condition as DynamoDB's expression, with its names and values.
+fn expression(cond: Cond, now: i64) -> Option<(&'static str, Vec<(&'static str, AttributeValue)>)> {
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let sending = || AttributeValue::S(SENDING.into());
+    Some(match cond {
+        Cond::Always => return None,
+        Cond::Free => (
+            "attribute_not_exists(pk) OR #exp < :now",
+            vec![(":now", n(now))],
+        ),
+        Cond::ClaimFree => (
+            "attribute_not_exists(pk) OR #exp < :now OR (#state = :sending AND #lease < :now)",
+            vec![(":now", n(now)), (":sending", sending())],
+        ),
+        Cond::FreeOrSending => (
+            "attribute_not_exists(pk) OR #exp < :now OR #state = :sending",
+            vec![(":now", n(now)), (":sending", sending())],
+        ),
+        Cond::Sending => ("#state = :sending", vec![(":sending", sending())]),
+        Cond::LeaseLapsed => (
+            "attribute_not_exists(pk) OR #lease < :now",
+            vec![(":now", n(now))],
+        ),
+        Cond::Holds(mine) => ("#lease = :mine", vec![(":mine", n(mine))]),
+    })
+}
+
+/// The attribute names an expression may use (DynamoDB refuses unused ones).
+fn names(expr: &str) -> Vec<(&'static str, &'static str)> {
+    [
+        ("#exp", EXPIRES_AT),
+        ("#state", STATE),
+        ("#lease", LEASE_UNTIL),
+    ]
+    .into_iter()
+    .filter(|(k, _)| expr.contains(k))
+    .collect()
+}
+
+fn to_item(item: &HashMap<String, AttributeValue>) -> Item {
+    let mut out = Item::default();
+    for (k, v) in item {
+        match v {
+            AttributeValue::S(s) => {
+                out.s.insert(k.clone(), s.clone());
+            }
+            AttributeValue::N(n) => {
+                if let Ok(n) = n.parse() {
+                    out.n.insert(k.clone(), n);
+                }
+            }
+            AttributeValue::Ss(ss) => {
+                out.ss.insert(k.clone(), ss.iter().cloned().collect());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Ledger for DynamoLedger {
+    fn now(&self) -> i64 {
+        crate::time::now_epoch()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(failed)?;
+        Ok(out.item().map(to_item))
+    }
+
+    async fn put(&self, key: &str, item: Item, cond: Cond) -> Written {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_owned()));
+        for (k, v) in item.s {
+            req = req.item(k, AttributeValue::S(v));
+        }
+        for (k, v) in item.n {
+            req = req.item(k, AttributeValue::N(v.to_string()));
+        }
+        for (k, v) in item.ss.into_iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.item(k, AttributeValue::Ss(v.into_iter().collect()));
+        }
+        if let Some((expr, values)) = expression(cond, self.now()) {
+            req = req.condition_expression(expr);
+            for (k, v) in names(expr) {
+                req = req.expression_attribute_names(k, v);
+            }
+            for (k, v) in values {
+                req = req.expression_attribute_values(k, v);
+            }
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str, cond: Cond) -> Written {
+        let mut req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()));
+        if let Some((expr, values)) = expression(cond, self.now()) {
+            req = req.condition_expression(expr);
+            for (k, v) in names(expr) {
+                req = req.expression_attribute_names(k, v);
+            }
+            for (k, v) in values {
+                req = req.expression_attribute_values(k, v);
+            }
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    async fn set_member(
+        &self,
+        key: &str,
+        attr: &str,
+        value: &str,
+        present: bool,
+    ) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(if present {
+                "ADD #set :v"
+            } else {
+                "DELETE #set :v"
+            })
+            .expression_attribute_names("#set", attr)
+            .expression_attribute_values(":v", AttributeValue::Ss(vec![value.to_owned()]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_condition_names_only_what_it_uses() {
+        for cond in [
+            Cond::Free,
+            Cond::ClaimFree,
+            Cond::FreeOrSending,
+            Cond::Sending,
+            Cond::LeaseLapsed,
+            Cond::Holds(7),
+        ] {
+            let (expr, values) = expression(cond, 100).unwrap();
+            for (k, _) in &values {
+                assert!(expr.contains(k), "{cond:?}: {k} unused in {expr}");
+            }
+            assert!(!names(expr).is_empty(), "{cond:?}");
+        }
+        assert!(expression(Cond::Always, 1).is_none());
+    }
+}

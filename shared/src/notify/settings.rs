@@ -1,0 +1,257 @@
+//! The notifier's settings from the environment, checked at init; and the ledger it runs over.
+
+use super::deliver::Notifier;
+use super::ledger::{Item, Ledger, LedgerError, MemoryLedger, Written};
+use super::ledger_dynamodb::DynamoLedger;
+use super::live::{Live, SlackApi};
+use super::route::{self, Destination, Rules};
+use super::webhook::WebhookUrl;
+use super::{pagerduty, slack};
+use crate::config::ConfigError;
+
+/// The ledger of a Lambda function: the `DEDUPE_TABLE` table, or this environment's memory.
+#[derive(Debug, Clone)]
+pub enum AnyLedger {
+    Table(DynamoLedger),
+    Memory(MemoryLedger),
+}
+
+impl Ledger for AnyLedger {
+    fn now(&self) -> i64 {
+        match self {
+            AnyLedger::Table(l) => l.now(),
+            AnyLedger::Memory(l) => l.now(),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        matches!(self, AnyLedger::Table(_))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>, LedgerError> {
+        match self {
+            AnyLedger::Table(l) => l.get(key).await,
+            AnyLedger::Memory(l) => l.get(key).await,
+        }
+    }
+
+    async fn put(&self, key: &str, item: Item, cond: super::ledger::Cond) -> Written {
+        match self {
+            AnyLedger::Table(l) => l.put(key, item, cond).await,
+            AnyLedger::Memory(l) => l.put(key, item, cond).await,
+        }
+    }
+
+    async fn delete(&self, key: &str, cond: super::ledger::Cond) -> Written {
+        match self {
+            AnyLedger::Table(l) => l.delete(key, cond).await,
+            AnyLedger::Memory(l) => l.delete(key, cond).await,
+        }
+    }
+
+    async fn set_member(
+        &self,
+        key: &str,
+        attr: &str,
+        value: &str,
+        present: bool,
+    ) -> Result<(), LedgerError> {
+        match self {
+            AnyLedger::Table(l) => l.set_member(key, attr, value, present).await,
+            AnyLedger::Memory(l) => l.set_member(key, attr, value, present).await,
+        }
+    }
+}
+
+fn cfg_err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// A base URL from the environment: https, or http to a loopback host (local sinks).
+fn endpoint(raw: &str, variable: &'static str) -> Result<reqwest::Url, ConfigError> {
+    WebhookUrl::parse(raw, variable)
+        .map(|u| u.url().clone())
+        .map_err(|e| cfg_err(variable, e))
+}
+
+impl Notifier {
+    /// Read `SNS_TOPIC_ARN`, `SLACK_WEBHOOK_SECRET_ARN`, `SLACK_WEBHOOK_URL`,
+    /// `SLACK_BOT_TOKEN_SECRET_ARN`, `SLACK_CHANNEL`, `SLACK_API_URL`, `PAGERDUTY_EVENTS_URL`,
+    /// `NOTIFY_ROUTES`, `DEDUPE_TABLE` and `SLACK_MAX_ATTEMPTS`. Secrets are read on first use,
+    /// not here: a secret that cannot be read fails only its own destination, never the init
+    /// (draining must not depend on notifying).
+    pub async fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let rules = match get("NOTIFY_ROUTES") {
+            Some(json) => Rules::parse(&json).map_err(|e| cfg_err("NOTIFY_ROUTES", e))?,
+            None => Rules::default(),
+        };
+        let mut defaults = Vec::new();
+        let mut live = Live::default();
+        if let Some(topic) = get("SNS_TOPIC_ARN") {
+            if !topic.starts_with("arn:") || !topic.contains(":sns:") {
+                return Err(cfg_err(
+                    "SNS_TOPIC_ARN",
+                    format!("not an SNS topic ARN: {topic:?}"),
+                ));
+            }
+            defaults.push(Destination::Sns { topic_arn: topic });
+        }
+        let mut any_secret = rules.secrets().next().is_some();
+        if let Some(secret) = get("SLACK_WEBHOOK_SECRET_ARN") {
+            defaults.push(Destination::SlackSecret { secret_id: secret });
+            any_secret = true;
+        } else if let Some(url) = lookup("SLACK_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
+            let hook = WebhookUrl::parse(&url, "SLACK_WEBHOOK_URL")
+                .map_err(|e| cfg_err("SLACK_WEBHOOK_URL", e))?;
+            defaults.push(Destination::SlackUrl);
+            live.webhook_url = Some(hook);
+        }
+        if let Some(token_secret) = get("SLACK_BOT_TOKEN_SECRET_ARN") {
+            any_secret = true;
+            let raw = get("SLACK_API_URL").unwrap_or_else(|| slack::DEFAULT_API_URL.into());
+            let raw = if raw.ends_with('/') {
+                raw
+            } else {
+                format!("{raw}/")
+            };
+            live.slack_api = Some(SlackApi {
+                token_secret,
+                base: endpoint(&raw, "SLACK_API_URL")?,
+            });
+        }
+        if let Some(channel) = get("SLACK_CHANNEL") {
+            if live.slack_api.is_none() {
+                return Err(cfg_err(
+                    "SLACK_CHANNEL",
+                    "needs SLACK_BOT_TOKEN_SECRET_ARN (the Web API posts as the bot)",
+                ));
+            }
+            route::check_channel(&channel).map_err(|e| cfg_err("SLACK_CHANNEL", e))?;
+            defaults.push(Destination::SlackChannel { channel });
+        }
+        if live.slack_api.is_none()
+            && let Some(c) = rules.slack_channels().next()
+        {
+            return Err(cfg_err(
+                "NOTIFY_ROUTES",
+                format!("slack channel {c:?} needs SLACK_BOT_TOKEN_SECRET_ARN"),
+            ));
+        }
+        live.pagerduty_url = Some(endpoint(
+            &get("PAGERDUTY_EVENTS_URL").unwrap_or_else(|| pagerduty::DEFAULT_EVENTS_URL.into()),
+            "PAGERDUTY_EVENTS_URL",
+        )?);
+        let max_attempts = match get("SLACK_MAX_ATTEMPTS") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=20).contains(n))
+                .ok_or_else(|| {
+                    cfg_err("SLACK_MAX_ATTEMPTS", format!("expected 1-20, got {v:?}"))
+                })?,
+            None => 5,
+        };
+        let any_sns = defaults
+            .iter()
+            .any(|d| matches!(d, Destination::Sns { .. }))
+            || rules.any_sns();
+        live.secrets = any_secret.then(|| aws_sdk_secretsmanager::Client::new(sdk));
+        live.sns = any_sns.then(|| aws_sdk_sns::Client::new(sdk));
+        let ledger = match get("DEDUPE_TABLE") {
+            Some(t) => AnyLedger::Table(DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)),
+            None => AnyLedger::Memory(MemoryLedger::local()),
+        };
+        let mut n = Notifier::with(rules, defaults, ledger, live);
+        n.max_attempts = max_attempts;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn notifier(env: &[(&str, &str)]) -> Result<Notifier, ConfigError> {
+        let sdk = aws_config::SdkConfig::builder().build();
+        Notifier::from_lookup(
+            |k| {
+                env.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            &sdk,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn web_api_settings_are_checked_at_init() {
+        let token = (
+            "SLACK_BOT_TOKEN_SECRET_ARN",
+            "arn:aws:secretsmanager:r:1:secret:bot",
+        );
+        let n = notifier(&[token, ("SLACK_CHANNEL", "#ops")]).await.unwrap();
+        assert_eq!(
+            n.defaults(),
+            [Destination::SlackChannel {
+                channel: "#ops".into()
+            }]
+        );
+        assert!(format!("{n:?}").contains("secret:bot"));
+        for (env, variable, needle) in [
+            (
+                vec![("SLACK_CHANNEL", "#ops")],
+                "SLACK_CHANNEL",
+                "needs SLACK_BOT_TOKEN_SECRET_ARN",
+            ),
+            (
+                vec![("NOTIFY_ROUTES", r##"[{"slack_channels": ["#pay"]}]"##)],
+                "NOTIFY_ROUTES",
+                "needs SLACK_BOT_TOKEN_SECRET_ARN",
+            ),
+            (
+                vec![token, ("SLACK_CHANNEL", "two words")],
+                "SLACK_CHANNEL",
+                "not a Slack channel",
+            ),
+            (
+                vec![token, ("SLACK_API_URL", "http://slack.example/api/")],
+                "SLACK_API_URL",
+                "loopback",
+            ),
+            (
+                vec![("PAGERDUTY_EVENTS_URL", "ftp://events.pagerduty.com")],
+                "PAGERDUTY_EVENTS_URL",
+                "unsupported scheme",
+            ),
+            (
+                vec![("NOTIFY_ROUTES", r#"[{"insufficient_data": "page"}]"#)],
+                "NOTIFY_ROUTES",
+                "expected one of `update`, `open`, `ignore`",
+            ),
+        ] {
+            let e = notifier(&env).await.unwrap_err();
+            assert_eq!(e.variable, variable, "{env:?}");
+            assert!(e.message.contains(needle), "{env:?}: {}", e.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_table_the_ledger_is_this_environments_memory() {
+        let n = notifier(&[]).await.unwrap();
+        assert!(!n.ledger().shared());
+        let n = notifier(&[("DEDUPE_TABLE", "t")]).await.unwrap();
+        assert!(n.ledger().shared());
+    }
+}
