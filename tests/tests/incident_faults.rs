@@ -183,3 +183,56 @@ async fn an_alarm_and_its_ok_at_once_both_succeed() {
         "{alerts:#?}"
     );
 }
+
+/// The sample Health retirement of `instance`, `start_in` seconds ahead, with `status`.
+fn retirement(instance: &str, start_in: i64, status: &str) -> Value {
+    let start = chrono::Utc::now() + chrono::Duration::seconds(start_in);
+    let mut e = fleetguard_integration::sample("maintenance/health-retirement.json");
+    e["region"] = json!("us-east-1");
+    e["detail"]["eventRegion"] = json!("us-east-1");
+    e["detail"]["startTime"] = json!(start.to_rfc2822().replace("+0000", "GMT"));
+    e["detail"]["statusCode"] = json!(status);
+    e["detail"]["affectedEntities"][0]["entityValue"] = json!(instance);
+    e["resources"] = json!([instance]);
+    e
+}
+
+#[tokio::test]
+async fn a_health_close_after_the_instance_was_taken_out_resolves_its_page() {
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "dedupe").await;
+    let env = env(
+        &s,
+        Some(&table),
+        &[
+            (
+                "SCHEDULER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/fleetguard-scheduler",
+            ),
+            (
+                "SCHEDULE_TARGET_ARN",
+                "arn:aws:lambda:us-east-1:123456789012:function:fleetguard-instance-maintenance",
+            ),
+            ("MANAGED_ASG_TAG", "fleetguard:managed=true"),
+            ("MAINTENANCE_ACTION", "drain"),
+        ],
+    );
+    let ctx = instance_maintenance::build(fleetguard_integration::lookup(&env), &s.sdk)
+        .await
+        .unwrap();
+    let web = s.fleet["web_instances"][0].as_str().unwrap().to_owned();
+    // Ten minutes ahead: taken out of service at once, nothing left pending.
+    let out = invoke(&ctx, &retirement(&web, 600, "upcoming"))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, format!("{web}: out of service"), "{out:?}");
+    assert_eq!(s.aws.pagerduty_alerts().await[0]["status"], "triggered");
+    // AWS Health closes the event: the incident resolves everywhere it was opened.
+    let out = invoke(&ctx, &retirement(&web, 600, "closed"))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, format!("{web}: closed"), "{out:?}");
+    assert_eq!(s.aws.pagerduty_alerts().await[0]["status"], "resolved");
+    let m = &s.aws.slack_messages().await[0];
+    assert_eq!(m["attachments"][0]["color"], "#2EB67D", "{m:#?}");
+}

@@ -810,6 +810,13 @@ async fn a_spot_stop_drain_is_undone_when_the_instance_is_running_again() {
     assert!(out.outcome.starts_with("undone"), "{out:?}");
     assert_eq!(status_of(&aws, INSTANCE), "ACTIVE");
     assert_eq!(mark_of(&aws, INSTANCE), None);
+    // The drain's incident ends with it, so a later drain opens a new one (a new page).
+    let sent = h.lifecycle.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].kind, NotificationKind::BackInService);
+    let incident = sent[0].incident.clone().unwrap();
+    assert_eq!(incident.key, format!("drain|{INSTANCE}"));
+    assert_eq!(incident.phase, fleetguard::notify::Phase::Resolved);
     // A drain that is not ours (no mark) is never undone.
     let aws = marked(DrainReason::SpotStop, 5400);
     aws.world().container_instances[0].drain_mark = None;

@@ -565,3 +565,79 @@ async fn every_affected_instance_gets_its_schedule_and_message() {
     assert_eq!(sent.len(), 2);
     assert_ne!(sent[0].dedupe_key, sent[1].dedupe_key);
 }
+
+/// The sample retirement `start_in` seconds ahead, closed by AWS Health.
+fn closed(now: i64, start_in: i64) -> Value {
+    let mut e = health("maintenance/health-retirement.json", now, start_in, None);
+    e["detail"]["statusCode"] = json!("closed");
+    e
+}
+
+fn phases(h: &Maintenance) -> Vec<Phase> {
+    h.notifier
+        .sent()
+        .iter()
+        .map(|n| n.incident.as_ref().unwrap().phase)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_close_after_the_schedule_ran_and_the_instance_left_its_group_resolves_the_incident() {
+    // The defect: with nothing pending any more (the schedule had run, or the replaced instance
+    // had left its managed group), the close sent nothing and the incident stayed open.
+    let (aws, _, _) = fleet();
+    aws.world().groups[0]
+        .tags
+        .insert("fleetguard".into(), "on".into());
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("MANAGED_ASG_TAG", "fleetguard")]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 3 * 86_400, None),
+    )
+    .await
+    .unwrap();
+    let s = only_schedule(&aws);
+    clock.set(s.at);
+    invoke(&h, &serde_json::from_str(&s.input).unwrap())
+        .await
+        .unwrap();
+    // The schedule ran (one-time schedules delete themselves); the instance was replaced and
+    // is out of its group.
+    aws.world().schedules.clear();
+    aws.world().group_instances.clear();
+    clock.set(NOW + 3 * 86_400 + 7200);
+    let out = invoke(&h, &closed(NOW, 3 * 86_400)).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: closed"));
+    assert_eq!(phases(&h), [Phase::Opened, Phase::Updated, Phase::Resolved]);
+    // The same close again resolves nothing twice.
+    invoke(&h, &closed(NOW, 3 * 86_400)).await.unwrap();
+    assert_eq!(h.notifier.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn a_close_after_the_instance_was_taken_out_at_once_resolves_the_incident() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[("MAINTENANCE_ACTION", "drain")]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
+    clock.set(NOW + 3600);
+    let out = invoke(&h, &closed(NOW, 600)).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: closed"));
+    assert_eq!(phases(&h), [Phase::Opened, Phase::Resolved]);
+}
+
+#[tokio::test]
+async fn a_close_of_an_event_never_opened_here_stays_quiet() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    let out = invoke(&h, &closed(NOW, 600)).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: closed, nothing pending"));
+    assert!(h.notifier.sent().is_empty());
+}
