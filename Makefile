@@ -14,7 +14,7 @@ help:
 	@echo "make test   formatting, clippy, unit, integration and infra tests"
 	@echo "make build  the five functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
 	@echo "make bench  cold start, memory, size and AWS calls, beside a Python twin: bench/RESULTS.md"
-	@echo "make sim-long  the fleet simulator over SIM_SEEDS (default 100000) seeds"
+	@echo "make sim-long  the fleet and incident simulators over SIM_SEEDS (default 100000) seeds"
 
 tools:
 	@scripts/ensure-tools.sh >/dev/null
@@ -50,10 +50,10 @@ bench:
 	@scripts/ensure-tools.sh --demo >/dev/null
 	$(PYTHON) bench/run.py
 
-# The fleet simulator's invariants over many more seeds than make test runs (1,000).
+# The fleet and incident simulators' invariants over many more seeds than make test runs (1,000).
 SIM_SEEDS ?= 100000
 sim-long:
-	SIM_SEEDS=$(SIM_SEEDS) cargo test --release -p fleetguard-integration --test simulator -- --nocapture
+	SIM_SEEDS=$(SIM_SEEDS) cargo test --release -p fleetguard-integration --test simulator --test incident_simulator -- --nocapture
 
 clean:
 	cargo clean

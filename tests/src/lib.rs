@@ -11,6 +11,7 @@
 //! (`DescribeScalingActivities`); every other Auto Scaling call it forwards to moto.
 
 pub mod incident_env;
+pub mod incident_sim;
 pub mod sim;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1053,3 +1053,21 @@ pub fn quiet() -> Option<tracing::subscriber::DefaultGuard> {
     (std::env::var_os("SIM_LOG").is_none())
         .then(|| tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default()))
 }
+
+/// The seeds to run: `SIM_SEED` (one, to replay), or `SIM_SEEDS` from `SIM_FIRST_SEED` (default
+/// 1000 from 1). Zero seeds is refused: a run that checks nothing must not pass.
+pub fn seeds() -> Vec<u64> {
+    if let Ok(s) = std::env::var("SIM_SEED") {
+        return vec![s.parse().expect("SIM_SEED is a number")];
+    }
+    let n: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .map(|s| s.parse().expect("SIM_SEEDS is a number"))
+        .unwrap_or(1000);
+    assert!(n > 0, "SIM_SEEDS=0 would run no seed");
+    let first: u64 = std::env::var("SIM_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    (first..first + n).collect()
+}

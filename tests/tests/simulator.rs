@@ -10,20 +10,7 @@ use fleetguard_integration::sim;
 #[tokio::test(start_paused = true)]
 async fn invariants_hold_over_seeded_fleets() {
     let _quiet = sim::quiet();
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-        Err(_) => {
-            let n: u64 = std::env::var("SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1000);
-            let first: u64 = std::env::var("SIM_FIRST_SEED")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1);
-            (first..first + n).collect()
-        }
-    };
+    let seeds = sim::seeds();
     let mut failures = Vec::new();
     let mut total = sim::Stats::default();
     for &seed in &seeds {

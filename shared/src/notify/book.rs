@@ -98,16 +98,23 @@ impl<L: Ledger> Book<L> {
                 .s(STATE, SENDING)
                 .n(LEASE_UNTIL, lease_until(now, deadline))
                 .n(EXPIRES_AT, now + ttl_secs(ttl));
-            if self.ledger.put(&key, item, Cond::ClaimFree).await? {
+            if self.ledger.put(&key, item, Cond::Free).await? {
                 return Ok(Claim::Won {
                     key,
                     second: attempt == 1,
                 });
             }
             let held = self.ledger.get(&key).await?;
+            let lapsed = held
+                .as_ref()
+                .and_then(|i| i.get_n(LEASE_UNTIL))
+                .is_some_and(|l| l < self.ledger.now());
             match held.as_ref().and_then(|i| i.get_s(STATE)) {
                 Some(SENT) => return Ok(Claim::Delivered),
+                // An unknown outcome, or a holder that died mid-send (its lease ran out): what it
+                // sent may have landed, so this is the second attempt.
                 Some(UNKNOWN) => continue,
+                Some(SENDING) if lapsed => continue,
                 // Sending under a live lease, or gone between the two calls: another is on it.
                 _ => return Ok(Claim::Busy),
             }
@@ -353,17 +360,29 @@ mod tests {
             Claim::Won { .. }
         ));
         assert_eq!(b.claim("m", DAY, soon()).await.unwrap(), Claim::Busy);
-        // The lease is the holder's deadline (at least 5 s) and 5 s more.
+        // The lease is the holder's deadline (at least 5 s) and 5 s more. Lambda ends an
+        // invocation at its deadline: the holder is gone, and what it sent may have landed, so
+        // the taker sends as the second attempt.
         t.fetch_add(11, Ordering::SeqCst);
+        let second = b.claim("m", DAY, soon()).await.unwrap();
+        assert_eq!(
+            second,
+            Claim::Won {
+                key: "m|again".into(),
+                second: true
+            }
+        );
+        // Its holder dies too: no third attempt.
+        t.fetch_add(30, Ordering::SeqCst);
+        assert_eq!(b.claim("m", DAY, soon()).await.unwrap(), Claim::Exhausted);
+        // A release (a failure known to have sent nothing) gives a claim back at once.
         assert!(matches!(
-            b.claim("m", DAY, soon()).await.unwrap(),
+            b.claim("n", DAY, soon()).await.unwrap(),
             Claim::Won { .. }
         ));
-        // Lambda ends an invocation at its deadline, before its lease runs out: the old holder
-        // is gone by then. A release gives the claim back at once.
-        b.release("m").await.unwrap();
+        b.release("n").await.unwrap();
         assert!(matches!(
-            b.claim("m", DAY, soon()).await.unwrap(),
+            b.claim("n", DAY, soon()).await.unwrap(),
             Claim::Won { .. }
         ));
     }

@@ -280,7 +280,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         deadline: Deadline,
     ) -> Result<&'static str, Failed> {
         let once = |method, body, done: &'static str| async move {
-            let c = Call { method, body };
+            let c = Call {
+                method,
+                body,
+                origin: n.dedupe_key.clone(),
+            };
             services::call(&self.services, dest, &c, deadline, self.max_attempts)
                 .await
                 .map(|_| done)
@@ -332,7 +336,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let event_time = n.source.event_time.as_deref();
         let next = incident::next_record(record.as_ref(), t, event_time, event_epoch(n));
         let call = |method, body| async move {
-            let c = Call { method, body };
+            let c = Call {
+                method,
+                body,
+                origin: n.dedupe_key.clone(),
+            };
             services::call(&self.services, dest, &c, deadline, self.max_attempts)
                 .await
                 // Slack's errors name the method; PagerDuty has one.
@@ -438,6 +446,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let c = Call {
             method: Method::ChatPostMessage,
             body: slack::post_message(shown, channel, mentions),
+            origin: shown.dedupe_key.clone(),
         };
         let reply = services::call(&self.services, dest, &c, deadline, self.max_attempts)
             .await

@@ -57,8 +57,12 @@ pub struct Seen {
     pub destination: String,
     pub method: Method,
     pub body: Value,
+    /// The transition it carries (the notification's dedupe key).
+    pub origin: String,
     /// Whether the service acted on it.
     pub landed: bool,
+    /// Whether the caller was left not knowing (a timeout, a lost answer).
+    pub unknown: bool,
 }
 
 #[derive(Default)]
@@ -73,6 +77,8 @@ struct World {
     /// Random faults: a xorshift state and the chance of a fault per call, in per mille.
     chaos: Option<(u64, u32)>,
     edit_window: Option<i64>,
+    /// Each call takes this long (tokio's time), landing half-way.
+    latency: Option<Duration>,
 }
 
 /// Every destination service, faked.
@@ -118,6 +124,12 @@ impl FakeServices {
     /// Random faults from `seed`, each call meeting one with `per_mille` / 1000 chance.
     pub fn set_chaos(&self, seed: u64, per_mille: u32) {
         self.world().chaos = (per_mille > 0).then_some((seed | 1, per_mille));
+    }
+
+    /// Every call takes `latency` (on tokio's clock), and lands half-way: an invocation stopped
+    /// in the second half leaves it landed with nobody told.
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        self.world().latency = latency;
     }
 
     /// Slack's edit window, in seconds (workspaces can limit how long a message stays editable).
@@ -306,6 +318,22 @@ impl Services for FakeServices {
     ) -> Result<Reply, Failure> {
         // Other invocations run between a request and its answer.
         tokio::task::yield_now().await;
+        let latency = self.world().latency;
+        if let Some(l) = latency {
+            tokio::time::sleep(l / 2).await;
+        }
+        let out = self.act(dest, c);
+        if let Some(l) = latency {
+            tokio::time::sleep(l / 2).await;
+        }
+        out
+    }
+
+    fn forget(&self, _dest: &Destination) {}
+}
+
+impl FakeServices {
+    fn act(&self, dest: &Destination, c: &Call) -> Result<Reply, Failure> {
         let now = (self.clock)();
         let mut w = self.world();
         let fault = Self::fault(&mut w, c.method);
@@ -313,7 +341,9 @@ impl Services for FakeServices {
             destination: dest.id(),
             method: c.method,
             body: c.body.clone(),
+            origin: c.origin.clone(),
             landed: false,
+            unknown: false,
         };
         let out = match fault {
             Some(Fault::Throttled(after)) => Err(Failure::Throttled {
@@ -338,9 +368,8 @@ impl Services for FakeServices {
                 acted
             }
         };
+        seen.unknown = matches!(out, Err(Failure::Unknown(_)));
         w.seen.push(seen);
         out
     }
-
-    fn forget(&self, _dest: &Destination) {}
 }

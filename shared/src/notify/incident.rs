@@ -59,8 +59,8 @@ pub struct IncidentRecord {
     pub phase: Option<Phase>,
     /// When the incident opened (the event's time, seconds since the epoch).
     pub opened_at: Option<i64>,
-    /// The time of the event last shown (RFC 3339, UTC): an older one arriving late never
-    /// overwrites a newer state.
+    /// The time of the last opening or resolution shown (RFC 3339, UTC): an event older than it,
+    /// arriving late, never overwrites the newer state.
     pub event_time: Option<String>,
 }
 
@@ -213,7 +213,12 @@ pub fn next_record(
         next.opened_at = Some(at);
     }
     next.phase = Some(phase);
-    next.event_time = event_time.map(str::to_owned).or(next.event_time);
+    // Only an opening or a resolution sets the time later events are judged late against: an
+    // OK delivered after a newer INSUFFICIENT_DATA still resolves (found by the incident
+    // simulator: the OK was taken for late and the page stayed open).
+    if phase != Phase::Updated {
+        next.event_time = event_time.map(str::to_owned).or(next.event_time);
+    }
     next
 }
 
@@ -283,6 +288,8 @@ mod tests {
             (&open, Resolve, LATER, S::Update, Some(R), Some(Phase::Resolved)),
             (&updated, Resolve, LATER, S::Update, Some(R), Some(Phase::Resolved)),
             (&open, Resolve, EARLIER, S::Late, None, Some(Phase::Opened)),
+            // An OK delivered after a newer INSUFFICIENT_DATA (the update kept the opening's time).
+            (&updated, Resolve, T0, S::Update, Some(R), Some(Phase::Resolved)),
             // resolved
             (&resolved, Open, LATER, S::Post, Some(Tr), Some(Phase::Opened)),
             (&resolved, Open, EARLIER, S::Late, None, Some(Phase::Resolved)),
@@ -321,6 +328,11 @@ mod tests {
         );
         let r = next_record(Some(&rec(Phase::Opened)), Update, Some(LATER), 900);
         assert_eq!(r.opened_at, Some(100), "an update keeps the opening time");
+        assert_eq!(
+            r.event_time.as_deref(),
+            Some(T0),
+            "and the opening's event time"
+        );
         // Without an event time, the record keeps the last one shown.
         let r = next_record(Some(&rec(Phase::Opened)), Resolve, None, 900);
         assert_eq!(r.event_time.as_deref(), Some(T0));

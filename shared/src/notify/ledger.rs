@@ -59,8 +59,6 @@ pub enum Cond {
     Always,
     /// `attribute_not_exists(pk) OR expires_at < :now`
     Free,
-    /// Free, or a `sending` claim whose lease ran out (its holder died).
-    ClaimFree,
     /// Free, or a `sending` claim (the writer's own).
     FreeOrSending,
     /// `state = sending`
@@ -81,7 +79,6 @@ impl Cond {
         match self {
             Cond::Always => true,
             Cond::Free => free,
-            Cond::ClaimFree => free || (state == Some(SENDING) && lease.is_some_and(|l| l < now)),
             Cond::FreeOrSending => free || state == Some(SENDING),
             Cond::Sending => state == Some(SENDING),
             Cond::LeaseLapsed => existing.is_none() || lease.is_some_and(|l| l < now),
@@ -315,14 +312,14 @@ mod tests {
             .s(STATE, SENDING)
             .n(LEASE_UNTIL, 1_010)
             .n(EXPIRES_AT, 5_000);
-        assert!(l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
-        assert!(!l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
-        // The holder died: its lease runs out and another may claim.
+        assert!(l.put("k", claim.clone(), Cond::Free).await.unwrap());
+        assert!(!l.put("k", claim.clone(), Cond::Free).await.unwrap());
+        // A lapsed lease does not free the item (the claim rules read it: `book.rs`).
         t.store(1_011, Ordering::SeqCst);
-        assert!(l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        assert!(!l.put("k", claim.clone(), Cond::Free).await.unwrap());
         let sent = Item::default().s(STATE, "sent").n(EXPIRES_AT, 5_000);
         assert!(l.put("k", sent.clone(), Cond::FreeOrSending).await.unwrap());
-        assert!(!l.put("k", claim.clone(), Cond::ClaimFree).await.unwrap());
+        assert!(!l.put("k", claim.clone(), Cond::Free).await.unwrap());
         assert!(
             !l.delete("k", Cond::Sending).await.unwrap(),
             "never a delivered one"
@@ -331,7 +328,7 @@ mod tests {
         t.store(5_001, Ordering::SeqCst);
         assert!(l.get("k").await.unwrap().unwrap().expired(5_001));
         let fresh = claim.n(LEASE_UNTIL, 5_010).n(EXPIRES_AT, 9_000);
-        assert!(l.put("k", fresh, Cond::ClaimFree).await.unwrap());
+        assert!(l.put("k", fresh, Cond::Free).await.unwrap());
         l.sweep_expired();
         assert!(l.keys().contains(&"k".to_owned()), "the new claim lives");
     }

@@ -52,10 +52,6 @@ fn expression(cond: Cond, now: i64) -> Option<(&'static str, Vec<(&'static str, 
             "attribute_not_exists(pk) OR #exp < :now",
             vec![(":now", n(now))],
         ),
-        Cond::ClaimFree => (
-            "attribute_not_exists(pk) OR #exp < :now OR (#state = :sending AND #lease < :now)",
-            vec![(":now", n(now)), (":sending", sending())],
-        ),
         Cond::FreeOrSending => (
             "attribute_not_exists(pk) OR #exp < :now OR #state = :sending",
             vec![(":now", n(now)), (":sending", sending())],
@@ -210,7 +206,6 @@ mod tests {
     fn every_condition_names_only_what_it_uses() {
         for cond in [
             Cond::Free,
-            Cond::ClaimFree,
             Cond::FreeOrSending,
             Cond::Sending,
             Cond::LeaseLapsed,

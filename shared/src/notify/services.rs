@@ -53,6 +53,8 @@ impl Method {
 pub struct Call {
     pub method: Method,
     pub body: Value,
+    /// The notification's dedupe key: which transition this call carries (logs, fakes' traces).
+    pub origin: String,
 }
 
 /// A service's answer to a call that was done (Slack's JSON, with `channel` and `ts`).
@@ -199,6 +201,7 @@ mod tests {
         Call {
             method: Method::ChatPostMessage,
             body: Value::Null,
+            origin: String::new(),
         }
     }
 
@@ -238,6 +241,7 @@ mod tests {
         let update = Call {
             method: Method::ChatUpdate,
             body: Value::Null,
+            origin: String::new(),
         };
         let s = scripted(vec![unknown(), Ok(Reply::default())]);
         assert!(
