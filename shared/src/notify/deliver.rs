@@ -4,12 +4,13 @@
 //! Lambda retries it, and the claims let the retry reach only what missed it.
 
 use super::book::{Book, Claim};
-use super::incident::{self, IncidentRecord, PagerDutyAction, SlackStep, Transition};
+use super::incident::Transition;
 use super::ledger::Ledger;
 use super::route::{Destination, InsufficientData, Route, Rules};
 use super::services::{self, Call, Failure, Method, Services};
-use super::{Deadline, Notification, NotificationKind, Phase, pagerduty, slack, sns, teams};
+use super::{Deadline, Notification, NotificationKind, slack, sns, teams};
 use std::fmt;
+use std::time::Duration;
 
 /// What was done with one notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,15 +84,15 @@ impl<L, S: fmt::Debug> fmt::Debug for Notifier<L, S> {
 }
 
 /// A destination's failure: why, and whether what was sent may have landed.
-struct Failed {
-    why: String,
-    unknown: bool,
+pub(super) struct Failed {
+    pub(super) why: String,
+    pub(super) unknown: bool,
     /// Slack's message can no longer be edited (deleted, or past the edit window).
-    gone: bool,
+    pub(super) gone: bool,
 }
 
 impl Failed {
-    fn known(why: impl Into<String>) -> Self {
+    pub(super) fn known(why: impl Into<String>) -> Self {
         Self {
             why: why.into(),
             unknown: false,
@@ -99,7 +100,7 @@ impl Failed {
         }
     }
 
-    fn call(label: &str, (f, tries): (Failure, usize)) -> Self {
+    pub(super) fn call(label: &str, (f, tries): (Failure, usize)) -> Self {
         let why = services::describe(&f, tries);
         Self {
             why: if label.is_empty() {
@@ -299,174 +300,78 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 once(Method::Webhook, teams::render(n), "posted a card").await
             }
             Destination::PagerDuty { .. } | Destination::SlackChannel { .. } => {
-                let pk = incident_pk(n.incident_key(), &dest.id());
-                let lease = match self.book.lock(&pk, deadline).await {
-                    Ok(Some(lease)) => lease,
-                    Ok(None) => {
-                        return Err(Failed::known(
-                            "another invocation held this incident until the deadline",
-                        ));
-                    }
-                    Err(e) => return Err(Failed::known(format!("cannot lock the incident: {e}"))),
-                };
-                let done = self.incident(&pk, dest, n, t, mentions, deadline).await;
-                if let Err(e) = self.book.unlock(&pk, lease).await {
-                    tracing::warn!(error = %e, "could not release the incident lock; it runs out by itself");
-                }
-                done
+                self.keep(dest, n, t, mentions, deadline).await
             }
         }
     }
+}
 
-    /// One phase of an incident at a destination that keeps one thing per incident, under its lock.
-    async fn incident(
+/// The port the handlers use.
+impl<L: Ledger, S: Services> crate::ports::Notify for Notifier<L, S> {
+    async fn send(
         &self,
-        pk: &str,
-        dest: &Destination,
-        n: &Notification,
-        t: Transition,
-        mentions: &[String],
+        n: Notification,
         deadline: Deadline,
-    ) -> Result<&'static str, Failed> {
-        let record = self
-            .book
-            .record(pk)
-            .await
-            .map_err(|e| Failed::known(format!("cannot read the incident record: {e}")))?;
-        let event_time = n.source.event_time.as_deref();
-        let next = incident::next_record(record.as_ref(), t, event_time, event_epoch(n));
-        let call = |method, body| async move {
-            let c = Call {
-                method,
-                body,
-                origin: n.dedupe_key.clone(),
-            };
-            services::call(&self.services, dest, &c, deadline, self.max_attempts)
-                .await
-                // Slack's errors name the method; PagerDuty has one.
-                .map_err(|e| {
-                    Failed::call(
-                        if method == Method::Enqueue {
-                            ""
-                        } else {
-                            method.as_str()
-                        },
-                        e,
-                    )
-                })
-        };
-        let done = match dest {
-            Destination::PagerDuty { .. } => {
-                match incident::pagerduty_action(record.as_ref(), t, event_time) {
-                    None => "nothing to do in PagerDuty (not opened, already so, or a late event)",
-                    Some(action) => {
-                        call(Method::Enqueue, pagerduty::render(n, action, "")).await?;
-                        match action {
-                            PagerDutyAction::Trigger => "triggered",
-                            PagerDutyAction::Resolve => "resolved",
-                        }
-                    }
-                }
-            }
-            Destination::SlackChannel { channel } => {
-                let mut shown = n.clone();
-                if n.phase() == Phase::Resolved
-                    && let Some(secs) = incident::open_for(record.as_ref(), event_epoch(n))
-                {
-                    shown = shown.field("Open for", crate::time::human_duration(secs));
-                }
-                match incident::slack_step(record.as_ref(), t, event_time) {
-                    SlackStep::Nothing => "nothing to change in Slack",
-                    SlackStep::Reply { channel, ts, late } => {
-                        call(
-                            Method::ChatPostMessage,
-                            slack::thread_reply(n, &channel, &ts, late),
-                        )
-                        .await?;
-                        "replied in the thread"
-                    }
-                    SlackStep::Post => {
-                        let posted =
-                            self.post(pk, dest, channel, &shown, mentions, &next, deadline);
-                        return posted.await;
-                    }
-                    SlackStep::Update { channel: id, ts } => {
-                        match call(Method::ChatUpdate, slack::update_message(&shown, &id, &ts))
-                            .await
-                        {
-                            Ok(_) => {}
-                            Err(f) if f.gone => {
-                                // Deleted, or past the workspace's edit window: a new message,
-                                // linked from the old one when it is still there.
-                                tracing::warn!(destination = %dest.id(), error = %f.why, "incident message can no longer be edited; posting a new one");
-                                let shown = shown.field(
-                                    "Earlier message",
-                                    format!("{ts} (can no longer be edited)"),
-                                );
-                                let done = self
-                                    .post(pk, dest, channel, &shown, mentions, &next, deadline)
-                                    .await?;
-                                let note = slack::continued(&id, &ts);
-                                if let Err(e) = call(Method::ChatPostMessage, note).await {
-                                    tracing::info!(error = %e.why, "could not link the old message to the new one");
-                                }
-                                return Ok(done);
-                            }
-                            Err(f) => return Err(f),
-                        }
-                        call(
-                            Method::ChatPostMessage,
-                            slack::thread_reply(n, &id, &ts, false),
-                        )
-                        .await?;
-                        "updated its message and replied in the thread"
-                    }
-                }
-            }
-            _ => unreachable!("only incident destinations come here"),
-        };
-        if record.as_ref() != Some(&next) {
-            self.save(pk, &next).await;
-        }
-        Ok(done)
+    ) -> Result<DeliveryReport, DeliveryError> {
+        Notifier::send(self, n, deadline).await
     }
 
-    /// The incident's new Slack message (`shown`, with the mentions), and its record.
-    #[allow(clippy::too_many_arguments)]
-    async fn post(
-        &self,
-        pk: &str,
-        dest: &Destination,
-        channel: &str,
-        shown: &Notification,
-        mentions: &[String],
-        next: &IncidentRecord,
-        deadline: Deadline,
-    ) -> Result<&'static str, Failed> {
-        let c = Call {
-            method: Method::ChatPostMessage,
-            body: slack::post_message(shown, channel, mentions),
-            origin: shown.dedupe_key.clone(),
-        };
-        let reply = services::call(&self.services, dest, &c, deadline, self.max_attempts)
-            .await
-            .map_err(|e| Failed::call("chat.postMessage", e))?;
-        let mut next = next.clone();
-        next.channel = reply.0["channel"].as_str().map(str::to_owned);
-        next.ts = reply.0["ts"].as_str().map(str::to_owned);
-        if next.phase.is_none() {
-            next.phase = Some(shown.phase());
+    async fn remember(&self, fact: &str, ttl: Duration) {
+        if let Err(e) = self.book.remember(fact, ttl).await {
+            tracing::warn!(error = %e, "could not remember a fact");
         }
-        self.save(pk, &next).await;
-        Ok("posted the incident's message")
     }
 
-    /// Keep the incident's record. A failure is logged, not raised: the message is out, and
-    /// failing now would only send it again. The next phase then posts a new Slack message.
-    async fn save(&self, pk: &str, r: &IncidentRecord) {
-        if let Err(e) = self.book.save(pk, r).await {
-            tracing::warn!(error = %e, "could not keep the incident record; its next phase may post a new message");
+    async fn remembered(&self, fact: &str) -> bool {
+        self.book.remembered(fact).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read a fact; taken as not remembered");
+            false
+        })
+    }
+
+    async fn forget(&self, fact: &str) {
+        if let Err(e) = self.book.forget(fact).await {
+            tracing::warn!(error = %e, "could not forget a fact; it expires by itself");
         }
+    }
+
+    async fn stash(&self, key: &str, n: &Notification) -> bool {
+        match self.book.stash(key, n).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                // The completion goes ahead regardless: a notification problem never holds a drain.
+                tracing::warn!(error = %e, "could not stash a notification; kept in this environment");
+                self.fallback.stash(key, n).await.unwrap_or(false)
+            }
+        }
+    }
+
+    async fn stashed(&self, key: &str) -> Option<Notification> {
+        if let Ok(Some(n)) = self.fallback.stashed(key).await {
+            return Some(n);
+        }
+        self.book.stashed(key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the stash");
+            None
+        })
+    }
+
+    async fn unstash(&self, key: &str) {
+        let _ = self.fallback.unstash(key).await;
+        if let Err(e) = self.book.unstash(key).await {
+            tracing::warn!(error = %e, "could not clear the stash; the message may be sent again (deduplicated)");
+        }
+    }
+
+    async fn stashed_keys(&self) -> Vec<String> {
+        let mut keys = self.fallback.stashed_keys().await.unwrap_or_default();
+        match self.book.stashed_keys().await {
+            Ok(k) => keys.extend(k),
+            Err(e) => tracing::warn!(error = %e, "could not read the stash index"),
+        }
+        keys.sort();
+        keys.dedup();
+        keys
     }
 }
 
@@ -484,20 +389,6 @@ fn transition(n: &Notification, policy: InsufficientData) -> Option<Transition> 
     }
 }
 
-/// The incident record's key for one destination.
-fn incident_pk(incident_key: &str, destination: &str) -> String {
-    format!("incident|{}", dedupe_key(incident_key, destination))
-}
-
-/// The notification's event time in seconds since the epoch (now when it has none).
-fn event_epoch(n: &Notification) -> i64 {
-    n.source
-        .event_time
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(crate::time::now_epoch, |t| t.timestamp())
-}
-
 /// The dedupe record's key: the notification's key and the destination's id, hashed when long
 /// (DynamoDB keys are at most 2 KB).
 pub(super) fn dedupe_key(key: &str, destination: &str) -> String {
@@ -513,6 +404,7 @@ pub(super) fn dedupe_key(key: &str, destination: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Phase;
     use super::*;
 
     #[test]

@@ -12,11 +12,13 @@
 //!   ([`ledger_dynamodb`] adapter, or [`ledger::MemoryLedger`]).
 
 pub mod book;
+mod deadline;
 pub mod deliver;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
 mod http;
 pub mod incident;
+mod keep;
 pub mod ledger;
 pub mod ledger_dynamodb;
 pub mod live;
@@ -33,6 +35,7 @@ pub mod webhook;
 
 pub use incident::{Incident, Phase};
 
+pub use deadline::Deadline;
 pub use deliver::{DeliveryError, DeliveryReport, Notifier};
 pub use route::{Destination, Route, Rules};
 pub use settings::AnyLedger;
@@ -41,114 +44,6 @@ pub use webhook::WebhookUrl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// When the invocation must be finished; retries and waits never go past it. On tokio's clock,
-/// so the simulator's paused time moves it too.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline(Instant);
-
-impl Deadline {
-    /// Lambda's deadline (milliseconds since the epoch), less a margin to report back in time.
-    /// Lambda never hands over an invocation whose deadline has passed; local emulators may
-    /// (`cargo lambda watch` sends the timeout, `600000`, instead of a time): then
-    /// [`Deadline::FALLBACK`] is assumed.
-    pub fn from_epoch_ms(deadline_ms: u64) -> Self {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        if deadline_ms <= now_ms {
-            tracing::debug!(
-                deadline_ms,
-                now_ms,
-                "runtime deadline is not in the future; assuming the fallback budget"
-            );
-            return Self::after(Self::FALLBACK);
-        }
-        let left = Duration::from_millis(deadline_ms - now_ms);
-        Self(Instant::now() + left.saturating_sub(Duration::from_millis(500)))
-    }
-
-    /// The budget assumed when the runtime's deadline is unusable.
-    pub const FALLBACK: Duration = Duration::from_secs(30);
-
-    pub fn after(d: Duration) -> Self {
-        Self(Instant::now() + d)
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
-    }
-}
-
-impl<L: ledger::Ledger, S: services::Services> crate::ports::Notify for Notifier<L, S> {
-    async fn send(
-        &self,
-        n: Notification,
-        deadline: Deadline,
-    ) -> Result<DeliveryReport, DeliveryError> {
-        Notifier::send(self, n, deadline).await
-    }
-
-    async fn remember(&self, fact: &str, ttl: Duration) {
-        if let Err(e) = self.book.remember(fact, ttl).await {
-            tracing::warn!(error = %e, "could not remember a fact");
-        }
-    }
-
-    async fn remembered(&self, fact: &str) -> bool {
-        self.book.remembered(fact).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read a fact; taken as not remembered");
-            false
-        })
-    }
-
-    async fn forget(&self, fact: &str) {
-        if let Err(e) = self.book.forget(fact).await {
-            tracing::warn!(error = %e, "could not forget a fact; it expires by itself");
-        }
-    }
-
-    async fn stash(&self, key: &str, n: &Notification) -> bool {
-        match self.book.stash(key, n).await {
-            Ok(kept) => kept,
-            Err(e) => {
-                // The completion goes ahead regardless: a notification problem never holds a drain.
-                tracing::warn!(error = %e, "could not stash a notification; kept in this environment");
-                self.fallback.stash(key, n).await.unwrap_or(false)
-            }
-        }
-    }
-
-    async fn stashed(&self, key: &str) -> Option<Notification> {
-        if let Ok(Some(n)) = self.fallback.stashed(key).await {
-            return Some(n);
-        }
-        self.book.stashed(key).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read the stash");
-            None
-        })
-    }
-
-    async fn unstash(&self, key: &str) {
-        let _ = self.fallback.unstash(key).await;
-        if let Err(e) = self.book.unstash(key).await {
-            tracing::warn!(error = %e, "could not clear the stash; the message may be sent again (deduplicated)");
-        }
-    }
-
-    async fn stashed_keys(&self) -> Vec<String> {
-        let mut keys = self.fallback.stashed_keys().await.unwrap_or_default();
-        match self.book.stashed_keys().await {
-            Ok(k) => keys.extend(k),
-            Err(e) => tracing::warn!(error = %e, "could not read the stash index"),
-        }
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-}
 
 /// What happened, as subscribers filter on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -472,20 +367,6 @@ mod tests {
         assert_eq!(Severity::parse("warning"), Some(Severity::Medium));
         assert_eq!(Severity::parse("purple"), None);
         assert!(Severity::Critical > Severity::High);
-    }
-
-    #[test]
-    fn deadlines() {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let d = Deadline::from_epoch_ms(now_ms + 10_000);
-        assert!(
-            d.remaining() > Duration::from_secs(9) && d.remaining() <= Duration::from_millis(9_500)
-        );
-        assert!(Deadline::from_epoch_ms(0).remaining() > Duration::from_secs(29));
-        assert!(Deadline::from_epoch_ms(now_ms - 5).remaining() > Duration::from_secs(29));
     }
 
     #[test]
