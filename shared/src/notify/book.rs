@@ -10,7 +10,9 @@
 
 use super::Deadline;
 use super::incident::IncidentRecord;
-use super::ledger::{Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, SENDING, STATE};
+use super::ledger::{
+    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE,
+};
 use super::{Notification, Phase};
 use std::time::Duration;
 
@@ -98,13 +100,15 @@ impl<L: Ledger> Book<L> {
                 .s(STATE, SENDING)
                 .n(LEASE_UNTIL, lease_until(now, deadline))
                 .n(EXPIRES_AT, now + ttl_secs(ttl));
-            if self.ledger.put(&key, item, Cond::Free).await? {
-                return Ok(Claim::Won {
-                    key,
-                    second: attempt == 1,
-                });
-            }
-            let held = self.ledger.get(&key).await?;
+            let held = match self.ledger.put_or_get(&key, item, Cond::Free).await? {
+                Put::Written => {
+                    return Ok(Claim::Won {
+                        key,
+                        second: attempt == 1,
+                    });
+                }
+                Put::Refused(held) => held,
+            };
             let lapsed = held
                 .as_ref()
                 .and_then(|i| i.get_n(LEASE_UNTIL))

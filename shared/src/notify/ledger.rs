@@ -102,6 +102,14 @@ impl fmt::Display for LedgerError {
 /// A write's outcome: done, or refused by its condition.
 pub type Written = Result<bool, LedgerError>;
 
+/// A conditional put's outcome, with the item that refused it (DynamoDB's
+/// `ReturnValuesOnConditionCheckFailure=ALL_OLD`: no second read to learn why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    Written,
+    Refused(Option<Item>),
+}
+
 /// The conditional item store. Reads are strongly consistent.
 pub trait Ledger: Send + Sync + 'static {
     /// The ledger's clock (seconds since the epoch): leases and TTLs are read against it.
@@ -113,8 +121,18 @@ pub trait Ledger: Send + Sync + 'static {
 
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Item>, LedgerError>> + Send;
 
+    /// Write `item` under `key` whole, if `cond` holds; else the item that is there.
+    fn put_or_get(
+        &self,
+        key: &str,
+        item: Item,
+        cond: Cond,
+    ) -> impl Future<Output = Result<Put, LedgerError>> + Send;
+
     /// Write `item` under `key` whole, if `cond` holds; `Ok(false)` when it does not.
-    fn put(&self, key: &str, item: Item, cond: Cond) -> impl Future<Output = Written> + Send;
+    fn put(&self, key: &str, item: Item, cond: Cond) -> impl Future<Output = Written> + Send {
+        async move { Ok(self.put_or_get(key, item, cond).await? == Put::Written) }
+    }
 
     /// Delete `key` if `cond` holds; `Ok(false)` when it does not.
     fn delete(&self, key: &str, cond: Cond) -> impl Future<Output = Written> + Send;
@@ -255,13 +273,13 @@ impl Ledger for MemoryLedger {
         self.call(false, |m, _| m.items.get(key).cloned())
     }
 
-    async fn put(&self, key: &str, item: Item, cond: Cond) -> Written {
+    async fn put_or_get(&self, key: &str, item: Item, cond: Cond) -> Result<Put, LedgerError> {
         self.call(true, |m, now| {
             if !cond.holds(m.items.get(key), now) {
-                return false;
+                return Put::Refused(m.items.get(key).cloned());
             }
             m.items.insert(key.to_owned(), item);
-            true
+            Put::Written
         })
     }
 
@@ -323,6 +341,11 @@ mod tests {
         assert!(
             !l.delete("k", Cond::Sending).await.unwrap(),
             "never a delivered one"
+        );
+        // A refused put says what refused it (DynamoDB's ALL_OLD on a failed condition).
+        assert_eq!(
+            l.put_or_get("k", Item::default(), Cond::Free).await.unwrap(),
+            Put::Refused(Some(sent))
         );
         // Expired but not yet swept: stored, yet free for every condition.
         t.store(5_001, Ordering::SeqCst);

@@ -3,7 +3,7 @@
 //! is a [`LedgerError`].
 
 use super::ledger::{
-    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, SENDING, STATE, Written,
+    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE, Written,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -120,12 +120,15 @@ impl Ledger for DynamoLedger {
         Ok(out.item().map(to_item))
     }
 
-    async fn put(&self, key: &str, item: Item, cond: Cond) -> Written {
+    async fn put_or_get(&self, key: &str, item: Item, cond: Cond) -> Result<Put, LedgerError> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(key.to_owned()));
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (k, v) in item.s {
             req = req.item(k, AttributeValue::S(v));
         }
@@ -145,9 +148,13 @@ impl Ledger for DynamoLedger {
             }
         }
         match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(failed(e)),
+            Ok(_) => Ok(Put::Written),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Put::Refused(c.item().map(to_item)))
+                }
+                _ => Err(failed(e)),
+            },
         }
     }
 

@@ -1,7 +1,7 @@
 //! The notifier's settings from the environment, checked at init; and the ledger it runs over.
 
 use super::deliver::Notifier;
-use super::ledger::{Item, Ledger, LedgerError, MemoryLedger, Written};
+use super::ledger::{Item, Ledger, LedgerError, MemoryLedger, Put, Written};
 use super::ledger_dynamodb::DynamoLedger;
 use super::live::{Live, SlackApi};
 use super::route::{self, Destination, Rules};
@@ -35,10 +35,15 @@ impl Ledger for AnyLedger {
         }
     }
 
-    async fn put(&self, key: &str, item: Item, cond: super::ledger::Cond) -> Written {
+    async fn put_or_get(
+        &self,
+        key: &str,
+        item: Item,
+        cond: super::ledger::Cond,
+    ) -> Result<Put, LedgerError> {
         match self {
-            AnyLedger::Table(l) => l.put(key, item, cond).await,
-            AnyLedger::Memory(l) => l.put(key, item, cond).await,
+            AnyLedger::Table(l) => l.put_or_get(key, item, cond).await,
+            AnyLedger::Memory(l) => l.put_or_get(key, item, cond).await,
         }
     }
 
