@@ -49,6 +49,7 @@ build:
 bench:
 	@scripts/ensure-tools.sh --demo >/dev/null
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/incidents.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
 
 # The fleet and incident simulators' invariants over many more seeds than make test runs (1,000).
 SIM_SEEDS ?= 100000

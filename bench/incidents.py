@@ -4,7 +4,8 @@ PagerDuty, Teams) and the dedupe table, in 5 fresh processes. AWS calls go throu
 proxy of bench/run.py; the web destinations through a second one in front of the local sink (the
 webhook secrets are pointed at it), so both are counted per invocation. Each process serves, in
 order: an alarm's ALARM (cold: the secrets are read), its OK, the OK again (a duplicate), then a
-second alarm's ALARM and OK (warm). Not part of `make bench`; results in bench/RESULTS.md."""
+second alarm's ALARM and OK (warm). `make bench` runs it after run.py, on run.py's release binary;
+results in bench/RESULTS.md (a hand-written section)."""
 import json
 import statistics
 import subprocess

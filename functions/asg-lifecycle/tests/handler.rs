@@ -995,9 +995,14 @@ async fn a_task_event_of_a_draining_marked_instance_costs_no_call() {
 async fn a_launch_failure_is_told_with_its_cause_and_advice_once_per_window() {
     let aws = FakeAws::new();
     aws.group("prod-ecs-spot", &[("fleetguard:managed", "true")], &[]);
+    // The ledger's clock, to step past the window (its claims expire with it, as in DynamoDB).
+    let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(now()));
+    let ledger_clock = clock.clone();
     let h = Handler {
         lifecycle: Lifecycle {
-            notifier: FakeNotifier::with_dedupe(),
+            notifier: FakeNotifier::on_clock(move || {
+                ledger_clock.load(std::sync::atomic::Ordering::SeqCst)
+            }),
             ..handler(&aws, &[("MANAGED_ASG_TAG", "fleetguard:managed=true")]).lifecycle
         },
         common: CommonConfig::from_lookup(&|_: &str| None).unwrap(),
@@ -1012,15 +1017,24 @@ async fn a_launch_failure_is_told_with_its_cause_and_advice_once_per_window() {
     assert!(sent[0].summary.contains("more instance types"));
     assert_eq!(sent[0].dedupe_ttl, std::time::Duration::from_secs(3600));
     // The next failure of the group within the window: the same key, not delivered again.
+    clock.fetch_add(3_599, std::sync::atomic::Ordering::SeqCst);
     invoke(&h, &failed).await.unwrap();
     assert_eq!(h.lifecycle.notifier.sent().len(), 1);
+    // Past the window, a failure is news again.
+    clock.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+    invoke(&h, &failed).await.unwrap();
+    assert_eq!(
+        h.lifecycle.notifier.sent().len(),
+        2,
+        "told again after the window"
+    );
     // A group without the managed tag is not ours.
     let mut other = failed.clone();
     other["detail"]["AutoScalingGroupName"] = json!("someone-elses");
     aws.group("someone-elses", &[], &[]);
     let out = invoke(&h, &other).await.unwrap();
     assert!(out.outcome.starts_with("ignored"), "{}", out.outcome);
-    assert_eq!(h.lifecycle.notifier.sent().len(), 1);
+    assert_eq!(h.lifecycle.notifier.sent().len(), 2);
 }
 
 #[tokio::test]

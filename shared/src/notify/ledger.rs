@@ -344,7 +344,9 @@ mod tests {
         );
         // A refused put says what refused it (DynamoDB's ALL_OLD on a failed condition).
         assert_eq!(
-            l.put_or_get("k", Item::default(), Cond::Free).await.unwrap(),
+            l.put_or_get("k", Item::default(), Cond::Free)
+                .await
+                .unwrap(),
             Put::Refused(Some(sent))
         );
         // Expired but not yet swept: stored, yet free for every condition.
