@@ -779,7 +779,7 @@ impl Clock for FakeClock {
 pub struct FakeNotifier {
     pub pipeline: crate::notify::Notifier<
         crate::notify::ledger::MemoryLedger,
-        crate::notify::fakes::FakeServices,
+        crate::notify::destinations::fake::FakeServices,
     >,
     sent: Arc<Mutex<Vec<Notification>>>,
 }
@@ -804,20 +804,23 @@ impl FakeNotifier {
     }
 
     pub fn over(ledger: crate::notify::ledger::MemoryLedger) -> Self {
-        Self::with_services(ledger, crate::notify::fakes::FakeServices::default())
+        Self::with_services(
+            ledger,
+            crate::notify::destinations::fake::FakeServices::default(),
+        )
     }
 
     /// A table and services on a virtual clock (the simulator's).
     pub fn on_clock(clock: impl Fn() -> i64 + Clone + Send + Sync + 'static) -> Self {
         Self::with_services(
             crate::notify::ledger::MemoryLedger::table(clock.clone()),
-            crate::notify::fakes::FakeServices::new(clock),
+            crate::notify::destinations::fake::FakeServices::new(clock),
         )
     }
 
     fn with_services(
         ledger: crate::notify::ledger::MemoryLedger,
-        services: crate::notify::fakes::FakeServices,
+        services: crate::notify::destinations::fake::FakeServices,
     ) -> Self {
         let dest = crate::notify::Destination::SlackSecret {
             secret_id: "default".into(),
@@ -834,7 +837,7 @@ impl FakeNotifier {
     }
 
     /// The fake services behind the pipeline: what landed, faults to inject.
-    pub fn services(&self) -> &crate::notify::fakes::FakeServices {
+    pub fn services(&self) -> &crate::notify::destinations::fake::FakeServices {
         self.pipeline.services()
     }
 

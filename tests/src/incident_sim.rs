@@ -36,7 +36,7 @@
 //! one it had before (the documented limit: it cannot tell late from new); counted.
 
 use alarm_fanout::Handler;
-use fleetguard::notify::fakes::FakeServices;
+use fleetguard::notify::destinations::fake::FakeServices;
 use fleetguard::notify::ledger::{LedgerFault, MemoryLedger};
 use fleetguard::notify::{Destination, Notifier, Rules};
 use rand::{RngExt, SeedableRng};
@@ -413,7 +413,7 @@ fn check(
     // No transition lost; copies within the bound.
     for c in changes {
         for dest in [TEAMS, SNS] {
-            let of = |f: &dyn Fn(&fleetguard::notify::fakes::Seen) -> bool| {
+            let of = |f: &dyn Fn(&fleetguard::notify::destinations::fake::Seen) -> bool| {
                 seen.iter()
                     .filter(|s| s.destination == dest && s.origin == c.origin && f(s))
                     .count()

@@ -64,7 +64,7 @@ impl std::error::Error for DeliveryError {}
 /// The pipeline: routing rules, the ledger, the services. Built once at init
 /// ([`Notifier::from_lookup`] for Lambda; [`Notifier::with`] for tests and the simulator).
 #[derive(Clone)]
-pub struct Notifier<L = super::AnyLedger, S = super::live::Live> {
+pub struct Notifier<L = super::AnyLedger, S = super::destinations::Live> {
     pub(super) rules: Rules,
     pub(super) defaults: Vec<Destination>,
     pub(super) book: Book<L>,

@@ -6,22 +6,20 @@
 //! - [`route`]: which destinations;
 //! - [`deliver`]: per destination, claim → lock → [`incident`] decision → [`services`] call → record;
 //! - [`incident`]: the pure state machine (record + transition → what to send, the next record);
-//! - [`services`]: the destination port and its one retry policy ([`live`] adapter; fakes in
-//!   `testing`), with the renderers [`slack`], [`sns`], [`pagerduty`], [`teams`];
+//! - [`services`]: the destination port and its one retry policy; [`destinations`]: its adapter
+//!   ([`destinations::Live`]), one file per service, each with its fake, with the renderers [`slack`], [`sns`], [`pagerduty`], [`teams`];
 //! - [`book`] over the [`ledger`] port: claims, incident records and locks, facts, the stash
 //!   ([`ledger_dynamodb`] adapter, or [`ledger::MemoryLedger`]).
 
 pub mod book;
 mod deadline;
 pub mod deliver;
-#[cfg(any(test, feature = "testing"))]
-pub mod fakes;
+pub mod destinations;
 mod http;
 pub mod incident;
 mod keep;
 pub mod ledger;
 pub mod ledger_dynamodb;
-pub mod live;
 pub mod pagerduty;
 #[cfg(test)]
 mod pipeline_tests;

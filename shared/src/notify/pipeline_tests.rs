@@ -1,7 +1,7 @@
 //! The pipeline end to end over the in-memory ledger and the fake services: the breakages of
 //! issue 24, each as a test that failed before its fix.
 
-use super::fakes::{FakeServices, Fault};
+use super::destinations::fake::{FakeServices, Fault};
 use super::ledger::{LedgerFault, MemoryLedger};
 use super::services::Method;
 use super::{

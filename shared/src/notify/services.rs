@@ -6,7 +6,7 @@
 //! backoff for transient failures, never past the deadline, and an unknown outcome never
 //! retried for a call that would land twice.
 //!
-//! Adapters: [`super::live::Live`] (HTTP and the SDK), and the fakes of `testing` (each answers
+//! Adapters: [`super::destinations::Live`] (HTTP and the SDK), and the fakes of `testing` (each answers
 //! as its service documents, faults injectable).
 
 use super::{Deadline, Destination};

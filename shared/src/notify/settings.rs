@@ -1,9 +1,9 @@
 //! The notifier's settings from the environment, checked at init; and the ledger it runs over.
 
 use super::deliver::Notifier;
+use super::destinations::{Live, SlackApi};
 use super::ledger::{Item, Ledger, LedgerError, MemoryLedger, Put, Written};
 use super::ledger_dynamodb::DynamoLedger;
-use super::live::{Live, SlackApi};
 use super::route::{self, Destination, Rules};
 use super::webhook::WebhookUrl;
 use super::{pagerduty, slack};

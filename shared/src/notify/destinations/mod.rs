@@ -1,10 +1,25 @@
-//! The destination port's adapter for the real services: SNS through the SDK, the web services
-//! over HTTPS with one shared client. Secrets (webhook URLs, the bot token, routing keys) are read
-//! on first use and kept; a destination that failed reads its secret again next time.
+//! The destination port's adapters, one file per service, each with the fake that answers as
+//! that service documents (`fake.rs` composes them, with faults):
+//!
+//! - `sns.rs`: SNS `Publish` through the SDK;
+//! - `webhooks.rs`: Slack incoming webhooks and Teams Workflows webhooks (a POST to a secret URL);
+//! - `slack.rs`: Slack's Web API (`chat.postMessage`, `chat.update`) with the bot token;
+//! - `pagerduty.rs`: PagerDuty Events API v2.
+//!
+//! [`Live`] holds what they share: the secrets read on first use (a destination that failed reads
+//! its secret again next time), one HTTPS client, the SDK clients.
+
+mod pagerduty;
+mod slack;
+mod sns;
+mod webhooks;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 
 use super::services::{Call, Failure, Method, Reply, Services};
 use super::webhook::WebhookUrl;
-use super::{Deadline, Destination, http, pagerduty, slack};
+use super::{Deadline, Destination, http};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -117,117 +132,6 @@ impl Live {
             body,
         };
         http::post(self.http(), req, deadline).await
-    }
-
-    async fn webhook(
-        &self,
-        hook: &WebhookUrl,
-        c: &Call,
-        deadline: Deadline,
-    ) -> Result<Reply, Failure> {
-        self.post(hook.url(), None, c.body.to_string(), deadline)
-            .await
-            .map(|_| Reply::default())
-    }
-
-    async fn publish(&self, topic_arn: &str, c: &Call) -> Result<Reply, Failure> {
-        use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-        use aws_sdk_sns::types::MessageAttributeValue;
-        let client = self
-            .sns
-            .as_ref()
-            .ok_or_else(|| Failure::refused("no SNS client"))?;
-        let text = |k: &str| c.body[k].as_str().unwrap_or_default().to_owned();
-        let mut req = client
-            .publish()
-            .topic_arn(topic_arn)
-            .subject(text("subject"))
-            .message(text("message"));
-        for (k, v) in c.body["attributes"].as_object().into_iter().flatten() {
-            let attr = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v.as_str().unwrap_or_default())
-                .build()
-                .map_err(|e| Failure::refused(e.to_string()))?;
-            req = req.message_attributes(k, attr);
-        }
-        // The SDK's standard retry mode already retried throttling and 5xx with backoff.
-        match req.send().await {
-            Ok(_) => Ok(Reply::default()),
-            Err(e) => {
-                let shown = DisplayErrorContext(&e).to_string();
-                Err(match &e {
-                    SdkError::ServiceError(s) if s.err().code() == Some("Throttling") => {
-                        Failure::Throttled {
-                            retry_after: None,
-                            detail: shown,
-                        }
-                    }
-                    SdkError::ServiceError(s) if s.raw().status().is_server_error() => {
-                        Failure::Transient(shown)
-                    }
-                    SdkError::ServiceError(_) | SdkError::ConstructionFailure(_) => {
-                        Failure::refused(shown)
-                    }
-                    SdkError::DispatchFailure(d) if d.is_io() && !d.is_timeout() => {
-                        Failure::Transient(shown)
-                    }
-                    _ => Failure::Unknown(shown),
-                })
-            }
-        }
-    }
-
-    async fn slack_api(&self, c: &Call, deadline: Deadline) -> Result<Reply, Failure> {
-        let api = self
-            .slack_api
-            .as_ref()
-            .ok_or_else(|| Failure::refused("no SLACK_BOT_TOKEN_SECRET_ARN"))?;
-        let token = slack::bot_token_from_secret(
-            &self.secret(&api.token_secret).await?.0,
-            &api.token_secret,
-        )
-        .map_err(Failure::refused)?;
-        let url = api
-            .base
-            .join(c.method.as_str())
-            .map_err(|e| Failure::refused(e.to_string()))?;
-        let answer = self
-            .post(
-                &url,
-                Some(&format!("Bearer {token}")),
-                c.body.to_string(),
-                deadline,
-            )
-            .await?;
-        slack::check_ok(&answer.body).map(Reply)
-    }
-
-    async fn enqueue(
-        &self,
-        secret_id: &str,
-        c: &Call,
-        deadline: Deadline,
-    ) -> Result<Reply, Failure> {
-        let key = pagerduty::routing_key_from_secret(&self.secret(secret_id).await?.0, secret_id)
-            .map_err(Failure::refused)?;
-        let url = self
-            .pagerduty_url
-            .as_ref()
-            .ok_or_else(|| Failure::refused("no PagerDuty URL"))?;
-        let mut body = c.body.clone();
-        body["routing_key"] = serde_json::Value::String(key);
-        let a = self.post(url, None, body.to_string(), deadline).await?;
-        // 202 {"status": "success"}; anything else in 2xx is not what PagerDuty promised.
-        let v: serde_json::Value = serde_json::from_str(&a.body).unwrap_or_default();
-        match v.get("status").and_then(|s| s.as_str()) {
-            Some("success") | None if a.status == 202 || a.status == 200 => Ok(Reply(v)),
-            other => Err(Failure::refused(format!(
-                "PagerDuty answered {} {}",
-                a.status,
-                other.unwrap_or("")
-            ))),
-        }
     }
 }
 

@@ -1,15 +1,17 @@
-//! Fakes of the destination services behind the destination port, for handler tests and the
-//! simulators. Each answers as its service documents, from its own state: Slack's Web API keeps
+//! The fake destination services behind the destination port, for handler tests and the
+//! simulators: each service's own fake (`slack.rs`, `pagerduty.rs`; SNS and webhooks keep what
+//! they were sent), composed here with the faults. Each answers as its service documents, from its own state: Slack's Web API keeps
 //! messages (an update needs the channel's ID and an existing `ts`, and the workspace's edit
 //! window), PagerDuty keeps alerts by `dedup_key` (a trigger on a resolved key opens a new
 //! incident), SNS and webhooks keep what they were sent. Faults are injected per method, by
 //! script or at random: 429 with `Retry-After`, 5xx, a timeout before or after the call landed,
 //! Slack's `"ok": false` codes, a 400.
 
-use super::services::{Call, Failure, Method, Reply, Services};
-use super::{Deadline, Destination};
+use super::pagerduty::{Alert, FakeEvents};
+use super::slack::{FakeWorkspace, SlackMessage};
+use crate::notify::services::{Call, Failure, Method, Reply, Services};
+use crate::notify::{Deadline, Destination};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,28 +31,6 @@ pub enum Fault {
     BadRequest,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlackMessage {
-    pub channel: String,
-    pub ts: String,
-    pub text: String,
-    pub body: Value,
-    pub posted_at: i64,
-    pub updates: u32,
-    pub replies: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub dedup_key: String,
-    pub status: &'static str,
-    pub severity: String,
-    /// Every event this key received, in order (`trigger`, `resolve`).
-    pub events: Vec<String>,
-    /// How many PagerDuty incidents this key opened (a trigger on a resolved key opens another).
-    pub incidents: u32,
-}
-
 /// One call as the fake saw it, in order, with what came of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
@@ -68,15 +48,13 @@ pub struct Seen {
 #[derive(Default)]
 struct World {
     seen: Vec<Seen>,
-    messages: Vec<SlackMessage>,
-    alerts: BTreeMap<String, Alert>,
-    seq: u64,
+    slack: FakeWorkspace,
+    pagerduty: FakeEvents,
     script: Vec<(Option<Method>, Fault)>,
     /// Every call fails with a 500 (a destination down).
     down: bool,
     /// Random faults: a xorshift state and the chance of a fault per call, in per mille.
     chaos: Option<(u64, u32)>,
-    edit_window: Option<i64>,
     /// Each call takes this long (tokio's time), landing half-way.
     latency: Option<Duration>,
 }
@@ -134,7 +112,7 @@ impl FakeServices {
 
     /// Slack's edit window, in seconds (workspaces can limit how long a message stays editable).
     pub fn set_edit_window(&self, secs: Option<i64>) {
-        self.world().edit_window = secs;
+        self.world().slack.edit_window = secs;
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -142,11 +120,11 @@ impl FakeServices {
     }
 
     pub fn slack_messages(&self) -> Vec<SlackMessage> {
-        self.world().messages.clone()
+        self.world().slack.messages.clone()
     }
 
     pub fn alerts(&self) -> Vec<Alert> {
-        self.world().alerts.values().cloned().collect()
+        self.world().pagerduty.alerts.values().cloned().collect()
     }
 
     /// What landed at a message-per-phase destination (SNS, webhooks), by destination id.
@@ -191,120 +169,14 @@ impl FakeServices {
     }
 }
 
-fn slack_error(code: &str) -> Failure {
-    super::slack::check_ok(&json!({"ok": false, "error": code}).to_string()).unwrap_err()
-}
-
-/// Slack turns a channel name into an ID (`#ops` → `C…`); IDs stay as they are.
-fn channel_id(c: &str) -> String {
-    if c.starts_with('C')
-        && c.chars()
-            .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())
-    {
-        return c.to_owned();
-    }
-    format!("C{}", &super::digest(c)[..8].to_ascii_uppercase())
-}
-
 impl World {
     /// The service acting on a call; `Err` when it refuses it (as the service documents).
     fn act(&mut self, method: Method, body: &Value, now: i64) -> Result<Reply, Failure> {
-        let s = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
         match method {
             Method::Publish | Method::Webhook => Ok(Reply::default()),
-            Method::ChatPostMessage => {
-                let channel = s("channel");
-                if channel.is_empty() {
-                    return Err(slack_error("channel_not_found"));
-                }
-                if s("text").is_empty() && body.get("attachments").is_none() {
-                    return Err(slack_error("no_text"));
-                }
-                let cid = channel_id(&channel);
-                self.seq += 1;
-                let ts = format!("{now}.{:06}", self.seq);
-                if let Some(thread) = body["thread_ts"].as_str() {
-                    let parent = self
-                        .messages
-                        .iter_mut()
-                        .find(|m| m.channel == cid && m.ts == thread)
-                        .ok_or_else(|| slack_error("thread_not_found"))?;
-                    parent.replies.push(s("text"));
-                } else {
-                    self.messages.push(SlackMessage {
-                        channel: cid.clone(),
-                        ts: ts.clone(),
-                        text: s("text"),
-                        body: body.clone(),
-                        posted_at: now,
-                        updates: 0,
-                        replies: Vec::new(),
-                    });
-                }
-                Ok(Reply(json!({"ok": true, "channel": cid, "ts": ts})))
-            }
-            Method::ChatUpdate => {
-                let (channel, ts) = (s("channel"), s("ts"));
-                if !channel.starts_with('C') {
-                    return Err(slack_error("channel_not_found"));
-                }
-                let window = self.edit_window;
-                let m = self
-                    .messages
-                    .iter_mut()
-                    .find(|m| m.channel == channel && m.ts == ts)
-                    .ok_or_else(|| slack_error("message_not_found"))?;
-                if window.is_some_and(|w| now - m.posted_at > w) {
-                    return Err(slack_error("edit_window_closed"));
-                }
-                m.text = s("text");
-                m.body = body.clone();
-                m.updates += 1;
-                Ok(Reply(json!({"ok": true, "channel": channel, "ts": ts})))
-            }
-            Method::Enqueue => {
-                let key = s("dedup_key");
-                let action = s("event_action");
-                let bad = |why: &str| Failure::Refused {
-                    code: "HTTP 400".into(),
-                    detail: format!("invalid event: {why}"),
-                };
-                if key.is_empty() || key.len() > 255 {
-                    return Err(bad("dedup_key"));
-                }
-                match action.as_str() {
-                    "trigger" => {
-                        let p = &body["payload"];
-                        for f in ["summary", "source", "severity"] {
-                            if p[f].as_str().unwrap_or_default().is_empty() {
-                                return Err(bad(f));
-                            }
-                        }
-                        let a = self.alerts.entry(key.clone()).or_insert_with(|| Alert {
-                            dedup_key: key.clone(),
-                            status: "resolved",
-                            severity: String::new(),
-                            events: Vec::new(),
-                            incidents: 0,
-                        });
-                        if a.status == "resolved" {
-                            a.incidents += 1;
-                        }
-                        a.status = "triggered";
-                        a.severity = p["severity"].as_str().unwrap_or_default().to_owned();
-                        a.events.push(action);
-                    }
-                    "resolve" => {
-                        // An unknown key is accepted and changes nothing.
-                        if let Some(a) = self.alerts.get_mut(&key) {
-                            a.status = "resolved";
-                            a.events.push(action);
-                        }
-                    }
-                    _ => return Err(bad("event_action")),
-                }
-                Ok(Reply(json!({"status": "success", "dedup_key": key})))
-            }
+            Method::ChatPostMessage => self.slack.post_message(body, now),
+            Method::ChatUpdate => self.slack.update(body, now),
+            Method::Enqueue => self.pagerduty.enqueue(body),
         }
     }
 }
@@ -352,7 +224,10 @@ impl FakeServices {
             }),
             Some(Fault::ServerError) => Err(Failure::Transient("HTTP 500 server_error".into())),
             Some(Fault::LostThenTimeout) => Err(Failure::Unknown("operation timed out".into())),
-            Some(Fault::Slack(code)) => Err(slack_error(code)),
+            Some(Fault::Slack(code)) => Err(crate::notify::slack::check_ok(
+                &json!({"ok": false, "error": code}).to_string(),
+            )
+            .unwrap_err()),
             Some(Fault::BadRequest) => Err(Failure::Refused {
                 code: "HTTP 400".into(),
                 detail: "invalid_payload".into(),
