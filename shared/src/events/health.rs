@@ -168,12 +168,25 @@ struct RawHealth {
     description: Option<Value>,
 }
 
-/// RFC 2822 as Health writes it; RFC 3339 accepted too (the Health API's own form).
+/// RFC 2822 as Health writes it; RFC 3339 accepted too (the Health API's own form). A weekday
+/// that disagrees with the date (seen in aws-node-termination-handler's samples) is ignored, as
+/// most RFC 2822 parsers do: the date decides.
 pub fn parse_health_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(s.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|| crate::time::parse_timestamp(s.trim()))
+    let s = s.trim();
+    let rfc2822 = |t: &str| {
+        DateTime::parse_from_rfc2822(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    rfc2822(s)
+        .or_else(|| {
+            // "Www, DD Mmm YYYY …": parse again without the weekday.
+            let (day, rest) = s.split_once(',')?;
+            (day.len() == 3 && day.chars().all(|c| c.is_ascii_alphabetic()))
+                .then(|| rfc2822(rest.trim()))
+                .flatten()
+        })
+        .or_else(|| crate::time::parse_timestamp(s))
 }
 
 /// `detail` of an `AWS Health Event`; `resources` from the envelope (instance ids or ARNs).
@@ -392,6 +405,17 @@ mod tests {
         assert_eq!(ev.instances.len(), 1);
         assert_eq!(ev.kind(), MaintenanceKind::Retirement);
         assert!(ev.is_ec2_scheduled_change());
+    }
+
+    #[test]
+    fn a_weekday_that_disagrees_with_the_date_is_ignored() {
+        // 1 December 2026 is a Tuesday: the date wins, as in most RFC 2822 parsers.
+        let ev = parse_health(&detail(json!("Wed, 01 Dec 2026 10:00:00 GMT")), &[]).unwrap();
+        assert_eq!(
+            ev.start.unwrap(),
+            "2026-12-01T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(parse_health_time("Xyzzy, 01 Dec 2026 10:00:00 GMT"), None);
     }
 
     #[test]
