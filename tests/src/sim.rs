@@ -1071,3 +1071,34 @@ pub fn seeds() -> Vec<u64> {
         .unwrap_or(1);
     (first..first + n).collect()
 }
+
+/// Print a simulator run's totals; fail with the first seed that broke an invariant (and how to
+/// replay it) and a few others.
+pub fn report(
+    name: &str,
+    test: &str,
+    seeds: &[u64],
+    failures: &[(u64, Vec<String>)],
+    totals: &impl std::fmt::Debug,
+) {
+    println!(
+        "{name}: {} seeds, {} failed; {totals:?}",
+        seeds.len(),
+        failures.len()
+    );
+    if let Some((seed, v)) = failures.first() {
+        let others: Vec<String> = failures
+            .iter()
+            .skip(1)
+            .take(10)
+            .map(|(s, v)| format!("  seed {s}: {}", v[0]))
+            .collect();
+        panic!(
+            "{} of {} seeds broke an invariant. First, seed {seed} (replay: SIM_SEED={seed} cargo test -p fleetguard-integration --test {test}):\n{}\nothers:\n{}",
+            failures.len(),
+            seeds.len(),
+            v.join("\n"),
+            others.join("\n")
+        );
+    }
+}

@@ -21,26 +21,13 @@ async fn incident_invariants_hold_over_seeded_alarm_histories() {
             Err(v) => failures.push((seed, v)),
         }
     }
-    println!(
-        "incident simulator: {} seeds, {} failed; {total:?}",
-        seeds.len(),
-        failures.len()
+    sim::report(
+        "incident simulator",
+        "incident_simulator",
+        &seeds,
+        &failures,
+        &total,
     );
-    if let Some((seed, v)) = failures.first() {
-        let others: Vec<String> = failures
-            .iter()
-            .skip(1)
-            .take(10)
-            .map(|(s, v)| format!("  seed {s}: {}", v[0]))
-            .collect();
-        panic!(
-            "{} of {} seeds broke an invariant. First, seed {seed} (replay: SIM_SEED={seed} cargo test -p fleetguard-integration --test incident_simulator):\n{}\nothers:\n{}",
-            failures.len(),
-            seeds.len(),
-            v.join("\n"),
-            others.join("\n")
-        );
-    }
     if seeds.len() < 100 {
         return;
     }

@@ -31,27 +31,7 @@ async fn invariants_hold_over_seeded_fleets() {
             Err(v) => failures.push((seed, v)),
         }
     }
-    println!(
-        "fleet simulator: {} seeds, {} failed; {:?}",
-        seeds.len(),
-        failures.len(),
-        total
-    );
-    if let Some((seed, v)) = failures.first() {
-        let others: Vec<String> = failures
-            .iter()
-            .skip(1)
-            .take(10)
-            .map(|(s, v)| format!("  seed {s}: {}", v[0]))
-            .collect();
-        panic!(
-            "{} of {} seeds broke an invariant. First, seed {seed} (replay: SIM_SEED={seed} cargo test -p fleetguard-integration --test simulator):\n{}\nothers:\n{}",
-            failures.len(),
-            seeds.len(),
-            v.join("\n"),
-            others.join("\n")
-        );
-    }
+    sim::report("fleet simulator", "simulator", &seeds, &failures, &total);
     // The runs exercised what they claim to (a replay of one seed need not).
     if seeds.len() < 100 {
         return;
