@@ -142,7 +142,12 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     }
                 }
             }
-            _ => unreachable!("only incident destinations come here"),
+            other => {
+                return Err(Failed::known(format!(
+                    "{} keeps nothing per incident",
+                    other.id()
+                )));
+            }
         };
         if record.as_ref() != Some(&next) {
             self.save(pk, &next).await;
