@@ -102,6 +102,8 @@ struct Change {
     stopped: bool,
     /// When it was first delivered (virtual time).
     delivered_at: Option<i64>,
+    /// When it was first tried (virtual time): a failed try may have delivered part of it.
+    tried_at: Option<i64>,
 }
 
 fn rfc(t: i64, cloudwatch: bool) -> String {
@@ -233,6 +235,7 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
                 dropped: false,
                 stopped: false,
                 delivered_at: None,
+                tried_at: None,
             });
             (prev, t) = (next, at);
         }
@@ -332,6 +335,7 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
         for (d, (ok, stopped)) in batch.iter().zip(results) {
             stats.invocations += 1;
             changes[d.change].stopped |= stopped;
+            changes[d.change].tried_at.get_or_insert(d.at);
             if ok {
                 let c = &mut changes[d.change];
                 c.delivered = true;
@@ -354,6 +358,24 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
         }
     }
     ledger.set_fault(None);
+    if std::env::var_os("SIM_TRACE").is_some() {
+        for c in services.seen() {
+            let what = c.body["event_action"]
+                .as_str()
+                .or(c.body["thread_ts"].as_str().map(|_| "reply"))
+                .unwrap_or("");
+            println!(
+                "call {} {} {what} origin {} landed {} unknown {}",
+                c.destination,
+                c.method.as_str(),
+                c.origin
+                    .rsplit_once("|alarm:")
+                    .map_or(c.origin.as_str(), |(_, o)| o),
+                c.landed,
+                c.unknown
+            );
+        }
+    }
     // The message each incident's Slack record follows (none where the record was lost).
     let mut tracked = BTreeMap::new();
     for k in ledger.keys() {
@@ -470,7 +492,7 @@ fn check(
                     l <= d
                         && mine
                             .iter()
-                            .any(|x| x.delivered_at.is_some_and(|xd| xd < l) && x.at > c.at)
+                            .any(|x| x.tried_at.is_some_and(|xt| xt < l) && x.at > c.at)
                 })
             })
         });
@@ -509,11 +531,13 @@ fn check(
         if let (Some(m), Some(l)) = (shown, latest)
             && l.ts != m.ts
         {
-            let unknown_post = seen.iter().any(|s| {
-                s.unknown
-                    && s.method == fleetguard::notify::services::Method::ChatPostMessage
-                    && s.body.to_string().contains(&name)
-            });
+            // A post whose answer was lost, or made by an invocation stopped part-way.
+            let unknown_post = mine.iter().any(|c| c.stopped)
+                || seen.iter().any(|s| {
+                    s.unknown
+                        && s.method == fleetguard::notify::services::Method::ChatPostMessage
+                        && s.body.to_string().contains(&name)
+                });
             if !unknown_post && l.posted_at > m.posted_at {
                 v.push(format!("{name}: a later message than the one its incident follows, with no unknown outcome"));
             }

@@ -180,11 +180,12 @@ pub fn pagerduty_action(
         return None;
     }
     let open = record.is_some_and(IncidentRecord::is_open);
-    let resolved = record.is_some_and(|r| r.phase == Some(Phase::Resolved));
     match t {
         Transition::Open if !open => Some(PagerDutyAction::Trigger),
-        // Resolved, or unknown (no record: lost, or expired): resolving an unknown key is harmless.
-        Transition::Resolve if !resolved => Some(PagerDutyAction::Resolve),
+        // Always, even when the record says resolved or has none: a trigger may have landed
+        // unrecorded (an invocation stopped after its call, found by the incident simulator), and
+        // resolving a resolved or unknown key is harmless.
+        Transition::Resolve => Some(PagerDutyAction::Resolve),
         _ => None,
     }
 }
@@ -295,7 +296,7 @@ mod tests {
             (&resolved, Open, EARLIER, S::Late, None, Some(Phase::Resolved)),
             (&resolved, Update, LATER, S::Reply, None, Some(Phase::Resolved)),
             (&resolved, UpdateIfOpen, LATER, S::Reply, None, Some(Phase::Resolved)),
-            (&resolved, Resolve, LATER, S::Nothing, None, Some(Phase::Resolved)),
+            (&resolved, Resolve, LATER, S::Nothing, Some(R), Some(Phase::Resolved)),
         ];
         for (i, (record, t, at, slack, pd, after)) in table.into_iter().enumerate() {
             let step = match slack_step(record.as_ref(), t, Some(at)) {
