@@ -17,6 +17,7 @@ pub mod notify;
 pub mod observe;
 pub mod out_of_service;
 pub mod ports;
+pub mod reasons;
 pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -36,6 +36,8 @@ pub enum Action {
     DrainContainerInstance,
     /// A drain of ours undone: the container instance ACTIVE again.
     ActivateContainerInstance,
+    /// fleetguard's mark on a drain it will undo (an ECS attribute).
+    MarkDrain,
     DeregisterTargets,
     CompleteLifecycleAction,
     RecordLifecycleActionHeartbeat,
@@ -50,6 +52,7 @@ impl Action {
             Action::DrainInstance => "DrainInstance",
             Action::DrainContainerInstance => "DrainContainerInstance",
             Action::ActivateContainerInstance => "ActivateContainerInstance",
+            Action::MarkDrain => "MarkDrain",
             Action::DeregisterTargets => "DeregisterTargets",
             Action::CompleteLifecycleAction => "CompleteLifecycleAction",
             Action::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",

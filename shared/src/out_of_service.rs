@@ -358,6 +358,27 @@ where
     out
 }
 
+/// The message of a drain whose mark ECS refused: the instance is out of service, and nothing
+/// will put it back. Deduplicated per container instance and day.
+pub fn unmarked_drain_notice(ci: &ContainerInstance, now: i64) -> crate::notify::Notification {
+    use crate::notify::{Notification, NotificationKind, Severity};
+    let instance = ci.ec2_instance_id.as_str();
+    Notification::new(
+        NotificationKind::DrainStarted,
+        Severity::Medium,
+        format!("{instance} drained, but not marked to come back"),
+        format!("unmarked-drain|{}|{}", ci.arn, now / 86_400),
+    )
+    .summary(format!(
+        "Container instance {}: {}.",
+        ci.arn,
+        crate::text::UNMARKED_DRAIN
+    ))
+    .field("Instance", instance.to_owned())
+    .field("Cluster", ci.cluster_name().to_owned())
+    .field("Container instance", ci.arn.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

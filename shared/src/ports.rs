@@ -69,9 +69,7 @@ pub struct ContainerInstance {
     pub drain_mark: Option<DrainMark>,
 }
 
-/// The container-instance attribute where fleetguard notes a drain it will undo: ECS holds the
-/// fact, so no table is needed and the event of the instance's return carries it.
-pub const DRAIN_MARK_ATTRIBUTE: &str = "fleetguard.drained-for";
+pub use crate::reasons::{DRAIN_MARK_ATTRIBUTE, DrainMark, DrainReason, drain_needs};
 
 /// `ECS_CLUSTERS=none`: a fleet without ECS (plain EC2 behind load balancers). No cluster is
 /// searched and no ECS call is made, so the role needs no ECS permission at all.
@@ -83,87 +81,6 @@ pub fn configured_clusters(configured: &[String]) -> Option<Vec<String>> {
         [] => None,
         [only] if only == NO_ECS_CLUSTERS => Some(Vec::new()),
         _ => Some(configured.to_vec()),
-    }
-}
-
-/// Why an instance that comes back was drained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DrainReason {
-    /// Scale-in back to a warm pool: back when the group puts it in service again.
-    WarmPool,
-    /// A Spot interruption that stops the instance: back when it is started again.
-    SpotStop,
-    /// A Spot interruption that hibernates the instance: back when it resumes.
-    SpotHibernate,
-    /// A rebalance recommendation (`REBALANCE_ACTION=drain`): undone if no interruption
-    /// followed within the undo delay.
-    Rebalance,
-    /// An instance stopping outside any hook (`instance-maintenance`): back when started again.
-    Stopped,
-    /// Scheduled maintenance that reboots the instance: back after the window. The mark's time
-    /// is the window's end, not the drain's.
-    Maintenance,
-}
-
-impl DrainReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WarmPool => "warm-pool",
-            Self::SpotStop => "spot-stop",
-            Self::SpotHibernate => "spot-hibernate",
-            Self::Rebalance => "rebalance",
-            Self::Stopped => "stopped",
-            Self::Maintenance => "maintenance",
-        }
-    }
-}
-
-/// A drain fleetguard will undo: why, and when (epoch seconds). Written as the attribute value
-/// `<reason>@<epoch seconds>` (characters ECS allows in attribute values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DrainMark {
-    pub reason: DrainReason,
-    pub at: i64,
-}
-
-impl DrainMark {
-    pub fn value(&self) -> String {
-        format!("{}@{}", self.reason.as_str(), self.at)
-    }
-
-    /// The attribute value back; `None` for anything else (another tool's value is not ours).
-    pub fn parse(value: &str) -> Option<Self> {
-        let (reason, at) = value.trim().split_once('@')?;
-        let reason = [
-            DrainReason::WarmPool,
-            DrainReason::SpotStop,
-            DrainReason::SpotHibernate,
-            DrainReason::Rebalance,
-            DrainReason::Stopped,
-            DrainReason::Maintenance,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == reason)?;
-        Some(Self {
-            reason,
-            at: at.parse().ok()?,
-        })
-    }
-}
-
-/// What a drain call has to do for a container instance: set DRAINING (only from ACTIVE), and
-/// write `mark` (with the drain; or over an earlier mark of ours, as when a Spot stop follows a
-/// rebalance drain). A DRAINING instance without our mark was drained by someone else: it is
-/// left as it is, and never marked (its undo is not ours).
-pub fn drain_needs(ci: &ContainerInstance, mark: Option<DrainMark>) -> (bool, Option<DrainMark>) {
-    if ci.status == "DRAINING" {
-        let remark = match (ci.drain_mark, mark) {
-            (Some(old), Some(new)) if old.reason != new.reason => Some(new),
-            _ => None,
-        };
-        (false, remark)
-    } else {
-        (true, mark)
     }
 }
 
@@ -225,6 +142,9 @@ pub fn count_by_service(tasks: &[Task]) -> BTreeMap<String, usize> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DrainResult {
     Drained,
+    /// Set DRAINING, but fleetguard's mark could not be written (ECS allows 10 custom
+    /// attributes): nothing will undo this drain. Told, never a reason not to drain.
+    DrainedUnmarked,
     AlreadyDraining,
 }
 
@@ -304,10 +224,10 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         status: Option<&str>,
     ) -> impl Future<Output = Result<Vec<ContainerInstance>, AwsError>> + Send;
 
-    /// Write each mark given (`PutAttributes`, ten a call), then set DRAINING
-    /// (`UpdateContainerInstancesState`, ten a call), as [`drain_needs`] says: already DRAINING
-    /// makes no call. The mark goes first, so no drain of ours is left unmarked: one whose mark
-    /// failed is not drained (and fails). One result per container instance, by ARN.
+    /// Set DRAINING (`UpdateContainerInstancesState`, ten a call) and write each mark
+    /// (`PutAttributes`, ten a call), at once, as [`drain_needs`] says: already DRAINING makes no
+    /// drain call. A drain whose first mark failed still happens (`DrainedUnmarked`); a mark of
+    /// ours that could not be replaced fails. One result per container instance, by ARN.
     fn drain_all(
         &self,
         cis: Vec<(ContainerInstance, Option<DrainMark>)>,

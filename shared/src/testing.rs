@@ -54,6 +54,9 @@ pub struct World {
     /// Deregistered targets stay `draining` (the target group's deregistration delay) until the
     /// test removes them; otherwise they are gone at once.
     pub deregistration_delay: bool,
+    /// Other tools' custom attributes on each container instance (by ARN): ECS refuses an
+    /// 11th (`AttributeLimitExceededException`), for the whole `PutAttributes` call.
+    pub custom_attributes: BTreeMap<String, usize>,
     /// Every call, by AWS operation name, in order.
     pub calls: Vec<&'static str>,
     /// Operations that fail: (operation, times left, error).
@@ -103,6 +106,31 @@ impl FakeAws {
             return Err(f.2.clone());
         }
         Ok(w)
+    }
+
+    /// One `PutAttributes` call of marks: all or nothing, as ECS answers it.
+    async fn put_marks(&self, marks: &[(&str, DrainMark)]) -> Result<(), AwsError> {
+        let mut w = self.call("PutAttributes").await?;
+        for (arn, _) in marks {
+            let others = w.custom_attributes.get(*arn).copied().unwrap_or(0);
+            let ours = w
+                .container_instances
+                .iter()
+                .any(|c| c.arn == *arn && c.drain_mark.is_some());
+            if !ours && others >= 10 {
+                return Err(AwsError::service(
+                    "PutAttributes",
+                    "AttributeLimitExceededException",
+                    "You can apply up to 10 custom attributes for each resource.",
+                ));
+            }
+        }
+        for (arn, mark) in marks {
+            for c in w.container_instances.iter_mut().filter(|c| c.arn == *arn) {
+                c.drain_mark = Some(*mark);
+            }
+        }
+        Ok(())
     }
 
     /// Fail the next `times` calls of `op` with `error`.
@@ -384,40 +412,56 @@ impl ContainerInstances for FakeAws {
                     (ci, d, m)
                 })
                 .collect();
-            // As the adapter: the marks first; a container instance whose mark failed is not
-            // drained.
-            let put = if wanted.iter().any(|(_, _, m)| m.is_some()) {
-                self.call("PutAttributes").await.map(drop)
-            } else {
-                Ok(())
-            };
-            let update = if wanted
+            // As the adapter: the drain and the marks at once; a refused call of several marks
+            // tried again one by one.
+            let to_drain: Vec<&str> = wanted
                 .iter()
-                .any(|(_, d, m)| *d && (put.is_ok() || m.is_none()))
-            {
-                self.call("UpdateContainerInstancesState").await.map(drop)
-            } else {
+                .filter(|w| w.1)
+                .map(|w| w.0.arn.as_str())
+                .collect();
+            let update = if to_drain.is_empty() {
                 Ok(())
+            } else {
+                self.call("UpdateContainerInstancesState")
+                    .await
+                    .map(|mut w| {
+                        for c in w.container_instances.iter_mut() {
+                            if to_drain.contains(&c.arn.as_str()) {
+                                c.status = "DRAINING".into();
+                            }
+                        }
+                    })
             };
-            let mut w = self.world();
-            for (ci, drain, mark) in wanted {
-                let r = match (&put, &update) {
-                    (Err(e), _) if mark.is_some() => Err(e.clone()),
-                    (_, Err(e)) if drain => Err(e.clone()),
-                    _ => Ok(if drain {
-                        DrainResult::Drained
-                    } else {
-                        DrainResult::AlreadyDraining
-                    }),
-                };
-                for c in w.container_instances.iter_mut().filter(|c| c.arn == ci.arn) {
-                    if mark.is_some() && put.is_ok() {
-                        c.drain_mark = mark;
-                    }
-                    if drain && update.is_ok() && (put.is_ok() || mark.is_none()) {
-                        c.status = "DRAINING".into();
+            let marks: Vec<(&str, DrainMark)> = wanted
+                .iter()
+                .filter_map(|w| Some((w.0.arn.as_str(), w.2?)))
+                .collect();
+            let mut mark_failed: BTreeMap<&str, AwsError> = BTreeMap::new();
+            if !marks.is_empty()
+                && let Err(e) = self.put_marks(&marks).await
+            {
+                if marks.len() == 1 {
+                    mark_failed.insert(marks[0].0, e);
+                } else {
+                    for one in &marks {
+                        if let Err(e) = self.put_marks(std::slice::from_ref(one)).await {
+                            mark_failed.insert(one.0, e);
+                        }
                     }
                 }
+            }
+            for (ci, drain, mark) in wanted {
+                let marked = match (mark, mark_failed.remove(ci.arn.as_str())) {
+                    (Some(_), Some(e)) => Err(e),
+                    _ => Ok(()),
+                };
+                let r = match (drain, &update, marked) {
+                    (true, Err(e), _) => Err(e.clone()),
+                    (true, Ok(()), Ok(())) => Ok(DrainResult::Drained),
+                    (true, Ok(()), Err(_)) => Ok(DrainResult::DrainedUnmarked),
+                    (false, _, Err(e)) => Err(e),
+                    (false, _, Ok(())) => Ok(DrainResult::AlreadyDraining),
+                };
                 out.push((ci.arn.clone(), r));
             }
         }

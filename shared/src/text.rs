@@ -28,6 +28,9 @@ pub fn cut(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// Said wherever a drain could not be marked: what it means, and what to do.
+pub const UNMARKED_DRAIN: &str = "DRAINING, but ECS refused fleetguard's mark (10 custom attributes at most): fleetguard will not set it ACTIVE again when it is back; set it ACTIVE by hand then";
+
 #[cfg(test)]
 mod tests {
     use super::{excerpt, shown};

@@ -1,9 +1,7 @@
 //! Whether an instance is empty, and what to do with its lifecycle action. Pure.
 
 use crate::config::LifecycleConfig;
-use fleetguard::ports::{
-    ContainerInstance, DrainMark, DrainReason, LifecycleActionResult, Registration, Task,
-};
+use fleetguard::ports::{ContainerInstance, LifecycleActionResult, Registration, Task};
 
 /// How often the sweep runs (the EventBridge schedule).
 pub const SWEEP_INTERVAL_SECS: i64 = 60;
@@ -216,70 +214,9 @@ pub fn decide_launch(
     }
 }
 
-/// A Spot stop or hibernation comes two minutes after its warning: an agent still connected
-/// this long after the drain means the instance is running again (or was never stopped).
-pub const SPOT_RETURN_SECS: i64 = 300;
-/// Our mark on a container instance that is ACTIVE this long after the drain it notes is
-/// stale (its drain was undone by someone, or never landed): removed. Younger, it may be a
-/// drain whose call is still on its way.
-pub const STALE_MARK_SECS: i64 = 600;
-
-/// What to do about a drain of ours that is to be undone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Undo {
-    /// Set ACTIVE and remove the mark (only the mark, when already ACTIVE).
-    Activate,
-    Wait,
-}
-
-/// Whether the undo can be due by time alone, before anything is looked up: a Spot stop's
-/// instance cannot be back before [`SPOT_RETURN_SECS`], a rebalance drain is held for the
-/// configured delay. Cheap, so most wake-ups of a draining instance cost no call.
-pub fn undo_may_be_due(mark: DrainMark, now: i64, rebalance_undo_secs: i64) -> bool {
-    let age = now - mark.at;
-    match mark.reason {
-        DrainReason::WarmPool => true,
-        DrainReason::SpotStop | DrainReason::SpotHibernate | DrainReason::Stopped => {
-            age >= SPOT_RETURN_SECS
-        }
-        // Marked with the window's end: back once the window is over.
-        DrainReason::Maintenance => age >= 0,
-        DrainReason::Rebalance => age >= rebalance_undo_secs,
-    }
-}
-
-/// Whether a drain of ours is undone now: the instance is back (agent connected) and in
-/// service, or on its way into it. `group_state`: its Auto Scaling lifecycle state, `None` when
-/// in no group. An instance on its way out (terminating, detaching, back to the warm pool, in
-/// standby) keeps its drain. Pure.
-pub fn decide_undo(
-    mark: DrainMark,
-    ci: &ContainerInstance,
-    group_state: Option<&str>,
-    now: i64,
-    rebalance_undo_secs: i64,
-) -> Undo {
-    if ci.status == "ACTIVE" {
-        return if now - mark.at >= STALE_MARK_SECS {
-            Undo::Activate
-        } else {
-            Undo::Wait
-        };
-    }
-    if ci.status != "DRAINING" || !ci.agent_connected {
-        // Stopped, hibernated, in the warm pool, or gone.
-        return Undo::Wait;
-    }
-    let in_service = match group_state {
-        None => mark.reason != DrainReason::WarmPool,
-        Some(s) => s == "InService" || s == "Pending" || s.starts_with("Pending:"),
-    };
-    if in_service && undo_may_be_due(mark, now, rebalance_undo_secs) {
-        Undo::Activate
-    } else {
-        Undo::Wait
-    }
-}
+pub use fleetguard::reasons::{
+    SPOT_RETURN_SECS, STALE_MARK_SECS, Undo, decide_undo, undo_may_be_due,
+};
 
 /// Whether a container instance has joined `cluster`: ACTIVE, agent connected.
 pub fn joined(ci: &ContainerInstance, cluster: &str) -> bool {
@@ -534,54 +471,5 @@ mod tests {
         assert_eq!(expected_cluster(Some("drain me")), None);
         assert_eq!(expected_cluster(Some(r#"{"cluster":7}"#)), None);
         assert_eq!(cluster_name("arn:aws:ecs:eu-west-1:1:cluster/prod"), "prod");
-    }
-
-    #[test]
-    fn maintenance_and_stop_drains_are_undone_once_the_instance_can_be_back() {
-        let ci = |status: &str| ContainerInstance {
-            status: status.into(),
-            agent_connected: true,
-            ..ContainerInstance::default()
-        };
-        let undo = |reason, at, now| {
-            decide_undo(
-                DrainMark { reason, at },
-                &ci("DRAINING"),
-                Some("InService"),
-                now,
-                3600,
-            )
-        };
-        // A reboot's mark carries its window's end: held until the window is over.
-        assert_eq!(undo(DrainReason::Maintenance, 10_000, 9_999), Undo::Wait);
-        assert_eq!(
-            undo(DrainReason::Maintenance, 10_000, 10_000),
-            Undo::Activate
-        );
-        // A stopped instance cannot be running again within SPOT_RETURN_SECS of its drain.
-        assert_eq!(undo(DrainReason::Stopped, 10_000, 10_000 + 60), Undo::Wait);
-        assert_eq!(
-            undo(DrainReason::Stopped, 10_000, 10_000 + SPOT_RETURN_SECS),
-            Undo::Activate
-        );
-        // On its way out, never.
-        assert_eq!(
-            decide_undo(
-                DrainMark {
-                    reason: DrainReason::Maintenance,
-                    at: 0
-                },
-                &ci("DRAINING"),
-                Some("Terminating:Wait"),
-                10_000,
-                3600
-            ),
-            Undo::Wait
-        );
-        // Marks round-trip as the attribute value.
-        for reason in [DrainReason::Maintenance, DrainReason::Stopped] {
-            let m = DrainMark { reason, at: 42 };
-            assert_eq!(DrainMark::parse(&m.value()), Some(m));
-        }
     }
 }

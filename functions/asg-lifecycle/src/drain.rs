@@ -6,7 +6,7 @@ use crate::config::LifecycleConfig;
 use crate::decide::{EcsEvidence, Evidence};
 use fleetguard::notify::Notification;
 use fleetguard::observe::{Action, FleetMetric, Outcome, Pool};
-use fleetguard::out_of_service::{Fleet, all_tasks_on};
+use fleetguard::out_of_service::{Fleet, all_tasks_on, unmarked_drain_notice};
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, Completion, ContainerInstance, ContainerInstances, DrainMark,
     DrainResult, Group, LifecycleActionResult, LifecycleHook, Notify, Registration, TargetGroups,
@@ -376,6 +376,7 @@ where
             return Vec::new();
         }
         let mut failed = Vec::new();
+        let cis: Vec<ContainerInstance> = wanted.iter().map(|(ci, _)| ci.clone()).collect();
         for (arn, r) in self.fleet.ecs.drain_all(wanted).await {
             match r {
                 Ok(DrainResult::Drained) => out.did(
@@ -383,6 +384,25 @@ where
                     Outcome::Done,
                     format!("container instance {arn} DRAINING"),
                 ),
+                Ok(DrainResult::DrainedUnmarked) => {
+                    out.did(
+                        Action::DrainContainerInstance,
+                        Outcome::Done,
+                        format!("container instance {arn} DRAINING"),
+                    );
+                    out.did(
+                        Action::MarkDrain,
+                        Outcome::Failed,
+                        format!(
+                            "container instance {arn}: {}",
+                            fleetguard::text::UNMARKED_DRAIN
+                        ),
+                    );
+                    if let Some(ci) = cis.iter().find(|c| c.arn == arn) {
+                        out.notifications
+                            .push(unmarked_drain_notice(ci, self.clock.now()));
+                    }
+                }
                 Ok(DrainResult::AlreadyDraining) => {}
                 Err(e) => {
                     failed.push(arn);

@@ -88,21 +88,19 @@ pub fn window_end(start: i64, end: Option<i64>) -> i64 {
         .unwrap_or(start + DEFAULT_WINDOW_SECS)
 }
 
-/// How to take the instance out, before a window of `kind`. A reboot's drain is marked with
-/// the window's end (undone after it); a stop's with now (undone when started again).
+/// How to take the instance out, before a window of `kind`. The drain is marked as
+/// maintenance with the window's end, a reboot's as a stop's or a retirement's: nothing undoes
+/// it before the window is over (a stop's mark "now" let `asg-lifecycle` undo it five minutes
+/// later, with the stop still to come). See `fleetguard::reasons`.
 pub fn removal(
     kind: MaintenanceKind,
     action: MaintenanceAction,
     group: Option<&GroupInstance>,
     window_end: i64,
-    now: i64,
 ) -> Removal {
     if kind.comes_back() {
         return Removal::Drain {
-            mark: Some(DrainMark {
-                reason: DrainReason::Maintenance,
-                at: window_end,
-            }),
+            mark: Some(maintenance_mark(window_end)),
         };
     }
     let in_service = group.is_some_and(|g| {
@@ -112,10 +110,15 @@ pub fn removal(
         return Removal::Replace;
     }
     Removal::Drain {
-        mark: Some(DrainMark {
-            reason: DrainReason::Stopped,
-            at: now,
-        }),
+        mark: Some(maintenance_mark(window_end)),
+    }
+}
+
+/// The mark of a drain for scheduled maintenance: held until the window's end.
+pub fn maintenance_mark(window_end: i64) -> DrainMark {
+    DrainMark {
+        reason: DrainReason::Maintenance,
+        at: window_end,
     }
 }
 
@@ -218,7 +221,6 @@ mod tests {
             MaintenanceAction::Replace,
             Some(&gi),
             5000,
-            100,
         );
         assert_eq!(
             r,
@@ -234,7 +236,6 @@ mod tests {
             MaintenanceAction::Replace,
             Some(&gi),
             5000,
-            100,
         );
         assert_eq!(r, Removal::Replace);
         let r = removal(
@@ -242,9 +243,15 @@ mod tests {
             MaintenanceAction::Replace,
             None,
             5000,
-            100,
         );
-        assert!(matches!(r, Removal::Drain { mark: Some(m) } if m.reason == DrainReason::Stopped));
+        // A stop's drain is held to the window's end, as a reboot's: marked "stopped, now", it
+        // was undone five minutes later with the stop still to come (issue 23, 1).
+        assert_eq!(
+            r,
+            Removal::Drain {
+                mark: Some(maintenance_mark(5000))
+            }
+        );
         let mut leaving = gi.clone();
         leaving.lifecycle_state = "Terminating:Wait".into();
         let r = removal(
@@ -252,7 +259,6 @@ mod tests {
             MaintenanceAction::Replace,
             Some(&leaving),
             5000,
-            100,
         );
         assert!(matches!(r, Removal::Drain { .. }));
         let r = removal(
@@ -260,7 +266,6 @@ mod tests {
             MaintenanceAction::Drain,
             Some(&gi),
             5000,
-            100,
         );
         assert!(matches!(r, Removal::Drain { .. }));
     }

@@ -5,8 +5,8 @@
 
 use crate::config::{MaintenanceAction, MaintenanceConfig};
 use crate::decide::{
-    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, nothing_to_take_out,
-    plan_for_instance, plan_health, removal, schedule_name, window_end,
+    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, maintenance_mark,
+    nothing_to_take_out, plan_for_instance, plan_health, removal, schedule_name, window_end,
 };
 use crate::render::{InstanceMessage, render, target_list, when};
 use fleetguard::config::CommonConfig;
@@ -656,7 +656,7 @@ where
     fn how(&self, kind: MaintenanceKind, f: &Findings) -> &'static str {
         match (
             self.config.action,
-            removal(kind, self.config.action, f.group.as_ref(), 0, 0),
+            removal(kind, self.config.action, f.group.as_ref(), 0),
         ) {
             (MaintenanceAction::Notify, _) => "tell you about",
             (_, Removal::Replace) => "drain and replace",
@@ -685,7 +685,7 @@ where
         let now = self.clock.now();
         let start = due.window_start.timestamp();
         let end = window_end(start, due.window_end.map(|t| t.timestamp()));
-        let mut how = removal(kind, self.config.action, findings.group.as_ref(), end, now);
+        let mut how = removal(kind, self.config.action, findings.group.as_ref(), end);
         if let (Removal::Replace, Some(g)) = (how, findings.group.as_ref()) {
             // Terminating at once is safe only when a terminate hook holds the instance until
             // it is drained; without one, its tasks would be cut short before the window.
@@ -702,10 +702,7 @@ where
                         g.auto_scaling_group_name
                     ));
                     how = Removal::Drain {
-                        mark: Some(DrainMark {
-                            reason: DrainReason::Stopped,
-                            at: now,
-                        }),
+                        mark: Some(maintenance_mark(end)),
                     };
                 }
                 Err(e) => {
@@ -743,8 +740,10 @@ where
                 Err(e) => part.errors.push(e.to_string()),
             }
         }
-        let took_something = removed.drained.container_instance == Some(DrainResult::Drained)
-            || !removed.drained.deregistered.is_empty();
+        let took_something = matches!(
+            removed.drained.container_instance,
+            Some(DrainResult::Drained | DrainResult::DrainedUnmarked)
+        ) || !removed.drained.deregistered.is_empty();
         if kind.comes_back() && took_something {
             // Never in the past: a window already over is put back soon.
             let at = (end + RETURN_DELAY_SECS).max(now + MIN_SCHEDULE_AHEAD_SECS);
@@ -784,6 +783,10 @@ where
         if let Some(r) = o.container_instance {
             let (text, m) = match r {
                 DrainResult::Drained => ("DRAINING", Outcome::Done),
+                DrainResult::DrainedUnmarked => {
+                    metrics.action(Action::MarkDrain, Outcome::Failed);
+                    ("DRAINING, unmarked", Outcome::Done)
+                }
                 DrainResult::AlreadyDraining => ("already DRAINING", Outcome::AlreadyDone),
             };
             metrics.action(Action::DrainContainerInstance, m);
@@ -830,6 +833,7 @@ fn removed_fields(f: &Findings, r: Option<&Removed>, dry_run: bool) -> Vec<(Stri
             "Drain".to_owned(),
             match res {
                 DrainResult::Drained => "ACTIVE → DRAINING",
+                DrainResult::DrainedUnmarked => fleetguard::text::UNMARKED_DRAIN,
                 DrainResult::AlreadyDraining => "already DRAINING",
             }
             .to_owned(),

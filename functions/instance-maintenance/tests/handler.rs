@@ -5,10 +5,11 @@ use fleetguard::config::CommonConfig;
 use fleetguard::events::health::parse_health_time;
 use fleetguard::notify::{NotificationKind, Phase};
 use fleetguard::out_of_service::Fleet;
-use fleetguard::ports::{DrainReason, OneTimeSchedule};
+use fleetguard::ports::{DrainMark, DrainReason, OneTimeSchedule};
 use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
 use instance_maintenance::Handler;
 use instance_maintenance::config::MaintenanceConfig;
+use instance_maintenance::decide::DEFAULT_WINDOW_SECS;
 use serde_json::{Value, json};
 
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
@@ -158,10 +159,15 @@ async fn a_window_closer_than_the_lead_time_is_acted_on_at_once() {
     assert!(w.schedules.is_empty());
     assert_eq!(w.container_instances[0].status, "DRAINING");
     assert!(w.replaced.is_empty(), "drain, not replace");
-    // Stopped for good or not, a started-again instance comes back drained: marked to undo.
+    // Marked as maintenance until the window's end (no end given: two hours after its start),
+    // so nothing undoes it before the retirement. Marked "stopped, now", asg-lifecycle undid it
+    // five minutes later (issue 23, 1).
     assert_eq!(
-        w.container_instances[0].drain_mark.map(|m| m.reason),
-        Some(DrainReason::Stopped)
+        w.container_instances[0].drain_mark,
+        Some(DrainMark {
+            reason: DrainReason::Maintenance,
+            at: NOW + 600 + DEFAULT_WINDOW_SECS
+        })
     );
 }
 
@@ -520,8 +526,11 @@ async fn without_a_terminate_hook_the_instance_is_drained_not_replaced() {
     assert!(w.replaced.is_empty());
     assert_eq!(w.container_instances[0].status, "DRAINING");
     assert_eq!(
-        w.container_instances[0].drain_mark.map(|m| m.reason),
-        Some(DrainReason::Stopped)
+        w.container_instances[0].drain_mark,
+        Some(DrainMark {
+            reason: DrainReason::Maintenance,
+            at: NOW + 600 + DEFAULT_WINDOW_SECS
+        })
     );
 }
 

@@ -60,15 +60,16 @@ pub fn decide(i: &Interruption, f: &Findings, config: &SpotConfig) -> Plan {
     }
 }
 
-/// The mark a drain carries when the instance is expected back: a Spot stop or hibernation
-/// (started again when capacity returns), a rebalance recommendation (no interruption may
-/// follow). A termination is final: no mark.
+/// The reason a drain carries: a Spot stop or hibernation (started again when capacity
+/// returns), a rebalance recommendation (no interruption may follow), a termination (final:
+/// written only over a mark of ours, so that an earlier rebalance drain is never undone inside
+/// the two minutes; see [`fleetguard::reasons::drain_needs`]).
 pub fn drain_mark(action: Option<&InstanceAction>, now: i64) -> Option<DrainMark> {
     let reason = match action {
         None => DrainReason::Rebalance,
         Some(InstanceAction::Stop) => DrainReason::SpotStop,
         Some(InstanceAction::Hibernate) => DrainReason::SpotHibernate,
-        Some(_) => return None,
+        Some(_) => DrainReason::Interruption,
     };
     Some(DrainMark { reason, at: now })
 }

@@ -74,7 +74,8 @@ where
         let drain_on_sight = !dry_run
             && (interruption.action.is_some() || config.rebalance == RebalanceAction::Drain);
         // A stopped or hibernated instance comes back, and a rebalance recommendation may never
-        // become an interruption: those drains are marked, and `asg-lifecycle` undoes them.
+        // become an interruption: those drains are marked, and `asg-lifecycle` undoes them. A
+        // termination's mark replaces theirs, so nothing undoes it.
         let mark = drain_mark(interruption.action.as_ref(), self.clock.now());
         let (findings, drained) = find(
             &self.fleet,
@@ -123,6 +124,10 @@ where
                 if let (Some(r), Some(ci)) = (o.container_instance, &findings.container_instance) {
                     let (text, m) = match r {
                         DrainResult::Drained => ("DRAINING", Outcome::Done),
+                        DrainResult::DrainedUnmarked => {
+                            metrics.action(Action::MarkDrain, Outcome::Failed);
+                            ("DRAINING, unmarked", Outcome::Done)
+                        }
                         DrainResult::AlreadyDraining => ("already DRAINING", Outcome::AlreadyDone),
                     };
                     metrics.action(Action::DrainContainerInstance, m);

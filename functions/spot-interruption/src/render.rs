@@ -109,6 +109,7 @@ pub fn render(r: &Report<'_>, event: &Event) -> Notification {
         let status = match outcome.and_then(|o| o.container_instance) {
             Some(DrainResult::Drained) => "ACTIVE → DRAINING",
             Some(DrainResult::AlreadyDraining) => "already DRAINING",
+            Some(DrainResult::DrainedUnmarked) => fleetguard::text::UNMARKED_DRAIN,
             None if dry_run && matches!(plan, Plan::Drain { .. }) => "would set DRAINING",
             None => ci.status.as_str(),
         };

@@ -36,6 +36,96 @@ impl Ecs {
         }
     }
 
+    /// `UpdateContainerInstancesState` to DRAINING, ten a call; the ones that failed.
+    async fn set_draining(&self, cluster: &str, arns: &[String]) -> BTreeMap<String, AwsError> {
+        let mut failed = BTreeMap::new();
+        for chunk in arns.chunks(10) {
+            match self
+                .client
+                .update_container_instances_state()
+                .cluster(cluster)
+                .set_container_instances(Some(chunk.to_vec()))
+                .status(ContainerInstanceStatus::Draining)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for x in out.failures() {
+                        let arn = x.arn().unwrap_or_default().to_owned();
+                        let e = update_failure(x);
+                        // A failure that names no container instance fails them all.
+                        if arn.is_empty() {
+                            for a in chunk {
+                                failed.entry(a.clone()).or_insert(e.clone());
+                            }
+                        } else {
+                            failed.entry(arn).or_insert(e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let e = sdk_error("UpdateContainerInstancesState", &e);
+                    for a in chunk {
+                        failed.entry(a.clone()).or_insert(e.clone());
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// `PutAttributes` of the marks, ten a call; the ones that failed. A refused call of several
+    /// is tried again one by one, so that one instance at ECS's attribute limit costs only its
+    /// own mark.
+    async fn put_marks(
+        &self,
+        cluster: &str,
+        marks: &[(String, DrainMark)],
+    ) -> BTreeMap<String, AwsError> {
+        let mut failed = BTreeMap::new();
+        for chunk in marks.chunks(10) {
+            if let Err(e) = self.put_mark_call(cluster, chunk).await {
+                if chunk.len() == 1 {
+                    failed.insert(chunk[0].0.clone(), e);
+                    continue;
+                }
+                for one in chunk {
+                    if let Err(e) = self.put_mark_call(cluster, std::slice::from_ref(one)).await {
+                        failed.insert(one.0.clone(), e);
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    async fn put_mark_call(
+        &self,
+        cluster: &str,
+        marks: &[(String, DrainMark)],
+    ) -> Result<(), AwsError> {
+        let attributes = marks
+            .iter()
+            .filter_map(|(arn, m)| {
+                // By full ARN, so no target type is needed.
+                Attribute::builder()
+                    .name(DRAIN_MARK_ATTRIBUTE)
+                    .value(m.value())
+                    .target_id(arn)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        self.client
+            .put_attributes()
+            .cluster(cluster)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_error("PutAttributes", &e))
+    }
+
     /// `DescribeTasks`, 100 at a time.
     pub async fn describe_tasks(
         &self,
@@ -188,15 +278,15 @@ impl ContainerInstances for Ecs {
         Ok(out)
     }
 
-    /// Write the marks, ten a call, then set DRAINING, ten container instances a call per
-    /// cluster. A mark is written first so that no drain of ours is ever left without it (a
-    /// DRAINING instance without our mark is someone else's, never undone): a container instance
-    /// whose mark failed is not drained, and fails, so the retry does both.
+    /// Set DRAINING and write the marks, ten container instances a call per cluster, the two at
+    /// once: the drain never waits on, or fails with, its bookkeeping. A container instance set
+    /// DRAINING whose first mark could not be written (ECS allows 10 custom attributes) is
+    /// `DrainedUnmarked`: nothing will undo it, and the caller says so. A mark of ours that
+    /// could not be replaced fails, so the retry writes it.
     async fn drain_all(
         &self,
         cis: Vec<(ContainerInstance, Option<DrainMark>)>,
     ) -> Vec<(String, Result<DrainResult, AwsError>)> {
-        let mut results: Vec<(String, Result<DrainResult, AwsError>)> = Vec::new();
         // By cluster: what to set DRAINING, and what to mark.
         let mut work: BTreeMap<String, ClusterDrains> = BTreeMap::new();
         for (ci, mark) in &cis {
@@ -209,83 +299,36 @@ impl ContainerInstances for Ecs {
                 w.1.push((ci.arn.clone(), m));
             }
         }
-        let mut failed: BTreeMap<String, AwsError> = BTreeMap::new();
+        let mut drain_failed: BTreeMap<String, AwsError> = BTreeMap::new();
+        let mut mark_failed: BTreeMap<String, AwsError> = BTreeMap::new();
         for (cluster, (drain, marks)) in &work {
-            for chunk in marks.chunks(10) {
-                let attributes = chunk
-                    .iter()
-                    .filter_map(|(arn, m)| {
-                        // By full ARN, so no target type is needed.
-                        Attribute::builder()
-                            .name(DRAIN_MARK_ATTRIBUTE)
-                            .value(m.value())
-                            .target_id(arn)
-                            .build()
-                            .ok()
-                    })
-                    .collect();
-                if let Err(e) = self
-                    .client
-                    .put_attributes()
-                    .cluster(cluster)
-                    .set_attributes(Some(attributes))
-                    .send()
-                    .await
-                {
-                    let e = sdk_error("PutAttributes", &e);
-                    for (arn, _) in chunk {
-                        failed.insert(arn.clone(), e.clone());
-                    }
-                }
-            }
-            let drain: Vec<String> = drain
-                .iter()
-                .filter(|a| !failed.contains_key(*a))
-                .cloned()
-                .collect();
-            for chunk in drain.chunks(10) {
-                match self
-                    .client
-                    .update_container_instances_state()
-                    .cluster(cluster)
-                    .set_container_instances(Some(chunk.to_vec()))
-                    .status(ContainerInstanceStatus::Draining)
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        for x in out.failures() {
-                            let arn = x.arn().unwrap_or_default().to_owned();
-                            let e = update_failure(x);
-                            // A failure that names no container instance fails them all.
-                            if arn.is_empty() {
-                                for a in chunk {
-                                    failed.entry(a.clone()).or_insert(e.clone());
-                                }
-                            } else {
-                                failed.entry(arn).or_insert(e);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let e = sdk_error("UpdateContainerInstancesState", &e);
-                        for a in chunk {
-                            failed.entry(a.clone()).or_insert(e.clone());
-                        }
-                    }
-                }
-            }
+            let (d, m) = tokio::join!(
+                self.set_draining(cluster, drain),
+                self.put_marks(cluster, marks)
+            );
+            drain_failed.extend(d);
+            mark_failed.extend(m);
         }
-        for (ci, mark) in cis {
-            let (drain, _) = drain_needs(&ci, mark);
-            let r = match failed.remove(&ci.arn) {
-                Some(e) => Err(e),
-                None if drain => Ok(DrainResult::Drained),
-                None => Ok(DrainResult::AlreadyDraining),
-            };
-            results.push((ci.arn, r));
-        }
-        results
+        cis.into_iter()
+            .map(|(ci, mark)| {
+                let (drain, mark) = drain_needs(&ci, mark);
+                let marked = match (mark, mark_failed.remove(&ci.arn)) {
+                    (Some(_), Some(e)) => Err(e),
+                    _ => Ok(()),
+                };
+                let r = match (drain, drain_failed.remove(&ci.arn), marked) {
+                    (true, Some(e), _) => Err(e),
+                    (true, None, Ok(())) => Ok(DrainResult::Drained),
+                    (true, None, Err(e)) => {
+                        tracing::warn!(error = %e, container_instance = %ci.arn, "DRAINING without fleetguard's mark: it will not be undone");
+                        Ok(DrainResult::DrainedUnmarked)
+                    }
+                    (false, _, Err(e)) => Err(e),
+                    (false, _, Ok(())) => Ok(DrainResult::AlreadyDraining),
+                };
+                (ci.arn, r)
+            })
+            .collect()
     }
 
     /// ACTIVE again, then the mark removed: a failure between the two leaves an ACTIVE instance

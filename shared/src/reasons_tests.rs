@@ -1,0 +1,194 @@
+use super::*;
+use DrainReason::*;
+
+fn ci(status: &str, mark: Option<DrainMark>) -> ContainerInstance {
+    ContainerInstance {
+        status: status.into(),
+        agent_connected: true,
+        drain_mark: mark,
+        ..ContainerInstance::default()
+    }
+}
+
+fn m(reason: DrainReason, at: i64) -> DrainMark {
+    DrainMark { reason, at }
+}
+
+#[test]
+fn marks_round_trip_and_other_values_are_not_ours() {
+    for reason in DrainReason::ALL {
+        let mark = m(reason, 42);
+        assert_eq!(DrainMark::parse(&mark.value()), Some(mark));
+    }
+    for other in [
+        "",
+        "drained",
+        "reboot@5",
+        "maintenance@",
+        "maintenance@soon",
+    ] {
+        assert_eq!(DrainMark::parse(other), None, "{other}");
+    }
+}
+
+/// The precedence table of docs/out-of-service.md: (existing, arriving, what is written).
+#[test]
+fn a_weaker_reason_never_replaces_a_stronger_one() {
+    let table = [
+        // A Spot warning after a rebalance drain: the drain is never undone (issue 23, 2).
+        (
+            m(Rebalance, 100),
+            m(Interruption, 200),
+            Some(m(Interruption, 200)),
+        ),
+        (m(Interruption, 100), m(Rebalance, 200), None),
+        (m(Maintenance, 9_000), m(Rebalance, 200), None),
+        (
+            m(Rebalance, 100),
+            m(Maintenance, 9_000),
+            Some(m(Maintenance, 9_000)),
+        ),
+        (m(Maintenance, 9_000), m(SpotStop, 200), None),
+        (
+            m(Maintenance, 9_000),
+            m(Interruption, 200),
+            Some(m(Interruption, 200)),
+        ),
+        (
+            m(SpotStop, 100),
+            m(Maintenance, 9_000),
+            Some(m(Maintenance, 9_000)),
+        ),
+        (m(WarmPool, 100), m(Rebalance, 200), None),
+        (m(Rebalance, 100), m(WarmPool, 200), Some(m(WarmPool, 200))),
+        // Of one rank, the later: a window moved later, a second stop.
+        (
+            m(Maintenance, 9_000),
+            m(Maintenance, 12_000),
+            Some(m(Maintenance, 12_000)),
+        ),
+        (m(Maintenance, 12_000), m(Maintenance, 9_000), None),
+        (m(Stopped, 100), m(SpotStop, 200), Some(m(SpotStop, 200))),
+        (m(SpotStop, 200), m(Stopped, 100), None),
+        (m(Rebalance, 100), m(Rebalance, 100), None),
+    ];
+    for (old, new, written) in table {
+        let (drain, write) = drain_needs(&ci("DRAINING", Some(old)), Some(new));
+        assert!(!drain, "already DRAINING");
+        assert_eq!(write, written, "{old:?} then {new:?}");
+    }
+}
+
+#[test]
+fn what_a_drain_call_writes() {
+    // ACTIVE: drained and marked; a final reason is not written where nothing is to undo.
+    assert_eq!(
+        drain_needs(&ci("ACTIVE", None), Some(m(SpotStop, 1))),
+        (true, Some(m(SpotStop, 1)))
+    );
+    assert_eq!(
+        drain_needs(&ci("ACTIVE", None), Some(m(Interruption, 1))),
+        (true, None)
+    );
+    assert_eq!(drain_needs(&ci("ACTIVE", None), None), (true, None));
+    // Someone else's drain is never marked: its undo is not ours.
+    assert_eq!(
+        drain_needs(&ci("DRAINING", None), Some(m(Maintenance, 1))),
+        (false, None)
+    );
+}
+
+#[test]
+fn an_undo_waits_for_its_reason_to_be_over() {
+    let undo = |mark: DrainMark, now| {
+        decide_undo(mark, &ci("DRAINING", None), Some("InService"), now, 3600)
+    };
+    // Maintenance carries its window's end (issue 23, 1: a retirement's drain was undone 300 s
+    // after it was made, with the retirement 18 minutes away).
+    assert_eq!(undo(m(Maintenance, 10_000), 9_999), Undo::Wait);
+    assert_eq!(undo(m(Maintenance, 10_000), 10_000), Undo::Activate);
+    // A stopped instance cannot be running again within SPOT_RETURN_SECS of its drain.
+    assert_eq!(undo(m(Stopped, 10_000), 10_060), Undo::Wait);
+    assert_eq!(
+        undo(m(Stopped, 10_000), 10_000 + SPOT_RETURN_SECS),
+        Undo::Activate
+    );
+    assert_eq!(undo(m(Rebalance, 10_000), 13_599), Undo::Wait);
+    assert_eq!(undo(m(Rebalance, 10_000), 13_600), Undo::Activate);
+    // An interruption is never over.
+    assert_eq!(undo(m(Interruption, 0), i64::MAX / 2), Undo::Wait);
+    assert!(!undo_may_be_due(m(Interruption, 0), i64::MAX / 2, 0));
+}
+
+#[test]
+fn an_undo_needs_the_instance_back_empty_and_in_service() {
+    let mark = m(Maintenance, 0);
+    let busy = ContainerInstance {
+        running_tasks_count: 2,
+        ..ci("DRAINING", None)
+    };
+    // Tasks still running: it never went (issue 23, 6).
+    assert_eq!(
+        decide_undo(mark, &busy, Some("InService"), 10_000, 0),
+        Undo::Wait
+    );
+    // A rebalance drain is undone mid-drain: no interruption came.
+    assert_eq!(
+        decide_undo(m(Rebalance, 0), &busy, Some("InService"), 10_000, 0),
+        Undo::Activate
+    );
+    for state in [
+        "Terminating:Wait",
+        "Warmed:Pending:Wait",
+        "Warmed:Stopped",
+        "Standby",
+        "Detaching",
+    ] {
+        assert_eq!(
+            decide_undo(mark, &ci("DRAINING", None), Some(state), 10_000, 0),
+            Undo::Wait,
+            "{state}"
+        );
+    }
+    for state in ["InService", "Pending", "Pending:Wait"] {
+        assert_eq!(
+            decide_undo(mark, &ci("DRAINING", None), Some(state), 10_000, 0),
+            Undo::Activate,
+            "{state}"
+        );
+    }
+    let gone = ContainerInstance {
+        agent_connected: false,
+        ..ci("DRAINING", None)
+    };
+    assert_eq!(decide_undo(mark, &gone, None, 10_000, 0), Undo::Wait);
+    // Out of any group: a warm-pool drain cannot be back; the others can.
+    assert_eq!(
+        decide_undo(m(WarmPool, 0), &ci("DRAINING", None), None, 10_000, 0),
+        Undo::Wait
+    );
+    assert_eq!(
+        decide_undo(mark, &ci("DRAINING", None), None, 10_000, 0),
+        Undo::Activate
+    );
+    // ACTIVE again by someone else: an old mark is removed, a young one may be a drain on its
+    // way; an interruption's mark stays.
+    assert_eq!(
+        decide_undo(m(Stopped, 0), &ci("ACTIVE", None), None, STALE_MARK_SECS, 0),
+        Undo::Activate
+    );
+    assert_eq!(
+        decide_undo(
+            m(Stopped, 0),
+            &ci("ACTIVE", None),
+            None,
+            STALE_MARK_SECS - 1,
+            0
+        ),
+        Undo::Wait
+    );
+    assert_eq!(
+        decide_undo(m(Interruption, 0), &ci("ACTIVE", None), None, 99_999, 0),
+        Undo::Wait
+    );
+}

@@ -1,0 +1,337 @@
+//! Where one function's drain meets another's undo (issue 23, situations 1–3 and 6): the real
+//! `spot-interruption`, `instance-maintenance` and `asg-lifecycle` handlers over one in-memory
+//! AWS that answers ECS's attribute calls as ECS documents (10 custom attributes at most).
+
+use fleetguard::config::CommonConfig;
+use fleetguard::notify::NotificationKind;
+use fleetguard::out_of_service::Fleet;
+use fleetguard::ports::{Clock, DRAIN_MARK_ATTRIBUTE, DrainMark, DrainReason};
+use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+const NOW: i64 = 1_800_000_000;
+
+type Spot = spot_interruption::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+type Asg = asg_lifecycle::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+type Maintenance = instance_maintenance::Handler<FakeAws, FakeAws, FakeAws, FakeAws, FakeNotifier>;
+
+struct World {
+    aws: FakeAws,
+    clock: FakeClock,
+    notifier: FakeNotifier,
+}
+
+impl World {
+    /// An instance in service in group `workers`, with a container instance running two tasks.
+    fn new() -> Self {
+        let aws = FakeAws::new();
+        aws.group("workers", &[], &[]);
+        aws.group_instance("workers", INSTANCE, "InService");
+        aws.container_instance("prod", INSTANCE, "checkout-api", 2);
+        let clock = FakeClock::at(NOW);
+        let notifier = FakeNotifier::on_clock({
+            let c = clock.clone();
+            move || Clock::now(&c)
+        });
+        Self {
+            aws,
+            clock,
+            notifier,
+        }
+    }
+
+    fn fleet(&self) -> Fleet<FakeAws, FakeAws, FakeAws> {
+        Fleet {
+            ecs: self.aws.clone(),
+            elbv2: self.aws.clone(),
+            autoscaling: self.aws.clone(),
+        }
+    }
+
+    fn spot(&self, env: &[(&str, &str)]) -> Spot {
+        let lookup = fleetguard::config::lookup_in(env);
+        spot_interruption::Handler {
+            common: CommonConfig::from_lookup(&lookup).unwrap(),
+            config: spot_interruption::config::SpotConfig::from_lookup(&lookup).unwrap(),
+            fleet: self.fleet(),
+            notifier: self.notifier.clone(),
+            clock: Arc::new(self.clock.clone()),
+        }
+    }
+
+    fn asg(&self, env: &[(&str, &str)]) -> Asg {
+        let lookup = fleetguard::config::lookup_in(env);
+        asg_lifecycle::Handler {
+            common: CommonConfig::from_lookup(&lookup).unwrap(),
+            lifecycle: asg_lifecycle::Lifecycle {
+                fleet: self.fleet(),
+                config: asg_lifecycle::config::LifecycleConfig::from_lookup(lookup).unwrap(),
+                dry_run: false,
+                clock: Arc::new(self.clock.clone()),
+                starts: Default::default(),
+                notifier: self.notifier.clone(),
+            },
+        }
+    }
+
+    fn maintenance(&self) -> Maintenance {
+        let lookup = fleetguard::config::lookup_in(&[
+            ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/s"),
+            (
+                "SCHEDULE_TARGET_ARN",
+                "arn:aws:lambda:us-east-1:123456789012:function:f",
+            ),
+        ]);
+        instance_maintenance::Handler {
+            common: CommonConfig::from_lookup(&lookup).unwrap(),
+            config: instance_maintenance::config::MaintenanceConfig::from_lookup(&lookup).unwrap(),
+            fleet: self.fleet(),
+            schedules: self.aws.clone(),
+            notifier: self.notifier.clone(),
+            clock: Arc::new(self.clock.clone()),
+        }
+    }
+
+    fn status(&self) -> (String, Option<DrainMark>) {
+        let w = self.aws.world();
+        let ci = &w.container_instances[0];
+        (ci.status.clone(), ci.drain_mark)
+    }
+
+    /// What ECS sends when the container instance changes, as it is now.
+    fn container_instance_event(&self) -> Value {
+        let ci = self.aws.world().container_instances[0].clone();
+        json!({
+            "version": "0", "id": format!("ci-{}", self.clock.now()),
+            "detail-type": "ECS Container Instance State Change", "source": "aws.ecs",
+            "account": "123456789012", "region": "us-east-1",
+            "time": rfc3339(self.clock.now()), "resources": [ci.arn],
+            "detail": {
+                "clusterArn": ci.cluster_arn, "containerInstanceArn": ci.arn,
+                "ec2InstanceId": ci.ec2_instance_id, "status": ci.status,
+                "agentConnected": ci.agent_connected,
+                "runningTasksCount": ci.running_tasks_count,
+                "pendingTasksCount": ci.pending_tasks_count, "version": self.clock.now(),
+                "attributes": ci.drain_mark.map(|m| vec![json!({"name": DRAIN_MARK_ATTRIBUTE, "value": m.value()})]).unwrap_or_default(),
+                "registeredResources": [], "remainingResources": [],
+                "registeredAt": rfc3339(NOW - 86_400), "updatedAt": rfc3339(self.clock.now()),
+            }
+        })
+    }
+
+    /// Every way `asg-lifecycle` may undo a drain, now: the ECS event and the sweep.
+    async fn asg_looks(&self, asg: &Asg) {
+        invoke(asg, &self.container_instance_event()).await.unwrap();
+        let mut sweep = sample("asg/scheduled-sweep.json");
+        sweep["time"] = json!(rfc3339(self.clock.now()));
+        invoke(asg, &sweep).await.unwrap();
+    }
+
+    /// The instance stopped and started again: its tasks are gone, its agent back.
+    fn stopped_and_started(&self) {
+        self.aws.stop_tasks_of(INSTANCE);
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339()
+}
+
+/// A sample event at `t`, about this world's instance.
+fn event_at(file: &str, t: i64) -> Value {
+    let mut e = sample(file);
+    e["time"] = json!(rfc3339(t));
+    if e["detail"].get("instance-id").is_some() {
+        e["detail"]["instance-id"] = json!(INSTANCE);
+    }
+    e
+}
+
+/// Situation 1: a retirement's drain was undone by asg-lifecycle 300 s later (its mark said
+/// "stopped, now"), with the retirement 18 minutes away. It is held to the window's end.
+#[tokio::test]
+async fn a_maintenance_drain_is_not_undone_before_its_window_is_over() {
+    let w = World::new();
+    let start = NOW + 18 * 60;
+    let mut health = event_at("maintenance/health-retirement.json", NOW);
+    health["detail"]["startTime"] = json!(
+        chrono::DateTime::from_timestamp(start, 0)
+            .unwrap()
+            .to_rfc2822()
+    );
+    health["detail"].as_object_mut().unwrap().remove("endTime");
+    invoke(&w.maintenance(), &health).await.unwrap();
+    assert_eq!(w.status().0, "DRAINING");
+    let asg = w.asg(&[]);
+    // Tasks gone (drained), agent still connected: five, ten, fifteen minutes later.
+    w.aws.stop_tasks_of(INSTANCE);
+    for after in [300, 600, 900, 17 * 60] {
+        w.clock.set(NOW + after);
+        w.asg_looks(&asg).await;
+        assert_eq!(w.status().0, "DRAINING", "{after} s after the drain");
+    }
+    assert!(w.aws.world().activated.is_empty());
+    // The window over (no end given: two hours) and the instance back: undone.
+    w.clock.set(start + 7200 + 60);
+    w.stopped_and_started();
+    w.asg_looks(&asg).await;
+    assert_eq!(w.status(), ("ACTIVE".into(), None));
+}
+
+/// Situation 2: a rebalance drain, then an interruption warning for the same instance. The
+/// warning's mark replaces the rebalance one, so `REBALANCE_UNDO_SECONDS` running out inside
+/// the two minutes undoes nothing.
+#[tokio::test]
+async fn an_interruption_after_a_rebalance_drain_is_never_undone() {
+    let w = World::new();
+    let spot = w.spot(&[("REBALANCE_ACTION", "drain")]);
+    invoke(&spot, &event_at("spot/rebalance-recommendation.json", NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.status(),
+        (
+            "DRAINING".into(),
+            Some(DrainMark {
+                reason: DrainReason::Rebalance,
+                at: NOW
+            })
+        )
+    );
+    w.clock.set(NOW + 500);
+    invoke(
+        &spot,
+        &event_at("spot/interruption-terminate.json", NOW + 500),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.status().1.map(|m| m.reason),
+        Some(DrainReason::Interruption)
+    );
+    // The rebalance hold (600 s) runs out 100 s into the two minutes; and long after.
+    let asg = w.asg(&[("REBALANCE_UNDO_SECONDS", "600")]);
+    for t in [NOW + 601, NOW + 619, NOW + 3600] {
+        w.clock.set(t);
+        w.asg_looks(&asg).await;
+        assert_eq!(w.status().0, "DRAINING", "at +{}", t - NOW);
+    }
+    assert!(w.aws.world().activated.is_empty());
+    // A rebalance recommendation after the warning does not weaken it.
+    invoke(
+        &spot,
+        &event_at("spot/rebalance-recommendation.json", NOW + 3600),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.status().1.map(|m| m.reason),
+        Some(DrainReason::Interruption)
+    );
+}
+
+/// A terminate warning on an instance fleetguard never drained writes no mark: nothing is to
+/// be undone, and the two minutes are not spent on an attribute call.
+#[tokio::test]
+async fn a_terminate_warning_alone_costs_no_attribute_call() {
+    let w = World::new();
+    invoke(
+        &w.spot(&[]),
+        &event_at("spot/interruption-terminate.json", NOW),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.status(), ("DRAINING".into(), None));
+    assert_eq!(w.aws.calls_of("PutAttributes"), 0);
+}
+
+/// Situation 3: at ECS's 10 custom attributes, a drain that writes its mark was refused, and
+/// the instance stayed ACTIVE through its stop. It drains; the refusal is told and counted.
+#[tokio::test]
+async fn a_drain_happens_at_the_attribute_limit_and_says_it_will_not_be_undone() {
+    for file in [
+        "spot/interruption-stop.json",
+        "spot/interruption-hibernate.json",
+        "spot/rebalance-recommendation.json",
+    ] {
+        let w = World::new();
+        let arn = w.aws.world().container_instances[0].arn.clone();
+        w.aws.world().custom_attributes.insert(arn, 10);
+        let out = invoke(
+            &w.spot(&[("REBALANCE_ACTION", "drain")]),
+            &event_at(file, NOW),
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.status(), ("DRAINING".into(), None), "{file}");
+        assert!(
+            out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+            "{file}: {:?}",
+            out.actions
+        );
+        let sent = w.notifier.sent();
+        assert!(
+            sent.iter().any(|n| n
+                .fields
+                .iter()
+                .any(|f| f.value.contains("ECS refused fleetguard's mark"))),
+            "{file}: the message says it will not be undone"
+        );
+        // Nothing is left for an undo that will never run.
+        assert!(w.aws.world().container_instances[0].drain_mark.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_maintenance_drain_happens_at_the_attribute_limit() {
+    let w = World::new();
+    let arn = w.aws.world().container_instances[0].arn.clone();
+    w.aws.world().custom_attributes.insert(arn, 10);
+    let out = invoke(
+        &w.maintenance(),
+        &event_at("maintenance/instance-stopping.json", NOW),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.status(), ("DRAINING".into(), None));
+    assert!(
+        out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+        "{:?}",
+        out.actions
+    );
+    assert!(
+        w.notifier
+            .sent()
+            .iter()
+            .any(|n| n.kind == NotificationKind::InstanceStopping
+                && n.fields.iter().any(|f| f.value.contains("ECS refused"))),
+        "{:?}",
+        w.notifier.sent()
+    );
+}
+
+/// Situation 6: the sweep undid a drain whose instance still ran tasks (it never went).
+#[tokio::test]
+async fn the_sweep_never_undoes_a_stop_drain_of_an_instance_still_running_tasks() {
+    let w = World::new();
+    invoke(&w.spot(&[]), &event_at("spot/interruption-stop.json", NOW))
+        .await
+        .unwrap();
+    assert_eq!(w.status().1.map(|m| m.reason), Some(DrainReason::SpotStop));
+    let asg = w.asg(&[]);
+    w.clock.set(NOW + 900);
+    let mut sweep = sample("asg/scheduled-sweep.json");
+    sweep["time"] = json!(rfc3339(NOW + 900));
+    invoke(&asg, &sweep).await.unwrap();
+    assert_eq!(
+        w.status().0,
+        "DRAINING",
+        "two tasks still run: it never stopped"
+    );
+    // Stopped and started again: undone.
+    w.stopped_and_started();
+    invoke(&asg, &sweep).await.unwrap();
+    assert_eq!(w.status(), ("ACTIVE".into(), None));
+}
