@@ -224,10 +224,10 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         status: Option<&str>,
     ) -> impl Future<Output = Result<Vec<ContainerInstance>, AwsError>> + Send;
 
-    /// Set DRAINING (`UpdateContainerInstancesState`, ten a call) and write each mark
-    /// (`PutAttributes`, ten a call), at once, as [`drain_needs`] says: already DRAINING makes no
-    /// drain call. A drain whose first mark failed still happens (`DrainedUnmarked`); a mark of
-    /// ours that could not be replaced fails. One result per container instance, by ARN.
+    /// Write each mark (`PutAttributes`, ten a call), then set DRAINING
+    /// (`UpdateContainerInstancesState`, ten a call), as [`drain_needs`] says: already DRAINING
+    /// makes no drain call. A drain whose first mark failed still happens (`DrainedUnmarked`); a
+    /// mark of ours that could not be replaced fails. One result per container instance, by ARN.
     fn drain_all(
         &self,
         cis: Vec<(ContainerInstance, Option<DrainMark>)>,

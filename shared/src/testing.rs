@@ -412,8 +412,26 @@ impl ContainerInstances for FakeAws {
                     (ci, d, m)
                 })
                 .collect();
-            // As the adapter: the drain and the marks at once; a refused call of several marks
-            // tried again one by one.
+            // As the adapter: the marks first (a refused call of several tried again one by one).
+            let marks: Vec<(&str, DrainMark)> = wanted
+                .iter()
+                .filter_map(|w| Some((w.0.arn.as_str(), w.2?)))
+                .collect();
+            let mut mark_failed: BTreeMap<&str, AwsError> = BTreeMap::new();
+            if !marks.is_empty()
+                && let Err(e) = self.put_marks(&marks).await
+            {
+                if marks.len() == 1 {
+                    mark_failed.insert(marks[0].0, e);
+                } else {
+                    for one in &marks {
+                        if let Err(e) = self.put_marks(std::slice::from_ref(one)).await {
+                            mark_failed.insert(one.0, e);
+                        }
+                    }
+                }
+            }
+            // Then the drain, whatever became of the marks.
             let to_drain: Vec<&str> = wanted
                 .iter()
                 .filter(|w| w.1)
@@ -432,22 +450,19 @@ impl ContainerInstances for FakeAws {
                         }
                     })
             };
-            let marks: Vec<(&str, DrainMark)> = wanted
+            // As the adapter: a mark that failed other than at the limit is tried once more.
+            let again: Vec<(&str, DrainMark)> = marks
                 .iter()
-                .filter_map(|w| Some((w.0.arn.as_str(), w.2?)))
+                .filter(|(arn, _)| {
+                    mark_failed.get(arn).is_some_and(|e| {
+                        e.code.as_deref() != Some("AttributeLimitExceededException")
+                    })
+                })
+                .copied()
                 .collect();
-            let mut mark_failed: BTreeMap<&str, AwsError> = BTreeMap::new();
-            if !marks.is_empty()
-                && let Err(e) = self.put_marks(&marks).await
-            {
-                if marks.len() == 1 {
-                    mark_failed.insert(marks[0].0, e);
-                } else {
-                    for one in &marks {
-                        if let Err(e) = self.put_marks(std::slice::from_ref(one)).await {
-                            mark_failed.insert(one.0, e);
-                        }
-                    }
+            for one in &again {
+                if self.put_marks(std::slice::from_ref(one)).await.is_ok() {
+                    mark_failed.remove(one.0);
                 }
             }
             for (ci, drain, mark) in wanted {

@@ -29,7 +29,7 @@ pub fn cut(s: &str, max: usize) -> String {
 }
 
 /// Said wherever a drain could not be marked: what it means, and what to do.
-pub const UNMARKED_DRAIN: &str = "DRAINING, but ECS refused fleetguard's mark (10 custom attributes at most): fleetguard will not set it ACTIVE again when it is back; set it ACTIVE by hand then";
+pub const UNMARKED_DRAIN: &str = "DRAINING, but fleetguard's mark could not be written (ECS allows 10 custom attributes a container instance, or the call failed twice): fleetguard will not set it ACTIVE again when it is back; set it ACTIVE by hand then";
 
 #[cfg(test)]
 mod tests {

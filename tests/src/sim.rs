@@ -73,6 +73,9 @@ pub struct Stats {
     pub warm_pool_returns: usize,
     pub concurrent_duplicates: usize,
     pub timed_out: usize,
+    /// Seeds with an instance at ECS's attribute limit, and how many of them told so.
+    pub unmarked: usize,
+    pub unmarked_told: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,6 +142,9 @@ struct Sim {
     terminated_busy: Vec<(usize, i64)>,
     violations: Vec<String>,
     stats: Stats,
+    /// The instance whose container instance already has 10 custom attributes of other tools:
+    /// ECS refuses our mark.
+    at_limit: Option<usize>,
 }
 
 fn instance_id(i: usize) -> String {
@@ -255,7 +261,20 @@ impl Sim {
             notifier,
             clock: Arc::new(clock.clone()),
         };
+        // In a quarter of the seeds, one container instance is at ECS's attribute limit.
+        let at_limit = (n > 0 && rng.random_bool(0.25)).then(|| rng.random_range(0..n));
+        if let Some(i) = at_limit {
+            let mut w = aws.world();
+            let arn = w
+                .container_instances
+                .iter()
+                .find(|c| c.ec2_instance_id == instances[i].id)
+                .map(|c| c.arn.clone())
+                .unwrap();
+            w.custom_attributes.insert(arn, 10);
+        }
         let mut sim = Sim {
+            at_limit,
             rng,
             late_cluster,
             now: T0,
@@ -516,7 +535,9 @@ impl Sim {
         self.seen_heartbeats += heartbeats.len();
         for (group, hook, instance, result) in &completions {
             if hook == JOIN_HOOK {
-                if *result != fleetguard::ports::LifecycleActionResult::Continue {
+                if *result != fleetguard::ports::LifecycleActionResult::Continue
+                    && !self.unmarked_and_told(instance)
+                {
                     self.violations.push(format!(
                         "t+{}: the launch of {instance} back from the warm pool was abandoned",
                         self.now - T0
@@ -603,8 +624,10 @@ impl Sim {
             self.instances[i].terminated = true;
             if warm {
                 // Stopped in the warm pool: the agent goes, the container instance stays (as we
-                // left it), and the instance comes back later.
+                // left it), and the instance comes back later. What still ran (a forced drain)
+                // stopped with it: the agent reports it STOPPED when it reconnects.
                 self.aws.group_instance(&group, &id, "Warmed:Stopped");
+                self.aws.stop_tasks_of(&id);
                 {
                     let mut w = self.aws.world();
                     for c in w
@@ -668,6 +691,25 @@ impl Sim {
             .flatten()
             .filter(|(x, _)| x == id)
             .count()
+    }
+
+    /// The instance at ECS's attribute limit: its drain cannot be marked, so it is neither
+    /// undone nor dated (no drained message); only the safety invariants hold for it. The
+    /// message that says so goes out once, from the invocation that drained, and is lost if that
+    /// invocation dies first (a documented limit; counted in `Stats::unmarked_told`).
+    fn unmarked_and_told(&self, instance: &str) -> bool {
+        self.at_limit
+            .is_some_and(|i| self.instances[i].id == instance)
+    }
+
+    fn count_unmarked(&mut self) {
+        let Some(i) = self.at_limit else { return };
+        let id = self.instances[i].id.clone();
+        let told = self.asg.lifecycle.notifier.sent().iter().any(|n| {
+            n.dedupe_key.starts_with("unmarked-drain|") && n.title.starts_with(id.as_str())
+        });
+        self.stats.unmarked += 1;
+        self.stats.unmarked_told += usize::from(told);
     }
 
     fn delivered(&self, kind: NotificationKind, group: &str, instance: &str) -> bool {
@@ -922,6 +964,7 @@ impl Sim {
     }
 
     fn finish(&mut self) {
+        self.count_unmarked();
         for i in 0..self.instances.len() {
             let x = &self.instances[i];
             let Some(at) = x.returned_at else { continue };
@@ -940,6 +983,11 @@ impl Sim {
                     w.pending.iter().any(|p| p.2 == id),
                 )
             };
+            if self.unmarked_and_told(&id) {
+                // ECS refused our mark: the drain stays, as the message said (launch abandoned:
+                // the group replaces the instance).
+                continue;
+            }
             if status != Some(("ACTIVE".into(), false))
                 || state.as_deref() != Some("InService")
                 || pending
@@ -985,7 +1033,9 @@ impl Sim {
             } else if drained {
                 self.stats.drained += 1;
             }
-            if x.had_work && !(drained || forced) {
+            // At ECS's attribute limit, a warm-pool drain leaves no mark to date it by: the
+            // message that it could not be marked stands in for the drained one (a limit).
+            if x.had_work && !(drained || forced || self.unmarked_and_told(&id)) {
                 self.violations.push(format!(
                     "{id}: drained, but no drained or forced message was delivered"
                 ));

@@ -276,7 +276,7 @@ async fn a_drain_happens_at_the_attribute_limit_and_says_it_will_not_be_undone()
             sent.iter().any(|n| n
                 .fields
                 .iter()
-                .any(|f| f.value.contains("ECS refused fleetguard's mark"))),
+                .any(|f| f.value.contains("mark could not be written"))),
             "{file}: the message says it will not be undone"
         );
         // Nothing is left for an undo that will never run.
@@ -306,7 +306,9 @@ async fn a_maintenance_drain_happens_at_the_attribute_limit() {
             .sent()
             .iter()
             .any(|n| n.kind == NotificationKind::InstanceStopping
-                && n.fields.iter().any(|f| f.value.contains("ECS refused"))),
+                && n.fields
+                    .iter()
+                    .any(|f| f.value.contains("mark could not be written"))),
         "{:?}",
         w.notifier.sent()
     );
@@ -334,4 +336,29 @@ async fn the_sweep_never_undoes_a_stop_drain_of_an_instance_still_running_tasks(
     w.stopped_and_started();
     invoke(&asg, &sweep).await.unwrap();
     assert_eq!(w.status(), ("ACTIVE".into(), None));
+}
+
+/// A mark whose call failed (throttled past the SDK's retries) never holds the drain back; it
+/// is tried again once the drain is made, and told when that fails too.
+#[tokio::test]
+async fn a_failed_mark_never_holds_the_drain_back() {
+    let w = World::new();
+    w.aws.throttle("PutAttributes", 1);
+    invoke(&w.spot(&[]), &event_at("spot/interruption-stop.json", NOW))
+        .await
+        .unwrap();
+    assert_eq!(w.status().0, "DRAINING");
+    assert_eq!(w.status().1.map(|m| m.reason), Some(DrainReason::SpotStop));
+
+    let w = World::new();
+    w.aws.throttle("PutAttributes", 2);
+    let out = invoke(&w.spot(&[]), &event_at("spot/interruption-stop.json", NOW))
+        .await
+        .unwrap();
+    assert_eq!(w.status(), ("DRAINING".into(), None));
+    assert!(
+        out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+        "{:?}",
+        out.actions
+    );
 }

@@ -27,6 +27,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.warm_pool_returns += s.warm_pool_returns;
                 total.concurrent_duplicates += s.concurrent_duplicates;
                 total.timed_out += s.timed_out;
+                total.unmarked += s.unmarked;
+                total.unmarked_told += s.unmarked_told;
             }
             Err(v) => failures.push((seed, v)),
         }
@@ -48,4 +50,6 @@ async fn invariants_hold_over_seeded_fleets() {
         total.warm_pool_returns > 0 && total.concurrent_duplicates > 0 && total.timed_out > 0,
         "{total:?}"
     );
+    // Instances at ECS's attribute limit were drained, and most were told.
+    assert!(total.unmarked > 0 && total.unmarked_told > 0, "{total:?}");
 }

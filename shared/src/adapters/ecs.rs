@@ -278,11 +278,11 @@ impl ContainerInstances for Ecs {
         Ok(out)
     }
 
-    /// Set DRAINING and write the marks, ten container instances a call per cluster, the two at
-    /// once: the drain never waits on, or fails with, its bookkeeping. A container instance set
-    /// DRAINING whose first mark could not be written (ECS allows 10 custom attributes) is
-    /// `DrainedUnmarked`: nothing will undo it, and the caller says so. A mark of ours that
-    /// could not be replaced fails, so the retry writes it.
+    /// Write the marks, then set DRAINING, ten container instances a call per cluster. The drain
+    /// never fails with its bookkeeping: a container instance whose first mark could not be
+    /// written (ECS allows 10 custom attributes) is still set DRAINING, as `DrainedUnmarked`:
+    /// nothing will undo it, and the caller says so. A mark of ours that could not be replaced
+    /// fails, so the retry writes it.
     async fn drain_all(
         &self,
         cis: Vec<(ContainerInstance, Option<DrainMark>)>,
@@ -302,12 +302,24 @@ impl ContainerInstances for Ecs {
         let mut drain_failed: BTreeMap<String, AwsError> = BTreeMap::new();
         let mut mark_failed: BTreeMap<String, AwsError> = BTreeMap::new();
         for (cluster, (drain, marks)) in &work {
-            let (d, m) = tokio::join!(
-                self.set_draining(cluster, drain),
-                self.put_marks(cluster, marks)
+            // The mark first: an invocation that dies between the two calls then leaves a marked
+            // ACTIVE instance (the retry drains it), never an unmarked drain of ours that
+            // nothing would undo (found by the fleet simulator, 9 seeds in 1,000).
+            let failed = self.put_marks(cluster, marks).await;
+            drain_failed.extend(self.set_draining(cluster, drain).await);
+            // A mark that failed gets a second chance once the drain is made (a throttled call,
+            // past the SDK's retries); a limit refusal is refused again.
+            let again: Vec<(String, DrainMark)> = marks
+                .iter()
+                .filter(|(arn, _)| failed.contains_key(arn) && !is_limit(&failed[arn]))
+                .cloned()
+                .collect();
+            let again_failed = self.put_marks(cluster, &again).await;
+            mark_failed.extend(
+                failed
+                    .into_iter()
+                    .filter(|(arn, e)| is_limit(e) || again_failed.contains_key(arn)),
             );
-            drain_failed.extend(d);
-            mark_failed.extend(m);
         }
         cis.into_iter()
             .map(|(ci, mark)| {
@@ -608,6 +620,11 @@ fn cluster_arn(cluster: &str, container_instance_arn: &str) -> String {
 
 /// A container instance `UpdateContainerInstancesState` reports as failed (HTTP 200 with a
 /// `failures` entry): an error naming its reason.
+/// ECS's answer to an 11th custom attribute on a resource.
+fn is_limit(e: &AwsError) -> bool {
+    e.code.as_deref() == Some("AttributeLimitExceededException")
+}
+
 fn update_failure(f: &aws_sdk_ecs::types::Failure) -> AwsError {
     AwsError::other(
         "UpdateContainerInstancesState",
