@@ -5,7 +5,9 @@
 //! policies against every call the functions make, and the READMEs' input and output tables.
 //!
 //! Needs Terraform >= 1.7 (`scripts/tf.sh` says how to get it) and, for the IAM check, Node.js
-//! with npm. `FLEETGUARD_SKIP_INFRA=1` skips these tests, saying so.
+//! with npm. They are `#[ignore]`d so that a skip shows: `make test` runs them
+//! (`--include-ignored`), `FLEETGUARD_SKIP_INFRA=1 make test` does not, and the summary counts
+//! them as skipped.
 
 use fleetguard_integration::{LocalAws, python, repo_root};
 use serde_json::Value;
@@ -15,17 +17,14 @@ use std::process::{Command, Output};
 
 const EXAMPLES: [&str; 3] = ["ecs-spot", "ec2-alb", "fargate-alarms"];
 
-fn skipped(test: &str) -> bool {
-    if std::env::var("FLEETGUARD_SKIP_INFRA").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: FLEETGUARD_SKIP_INFRA=1");
-        return true;
-    }
+/// Terraform is needed; without it the test fails saying how to get it. (`make test` runs these
+/// ignored tests; `FLEETGUARD_SKIP_INFRA=1 make test` leaves them out, counted as skipped.)
+fn require_terraform() {
     assert!(
         Command::new("terraform").arg("version").output().is_ok(),
         "terraform is not installed: the infra checks need Terraform >= 1.5 \
-         (https://developer.hashicorp.com/terraform/install), or FLEETGUARD_SKIP_INFRA=1 to skip them"
+         (https://developer.hashicorp.com/terraform/install), or FLEETGUARD_SKIP_INFRA=1 make test to skip them"
     );
-    false
 }
 
 fn tf(dir: &Path, data_dir: &Path, args: &[&str]) -> Output {
@@ -81,10 +80,9 @@ fn init(dir: &Path, data_dir: &Path) {
 }
 
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn terraform_fmt_and_validate_the_module_and_every_example() {
-    if skipped("terraform_fmt_and_validate") {
-        return;
-    }
+    require_terraform();
     let infra = repo_root().join("infra");
     let o = tf(
         &infra,
@@ -114,10 +112,9 @@ fn terraform_fmt_and_validate_the_module_and_every_example() {
 /// `terraform test` (infra/tests/*.tftest.hcl): the module's safety defaults and preconditions
 /// against a mock provider.
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn terraform_test_of_the_module_passes() {
-    if skipped("terraform test") {
-        return;
-    }
+    require_terraform();
     let infra = repo_root().join("infra");
     let data = tempdir("tftest");
     init(&infra, &data);
@@ -132,10 +129,9 @@ fn terraform_test_of_the_module_passes() {
 }
 
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn checkov_passes_and_every_skip_says_why() {
-    if skipped("checkov") {
-        return;
-    }
+    require_terraform();
     let venv = std::env::var("FLEETGUARD_CHECKOV_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -325,10 +321,9 @@ fn intended(e: &Value) -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn every_sample_event_reaches_exactly_the_rules_of_its_function() {
-    if skipped("event patterns") {
-        return;
-    }
+    require_terraform();
     let (patterns, targets) = render_patterns("");
     let aws = LocalAws::start();
     let events = repo_root().join("events");
@@ -373,10 +368,9 @@ fn every_sample_event_reaches_exactly_the_rules_of_its_function() {
 }
 
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn narrowed_patterns_only_match_the_given_clusters_groups_and_hooks() {
-    if skipped("narrowed event patterns") {
-        return;
-    }
+    require_terraform();
     let (patterns, _) = render_patterns(
         r#"  ecs_cluster_arns = ["arn:aws:ecs:eu-west-1:482917350264:cluster/prod-ecs"]
   auto_scaling_group_names = ["prod-ecs-spot-asg"]
@@ -629,10 +623,9 @@ fn example_applies_and_destroys(example: &str, expected: &[(&str, &str)], absent
 /// Every example applied and destroyed, each against its own moto and at the same time: the
 /// applies mostly wait on the provider's waiters (a load balancer's ~60 s), not on the CPU.
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn every_example_applies_and_destroys_against_moto() {
-    if skipped("apply the examples against moto") {
-        return;
-    }
+    require_terraform();
     std::thread::scope(|scope| {
         let ecs_spot = scope.spawn(|| {
             example_applies_and_destroys(
@@ -816,10 +809,9 @@ fn readmes_list_every_input_and_output() {
 ///   scale-in drained to its completion, a failed deployment, alarms), against moto with IAM
 ///   authorization on (tests/infra/iam_enforce.py): nothing is denied.
 #[test]
+#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
 fn iam_every_call_is_granted_scoped_and_enforced() {
-    if skipped("IAM") {
-        return;
-    }
+    require_terraform();
     let sim = std::env::var("FLEETGUARD_IAM_SIM")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {

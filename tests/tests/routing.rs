@@ -1,5 +1,6 @@
 //! Each function's entry acknowledges exactly the events it owns, skips the others with a
-//! reason, and rejects malformed input with an error: every sample event through every function,
+//! reason, and rejects malformed input with an error: every sample event through each of the five
+//! functions,
 //! each handler over the in-memory fakes (an empty account), so the owned events run the
 //! function's own paths too.
 
@@ -42,6 +43,7 @@ async fn route_every_sample<F: Function>(function: &F) -> usize {
         let result = invoke(function, &payload).await;
         if expect.get("error").is_some() {
             assert!(result.is_err(), "{name}: {} should reject it", F::NAME);
+            checked += 1;
             continue;
         }
         let summary = result.unwrap_or_else(|e| panic!("{name} in {}: {e}", F::NAME));
@@ -113,5 +115,31 @@ async fn every_function_routes_every_sample_event() {
         notifier: FakeNotifier::new(),
     })
     .await;
-    assert!(checked > 300, "only {checked} checks ran");
+    let lookup = fleetguard::config::lookup_in(&[
+        ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/s"),
+        (
+            "SCHEDULE_TARGET_ARN",
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+        ),
+    ]);
+    let aws = FakeAws::new();
+    checked += route_every_sample(&instance_maintenance::Handler {
+        common: common(),
+        config: instance_maintenance::config::MaintenanceConfig::from_lookup(&lookup).unwrap(),
+        fleet: fleet(),
+        schedules: aws,
+        notifier: FakeNotifier::new(),
+        clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
+    })
+    .await;
+    // Every JSON sample of the manifest, through each of the five functions.
+    let dir = repo_root().join("events");
+    let samples = manifest()
+        .keys()
+        .filter(|name| {
+            serde_json::from_slice::<Value>(&std::fs::read(dir.join(name)).unwrap()).is_ok()
+        })
+        .count();
+    assert!(samples > 60, "only {samples} samples");
+    assert_eq!(checked, 5 * samples);
 }

@@ -25,16 +25,17 @@ async fn every_kind_and_ingress_is_one_message() {
         ("alarms/anomaly-detection.json", "anomaly"),
         ("alarms/multi-time-series.json", "multi-time-series"),
         ("alarms/composite.json", "composite"),
-        ("alarms/contributor.json", ""),
+        ("alarms/contributor.json", "TableName=orders"),
         ("alarms/insufficient-data.json", "INSUFFICIENT_DATA"),
-        ("alarms/tagged.json", ""),
-        ("alarms/sns-metric.json", ""),
+        ("alarms/tagged.json", "payments"),
+        ("alarms/sns-metric.json", "checkout-api-cpu-high"),
         ("alarms/sns-metric-math.json", "metric math"),
         ("alarms/sns-composite.json", "composite"),
-        ("alarms/action-metric.json", ""),
+        ("alarms/action-metric.json", "orders-worker-errors"),
         ("alarms/action-composite.json", "composite"),
     ];
     for (file, expect) in cases {
+        assert!(!expect.is_empty(), "{file}: every case names something");
         let h = handler(&[]);
         let out = invoke(&h, &sample(file))
             .await
