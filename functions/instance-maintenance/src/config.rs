@@ -1,7 +1,7 @@
 //! `instance-maintenance`'s settings: `MAINTENANCE_ACTION`, `MAINTENANCE_LEAD_SECONDS`,
 //! `SCHEDULER_ROLE_ARN`, `SCHEDULE_TARGET_ARN`, `SCHEDULE_GROUP`, and the scope every function
 //! that takes instances out of service shares (`ECS_CLUSTERS`, `TARGET_GROUP_ARNS`,
-//! `MANAGED_ASG_TAG`).
+//! `MANAGED_ASG_TAG`), and `LIFECYCLE_HOOKS` (asg-lifecycle's hooks: `replace` needs one).
 
 use fleetguard::config::{ConfigError, parse_list, parse_target_group_arns};
 use fleetguard::out_of_service::{ManagedTag, Scope};
@@ -46,7 +46,18 @@ pub struct MaintenanceConfig {
     pub schedule_target_arn: Option<String>,
     /// `SCHEDULE_GROUP`, `default` when unset.
     pub schedule_group: String,
+    /// `LIFECYCLE_HOOKS`: the hooks `asg-lifecycle` drains under, as it reads them (unset, the
+    /// module's two defaults; `none` when asg-lifecycle is not deployed). An instance is replaced
+    /// through its group only when a terminate hook of these holds it until it is drained.
+    pub hooks: Vec<String>,
 }
+
+/// `LIFECYCLE_HOOKS=none`: no hook is ours (asg-lifecycle is not deployed).
+pub const NO_HOOKS: &str = "none";
+
+/// The module's hook names with its default prefix, as asg-lifecycle reads an unset
+/// `LIFECYCLE_HOOKS`.
+pub const DEFAULT_HOOKS: [&str; 2] = ["fleetguard-drain", "fleetguard-join"];
 
 impl MaintenanceConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -129,6 +140,11 @@ impl MaintenanceConfig {
             scheduler_role_arn,
             schedule_target_arn,
             schedule_group: get("SCHEDULE_GROUP").unwrap_or_else(|| "default".to_owned()),
+            hooks: match parse_list(lookup("LIFECYCLE_HOOKS")) {
+                h if h.is_empty() => DEFAULT_HOOKS.iter().map(|h| (*h).to_owned()).collect(),
+                h if h == [NO_HOOKS] => Vec::new(),
+                h => h,
+            },
         })
     }
 }

@@ -147,6 +147,7 @@ mod tests {
             scheduler_role_arn: None,
             schedule_target_arn: None,
             schedule_group: "default".into(),
+            hooks: Vec::new(),
         }
     }
 

@@ -687,18 +687,22 @@ where
         let end = window_end(start, due.window_end.map(|t| t.timestamp()));
         let mut how = removal(kind, self.config.action, findings.group.as_ref(), end);
         if let (Removal::Replace, Some(g)) = (how, findings.group.as_ref()) {
-            // Terminating at once is safe only when a terminate hook holds the instance until
-            // it is drained; without one, its tasks would be cut short before the window.
+            // Terminating at once is safe only when asg-lifecycle's terminate hook holds the
+            // instance until it is drained; another tool's hook drains nothing, and without one
+            // its tasks would be cut short before the window.
             match self
                 .fleet
                 .autoscaling
                 .hooks(&g.auto_scaling_group_name)
                 .await
             {
-                Ok(hooks) if hooks.iter().any(|h| h.is_terminating()) => {}
+                Ok(hooks)
+                    if hooks
+                        .iter()
+                        .any(|h| h.is_terminating() && self.config.hooks.contains(&h.name)) => {}
                 Ok(_) => {
                     part.actions.push(format!(
-                        "{} has no terminate hook: drained, not replaced",
+                        "{} has no terminate hook of asg-lifecycle (LIFECYCLE_HOOKS): drained, not replaced",
                         g.auto_scaling_group_name
                     ));
                     how = Removal::Drain {

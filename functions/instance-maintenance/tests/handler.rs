@@ -502,26 +502,73 @@ async fn a_target_group_deleted_since_the_drain_is_not_retried_for_a_day() {
     assert!(err.message.contains("Throttling"), "{}", err.message);
 }
 
+/// Issue 23, situation 5: `replace` terminated through any group with *a* terminate hook, ours
+/// or not; another tool's hook drains nothing.
 #[tokio::test]
-async fn without_a_terminate_hook_the_instance_is_drained_not_replaced() {
-    // Terminating at once would cut its tasks short: no hook holds it until it is drained.
+async fn without_a_terminate_hook_of_asg_lifecycle_the_instance_is_drained_not_replaced() {
+    for (case, env) in [
+        ("no hook", vec![]),
+        ("another tool's hook", vec![]),
+        (
+            "asg-lifecycle not deployed",
+            vec![("LIFECYCLE_HOOKS", "none")],
+        ),
+    ] {
+        // Terminating at once would cut its tasks short: no hook of ours holds it until it is
+        // drained.
+        let (aws, _, _) = fleet();
+        match case {
+            "no hook" => aws.world().hooks.clear(),
+            "another tool's hook" => {
+                aws.world().hooks.clear();
+                aws.hook("workers", "backup-on-terminate", true, 300, None);
+            }
+            _ => {}
+        }
+        let clock = FakeClock::at(NOW);
+        let h = handler(&aws, &clock, &env);
+        let out = invoke(
+            &h,
+            &health("maintenance/health-retirement.json", NOW, 600, None),
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.actions.iter().any(|a| a
+                == "workers has no terminate hook of asg-lifecycle (LIFECYCLE_HOOKS): drained, not replaced"),
+            "{case}: {:?}",
+            out.actions
+        );
+        let w = aws.world();
+        assert!(w.replaced.is_empty(), "{case}");
+        assert_eq!(w.container_instances[0].status, "DRAINING", "{case}");
+    }
+    // asg-lifecycle's hook: replaced.
     let (aws, _, _) = fleet();
-    aws.world().hooks.clear();
     let clock = FakeClock::at(NOW);
-    let h = handler(&aws, &clock, &[]);
-    let out = invoke(
+    let h = handler(
+        &aws,
+        &clock,
+        &[("LIFECYCLE_HOOKS", "fleetguard-drain,fleetguard-join")],
+    );
+    invoke(
         &h,
         &health("maintenance/health-retirement.json", NOW, 600, None),
     )
     .await
     .unwrap();
-    assert!(
-        out.actions
-            .iter()
-            .any(|a| a == "workers has no terminate hook: drained, not replaced"),
-        "{:?}",
-        out.actions
-    );
+    assert_eq!(aws.world().replaced.len(), 1);
+
+    let (aws, _, _) = fleet();
+    aws.world().hooks.clear();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 600, None),
+    )
+    .await
+    .unwrap();
     let w = aws.world();
     assert!(w.replaced.is_empty());
     assert_eq!(w.container_instances[0].status, "DRAINING");
