@@ -113,8 +113,8 @@ locals {
       SCHEDULE_TARGET_ARN      = local.maintenance_function_arn
       SCHEDULER_ROLE_ARN       = local.scheduler_role_arn
       # replace needs asg-lifecycle's terminate hook to drain the instance it terminates.
-      LIFECYCLE_HOOKS = contains(local.functions, "asg-lifecycle") && length(local.hook_names) > 0 ? join(",", local.hook_names) : "none"
-      FAILED_EVENTS_QUEUE_ARN  = "arn:${local.partition}:sqs:${local.region}:${local.account}:${var.name_prefix}-failed-events"
+      LIFECYCLE_HOOKS         = contains(local.functions, "asg-lifecycle") && length(local.hook_names) > 0 ? join(",", local.hook_names) : "none"
+      FAILED_EVENTS_QUEUE_ARN = "arn:${local.partition}:sqs:${local.region}:${local.account}:${var.name_prefix}-failed-events"
     })
   }
 
