@@ -587,6 +587,20 @@ pub trait Notify: Send + Sync + 'static {
     /// Forget a fact `remember` left (it no longer holds).
     fn forget(&self, fact: &str) -> impl Future<Output = ()> + Send;
 
+    /// The latest version [`Notify::keep_version`] recorded under `key`, with its label. `None`
+    /// when nothing is recorded, or it cannot be read (then the caller acts: at least once).
+    fn version(&self, key: &str) -> impl Future<Output = Option<(i64, String)>> + Send;
+
+    /// Record `version` (labelled) under `key` unless a later version is recorded; true when
+    /// recorded. A no-op (true) when it cannot be written.
+    fn keep_version(
+        &self,
+        key: &str,
+        version: i64,
+        label: &str,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = bool> + Send;
+
     /// Keep `n` under `key` before the action it announces (completing a lifecycle action),
     /// so a retry that finds the action done can still send it: in the dedupe table, or in
     /// this execution environment's memory without one. What is kept already stays: it is the

@@ -932,6 +932,14 @@ impl crate::ports::Notify for FakeNotifier {
         self.pipeline.remembered(fact).await
     }
 
+    async fn version(&self, key: &str) -> Option<(i64, String)> {
+        self.pipeline.version(key).await
+    }
+
+    async fn keep_version(&self, key: &str, version: i64, label: &str, ttl: Duration) -> bool {
+        self.pipeline.keep_version(key, version, label, ttl).await
+    }
+
     async fn forget(&self, fact: &str) {
         self.pipeline.forget(fact).await
     }

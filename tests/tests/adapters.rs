@@ -137,3 +137,67 @@ async fn found_container_instance_must_be_the_instance_asked_for() {
         .unwrap();
     assert!(none.is_none());
 }
+
+const ATTRIBUTE_LIMIT: &str = r#"{"__type":"AttributeLimitExceededException","message":"You can apply up to 10 custom attributes for each resource."}"#;
+
+/// Issue 23, situation 3: at ECS's 10 custom attributes the mark is refused; the drain is made
+/// all the same (the mark is not tried twice: a limit refusal is final).
+#[tokio::test]
+async fn a_mark_refused_at_the_attribute_limit_still_drains() {
+    use aws_sdk_ecs::operation::put_attributes::PutAttributesOutput;
+    use fleetguard::ports::{DrainMark, DrainReason};
+    let put = mock!(aws_sdk_ecs::Client::put_attributes)
+        .sequence()
+        .http_status(400, Some(ATTRIBUTE_LIMIT.to_owned()))
+        .times(5)
+        .output(|| PutAttributesOutput::builder().build())
+        .build();
+    let drain = mock!(aws_sdk_ecs::Client::update_container_instances_state)
+        .match_requests(|r| r.status() == Some(&ContainerInstanceStatus::Draining))
+        .then_output(|| UpdateContainerInstancesStateOutput::builder().build());
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&put, &drain], |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(3)));
+    let mark = DrainMark {
+        reason: DrainReason::SpotStop,
+        at: 1_800_000_000,
+    };
+    let r = Ecs::new(client)
+        .drain(&container_instance("ACTIVE"), Some(mark))
+        .await
+        .unwrap();
+    assert_eq!(r, DrainResult::DrainedUnmarked);
+    assert_eq!(drain.num_calls(), 1);
+    assert_eq!(put.num_calls(), 1, "a limit refusal is not retried");
+}
+
+/// A mark throttled past the SDK's retries gets a second chance after the drain.
+#[tokio::test]
+async fn a_throttled_mark_is_tried_again_after_the_drain() {
+    use aws_sdk_ecs::operation::put_attributes::PutAttributesOutput;
+    use fleetguard::ports::{DrainMark, DrainReason};
+    let put = mock!(aws_sdk_ecs::Client::put_attributes)
+        .sequence()
+        .http_status(400, Some(THROTTLED.to_owned()))
+        .times(2)
+        .output(|| PutAttributesOutput::builder().build())
+        .build();
+    let drain = mock!(aws_sdk_ecs::Client::update_container_instances_state)
+        .then_output(|| UpdateContainerInstancesStateOutput::builder().build());
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&put, &drain], |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(2)));
+    let mark = DrainMark {
+        reason: DrainReason::SpotStop,
+        at: 1_800_000_000,
+    };
+    let r = Ecs::new(client)
+        .drain(&container_instance("ACTIVE"), Some(mark))
+        .await
+        .unwrap();
+    assert_eq!(r, DrainResult::Drained);
+    assert_eq!(
+        put.num_calls(),
+        3,
+        "two throttled attempts, then the second chance"
+    );
+    assert_eq!(drain.num_calls(), 1);
+}

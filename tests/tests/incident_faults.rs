@@ -236,3 +236,36 @@ async fn a_health_close_after_the_instance_was_taken_out_resolves_its_page() {
     let m = &s.aws.slack_messages().await[0];
     assert_eq!(m["attachments"][0]["color"], "#2EB67D", "{m:#?}");
 }
+
+/// The order of AWS Health updates is kept in the dedupe table (`version|…` items): a version
+/// is recorded only over an older one, as DynamoDB evaluates the condition (moto here).
+#[tokio::test]
+async fn versions_in_the_dynamodb_table_only_move_forward() {
+    use fleetguard::notify::book::Book;
+    use fleetguard::notify::ledger_dynamodb::DynamoLedger;
+    use std::time::Duration;
+    let aws = fleetguard_integration::LocalAws::start();
+    let sdk = aws.sdk_config().await;
+    let table = dedupe_table(&sdk, "fleetguard-versions").await;
+    let book = Book::new(DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table,
+    ));
+    let ttl = Duration::from_secs(3600);
+    let key = "health|arn:aws:health:us-east-1::event/EC2/X/Y";
+    assert_eq!(book.version(key).await.unwrap(), None);
+    assert!(book.keep_version(key, 20, "open", ttl).await.unwrap());
+    assert!(
+        !book.keep_version(key, 10, "open", ttl).await.unwrap(),
+        "older"
+    );
+    assert!(
+        book.keep_version(key, 20, "open", ttl).await.unwrap(),
+        "the same again"
+    );
+    assert!(book.keep_version(key, 30, "closed", ttl).await.unwrap());
+    assert_eq!(
+        book.version(key).await.unwrap(),
+        Some((30, "closed".to_owned()))
+    );
+}

@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 pub const MIN_SCHEDULE_AHEAD_SECS: i64 = 120;
 /// A window without an end is taken as two hours (EC2's reboot windows are about that).
 pub const DEFAULT_WINDOW_SECS: i64 = 7200;
+/// A due step that failed is tried again this much later (by its schedule, put again), while
+/// the window has not started: Scheduler's invocation is asynchronous, so Lambda's two retries
+/// are all it would get.
+pub const DUE_RETRY_SECS: i64 = 300;
 /// A rebooted instance is put back this long after its window ends.
 pub const RETURN_DELAY_SECS: i64 = 300;
 
@@ -54,6 +58,32 @@ pub fn plan_health(h: &HealthEvent, now: i64, config: &MaintenanceConfig) -> Hea
     } else {
         HealthPlan::Schedule { at }
     }
+}
+
+/// The label a closed event's version is recorded with.
+pub const CLOSED: &str = "closed";
+/// How long an event's latest applied update is kept (Health keeps events for 90 days).
+pub const HEALTH_ORDER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
+/// The ledger key under which an event's latest applied update is kept.
+pub fn health_order_key(event_arn: &str) -> String {
+    format!("health|{event_arn}")
+}
+
+/// Why a Health update is not acted on, against the latest update applied for its event
+/// (`seen`, labelled [`CLOSED`] when that was the close): after the close only a duplicate close
+/// is (its steps are idempotent); an update older than the one applied never is. Pure.
+pub fn stale_health(version: i64, closing: bool, seen: i64, seen_label: &str) -> Option<String> {
+    if seen_label == CLOSED && !closing {
+        return Some("stale: AWS Health closed this event already".into());
+    }
+    if version < seen {
+        return Some(format!(
+            "stale: an update older than the one applied ({} s older)",
+            seen - version
+        ));
+    }
+    None
 }
 
 /// In no group, no searched cluster and no target group: nothing fleetguard manages runs there.
@@ -160,6 +190,7 @@ mod tests {
             status,
             start: parse_health_time(start),
             end: None,
+            last_updated: None,
             instances: vec![InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap()],
             event_region: None,
             description: None,
@@ -167,6 +198,28 @@ mod tests {
     }
 
     const START: &str = "Sat, 05 Jun 2027 15:00:00 GMT";
+
+    #[test]
+    fn health_updates_apply_in_order_and_never_after_the_close() {
+        // (version, closing, latest applied, its label): stale?
+        let table = [
+            (10, false, 5, "open", false),
+            (10, false, 10, "open", false), // a duplicate or a retry: idempotent steps
+            (4, false, 5, "open", true),
+            (4, true, 5, "open", true),
+            (20, false, 10, CLOSED, true), // nothing acts after the close (issue 23, 7)
+            (5, false, 10, CLOSED, true),
+            (10, true, 10, CLOSED, false), // the close again
+            (12, true, 10, "open", false),
+        ];
+        for (v, closing, seen, label, stale) in table {
+            assert_eq!(
+                stale_health(v, closing, seen, label).is_some(),
+                stale,
+                "{v} {closing} after {seen} {label}"
+            );
+        }
+    }
 
     #[test]
     fn lead_time_decides_between_a_schedule_and_now() {

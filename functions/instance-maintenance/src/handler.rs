@@ -5,8 +5,9 @@
 
 use crate::config::{MaintenanceAction, MaintenanceConfig};
 use crate::decide::{
-    HealthPlan, MIN_SCHEDULE_AHEAD_SECS, RETURN_DELAY_SECS, Removal, maintenance_mark,
-    nothing_to_take_out, plan_for_instance, plan_health, removal, schedule_name, window_end,
+    CLOSED, DUE_RETRY_SECS, HEALTH_ORDER_TTL, HealthPlan, MIN_SCHEDULE_AHEAD_SECS,
+    RETURN_DELAY_SECS, Removal, health_order_key, maintenance_mark, nothing_to_take_out,
+    plan_for_instance, plan_health, removal, schedule_name, stale_health, window_end,
 };
 use crate::render::{InstanceMessage, render, target_list, when};
 use fleetguard::config::CommonConfig;
@@ -117,12 +118,37 @@ where
                     summary.outcome = "ignored: no EC2 instance among the affected entities".into();
                     return Ok(summary);
                 }
+                // Applied in order, per event: a stale or late update never acts, and nothing
+                // acts after the close. Versions: the update's lastUpdatedTime, else the event's
+                // time.
+                let closing = matches!(plan, HealthPlan::Closed);
+                let version = h
+                    .last_updated
+                    .or_else(|| event.envelope.time.at())
+                    .map(|t| t.timestamp());
+                let order_key = health_order_key(&h.event_arn);
+                if let Some(v) = version
+                    && let Some((seen, label)) = self.notifier.version(&order_key).await
+                    && let Some(why) = stale_health(v, closing, seen, &label)
+                {
+                    tracing::info!(event_arn = %h.event_arn, reason = %why, "Health update acknowledged, not acted on");
+                    summary.outcome = format!("ignored: {why}");
+                    return Ok(summary);
+                }
                 let mut parts = Vec::new();
                 for instance in &h.instances {
                     parts.push(
                         self.on_health(event, h, &plan, now, instance, metrics)
                             .await?,
                     );
+                }
+                if let Some(v) = version
+                    && parts.iter().all(|p| p.errors.is_empty())
+                {
+                    let label = if closing { CLOSED } else { "open" };
+                    self.notifier
+                        .keep_version(&order_key, v, label, HEALTH_ORDER_TTL)
+                        .await;
                 }
                 parts
             }
@@ -386,7 +412,97 @@ where
     }
 
     /// The one-time schedule came due: take the instance out of service now.
+    /// A schedule came due: unless the event closed since or the window is over (then it is
+    /// only told), take the instance out of service. Scheduler invokes asynchronously, so a
+    /// failure gets Lambda's two retries and no more: the schedule is put again a few minutes
+    /// later, while the window has not started, so a failure at the due time is never dropped.
     async fn on_due(
+        &self,
+        event: &Event,
+        due: &MaintenanceDue,
+        metrics: &mut Metrics,
+    ) -> Result<Part, Error> {
+        let instance = &due.instance_id;
+        let now = self.clock.now();
+        let closed = self
+            .notifier
+            .version(&health_order_key(&due.event_arn))
+            .await
+            .is_some_and(|(_, label)| label == CLOSED);
+        if closed {
+            return Ok(Part {
+                outcome: Some(format!(
+                    "{instance}: ignored, AWS Health closed the event since"
+                )),
+                ..Part::default()
+            });
+        }
+        let start = due.window_start.timestamp();
+        let end = window_end(start, due.window_end.map(|t| t.timestamp()));
+        if now >= end {
+            return Ok(self.too_late(event, due, end));
+        }
+        let mut result = self.take_out_when_due(event, due, metrics).await;
+        let failed = result.as_ref().map_or(true, |p| !p.errors.is_empty());
+        if failed && !self.common.dry_run && now + DUE_RETRY_SECS < start {
+            let name = schedule_name(&due.event_arn, instance, MaintenanceStep::OutOfService);
+            let at = now + DUE_RETRY_SECS;
+            let s = OneTimeSchedule {
+                name: name.clone(),
+                at,
+                input: schedule_input(due, &name, at, event),
+                description: format!(
+                    "fleetguard: {instance} before {}, again",
+                    due.kind().describe()
+                ),
+            };
+            match self.schedules.put(&s).await {
+                Ok(_) => {
+                    tracing::warn!(schedule = %name, at, "taking out of service failed; tried again by the schedule");
+                    if let Ok(p) = &mut result {
+                        p.actions
+                            .push(format!("schedule {name} tries again at {}", when(at)));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, schedule = %name, "the retry could not be scheduled")
+                }
+            }
+        }
+        result
+    }
+
+    /// The window is over: nothing is changed; people are told the step came too late.
+    fn too_late(&self, event: &Event, due: &MaintenanceDue, end: i64) -> Part {
+        let instance = &due.instance_id;
+        let kind = due.kind();
+        let mut part = Part {
+            outcome: Some(format!(
+                "{instance}: too late, the window ended at {}",
+                when(end)
+            )),
+            ..Part::default()
+        };
+        part.messages.push(render(InstanceMessage {
+            kind: NotificationKind::ScheduledMaintenance,
+            severity: Severity::Medium,
+            title: format!("Too late to take {instance} out before its {}", kind.describe()),
+            summary: format!(
+                "The step due before AWS's {} of {instance} ran after the window ended ({}): nothing was changed. Check the instance and what ran on it.",
+                kind.describe(),
+                when(end)
+            ),
+            dedupe_key: format!("maintenance-late|{}|{instance}", due.event_arn),
+            instance: instance.as_str(),
+            findings: &Findings::default(),
+            fields: vec![("Event type".to_owned(), due.event_type_code.clone())],
+            region: &event.envelope.region,
+            health_event_arn: Some(&due.event_arn),
+        }));
+        part
+    }
+
+    async fn take_out_when_due(
         &self,
         event: &Event,
         due: &MaintenanceDue,

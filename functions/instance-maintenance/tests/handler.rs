@@ -9,7 +9,7 @@ use fleetguard::ports::{DrainMark, DrainReason, OneTimeSchedule};
 use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
 use instance_maintenance::Handler;
 use instance_maintenance::config::MaintenanceConfig;
-use instance_maintenance::decide::DEFAULT_WINDOW_SECS;
+use instance_maintenance::decide::{DEFAULT_WINDOW_SECS, DUE_RETRY_SECS};
 use serde_json::{Value, json};
 
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
@@ -329,9 +329,12 @@ async fn dry_run_mutates_nothing_and_creates_no_schedule() {
         .await
         .unwrap();
     }
+    // The sample's window starts 2027-01-14T09:00Z: due a day before NOW.
+    clock.set(NOW - 86_400);
     invoke(&h, &sample("maintenance/scheduled-out-of-service.json"))
         .await
         .unwrap();
+    clock.set(NOW);
     invoke(&h, &sample("maintenance/instance-stopping.json"))
         .await
         .unwrap();
@@ -585,7 +588,8 @@ async fn without_a_terminate_hook_of_asg_lifecycle_the_instance_is_drained_not_r
 async fn a_schedule_for_an_instance_gone_since_changes_nothing_and_says_nothing() {
     let aws = FakeAws::new();
     aws.cluster("prod");
-    let clock = FakeClock::at(NOW);
+    // Before the sample's window (2027-01-14T09:00Z).
+    let clock = FakeClock::at(NOW - 86_400);
     let h = handler(&aws, &clock, &[]);
     let out = invoke(&h, &sample("maintenance/scheduled-out-of-service.json"))
         .await
@@ -696,4 +700,146 @@ async fn a_close_of_an_event_never_opened_here_stays_quiet() {
     let out = invoke(&h, &closed(NOW, 600)).await.unwrap();
     assert_eq!(out.outcome, format!("{INSTANCE}: closed, nothing pending"));
     assert!(h.notifier.sent().is_empty());
+}
+
+/// The sample retirement `start_in` seconds ahead, as updated at `updated` (lastUpdatedTime).
+fn update(now: i64, start_in: i64, updated: i64, status: &str) -> Value {
+    let mut e = health("maintenance/health-retirement.json", now, start_in, None);
+    e["detail"]["statusCode"] = json!(status);
+    e["detail"]["lastUpdatedTime"] = json!(
+        chrono::DateTime::from_timestamp(updated, 0)
+            .unwrap()
+            .to_rfc2822()
+    );
+    e
+}
+
+/// Issue 23, situation 7: an update that arrives after the event's close was acted on again (a
+/// new schedule, a new drain). Updates apply in order of their lastUpdatedTime.
+#[tokio::test]
+async fn health_updates_apply_in_order_and_nothing_acts_after_the_close() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    // The window moved later (updated at +20), then the older update arrives late (+10).
+    invoke(&h, &update(NOW, 2 * 86_400, NOW + 20, "upcoming"))
+        .await
+        .unwrap();
+    let newer = only_schedule(&aws);
+    let stale = invoke(&h, &update(NOW, 86_400, NOW + 10, "upcoming"))
+        .await
+        .unwrap();
+    assert!(
+        stale.outcome.starts_with("ignored: stale"),
+        "{}",
+        stale.outcome
+    );
+    assert_eq!(
+        only_schedule(&aws),
+        newer,
+        "the older window does not come back"
+    );
+    // A duplicate of the applied update is fine (its steps are idempotent).
+    let dup = invoke(&h, &update(NOW, 2 * 86_400, NOW + 20, "upcoming"))
+        .await
+        .unwrap();
+    assert!(!dup.outcome.starts_with("ignored"), "{}", dup.outcome);
+    // Closed at +30; then an update, late or even newer: nothing is scheduled or drained.
+    invoke(&h, &update(NOW, 2 * 86_400, NOW + 30, "closed"))
+        .await
+        .unwrap();
+    assert!(aws.world().schedules.is_empty());
+    let sent = h.notifier.sent().len();
+    for updated in [NOW + 20, NOW + 40] {
+        let out = invoke(&h, &update(NOW, 600, updated, "upcoming"))
+            .await
+            .unwrap();
+        assert!(out.outcome.contains("closed this event"), "{}", out.outcome);
+    }
+    assert!(aws.world().schedules.is_empty());
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    assert_eq!(h.notifier.sent().len(), sent, "nothing told again");
+    // The close again (a duplicate) still goes through.
+    let out = invoke(&h, &update(NOW, 2 * 86_400, NOW + 30, "closed"))
+        .await
+        .unwrap();
+    assert!(!out.outcome.starts_with("ignored"), "{}", out.outcome);
+}
+
+/// Issue 23, situation 4: Scheduler invokes asynchronously, so a failure at the due time got
+/// Lambda's two retries and nothing more. The schedule is put again while the window has not
+/// started; a due step after the close or after the window is not acted on.
+#[tokio::test]
+async fn a_due_step_that_fails_is_tried_again_until_the_window_and_a_late_one_is_told() {
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 3 * 86_400, None),
+    )
+    .await
+    .unwrap();
+    let s = only_schedule(&aws);
+    let input: Value = serde_json::from_str(&s.input).unwrap();
+    clock.set(s.at);
+    // ECS is down past the SDK's retries, on the first try and on both of Lambda's retries.
+    aws.throttle("ListContainerInstances", 3);
+    for _ in 0..3 {
+        assert!(invoke(&h, &input).await.is_err());
+    }
+    let again = only_schedule(&aws);
+    assert_eq!(again.name, s.name);
+    assert_eq!(again.at, s.at + DUE_RETRY_SECS);
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    // The schedule's next run takes it out.
+    clock.set(again.at);
+    let input: Value = serde_json::from_str(&again.input).unwrap();
+    let out = invoke(&h, &input).await.unwrap();
+    assert_eq!(out.outcome, format!("{INSTANCE}: out of service"));
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+
+    // A due payload after the window: told, nothing changed.
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(
+        &h,
+        &health("maintenance/health-retirement.json", NOW, 3 * 86_400, None),
+    )
+    .await
+    .unwrap();
+    let s = only_schedule(&aws);
+    clock.set(NOW + 3 * 86_400 + DEFAULT_WINDOW_SECS + 1);
+    let out = invoke(&h, &serde_json::from_str::<Value>(&s.input).unwrap())
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("too late"), "{}", out.outcome);
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    assert!(aws.world().replaced.is_empty());
+    assert!(
+        h.notifier
+            .sent()
+            .iter()
+            .any(|n| n.title.starts_with("Too late")),
+        "told"
+    );
+
+    // A due payload after the close (its schedule's deletion raced it): not acted on.
+    let (aws, _, _) = fleet();
+    let clock = FakeClock::at(NOW);
+    let h = handler(&aws, &clock, &[]);
+    invoke(&h, &update(NOW, 3 * 86_400, NOW, "upcoming"))
+        .await
+        .unwrap();
+    let s = only_schedule(&aws);
+    invoke(&h, &update(NOW, 3 * 86_400, NOW + 5, "closed"))
+        .await
+        .unwrap();
+    clock.set(s.at);
+    let out = invoke(&h, &serde_json::from_str::<Value>(&s.input).unwrap())
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("closed the event"), "{}", out.outcome);
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
 }

@@ -105,6 +105,9 @@ pub struct HealthEvent {
     pub start: Option<DateTime<Utc>>,
     #[serde(serialize_with = "opt_rfc3339::serialize")]
     pub end: Option<DateTime<Utc>>,
+    /// `lastUpdatedTime`: orders the updates of one event (absent or unreadable: `None`).
+    #[serde(serialize_with = "opt_rfc3339::serialize")]
+    pub last_updated: Option<DateTime<Utc>>,
     /// The EC2 instances among the affected entities.
     pub instances: Vec<InstanceId>,
     /// `eventRegion`: the Region the event is about (the envelope's is where it was delivered).
@@ -156,6 +159,8 @@ struct RawHealth {
     start: Option<Value>,
     #[serde(rename = "endTime", default)]
     end: Option<Value>,
+    #[serde(rename = "lastUpdatedTime", default)]
+    last_updated: Option<Value>,
     #[serde(rename = "affectedEntities", default)]
     affected_entities: Option<Value>,
     #[serde(
@@ -203,6 +208,11 @@ pub fn parse_health(detail: &Value, resources: &[String]) -> Result<HealthEvent,
         status: HealthStatus::from(text(raw.status, 32).as_str()),
         start: None,
         end: None,
+        last_updated: raw
+            .last_updated
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(parse_health_time),
         instances: Vec::new(),
         event_region: raw.event_region.map(|r| crate::text::excerpt(&r, 32)),
         description: raw.description.as_ref().and_then(english_description),

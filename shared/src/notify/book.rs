@@ -11,7 +11,7 @@
 use super::Deadline;
 use super::incident::IncidentRecord;
 use super::ledger::{
-    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE,
+    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE, VERSION,
 };
 use super::{Notification, Phase};
 use std::time::Duration;
@@ -245,6 +245,37 @@ impl<L: Ledger> Book<L> {
             .delete(&format!("fact|{fact}"), Cond::Always)
             .await
             .map(|_| ())
+    }
+
+    /// The latest version kept under `key` ([`Book::keep_version`]), and its label.
+    pub async fn version(&self, key: &str) -> Result<Option<(i64, String)>, LedgerError> {
+        let now = self.ledger.now();
+        Ok(self
+            .ledger
+            .get(&format!("version|{key}"))
+            .await?
+            .filter(|i| !i.expired(now))
+            .and_then(|i| Some((i.get_n(VERSION)?, i.get_s("label").unwrap_or("").to_owned()))))
+    }
+
+    /// Keep `version` (with `label`) under `key` unless a later version is kept: true when kept.
+    pub async fn keep_version(
+        &self,
+        key: &str,
+        version: i64,
+        label: &str,
+        ttl: Duration,
+    ) -> Result<bool, LedgerError> {
+        let item = Item::default()
+            .n(VERSION, version)
+            .s("label", label)
+            .n(EXPIRES_AT, self.ledger.now() + ttl_secs(ttl));
+        Ok(matches!(
+            self.ledger
+                .put_or_get(&format!("version|{key}"), item, Cond::NotNewer(version))
+                .await?,
+            Put::Written
+        ))
     }
 
     /// Keep `n` under `key` unless something is kept there already; true when kept now.

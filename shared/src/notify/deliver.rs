@@ -329,6 +329,23 @@ impl<L: Ledger, S: Services> crate::ports::Notify for Notifier<L, S> {
         })
     }
 
+    async fn version(&self, key: &str) -> Option<(i64, String)> {
+        self.book.version(key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read a version; taken as none");
+            None
+        })
+    }
+
+    async fn keep_version(&self, key: &str, version: i64, label: &str, ttl: Duration) -> bool {
+        self.book
+            .keep_version(key, version, label, ttl)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not record a version");
+                true
+            })
+    }
+
     async fn forget(&self, fact: &str) {
         if let Err(e) = self.book.forget(fact).await {
             tracing::warn!(error = %e, "could not forget a fact; it expires by itself");

@@ -52,6 +52,7 @@ impl Item {
 pub const EXPIRES_AT: &str = "expires_at";
 pub const STATE: &str = "state";
 pub const LEASE_UNTIL: &str = "lease_until";
+pub const VERSION: &str = "version";
 
 /// The conditions the notifier writes under, each one DynamoDB condition expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub enum Cond {
     LeaseLapsed,
     /// `lease_until = :lease`: the writer's own lease.
     Holds(i64),
+    /// `attribute_not_exists(pk) OR expires_at < :now OR version <= :v`: no later version kept.
+    NotNewer(i64),
 }
 
 impl Cond {
@@ -83,6 +86,11 @@ impl Cond {
             Cond::Sending => state == Some(SENDING),
             Cond::LeaseLapsed => existing.is_none() || lease.is_some_and(|l| l < now),
             Cond::Holds(mine) => lease == Some(mine),
+            Cond::NotNewer(v) => {
+                free || existing
+                    .and_then(|i| i.get_n(VERSION))
+                    .is_none_or(|x| x <= v)
+            }
         }
     }
 }

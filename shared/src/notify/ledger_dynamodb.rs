@@ -3,7 +3,7 @@
 //! is a [`LedgerError`].
 
 use super::ledger::{
-    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE, Written,
+    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE, VERSION, Written,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -62,6 +62,10 @@ fn expression(cond: Cond, now: i64) -> Option<(&'static str, Vec<(&'static str, 
             vec![(":now", n(now))],
         ),
         Cond::Holds(mine) => ("#lease = :mine", vec![(":mine", n(mine))]),
+        Cond::NotNewer(v) => (
+            "attribute_not_exists(pk) OR #exp < :now OR #version <= :v",
+            vec![(":now", n(now)), (":v", n(v))],
+        ),
     })
 }
 
@@ -71,6 +75,7 @@ fn names(expr: &str) -> Vec<(&'static str, &'static str)> {
         ("#exp", EXPIRES_AT),
         ("#state", STATE),
         ("#lease", LEASE_UNTIL),
+        ("#version", VERSION),
     ]
     .into_iter()
     .filter(|(k, _)| expr.contains(k))
@@ -217,6 +222,7 @@ mod tests {
             Cond::Sending,
             Cond::LeaseLapsed,
             Cond::Holds(7),
+            Cond::NotNewer(7),
         ] {
             let (expr, values) = expression(cond, 100).unwrap();
             for (k, _) in &values {
