@@ -3,14 +3,19 @@
 //! EventBridge Scheduler one-time schedule; and instances stopping or shutting down outside any
 //! hook, taken out of service at once.
 //!
-//! `main.rs` → [`build`] → [`handler::Handler`] → `fleetguard::out_of_service::find` →
-//! [`decide`] (pure) → `take_out_of_service` / `Schedules` → [`render`] (pure) →
-//! `fleetguard::notify`.
+//! `main.rs` → [`build`] → [`handler::Handler`] (the entry: routing, messages, errors) → one
+//! file per phase: `health.rs` (a Health event), `due.rs` (a schedule's payload), `stopping.rs`
+//! (an instance stopping), `take_out.rs` (drain, mark, replace) → [`decide`] (pure) →
+//! [`render`] (pure) → `fleetguard::notify`.
 
 pub mod config;
 pub mod decide;
+mod due;
 pub mod handler;
+mod health;
 pub mod render;
+mod stopping;
+mod take_out;
 
 pub use handler::Handler;
 
