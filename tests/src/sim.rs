@@ -22,7 +22,15 @@
 //!   invocations are), then dropped to the on-failure destination; duplicates now and then run
 //!   concurrently, their calls interleaved; now and then an invocation times out part-way
 //!   (stopped between two calls, whatever it was doing) and is retried.
-//! - Failures: throttling on any AWS call (past the SDK's retries), notification outages.
+//! - Failures: throttling on any of 17 AWS calls (past the SDK's retries); now and then one API
+//!   down for 90 to 150 s, across Lambda's retries; notification outages; one container
+//!   instance at ECS's 10-custom-attribute limit in a quarter of the seeds.
+//! - `MAX_DRAIN_SECONDS` from 600 s to 10 hours (AWS's global limit binds), tasks up to 5.5 h.
+//! - Spot stories (`sim_spot.rs`): instances outside the scale-in that get rebalance
+//!   recommendations (`REBALANCE_ACTION` drain or notify, `REBALANCE_UNDO_SECONDS` 300 to
+//!   1800 s), followed or not by a terminate warning, or stop and hibernate warnings, through
+//!   EventBridge to the real `spot-interruption`; AWS reclaims or stops them two minutes after
+//!   the warning and starts stopped ones again.
 //!
 //! The invariants, checked as time passes and at the end:
 //! - no instance terminates (or stops in the warm pool) while one of its tasks is not STOPPED
@@ -35,6 +43,13 @@
 //!   Scaling or Slack does;
 //! - an instance back from the warm pool is ACTIVE again and its launch completed (never
 //!   abandoned): what fleetguard drained, it undoes.
+//! - a Spot instance whose warning was handled is DRAINING when AWS takes it; a rebalance drain
+//!   no warning followed, and a stopped or hibernated instance started again, end ACTIVE and
+//!   unmarked (`sim_spot.rs`). An instance whose mark ECS refused is exempt from the undo and
+//!   drained-message checks (a documented limit; counted).
+
+#[path = "sim_spot.rs"]
+mod spot;
 
 use asg_lifecycle::config::LifecycleConfig;
 use fleetguard::config::CommonConfig;
@@ -93,6 +108,8 @@ enum Ev {
     Return(usize),
     /// A deregistered target's deregistration delay is over.
     TargetGone(usize),
+    /// A step of a Spot story (`sim_spot.rs`).
+    Spot(usize, spot::Step),
 }
 
 struct Instance {
@@ -145,11 +162,38 @@ struct Sim {
     /// The instance whose container instance already has 10 custom attributes of other tools:
     /// ECS refuses our mark.
     at_limit: Option<usize>,
+    /// Spot instances outside the scale-in fleet, and what happens to them.
+    stories: Vec<spot::Story>,
+    /// `REBALANCE_UNDO_SECONDS` of this seed.
+    rebalance_undo: i64,
+    /// An AWS API down until a time (every call of it fails).
+    api_down: Option<(&'static str, i64)>,
 }
 
 fn instance_id(i: usize) -> String {
     format!("i-0{:016x}", 0xa1b2_c3d4_0000 + i as u64)
 }
+
+/// The calls the simulator fails (throttled past the SDK's retries, or down for minutes).
+const OPS: [&str; 17] = [
+    "DescribeAutoScalingInstances",
+    "DescribeAutoScalingGroups",
+    "DescribeLifecycleHooks",
+    "ListContainerInstances",
+    "DescribeContainerInstances",
+    "ListTasks",
+    "UpdateContainerInstancesState",
+    "CompleteLifecycleAction",
+    "RecordLifecycleActionHeartbeat",
+    "DescribeScalingActivities",
+    "PutAttributes",
+    "DeleteAttributes",
+    "DeregisterTargets",
+    "DescribeTargetHealth",
+    "ListClusters",
+    "ListAttributes",
+    "RegisterTargets",
+];
 
 impl Sim {
     fn new(seed: u64) -> Self {
@@ -157,7 +201,9 @@ impl Sim {
         let aws = FakeAws::new();
         let clock = FakeClock::at(T0);
         aws.cluster(CLUSTER);
-        let max_drain = [600, 1800, 3600][rng.random_range(0..3)];
+        // Up to ten hours: AWS's global limit (100 × the heartbeat timeout, 30,000 s at the
+        // shortest) binds, and drains outlast an hour of heartbeats.
+        let max_drain = [600, 1800, 3600, 7200, 36_000][rng.random_range(0..5)];
         let mut timeouts = BTreeMap::new();
         // Every instance of g0 (in half the seeds) scales in back to its warm pool.
         let warm_pool = rng.random_bool(0.5);
@@ -212,7 +258,7 @@ impl Sim {
             if target {
                 aws.target("web", &id, 80);
             }
-            let longest = [60, 300, 1200, 5400][rng.random_range(0..4)];
+            let longest = [60, 300, 1200, 5400, 20_000][rng.random_range(0..5)];
             let stop_after = (0..tasks).map(|_| rng.random_range(5..=longest)).collect();
             instances.push(Instance {
                 id,
@@ -230,7 +276,18 @@ impl Sim {
                 target_gone_scheduled: false,
             });
         }
-        let env = [("MAX_DRAIN_SECONDS", max_drain.to_string())];
+        let rebalance_undo = [300, 600, 1800][rng.random_range(0..3)];
+        let rebalance_action = if rng.random_bool(0.7) {
+            "drain"
+        } else {
+            "notify"
+        };
+        let stories = spot::stories(&mut rng, &aws, CLUSTER, rebalance_undo);
+        let env = [
+            ("MAX_DRAIN_SECONDS", max_drain.to_string()),
+            ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
+            ("REBALANCE_ACTION", rebalance_action.to_owned()),
+        ];
         let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         let fleet = Fleet {
             ecs: aws.clone(),
@@ -256,7 +313,7 @@ impl Sim {
         };
         let spot = spot_interruption::Handler {
             common,
-            config: spot_interruption::config::SpotConfig::from_lookup(|_| None).unwrap(),
+            config: spot_interruption::config::SpotConfig::from_lookup(lookup).unwrap(),
             fleet,
             notifier,
             clock: Arc::new(clock.clone()),
@@ -274,6 +331,9 @@ impl Sim {
             w.custom_attributes.insert(arn, 10);
         }
         let mut sim = Sim {
+            api_down: None,
+            stories,
+            rebalance_undo,
             at_limit,
             rng,
             late_cluster,
@@ -302,6 +362,7 @@ impl Sim {
             sim.at(at, Ev::ScaleIn(i));
         }
         sim.at(T0 + 60, Ev::Sweep);
+        sim.schedule_stories();
         sim
     }
 
@@ -378,12 +439,16 @@ impl Sim {
     }
 
     fn container_instance_event(&self, i: usize) -> Value {
+        self.container_instance_event_of(&self.instances[i].id)
+    }
+
+    fn container_instance_event_of(&self, id: &str) -> Value {
         use fleetguard::ports::DRAIN_MARK_ATTRIBUTE;
         let w = self.aws.world();
         let ci = w
             .container_instances
             .iter()
-            .find(|c| c.ec2_instance_id == self.instances[i].id)
+            .find(|c| c.ec2_instance_id == id)
             .unwrap()
             .clone();
         drop(w);
@@ -409,22 +474,20 @@ impl Sim {
         self.clock.set(self.now);
         // Throttling past the SDK's retries on some call, now and then.
         if self.rng.random_bool(0.08) {
-            let op = [
-                "DescribeAutoScalingInstances",
-                "DescribeAutoScalingGroups",
-                "DescribeLifecycleHooks",
-                "ListContainerInstances",
-                "DescribeContainerInstances",
-                "ListTasks",
-                "UpdateContainerInstancesState",
-                "CompleteLifecycleAction",
-                "RecordLifecycleActionHeartbeat",
-                "DescribeScalingActivities",
-                "PutAttributes",
-                "DeleteAttributes",
-                "DeregisterTargets",
-            ][self.rng.random_range(0..13)];
+            let op = OPS[self.rng.random_range(0..OPS.len())];
             self.aws.throttle(op, 1);
+        }
+        // Now and then one API stays down across Lambda's retries (90 to 150 s: shorter than
+        // the shortest heartbeat timeout, past which AWS itself gives up): the sweep has to
+        // finish what the event's invocations could not.
+        if self.api_down.is_none_or(|(_, until)| until < self.now) && self.rng.random_bool(0.005) {
+            let op = OPS[self.rng.random_range(0..OPS.len())];
+            self.api_down = Some((op, self.now + self.rng.random_range(90..150)));
+        }
+        if let Some((op, until)) = self.api_down
+            && until >= self.now
+        {
+            self.aws.throttle(op, 1_000);
         }
         // A notification outage (Slack down) for this invocation, now and then.
         let outage = self.rng.random_bool(0.08);
@@ -440,9 +503,9 @@ impl Sim {
             .random_bool(0.03)
             .then(|| self.rng.random_range(1..40));
         let result = match cut {
-            None => fleetguard::testing::invoke(&self.asg, &event).await,
+            None => self.call(&event).await,
             Some(polls) => CutAfter {
-                inner: Box::pin(fleetguard::testing::invoke(&self.asg, &event)),
+                inner: self.call(&event),
                 polls_left: polls,
             }
             .await
@@ -468,8 +531,31 @@ impl Sim {
         }
         self.asg.lifecycle.notifier.fail_with(None);
         self.aws.world().failures.clear();
+        if let Ok(summary) = &result {
+            self.spot_handled(&event, summary);
+        }
         self.after_invoke(payload, attempt, result.err());
         self.observe();
+    }
+
+    /// The function the event is for, invoked: Spot events to `spot-interruption`, the rest to
+    /// `asg-lifecycle`.
+    fn call<'a>(
+        &'a self,
+        event: &'a Value,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<fleetguard::serve::Summary, fleetguard::serve::Error>,
+                > + 'a,
+        >,
+    > {
+        match event["detail-type"].as_str() {
+            Some(
+                "EC2 Spot Instance Interruption Warning" | "EC2 Instance Rebalance Recommendation",
+            ) => Box::pin(fleetguard::testing::invoke(&self.spot, event)),
+            _ => Box::pin(fleetguard::testing::invoke(&self.asg, event)),
+        }
     }
 
     /// Lambda's async retries: twice, after one and two minutes, then the on-failure
@@ -499,10 +585,10 @@ impl Sim {
         self.stats.concurrent_duplicates += 1;
         self.clock.set(self.now);
         let event: Value = serde_json::from_str(payload).unwrap();
-        let (a, b) = tokio::join!(
-            fleetguard::testing::invoke(&self.asg, &event),
-            fleetguard::testing::invoke(&self.asg, &event)
-        );
+        let (a, b) = tokio::join!(self.call(&event), self.call(&event));
+        for summary in [&a, &b].into_iter().flatten() {
+            self.spot_handled(&event, summary);
+        }
         if std::env::var_os("SIM_LOG").is_some() {
             eprintln!(
                 "t+{} {} (twice at once): {:?} / {:?}",
@@ -804,6 +890,7 @@ impl Sim {
                     self.at(t, Ev::SpotWarning(i));
                 }
             }
+            Ev::Spot(j, step) => self.spot_step(j, step).await,
             Ev::Invoke(payload, attempt) => self.invoke(&payload, attempt).await,
             Ev::InvokeTogether(payload) => self.invoke_together(&payload).await,
             Ev::TargetGone(i) => {
@@ -965,6 +1052,7 @@ impl Sim {
 
     fn finish(&mut self) {
         self.count_unmarked();
+        self.check_stories();
         for i in 0..self.instances.len() {
             let x = &self.instances[i];
             let Some(at) = x.returned_at else { continue };
@@ -1050,12 +1138,12 @@ impl Sim {
 
 /// A future stopped after `polls_left` polls (`None`), as Lambda stops an invocation at its
 /// timeout: between two calls, whatever it was doing.
-struct CutAfter<F: std::future::Future> {
+struct CutAfter<F: std::future::Future + ?Sized> {
     inner: std::pin::Pin<Box<F>>,
     polls_left: u32,
 }
 
-impl<F: std::future::Future> std::future::Future for CutAfter<F> {
+impl<F: std::future::Future + ?Sized> std::future::Future for CutAfter<F> {
     type Output = Option<F::Output>;
 
     fn poll(
@@ -1086,6 +1174,7 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
                 .instances
                 .iter()
                 .all(|x| x.terminated && (!x.warm || x.returned_at.is_some()))
+            && sim.stories_done()
         {
             end = sim.now + 600;
         }

@@ -204,14 +204,19 @@ where
             per_group.push((g, waiting, hooks, started));
         }
         // ECS: every container instance of the clusters concerned, listed and described in
-        // batches of 100, by EC2 instance id.
-        let mut clusters: BTreeSet<String> = self
-            .fleet
-            .ecs
-            .clusters(&self.config.clusters, false)
-            .await?
-            .into_iter()
-            .collect();
+        // batches of 100, by EC2 instance id. Without the account's cluster list, ECS is
+        // unknown: nothing is concluded empty, but every hook is still heartbeated (a sweep that
+        // gave up here let a hook expire while ListClusters was down; found by the simulator).
+        let mut ecs_unknown = false;
+        let mut clusters: BTreeSet<String> =
+            match self.fleet.ecs.clusters(&self.config.clusters, false).await {
+                Ok(c) => c.into_iter().collect(),
+                Err(e) => {
+                    ecs_unknown = true;
+                    out.errors.push(e);
+                    BTreeSet::new()
+                }
+            };
         for (_, _, hooks, _) in &per_group {
             clusters.extend(
                 hooks
@@ -220,7 +225,6 @@ where
             );
         }
         let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
-        let mut ecs_unknown = false;
         self.list_container_instances(&clusters, &mut by_instance, &mut ecs_unknown, &mut out)
             .await;
         // An instance on its way out found in no listed cluster may be in one created since the

@@ -1063,3 +1063,24 @@ async fn instance_refreshes_that_went_wrong_are_told_the_others_acknowledged() {
             .all(|k| *k == NotificationKind::InstanceRefreshFailed)
     );
 }
+
+/// Found by the fleet simulator (ListClusters down across sweeps): a sweep that could not list
+/// the account's clusters gave up before heartbeating, and the hook expired with tasks running.
+/// ECS is then unknown: nothing is completed, every hook is still heartbeated, the sweep fails.
+#[tokio::test]
+async fn a_sweep_without_the_cluster_list_still_heartbeats() {
+    let (aws, _) = terminating(1, 215);
+    aws.throttle("ListClusters", 10);
+    let h = handler(&aws, &[]);
+    let err = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("ListClusters"), "{}", err.message);
+    assert!(aws.world().completions.is_empty());
+    assert_eq!(aws.world().heartbeats.len(), 1);
+    // The hook names its cluster: found there, and empty, it completes though the account's
+    // list is still unreadable.
+    aws.stop_tasks_of(INSTANCE);
+    let _ = invoke(&h, &sample("asg/scheduled-sweep.json")).await;
+    assert_eq!(aws.world().completions.len(), 1);
+}

@@ -1,0 +1,277 @@
+//! Spot stories in the fleet simulator: instances outside any scale-in that get rebalance
+//! recommendations and interruption warnings (terminate, stop, hibernate), delivered through
+//! EventBridge (late, lost, twice) to the real `spot-interruption`, while `asg-lifecycle` (its
+//! ECS events and sweeps) may undo what was drained. AWS reclaims, stops and starts them on its
+//! own clock.
+//!
+//! Invariants:
+//! - once a warning was handled, the container instance is DRAINING when AWS takes the instance
+//!   (two minutes after the warning): nothing re-activated it, not a rebalance drain's undo;
+//! - a drain whose reason is over is undone: a rebalance recommendation no warning followed, a
+//!   stopped or hibernated instance started again (ACTIVE, unmarked at the end).
+
+use super::{Ev, Rng, Sim, T0};
+use rand::RngExt;
+use serde_json::json;
+
+/// What happens to one Spot instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    /// A rebalance recommendation, and no warning after it.
+    RebalanceOnly,
+    /// A rebalance recommendation, then a terminate warning `after` seconds later.
+    RebalanceThenTerminate { after: i64 },
+    /// A stop or hibernate warning; started again `back_after` seconds after the stop.
+    Stop { hibernate: bool, back_after: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Step {
+    Rebalance,
+    Warning,
+    /// AWS takes the instance: terminated, or stopped.
+    Taken,
+    /// Started again (a stop or hibernation).
+    Back,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Story {
+    pub id: String,
+    pub kind: Kind,
+    pub starts_at: i64,
+    /// A warning invocation returned without error.
+    pub warning_handled: bool,
+    pub taken: bool,
+    pub back_at: Option<i64>,
+    /// Drained without our mark (ECS refused it twice), and said so: not expected undone.
+    pub unmarked: bool,
+    /// When the story's last reason is over, and an undo may be expected from then on.
+    pub over_at: Option<i64>,
+}
+
+/// Spot instance ids, apart from the scale-in fleet's.
+pub(super) fn spot_id(j: usize) -> String {
+    format!("i-0{:016x}", 0x5a0f_0000_0000 + j as u64)
+}
+
+/// The stories of a seed (none in a third of them), their instances created in `aws`: in group
+/// g1 (rebalance stories) or in no group (Spot stop and hibernate are for instances outside
+/// Auto Scaling), each with a container instance in `cluster` and up to three tasks.
+pub(super) fn stories(
+    rng: &mut Rng,
+    aws: &fleetguard::testing::FakeAws,
+    cluster: &str,
+    rebalance_undo: i64,
+) -> Vec<Story> {
+    if rng.random_bool(0.33) {
+        return Vec::new();
+    }
+    (0..rng.random_range(1..=3))
+        .map(|j| {
+            let id = spot_id(j);
+            let kind = match rng.random_range(0..3) {
+                0 => Kind::RebalanceOnly,
+                // Often just before the rebalance hold runs out: the warning's two minutes
+                // straddle the moment a rebalance drain would be undone.
+                1 => Kind::RebalanceThenTerminate {
+                    after: if rng.random_bool(0.5) {
+                        (rebalance_undo - rng.random_range(0..110)).max(10)
+                    } else {
+                        rng.random_range(10..3600)
+                    },
+                },
+                _ => Kind::Stop {
+                    hibernate: rng.random_bool(0.5),
+                    back_after: rng.random_range(300..3600),
+                },
+            };
+            if !matches!(kind, Kind::Stop { .. }) {
+                aws.group_instance("g1", &id, "InService");
+            }
+            aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
+            Story {
+                id,
+                kind,
+                starts_at: T0 + rng.random_range(0..3600),
+                warning_handled: false,
+                taken: false,
+                back_at: None,
+                unmarked: false,
+                over_at: None,
+            }
+        })
+        .collect()
+}
+
+impl Sim {
+    pub(super) fn schedule_stories(&mut self) {
+        for j in 0..self.stories.len() {
+            let (kind, at) = (self.stories[j].kind, self.stories[j].starts_at);
+            match kind {
+                Kind::RebalanceOnly => self.at(at, Ev::Spot(j, Step::Rebalance)),
+                Kind::RebalanceThenTerminate { after } => {
+                    self.at(at, Ev::Spot(j, Step::Rebalance));
+                    self.at(at + after, Ev::Spot(j, Step::Warning));
+                }
+                Kind::Stop { .. } => self.at(at, Ev::Spot(j, Step::Warning)),
+            }
+        }
+    }
+
+    /// Every story has run its course (and had time for its undo).
+    pub(super) fn stories_done(&self) -> bool {
+        self.stories.iter().all(|s| match s.kind {
+            Kind::RebalanceThenTerminate { .. } => s.taken,
+            _ => s.over_at.is_some_and(|t| self.now >= t + 900),
+        })
+    }
+
+    pub(super) async fn spot_step(&mut self, j: usize, step: Step) {
+        let id = self.stories[j].id.clone();
+        match step {
+            Step::Rebalance => {
+                let e = self.envelope(
+                    "EC2 Instance Rebalance Recommendation",
+                    "aws.ec2",
+                    json!({"instance-id": id}),
+                );
+                self.emit(e);
+                if self.stories[j].kind == Kind::RebalanceOnly {
+                    self.stories[j].over_at = Some(self.now + self.rebalance_undo);
+                }
+            }
+            Step::Warning => {
+                let action = match self.stories[j].kind {
+                    Kind::Stop {
+                        hibernate: true, ..
+                    } => "hibernate",
+                    Kind::Stop { .. } => "stop",
+                    _ => "terminate",
+                };
+                self.stats.spot_warnings += 1;
+                // A mass reclaim: Auto Scaling throttles.
+                if self.rng.random_bool(0.5) {
+                    self.aws.throttle("DescribeAutoScalingInstances", 1);
+                }
+                let e = self.envelope(
+                    "EC2 Spot Instance Interruption Warning",
+                    "aws.ec2",
+                    json!({"instance-id": id, "instance-action": action}),
+                );
+                self.emit(e);
+                self.at(self.now + 120, Ev::Spot(j, Step::Taken));
+            }
+            Step::Taken => {
+                let ci = self.container_instance_of(&id);
+                if self.stories[j].warning_handled
+                    && ci.as_ref().is_none_or(|c| c.status != "DRAINING")
+                {
+                    self.violations.push(format!(
+                        "t+{}: AWS took Spot instance {id}, warned and handled, but its container instance is {:?}",
+                        self.now - T0,
+                        ci.map(|c| (c.status, c.drain_mark))
+                    ));
+                }
+                self.stories[j].taken = true;
+                // Whatever ran on it stops; the agent goes; its targets go.
+                self.aws.stop_tasks_of(&id);
+                {
+                    let mut w = self.aws.world();
+                    for c in w
+                        .container_instances
+                        .iter_mut()
+                        .filter(|c| c.ec2_instance_id == id)
+                    {
+                        c.agent_connected = false;
+                    }
+                    for t in w.targets.values_mut() {
+                        t.retain(|(x, _)| x != &id);
+                    }
+                    if !matches!(self.stories[j].kind, Kind::Stop { .. }) {
+                        // Terminated: out of its group and its cluster.
+                        w.group_instances.retain(|g| g.instance_id != id);
+                        w.container_instances.retain(|c| c.ec2_instance_id != id);
+                    }
+                }
+                if let Kind::Stop { back_after, .. } = self.stories[j].kind {
+                    let e = self.container_instance_event_of(&id);
+                    self.emit(e);
+                    self.at(self.now + back_after, Ev::Spot(j, Step::Back));
+                }
+            }
+            Step::Back => {
+                self.stories[j].back_at = Some(self.now);
+                self.stories[j].over_at = Some(self.now);
+                for c in self
+                    .aws
+                    .world()
+                    .container_instances
+                    .iter_mut()
+                    .filter(|c| c.ec2_instance_id == id)
+                {
+                    c.agent_connected = true;
+                }
+                let e = self.container_instance_event_of(&id);
+                self.emit(e);
+            }
+        }
+        self.observe();
+    }
+
+    /// A Spot event for a story's instance returned without error: a warning was handled; a
+    /// drain whose mark could not be written was said so (a documented limit: never undone).
+    pub(super) fn spot_handled(
+        &mut self,
+        event: &serde_json::Value,
+        summary: &fleetguard::serve::Summary,
+    ) {
+        let id = event["detail"]["instance-id"].as_str().unwrap_or_default();
+        let warning = event["detail-type"] == "EC2 Spot Instance Interruption Warning";
+        let unmarked = summary
+            .actions
+            .iter()
+            .any(|a| a.ends_with("DRAINING, unmarked"));
+        for s in self.stories.iter_mut().filter(|s| s.id == id) {
+            s.warning_handled |= warning;
+            s.unmarked |= unmarked;
+        }
+    }
+
+    /// At the end: every drain whose reason is over was undone.
+    pub(super) fn check_stories(&mut self) {
+        for j in 0..self.stories.len() {
+            let s = self.stories[j].clone();
+            let Some(over) = s.over_at else { continue };
+            if s.unmarked {
+                self.stats.unmarked += 1;
+                continue;
+            }
+            if self.now < over + 600 {
+                continue; // not enough time left in the run for its undo
+            }
+            let ci = self.container_instance_of(&s.id);
+            if ci
+                .as_ref()
+                .is_none_or(|c| c.status != "ACTIVE" || c.drain_mark.is_some())
+            {
+                self.violations.push(format!(
+                    "Spot instance {} ({:?}): its reason was over at t+{}, but its container instance is {:?} (ACTIVE, unmarked expected)",
+                    s.id,
+                    s.kind,
+                    over - T0,
+                    ci.map(|c| (c.status, c.drain_mark))
+                ));
+            }
+        }
+    }
+
+    fn container_instance_of(&self, id: &str) -> Option<fleetguard::ports::ContainerInstance> {
+        self.aws
+            .world()
+            .container_instances
+            .iter()
+            .find(|c| c.ec2_instance_id == id)
+            .cloned()
+    }
+}
