@@ -124,7 +124,8 @@ impl DrainMark {
 /// What a drain call has to do for a container instance: set DRAINING (only from ACTIVE), and
 /// which mark to write.
 /// - A DRAINING instance without our mark was drained by someone else: it is left as it is,
-///   and never marked (its undo is not ours).
+///   and never marked (its undo is not ours), unless it is scaling in to a warm pool under our
+///   hook (then the return is ours: it must come back ACTIVE).
 /// - Over a mark of ours, `mark` is written only when it supersedes it.
 /// - A final reason ([`DrainReason::Interruption`]) is written only over a mark of ours: an
 ///   unmarked drain is never undone, and the call is saved inside the two minutes.
@@ -133,6 +134,11 @@ pub fn drain_needs(ci: &ContainerInstance, mark: Option<DrainMark>) -> (bool, Op
         (Some(old), Some(new)) => new.supersedes(&old).then_some(new),
         (None, Some(new)) if new.reason == DrainReason::Interruption => None,
         (None, new) if ci.status != "DRAINING" => new,
+        // A scale-in to the warm pool under our hook claims the drain, whoever made it: the
+        // instance comes back through our launch hook, which needs it ACTIVE. (An invocation
+        // that died between the drain and its mark's second chance left it unmarked; found
+        // by the fleet simulator, 1 seed in 100,000.)
+        (None, Some(new)) if new.reason == DrainReason::WarmPool => Some(new),
         _ => None,
     };
     (ci.status != "DRAINING", write)

@@ -96,6 +96,11 @@ fn what_a_drain_call_writes() {
         drain_needs(&ci("DRAINING", None), Some(m(Maintenance, 1))),
         (false, None)
     );
+    // Except on the way to a warm pool under our hook: it comes back through our launch hook.
+    assert_eq!(
+        drain_needs(&ci("DRAINING", None), Some(m(WarmPool, 1))),
+        (false, Some(m(WarmPool, 1)))
+    );
 }
 
 #[test]

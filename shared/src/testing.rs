@@ -474,6 +474,11 @@ impl ContainerInstances for FakeAws {
                     (true, Err(e), _) => Err(e.clone()),
                     (true, Ok(()), Ok(())) => Ok(DrainResult::Drained),
                     (true, Ok(()), Err(_)) => Ok(DrainResult::DrainedUnmarked),
+                    (false, _, Err(e))
+                        if e.code.as_deref() == Some("AttributeLimitExceededException") =>
+                    {
+                        Ok(DrainResult::AlreadyDraining)
+                    }
                     (false, _, Err(e)) => Err(e),
                     (false, _, Ok(())) => Ok(DrainResult::AlreadyDraining),
                 };

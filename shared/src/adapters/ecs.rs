@@ -335,6 +335,8 @@ impl ContainerInstances for Ecs {
                         tracing::warn!(error = %e, container_instance = %ci.arn, "DRAINING without fleetguard's mark: it will not be undone");
                         Ok(DrainResult::DrainedUnmarked)
                     }
+                    // At the limit, retrying changes nothing: the drain stands, unmarked.
+                    (false, _, Err(e)) if is_limit(&e) => Ok(DrainResult::AlreadyDraining),
                     (false, _, Err(e)) => Err(e),
                     (false, _, Ok(())) => Ok(DrainResult::AlreadyDraining),
                 };
