@@ -144,6 +144,23 @@ pub fn drain_needs(ci: &ContainerInstance, mark: Option<DrainMark>) -> (bool, Op
     (ci.status != "DRAINING", write)
 }
 
+/// The mark to undo for an instance launching into service under our launch hook: its own, or,
+/// DRAINING, back (agent connected) and empty without one, the warm pool's: it can only be
+/// coming back from the warm pool, drained on the way there by a drain whose mark could not be
+/// written, and our launch hook needs it ACTIVE (else the launch is abandoned).
+pub fn launch_mark(ci: &ContainerInstance) -> Option<DrainMark> {
+    ci.drain_mark.or_else(|| {
+        (ci.status == "DRAINING"
+            && ci.agent_connected
+            && ci.running_tasks_count == 0
+            && ci.pending_tasks_count == 0)
+            .then_some(DrainMark {
+                reason: DrainReason::WarmPool,
+                at: 0,
+            })
+    })
+}
+
 /// What to do about a drain of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undo {

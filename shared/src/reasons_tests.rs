@@ -197,3 +197,18 @@ fn an_undo_needs_the_instance_back_empty_and_in_service() {
         Undo::Wait
     );
 }
+
+#[test]
+fn a_launch_claims_an_unmarked_drain_of_an_empty_returning_instance() {
+    assert_eq!(launch_mark(&ci("ACTIVE", None)), None);
+    assert_eq!(
+        launch_mark(&ci("DRAINING", Some(m(Maintenance, 5)))),
+        Some(m(Maintenance, 5))
+    );
+    assert_eq!(launch_mark(&ci("DRAINING", None)), Some(m(WarmPool, 0)));
+    let busy = ContainerInstance {
+        running_tasks_count: 1,
+        ..ci("DRAINING", None)
+    };
+    assert_eq!(launch_mark(&busy), None);
+}

@@ -54,6 +54,9 @@ pub struct World {
     /// Deregistered targets stay `draining` (the target group's deregistration delay) until the
     /// test removes them; otherwise they are gone at once.
     pub deregistration_delay: bool,
+    /// Each `UpdateContainerInstancesState` to DRAINING: (trace tick, container instance ARN),
+    /// on the clock messages share (`notify::destinations::fake::tick`).
+    pub drain_calls: Vec<(u64, String)>,
     /// Other tools' custom attributes on each container instance (by ARN): ECS refuses an
     /// 11th (`AttributeLimitExceededException`), for the whole `PutAttributes` call.
     pub custom_attributes: BTreeMap<String, usize>,
@@ -440,6 +443,13 @@ impl ContainerInstances for FakeAws {
             let update = if to_drain.is_empty() {
                 Ok(())
             } else {
+                {
+                    let t = crate::notify::destinations::fake::tick();
+                    let mut w = self.world();
+                    for arn in &to_drain {
+                        w.drain_calls.push((t, (*arn).to_owned()));
+                    }
+                }
                 self.call("UpdateContainerInstancesState")
                     .await
                     .map(|mut w| {

@@ -88,6 +88,8 @@ pub struct Stats {
     pub warm_pool_returns: usize,
     pub concurrent_duplicates: usize,
     pub timed_out: usize,
+    /// Execution environments recycled.
+    pub recycled: usize,
     /// Seeds with an instance at ECS's attribute limit, and how many of them told so.
     pub unmarked: usize,
     pub unmarked_told: usize,
@@ -472,6 +474,11 @@ impl Sim {
     async fn invoke(&mut self, payload: &str, attempt: u32) {
         self.stats.invocations += 1;
         self.clock.set(self.now);
+        // Now and then Lambda recycles the execution environment: what lived only in memory
+        // (the start-time cache) is gone. The dedupe table, like AWS, stays.
+        if self.rng.random_bool(0.01) {
+            self.recycle();
+        }
         // Throttling past the SDK's retries on some call, now and then.
         if self.rng.random_bool(0.08) {
             let op = OPS[self.rng.random_range(0..OPS.len())];
@@ -536,6 +543,30 @@ impl Sim {
         }
         self.after_invoke(payload, attempt, result.err());
         self.observe();
+    }
+
+    /// New execution environments for both functions.
+    fn recycle(&mut self) {
+        self.stats.recycled += 1;
+        let lc = &self.asg.lifecycle;
+        self.asg = asg_lifecycle::Handler {
+            common: self.asg.common.clone(),
+            lifecycle: asg_lifecycle::Lifecycle {
+                fleet: lc.fleet.clone(),
+                notifier: lc.notifier.clone(),
+                config: lc.config.clone(),
+                dry_run: lc.dry_run,
+                clock: lc.clock.clone(),
+                starts: Default::default(),
+            },
+        };
+        self.spot = spot_interruption::Handler {
+            common: self.spot.common.clone(),
+            config: self.spot.config.clone(),
+            fleet: self.spot.fleet.clone(),
+            notifier: self.spot.notifier.clone(),
+            clock: self.spot.clock.clone(),
+        };
     }
 
     /// The function the event is for, invoked: Spot events to `spot-interruption`, the rest to
@@ -621,9 +652,7 @@ impl Sim {
         self.seen_heartbeats += heartbeats.len();
         for (group, hook, instance, result) in &completions {
             if hook == JOIN_HOOK {
-                if *result != fleetguard::ports::LifecycleActionResult::Continue
-                    && !self.unmarked_and_told(instance)
-                {
+                if *result != fleetguard::ports::LifecycleActionResult::Continue {
                     self.violations.push(format!(
                         "t+{}: the launch of {instance} back from the warm pool was abandoned",
                         self.now - T0
@@ -779,10 +808,11 @@ impl Sim {
             .count()
     }
 
-    /// The instance at ECS's attribute limit: its drain cannot be marked, so it is neither
-    /// undone nor dated (no drained message); only the safety invariants hold for it. The
-    /// message that says so goes out once, from the invocation that drained, and is lost if that
-    /// invocation dies first (a documented limit; counted in `Stats::unmarked_told`).
+    /// The instance at ECS's attribute limit: its drain cannot be marked, so it cannot be dated
+    /// (no drained message; its return from the warm pool is still undone, see
+    /// `reasons::launch_mark`). The message that says so goes out once, from the invocation that
+    /// drained, and is lost if that invocation dies first (a documented limit; counted in
+    /// `Stats::unmarked_told`).
     fn unmarked_and_told(&self, instance: &str) -> bool {
         self.at_limit
             .is_some_and(|i| self.instances[i].id == instance)
@@ -796,6 +826,52 @@ impl Sim {
         });
         self.stats.unmarked += 1;
         self.stats.unmarked_told += usize::from(told);
+    }
+
+    /// Telling never holds back draining: every Spot warning message that landed came after a
+    /// call setting its container instance DRAINING (on the one trace clock of calls and
+    /// messages).
+    fn check_drain_before_message(&mut self) {
+        let seen = self.asg.lifecycle.notifier.services().seen();
+        let w = self.aws.world();
+        for s in seen.iter().filter(|s| s.landed) {
+            let Some(rest) = s.origin.strip_prefix("spot|") else {
+                continue;
+            };
+            let id = rest.split('|').next().unwrap_or_default();
+            let Some(arn) = w
+                .container_instances
+                .iter()
+                .find(|c| c.ec2_instance_id == id)
+                .map(|c| c.arn.clone())
+                .or_else(|| {
+                    w.drain_calls
+                        .iter()
+                        .find(|(_, a)| a.ends_with(&format!("/{id}")))
+                        .map(|(_, a)| a.clone())
+                })
+            else {
+                continue;
+            };
+            if !w.drain_calls.iter().any(|(t, a)| *a == arn && *t < s.tick) {
+                self.violations.push(format!(
+                    "the Spot warning message for {id} landed before any call set it DRAINING"
+                ));
+            }
+        }
+    }
+
+    /// How many copies of the message landed at the destinations.
+    fn landed(&self, kind: NotificationKind, group: &str, instance: &str) -> usize {
+        let key = format!("{}|{group}|{instance}", kind.as_str());
+        self.asg
+            .lifecycle
+            .notifier
+            .services()
+            .seen()
+            .iter()
+            .filter(|s| s.landed && s.origin == key)
+            .count()
     }
 
     fn delivered(&self, kind: NotificationKind, group: &str, instance: &str) -> bool {
@@ -1053,6 +1129,7 @@ impl Sim {
     fn finish(&mut self) {
         self.count_unmarked();
         self.check_stories();
+        self.check_drain_before_message();
         for i in 0..self.instances.len() {
             let x = &self.instances[i];
             let Some(at) = x.returned_at else { continue };
@@ -1071,11 +1148,6 @@ impl Sim {
                     w.pending.iter().any(|p| p.2 == id),
                 )
             };
-            if self.unmarked_and_told(&id) {
-                // ECS refused our mark: the drain stays, as the message said (launch abandoned:
-                // the group replaces the instance).
-                continue;
-            }
             if status != Some(("ACTIVE".into(), false))
                 || state.as_deref() != Some("InService")
                 || pending
@@ -1126,6 +1198,15 @@ impl Sim {
             if x.had_work && !(drained || forced || self.unmarked_and_told(&id)) {
                 self.violations.push(format!(
                     "{id}: drained, but no drained or forced message was delivered"
+                ));
+            }
+            // Exactly one: what landed at the destination, copies included (no answer is ever
+            // lost in this world, so a second copy would be a defect).
+            let copies = self.landed(NotificationKind::DrainCompleted, &group, &id)
+                + self.landed(NotificationKind::DrainForced, &group, &id);
+            if copies > 1 {
+                self.violations.push(format!(
+                    "{id}: {copies} drained or forced messages landed, one expected"
                 ));
             }
             if drained && forced {

@@ -28,6 +28,7 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.concurrent_duplicates += s.concurrent_duplicates;
                 total.timed_out += s.timed_out;
                 total.unmarked += s.unmarked;
+                total.recycled += s.recycled;
                 total.unmarked_told += s.unmarked_told;
             }
             Err(v) => failures.push((seed, v)),
@@ -52,4 +53,5 @@ async fn invariants_hold_over_seeded_fleets() {
     );
     // Instances at ECS's attribute limit were drained, and most were told.
     assert!(total.unmarked > 0 && total.unmarked_told > 0, "{total:?}");
+    assert!(total.recycled > 0, "{total:?}");
 }

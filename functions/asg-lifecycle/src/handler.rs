@@ -24,6 +24,7 @@ use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DRAIN_MARK_ATTRIBUTE,
     DrainMark, DrainReason, LifecycleActionResult, LifecycleHook, Notify, TargetGroups,
 };
+use fleetguard::reasons::launch_mark;
 use fleetguard::serve::{Error, Function, Summary};
 use fleetguard::{Detail, Event, EventKind};
 
@@ -109,9 +110,11 @@ where
                             .await?
                         {
                             // Back from the warm pool, drained when it went there: ACTIVE again.
-                            Some(mut ci) if ci.drain_mark.is_some() => {
+                            // (Unmarked, but DRAINING and empty: drained on the way to the
+                            // pool by a drain whose mark could not be written.)
+                            Some(mut ci) if launch_mark(&ci).is_some() => {
                                 let now = self.clock.now();
-                                if ci.drain_mark.is_some_and(|m| {
+                                if launch_mark(&ci).is_some_and(|m| {
                                     decide_undo(
                                         m,
                                         &ci,

@@ -18,6 +18,7 @@ use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainReason,
     GroupDetail, GroupInstance, LifecycleHook, Notify, Registration, TargetGroups, Task,
 };
+use fleetguard::reasons::launch_mark;
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -471,7 +472,7 @@ where
                 // Back from the warm pool, still DRAINING from its scale-in: ACTIVE again first.
                 let mut back = None;
                 if let Some(c) = ci
-                    && let Some(m) = c.drain_mark
+                    && let Some(m) = launch_mark(c)
                     && decide_undo(
                         m,
                         c,

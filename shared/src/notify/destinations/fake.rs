@@ -34,6 +34,9 @@ pub enum Fault {
 /// One call as the fake saw it, in order, with what came of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
+    /// When, on the process-wide trace clock ([`tick`]) that `FakeAws` shares: AWS calls and
+    /// messages in one order.
+    pub tick: u64,
     pub destination: String,
     pub method: Method,
     pub body: Value,
@@ -204,12 +207,20 @@ impl Services for FakeServices {
     fn forget(&self, _dest: &Destination) {}
 }
 
+/// The trace clock: every fake's event takes the next tick, so calls to AWS and messages can be
+/// put in one order.
+pub fn tick() -> u64 {
+    static TRACE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    TRACE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
 impl FakeServices {
     fn act(&self, dest: &Destination, c: &Call) -> Result<Reply, Failure> {
         let now = (self.clock)();
         let mut w = self.world();
         let fault = Self::fault(&mut w, c.method);
         let mut seen = Seen {
+            tick: tick(),
             destination: dest.id(),
             method: c.method,
             body: c.body.clone(),
