@@ -25,6 +25,7 @@
 //! - Failures: throttling on any of 17 AWS calls (past the SDK's retries); now and then one API
 //!   down for 90 to 150 s, across Lambda's retries; notification outages; one container
 //!   instance at ECS's 10-custom-attribute limit in a quarter of the seeds.
+//! - Lambda recycles execution environments now and then (what lived only in memory is gone).
 //! - `MAX_DRAIN_SECONDS` from 600 s to 10 hours (AWS's global limit binds), tasks up to 5.5 h.
 //! - Spot stories (`sim_spot.rs`): instances outside the scale-in that get rebalance
 //!   recommendations (`REBALANCE_ACTION` drain or notify, `REBALANCE_UNDO_SECONDS` 300 to
@@ -38,7 +39,10 @@
 //!   a "forced" message was delivered;
 //! - no hook of ours expires (we force before the global limit; heartbeats land in time);
 //! - every action of ours is completed; hooks not ours are never completed nor heartbeated;
-//! - every drain that had work ends in exactly one "drained" or "forced" message;
+//! - every drain that had work ends in a "drained" or "forced" message, and exactly one such
+//!   message lands (copies counted at the destination);
+//! - every Spot warning message lands after a call set its container instance DRAINING (AWS
+//!   calls and messages share one trace clock);
 //! - a Spot warning's container instance is DRAINING when its invocation returns, whatever Auto
 //!   Scaling or Slack does;
 //! - an instance back from the warm pool is ACTIVE again and its launch completed (never
