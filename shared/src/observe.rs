@@ -183,6 +183,22 @@ impl Metrics {
     }
 
     /// `Actions` by action and outcome, e.g. (`DrainContainerInstance`, `done`).
+    /// A container instance's drain counted (and its mark, when ECS refused it); its words
+    /// for the summary.
+    pub fn container_instance_drain(&mut self, r: crate::ports::DrainResult) -> &'static str {
+        use crate::ports::DrainResult;
+        let (text, outcome) = match r {
+            DrainResult::Drained => ("DRAINING", Outcome::Done),
+            DrainResult::DrainedUnmarked => {
+                self.action(Action::MarkDrain, Outcome::Failed);
+                ("DRAINING, unmarked", Outcome::Done)
+            }
+            DrainResult::AlreadyDraining => ("already DRAINING", Outcome::AlreadyDone),
+        };
+        self.action(Action::DrainContainerInstance, outcome);
+        text
+    }
+
     pub fn action(&mut self, action: Action, outcome: Outcome) {
         self.push(
             &[("Action", action.as_str()), ("Outcome", outcome.as_str())],

@@ -160,15 +160,7 @@ where
 
     pub(crate) fn count(&self, o: &DrainOutcome, metrics: &mut Metrics, part: &mut Part) {
         if let Some(r) = o.container_instance {
-            let (text, m) = match r {
-                DrainResult::Drained => ("DRAINING", Outcome::Done),
-                DrainResult::DrainedUnmarked => {
-                    metrics.action(Action::MarkDrain, Outcome::Failed);
-                    ("DRAINING, unmarked", Outcome::Done)
-                }
-                DrainResult::AlreadyDraining => ("already DRAINING", Outcome::AlreadyDone),
-            };
-            metrics.action(Action::DrainContainerInstance, m);
+            let text = metrics.container_instance_drain(r);
             part.actions.push(format!("container instance {text}"));
         }
         for r in &o.deregistered {

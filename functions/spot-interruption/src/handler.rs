@@ -10,7 +10,7 @@ use fleetguard::notify::Deadline;
 use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
 use fleetguard::out_of_service::{Fleet, find, take_out_of_service};
 use fleetguard::ports::{
-    AutoScalingGroups, ContainerInstances, DrainResult, Notify, TargetGroups, count_by_service,
+    AutoScalingGroups, ContainerInstances, Notify, TargetGroups, count_by_service,
 };
 use fleetguard::serve::{Error, Function, Summary};
 use fleetguard::{Detail, Event, EventKind};
@@ -122,15 +122,7 @@ where
                 .await;
                 metrics.latency(Action::DrainInstance, event);
                 if let (Some(r), Some(ci)) = (o.container_instance, &findings.container_instance) {
-                    let (text, m) = match r {
-                        DrainResult::Drained => ("DRAINING", Outcome::Done),
-                        DrainResult::DrainedUnmarked => {
-                            metrics.action(Action::MarkDrain, Outcome::Failed);
-                            ("DRAINING, unmarked", Outcome::Done)
-                        }
-                        DrainResult::AlreadyDraining => ("already DRAINING", Outcome::AlreadyDone),
-                    };
-                    metrics.action(Action::DrainContainerInstance, m);
+                    let text = metrics.container_instance_drain(r);
                     summary
                         .actions
                         .push(format!("container instance {} {text}", ci.arn));
