@@ -52,6 +52,8 @@
 //!   unmarked (`sim_spot.rs`). An instance whose mark ECS refused is exempt from the undo and
 //!   drained-message checks (a documented limit; counted).
 
+#[path = "sim_maintenance.rs"]
+mod maintenance;
 #[path = "sim_spot.rs"]
 mod spot;
 
@@ -77,6 +79,7 @@ const HORIZON_SECS: i64 = 8 * 3600;
 type Rng = rand_pcg::Pcg64Mcg;
 type Asg = asg_lifecycle::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
 type Spot = spot_interruption::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
+type Maint = instance_maintenance::Handler<FakeAws, FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 /// What one seed's run did.
 #[derive(Debug, Default, Clone)]
@@ -94,6 +97,9 @@ pub struct Stats {
     pub timed_out: usize,
     /// Execution environments recycled.
     pub recycled: usize,
+    /// Maintenance windows AWS carried out, and one-time schedules fired.
+    pub maintenance_windows: usize,
+    pub schedules_fired: usize,
     /// Seeds with an instance at ECS's attribute limit, and how many of them told so.
     pub unmarked: usize,
     pub unmarked_told: usize,
@@ -116,6 +122,10 @@ enum Ev {
     TargetGone(usize),
     /// A step of a Spot story (`sim_spot.rs`).
     Spot(usize, spot::Step),
+    /// A step of a maintenance story (`sim_maintenance.rs`).
+    Maint(usize, maintenance::Step),
+    /// The tasks of a maintenance story's instance stop (moved by ECS after DRAINING).
+    MaintTasksStop(usize),
 }
 
 struct Instance {
@@ -174,6 +184,10 @@ struct Sim {
     rebalance_undo: i64,
     /// An AWS API down until a time (every call of it fails).
     api_down: Option<(&'static str, i64)>,
+    maint: Maint,
+    /// AWS Health scheduled changes, and whose tasks are being moved.
+    maintenance: Vec<maintenance::Story>,
+    maintenance_stopping: BTreeSet<usize>,
 }
 
 fn instance_id(i: usize) -> String {
@@ -289,10 +303,21 @@ impl Sim {
             "notify"
         };
         let stories = spot::stories(&mut rng, &aws, CLUSTER, rebalance_undo);
+        let maintenance = maintenance::stories(&mut rng, &aws, CLUSTER);
         let env = [
             ("MAX_DRAIN_SECONDS", max_drain.to_string()),
             ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
             ("REBALANCE_ACTION", rebalance_action.to_owned()),
+            ("MAINTENANCE_ACTION", "drain".to_owned()),
+            (
+                "SCHEDULER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/fleetguard-scheduler".to_owned(),
+            ),
+            (
+                "SCHEDULE_TARGET_ARN",
+                "arn:aws:lambda:us-east-1:123456789012:function:fleetguard-instance-maintenance"
+                    .to_owned(),
+            ),
         ];
         let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         let fleet = Fleet {
@@ -336,7 +361,18 @@ impl Sim {
                 .unwrap();
             w.custom_attributes.insert(arn, 10);
         }
+        let maint = instance_maintenance::Handler {
+            common: spot.common.clone(),
+            config: instance_maintenance::config::MaintenanceConfig::from_lookup(lookup).unwrap(),
+            fleet: spot.fleet.clone(),
+            schedules: aws.clone(),
+            notifier: spot.notifier.clone(),
+            clock: Arc::new(clock.clone()),
+        };
         let mut sim = Sim {
+            maint,
+            maintenance,
+            maintenance_stopping: BTreeSet::new(),
             api_down: None,
             stories,
             rebalance_undo,
@@ -369,6 +405,7 @@ impl Sim {
         }
         sim.at(T0 + 60, Ev::Sweep);
         sim.schedule_stories();
+        sim.schedule_maintenance();
         sim
     }
 
@@ -544,6 +581,7 @@ impl Sim {
         self.aws.world().failures.clear();
         if let Ok(summary) = &result {
             self.spot_handled(&event, summary);
+            self.maintenance_handled(&event);
         }
         self.after_invoke(payload, attempt, result.err());
         self.observe();
@@ -563,6 +601,14 @@ impl Sim {
                 clock: lc.clock.clone(),
                 starts: Default::default(),
             },
+        };
+        self.maint = instance_maintenance::Handler {
+            common: self.maint.common.clone(),
+            config: self.maint.config.clone(),
+            fleet: self.maint.fleet.clone(),
+            schedules: self.maint.schedules.clone(),
+            notifier: self.maint.notifier.clone(),
+            clock: self.maint.clock.clone(),
         };
         self.spot = spot_interruption::Handler {
             common: self.spot.common.clone(),
@@ -589,6 +635,9 @@ impl Sim {
             Some(
                 "EC2 Spot Instance Interruption Warning" | "EC2 Instance Rebalance Recommendation",
             ) => Box::pin(fleetguard::testing::invoke(&self.spot, event)),
+            Some("AWS Health Event" | "Scheduled Maintenance") => {
+                Box::pin(fleetguard::testing::invoke(&self.maint, event))
+            }
             _ => Box::pin(fleetguard::testing::invoke(&self.asg, event)),
         }
     }
@@ -623,6 +672,7 @@ impl Sim {
         let (a, b) = tokio::join!(self.call(&event), self.call(&event));
         for summary in [&a, &b].into_iter().flatten() {
             self.spot_handled(&event, summary);
+            self.maintenance_handled(&event);
         }
         if std::env::var_os("SIM_LOG").is_some() {
             eprintln!(
@@ -716,6 +766,7 @@ impl Sim {
                 }
             }
         }
+        self.maintenance_tasks_stop();
         self.terminate_what_proceeds();
     }
 
@@ -920,6 +971,7 @@ impl Sim {
     async fn step(&mut self, t: i64, ev: Ev) {
         self.expire_hooks(t);
         self.now = t.max(self.now);
+        self.fire_schedules();
         match ev {
             Ev::ScaleIn(i) => {
                 let (id, group) = (
@@ -971,6 +1023,11 @@ impl Sim {
                 }
             }
             Ev::Spot(j, step) => self.spot_step(j, step).await,
+            Ev::Maint(j, step) => self.maintenance_step(j, step).await,
+            Ev::MaintTasksStop(j) => {
+                self.maintenance_tasks_stopped(j);
+                self.observe();
+            }
             Ev::Invoke(payload, attempt) => self.invoke(&payload, attempt).await,
             Ev::InvokeTogether(payload) => self.invoke_together(&payload).await,
             Ev::TargetGone(i) => {
@@ -1133,6 +1190,7 @@ impl Sim {
     fn finish(&mut self) {
         self.count_unmarked();
         self.check_stories();
+        self.check_maintenance();
         self.check_drain_before_message();
         for i in 0..self.instances.len() {
             let x = &self.instances[i];
@@ -1260,6 +1318,7 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
                 .iter()
                 .all(|x| x.terminated && (!x.warm || x.returned_at.is_some()))
             && sim.stories_done()
+            && sim.maintenance_done()
         {
             end = sim.now + 600;
         }

@@ -266,7 +266,10 @@ impl Sim {
         }
     }
 
-    fn container_instance_of(&self, id: &str) -> Option<fleetguard::ports::ContainerInstance> {
+    pub(super) fn container_instance_of(
+        &self,
+        id: &str,
+    ) -> Option<fleetguard::ports::ContainerInstance> {
         self.aws
             .world()
             .container_instances

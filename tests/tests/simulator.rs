@@ -29,6 +29,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.timed_out += s.timed_out;
                 total.unmarked += s.unmarked;
                 total.recycled += s.recycled;
+                total.maintenance_windows += s.maintenance_windows;
+                total.schedules_fired += s.schedules_fired;
                 total.unmarked_told += s.unmarked_told;
             }
             Err(v) => failures.push((seed, v)),
@@ -54,4 +56,8 @@ async fn invariants_hold_over_seeded_fleets() {
     // Instances at ECS's attribute limit were drained, and most were told.
     assert!(total.unmarked > 0 && total.unmarked_told > 0, "{total:?}");
     assert!(total.recycled > 0, "{total:?}");
+    assert!(
+        total.maintenance_windows > 0 && total.schedules_fired > 0,
+        "{total:?}"
+    );
 }

@@ -251,10 +251,14 @@ where
                 Err(e) => part.errors.push(e.to_string()),
             }
         }
+        // Ours to put back: marked for maintenance, or DRAINING without a mark (this return
+        // schedule exists only because we drained it, and its mark could not be written: found
+        // by the fleet simulator with PutAttributes down across both tries).
         if let Some(ci) = &findings.container_instance
-            && ci
-                .drain_mark
-                .is_some_and(|m| m.reason == DrainReason::Maintenance)
+            && match ci.drain_mark {
+                Some(m) => m.reason == DrainReason::Maintenance,
+                None => ci.status == "DRAINING",
+            }
         {
             match self.fleet.ecs.activate(ci).await {
                 Ok(()) => {

@@ -1,0 +1,367 @@
+//! Maintenance stories in the fleet simulator: AWS Health scheduled changes (reboot, stop) for
+//! instances outside any scale-in, announced through EventBridge (late, lost, twice) to the real
+//! `instance-maintenance`, with moved windows, duplicates, stale updates delivered late and the
+//! close; EventBridge Scheduler's one-time schedules fire its payloads asynchronously (Lambda's
+//! two retries, then the on-failure destination); AWS reboots or stops the instance when the
+//! window starts, and it runs again after; `asg-lifecycle` (ECS events, sweeps) runs beside it.
+//! `MAINTENANCE_ACTION=drain` (replacement through the group is not simulated).
+//!
+//! Invariants:
+//! - an instance whose window was announced in time (its last update handled at least the lead
+//!   and ten minutes before the window) is DRAINING and runs no task when AWS takes it: nothing
+//!   re-activated it before, and the drain finished;
+//! - once the window is over and the instance runs again, its drain is undone (ACTIVE,
+//!   unmarked at the end).
+
+use super::{Ev, Rng, Sim, T0};
+use rand::RngExt;
+use serde_json::json;
+
+const LEAD: i64 = 1800;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    Reboot,
+    /// Started again by its owner `back_after` seconds after AWS stopped it.
+    Stop {
+        back_after: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Step {
+    /// An update of the Health event: window start, lastUpdatedTime, status closed.
+    Update {
+        start: i64,
+        updated: i64,
+        closed: bool,
+    },
+    /// AWS takes the instance (reboot or stop) at the window's start.
+    Taken,
+    /// The instance runs again.
+    Back,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Story {
+    pub id: String,
+    pub kind: Kind,
+    pub event_arn: String,
+    /// The window's start AWS keeps to (the last update's).
+    pub start: i64,
+    /// The latest update's lastUpdatedTime, and when an invocation first handled it.
+    pub latest: i64,
+    pub latest_handled_at: Option<i64>,
+    pub back_at: Option<i64>,
+}
+
+impl Story {
+    fn end(&self) -> i64 {
+        self.start + 7200
+    }
+}
+
+pub(super) fn maint_id(j: usize) -> String {
+    format!("i-0{:016x}", 0x3a0f_0000_0000 + j as u64)
+}
+
+/// The stories of a seed (none in half of them); their instances in group g1, each with a
+/// container instance in `cluster` running up to three tasks, behind no target group.
+pub(super) fn stories(
+    rng: &mut Rng,
+    aws: &fleetguard::testing::FakeAws,
+    cluster: &str,
+) -> Vec<Story> {
+    if rng.random_bool(0.5) {
+        return Vec::new();
+    }
+    (0..rng.random_range(1..=2))
+        .map(|j| {
+            let id = maint_id(j);
+            aws.group_instance("g1", &id, "InService");
+            aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
+            let kind = if rng.random_bool(0.5) {
+                Kind::Reboot
+            } else {
+                Kind::Stop {
+                    back_after: rng.random_range(600..2 * 3600),
+                }
+            };
+            Story {
+                id,
+                kind,
+                event_arn: format!(
+                    "arn:aws:health:us-east-1::event/EC2/{}/sim-{j}",
+                    match kind {
+                        Kind::Reboot => "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+                        Kind::Stop { .. } => "AWS_EC2_INSTANCE_STOP_SCHEDULED",
+                    }
+                ),
+                start: 0,
+                latest: 0,
+                latest_handled_at: None,
+                back_at: None,
+            }
+        })
+        .collect()
+}
+
+fn rfc2822(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc2822()
+        .replace("+0000", "GMT")
+}
+
+impl Sim {
+    /// Each story's updates: announced, perhaps moved later (its first announcement delivered
+    /// late, after the move, now and then), perhaps sent twice; closed after the window.
+    pub(super) fn schedule_maintenance(&mut self) {
+        for j in 0..self.maintenance.len() {
+            let announced = T0 + self.rng.random_range(0..1800);
+            let mut start = announced + self.rng.random_range(2 * 3600..3 * 3600);
+            let mut updated = announced;
+            self.at(
+                announced,
+                Ev::Maint(
+                    j,
+                    Step::Update {
+                        start,
+                        updated,
+                        closed: false,
+                    },
+                ),
+            );
+            if self.rng.random_bool(0.4) {
+                let first = (start, updated);
+                start += 3600;
+                updated += self.rng.random_range(60..1800);
+                self.at(
+                    updated,
+                    Ev::Maint(
+                        j,
+                        Step::Update {
+                            start,
+                            updated,
+                            closed: false,
+                        },
+                    ),
+                );
+                if self.rng.random_bool(0.5) {
+                    // The first announcement again, late: stale.
+                    let t = updated + self.rng.random_range(1..600);
+                    self.at(
+                        t,
+                        Ev::Maint(
+                            j,
+                            Step::Update {
+                                start: first.0,
+                                updated: first.1,
+                                closed: false,
+                            },
+                        ),
+                    );
+                }
+            }
+            self.maintenance[j].start = start;
+            self.maintenance[j].latest = updated;
+            self.at(start, Ev::Maint(j, Step::Taken));
+            let closed_at = start + 7200 + self.rng.random_range(60..1800);
+            self.at(
+                closed_at,
+                Ev::Maint(
+                    j,
+                    Step::Update {
+                        start,
+                        updated: closed_at,
+                        closed: true,
+                    },
+                ),
+            );
+        }
+    }
+
+    pub(super) fn maintenance_done(&self) -> bool {
+        self.maintenance
+            .iter()
+            .all(|s| s.back_at.is_some_and(|b| self.now >= b.max(s.end()) + 1800))
+    }
+
+    pub(super) async fn maintenance_step(&mut self, j: usize, step: Step) {
+        let s = self.maintenance[j].clone();
+        match step {
+            Step::Update {
+                start,
+                updated,
+                closed,
+            } => {
+                let mut detail = json!({
+                    "eventArn": s.event_arn,
+                    "service": "EC2",
+                    "eventTypeCode": match s.kind {
+                        Kind::Reboot => "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+                        Kind::Stop { .. } => "AWS_EC2_INSTANCE_STOP_SCHEDULED",
+                    },
+                    "eventTypeCategory": "scheduledChange",
+                    "statusCode": if closed { "closed" } else { "upcoming" },
+                    "startTime": rfc2822(start),
+                    "lastUpdatedTime": rfc2822(updated),
+                    "eventRegion": "us-east-1",
+                    "affectedEntities": [{"entityValue": s.id}],
+                });
+                if s.kind == Kind::Reboot {
+                    detail["endTime"] = json!(rfc2822(start + 7200));
+                }
+                let mut e = self.envelope("AWS Health Event", "aws.health", detail);
+                e["resources"] = json!([s.id]);
+                self.emit(e);
+            }
+            Step::Taken => {
+                let ci = self.container_instance_of(&s.id);
+                let in_time = s
+                    .latest_handled_at
+                    .is_some_and(|t| t <= s.start - LEAD - 600);
+                if in_time
+                    && ci
+                        .as_ref()
+                        .is_some_and(|c| c.status != "DRAINING" || c.running_tasks_count > 0)
+                {
+                    self.violations.push(format!(
+                        "t+{}: AWS took {} for its {:?}, announced in time, but its container instance is {:?}",
+                        self.now - T0,
+                        s.id,
+                        s.kind,
+                        ci.map(|c| (c.status, c.running_tasks_count, c.drain_mark))
+                    ));
+                }
+                self.stats.maintenance_windows += 1;
+                self.aws.stop_tasks_of(&s.id);
+                for c in self
+                    .aws
+                    .world()
+                    .container_instances
+                    .iter_mut()
+                    .filter(|c| c.ec2_instance_id == s.id)
+                {
+                    c.agent_connected = false;
+                }
+                let e = self.container_instance_event_of(&s.id);
+                self.emit(e);
+                let back = match s.kind {
+                    Kind::Reboot => 300,
+                    Kind::Stop { back_after } => back_after,
+                };
+                self.at(self.now + back, Ev::Maint(j, Step::Back));
+            }
+            Step::Back => {
+                self.maintenance[j].back_at = Some(self.now);
+                for c in self
+                    .aws
+                    .world()
+                    .container_instances
+                    .iter_mut()
+                    .filter(|c| c.ec2_instance_id == s.id)
+                {
+                    c.agent_connected = true;
+                }
+                let e = self.container_instance_event_of(&s.id);
+                self.emit(e);
+            }
+        }
+        self.observe();
+    }
+
+    /// Tasks on a maintenance instance stop some time after it is set DRAINING (ECS moves
+    /// them); called as the simulator observes.
+    pub(super) fn maintenance_tasks_stop(&mut self) {
+        for j in 0..self.maintenance.len() {
+            let id = self.maintenance[j].id.clone();
+            let draining = self
+                .container_instance_of(&id)
+                .is_some_and(|c| c.status == "DRAINING" && c.running_tasks_count > 0);
+            if draining && !self.maintenance_stopping.contains(&j) {
+                self.maintenance_stopping.insert(j);
+                let t = self.now + self.rng.random_range(5..600);
+                self.at(t, Ev::MaintTasksStop(j));
+            }
+        }
+    }
+
+    pub(super) fn maintenance_tasks_stopped(&mut self, j: usize) {
+        self.maintenance_stopping.remove(&j);
+        let id = self.maintenance[j].id.clone();
+        if self
+            .container_instance_of(&id)
+            .is_some_and(|c| c.status == "DRAINING")
+        {
+            self.aws.stop_tasks_of(&id);
+            let e = self.container_instance_event_of(&id);
+            self.emit(e);
+        }
+    }
+
+    /// An invocation of instance-maintenance returned without error.
+    pub(super) fn maintenance_handled(&mut self, event: &serde_json::Value) {
+        if event["detail-type"] != "AWS Health Event" {
+            return;
+        }
+        let arn = event["detail"]["eventArn"].as_str().unwrap_or_default();
+        let updated = event["detail"]["lastUpdatedTime"]
+            .as_str()
+            .and_then(fleetguard::events::health::parse_health_time)
+            .map(|t| t.timestamp());
+        let now = self.now;
+        for s in self.maintenance.iter_mut().filter(|s| s.event_arn == arn) {
+            if updated == Some(s.latest) && s.latest_handled_at.is_none() {
+                s.latest_handled_at = Some(now);
+            }
+        }
+    }
+
+    /// EventBridge Scheduler: every schedule due by now fires once (deleted after it ran) and
+    /// invokes asynchronously (Lambda's two retries).
+    pub(super) fn fire_schedules(&mut self) {
+        let due: Vec<String> = {
+            let mut w = self.aws.world();
+            let names: Vec<String> = w
+                .schedules
+                .values()
+                .filter(|s| s.at <= self.now)
+                .map(|s| s.name.clone())
+                .collect();
+            names
+                .iter()
+                .filter_map(|n| w.schedules.remove(n))
+                .map(|s| s.input)
+                .collect()
+        };
+        for input in due {
+            self.stats.schedules_fired += 1;
+            self.at(self.now, Ev::Invoke(input, 0));
+        }
+    }
+
+    /// At the end: once the window is over and the instance runs again, its drain is undone.
+    pub(super) fn check_maintenance(&mut self) {
+        for s in self.maintenance.clone() {
+            let Some(back) = s.back_at else { continue };
+            if self.now < back.max(s.end()) + 900 {
+                continue;
+            }
+            let ci = self.container_instance_of(&s.id);
+            if ci
+                .as_ref()
+                .is_none_or(|c| c.status != "ACTIVE" || c.drain_mark.is_some())
+            {
+                self.violations.push(format!(
+                    "{} ({:?}): its window ended at t+{} and it runs again since t+{}, but its container instance is {:?} (ACTIVE, unmarked expected)",
+                    s.id,
+                    s.kind,
+                    s.end() - T0,
+                    back - T0,
+                    ci.map(|c| (c.status, c.drain_mark))
+                ));
+            }
+        }
+    }
+}
