@@ -32,6 +32,9 @@
 //!   1800 s), followed or not by a terminate warning, or stop and hibernate warnings, through
 //!   EventBridge to the real `spot-interruption`; AWS reclaims or stops them two minutes after
 //!   the warning and starts stopped ones again.
+//! - Maintenance stories (`sim_maintenance.rs`): AWS Health scheduled reboots and stops through
+//!   EventBridge to the real `instance-maintenance`, EventBridge Scheduler's one-time schedules
+//!   fired asynchronously, AWS taking the instance at the window and starting it again.
 //!
 //! The invariants, checked as time passes and at the end:
 //! - no instance terminates (or stops in the warm pool) while one of its tasks is not STOPPED
@@ -51,6 +54,8 @@
 //!   no warning followed, and a stopped or hibernated instance started again, end ACTIVE and
 //!   unmarked (`sim_spot.rs`). An instance whose mark ECS refused is exempt from the undo and
 //!   drained-message checks (a documented limit; counted).
+//! - an instance whose maintenance was announced in time is DRAINING and empty when AWS takes
+//!   it; once the window is over and it runs again, its drain is undone.
 
 #[path = "sim_maintenance.rs"]
 mod maintenance;
