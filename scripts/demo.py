@@ -382,7 +382,11 @@ def main():
         health = json.loads((ROOT / "events/maintenance/health-retirement.json").read_text())
         health["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         health["region"], health["account"] = "us-east-1", "123456789012"
-        health["detail"].update({"startTime": rfc2822(3 * 86400), "eventRegion": "us-east-1",
+        # An event of its own: the sample's ARN was closed by the sample run above, and after the
+        # close nothing acts (updates apply in order, per event ARN).
+        arn = health["detail"]["eventArn"] + "-demo"
+        health["detail"].update({"eventArn": arn, "startTime": rfc2822(3 * 86400), "eventRegion": "us-east-1",
+                                 "lastUpdatedTime": rfc2822(0),
                                  "affectedEntities": [{"entityValue": web, "status": "PENDING"}]})
         health["resources"] = [web]
         invoke("instance-maintenance", health)
