@@ -65,6 +65,18 @@ pub const CLOSED: &str = "closed";
 /// How long an event's latest applied update is kept (Health keeps events for 90 days).
 pub const HEALTH_ORDER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
+/// The name a failed due step's retry schedule takes: the other of the pair (the schedule that
+/// just fired is being deleted by Scheduler after its invocation, and a write to its name could
+/// race that deletion).
+pub fn retry_schedule_name(out_name: &str, firing: &str) -> String {
+    let again = format!("{out_name}-r");
+    if firing == again {
+        out_name.to_owned()
+    } else {
+        again
+    }
+}
+
 /// The ledger key under which an event's latest applied update is kept.
 pub fn health_order_key(event_arn: &str) -> String {
     format!("health|{event_arn}")

@@ -2,7 +2,8 @@
 //! opens; too late, told), and back in service after a reboot's window.
 
 use crate::decide::{
-    CLOSED, DUE_RETRY_SECS, health_order_key, nothing_to_take_out, schedule_name, window_end,
+    CLOSED, DUE_RETRY_SECS, health_order_key, nothing_to_take_out, retry_schedule_name,
+    schedule_name, window_end,
 };
 use crate::handler::{Handler, Part, maintenance_incident, schedule_input};
 use crate::render::{InstanceMessage, render, target_list, when};
@@ -61,7 +62,8 @@ where
         let mut result = self.take_out_when_due(event, due, metrics).await;
         let failed = result.as_ref().map_or(true, |p| !p.errors.is_empty());
         if failed && !self.common.dry_run && now + DUE_RETRY_SECS < start {
-            let name = schedule_name(&due.event_arn, instance, MaintenanceStep::OutOfService);
+            let out_name = schedule_name(&due.event_arn, instance, MaintenanceStep::OutOfService);
+            let name = retry_schedule_name(&out_name, &event.envelope.id);
             let at = now + DUE_RETRY_SECS;
             let s = OneTimeSchedule {
                 name: name.clone(),

@@ -66,6 +66,7 @@ where
             targets: Vec::new(),
         };
         let out_name = schedule_name(&h.event_arn, instance, MaintenanceStep::OutOfService);
+        let retry_name = format!("{out_name}-r");
         let back_name = schedule_name(&h.event_arn, instance, MaintenanceStep::Return);
         let region = h
             .event_region
@@ -90,13 +91,10 @@ where
                 // back now rather than at the end of a window that will not happen.
                 let mut changed = Vec::new();
                 if !dry_run {
-                    if self
-                        .schedules
-                        .delete(&out_name)
-                        .await
-                        .map_err(Error::from)?
-                    {
-                        changed.push(format!("schedule {out_name} deleted"));
+                    for name in [&out_name, &retry_name] {
+                        if self.schedules.delete(name).await.map_err(Error::from)? {
+                            changed.push(format!("schedule {name} deleted"));
+                        }
                     }
                     if let Some(mut back) = self.schedules.schedule(&back_name).await? {
                         back.at = now + MIN_SCHEDULE_AHEAD_SECS;
@@ -151,6 +149,10 @@ where
                         description: format!("fleetguard: {how} {instance} before {what}"),
                     };
                     let w = self.schedules.put(&s).await?;
+                    // A retry of a failed due step for an earlier window is not needed any more.
+                    if self.schedules.delete(&retry_name).await? {
+                        part.actions.push(format!("schedule {retry_name} deleted"));
+                    }
                     let verb = match w {
                         ScheduleWrite::Created => "created",
                         ScheduleWrite::Updated => "moved",
@@ -180,9 +182,11 @@ where
                 metrics.fleet(FleetMetric::ScheduledMaintenance, &findings.pool());
                 let how = self.how(kind, &findings);
                 if !dry_run {
-                    // A window moved closer: its schedule is not needed any more.
-                    if self.schedules.delete(&out_name).await? {
-                        part.actions.push(format!("schedule {out_name} deleted"));
+                    // A window moved closer: its schedules are not needed any more.
+                    for name in [&out_name, &retry_name] {
+                        if self.schedules.delete(name).await? {
+                            part.actions.push(format!("schedule {name} deleted"));
+                        }
                     }
                 }
                 let r = self
