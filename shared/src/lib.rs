@@ -13,6 +13,7 @@ pub mod aws;
 pub mod config;
 pub mod events;
 pub mod ids;
+pub mod kept_marks;
 pub mod notify;
 pub mod observe;
 pub mod out_of_service;

@@ -248,6 +248,15 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         }
     }
 
+    /// `ci` (as an event described it) with any mark kept elsewhere than its attributes read
+    /// in ([`crate::kept_marks::Marked`]); as it is by default.
+    fn with_kept_mark(
+        &self,
+        ci: ContainerInstance,
+    ) -> impl Future<Output = ContainerInstance> + Send {
+        async move { ci }
+    }
+
     /// Undo a drain of ours: set ACTIVE (`UpdateContainerInstancesState`), then remove the mark
     /// (`DeleteAttributes`). Either step already done is not an error.
     fn activate(&self, ci: &ContainerInstance)

@@ -976,6 +976,24 @@ impl crate::ports::Notify for FakeNotifier {
     }
 }
 
+impl crate::kept_marks::MarkLedger for FakeNotifier {
+    async fn keep_mark(&self, m: &crate::kept_marks::KeptMark) -> bool {
+        self.pipeline.keep_mark(m).await
+    }
+
+    async fn kept_mark(&self, instance: &str) -> Option<crate::kept_marks::KeptMark> {
+        self.pipeline.kept_mark(instance).await
+    }
+
+    async fn drop_mark(&self, place: &crate::kept_marks::MarkPlace) {
+        self.pipeline.drop_mark(place).await
+    }
+
+    async fn kept_marks(&self) -> Vec<crate::kept_marks::MarkPlace> {
+        self.pipeline.kept_marks().await
+    }
+}
+
 /// A sample event from the repository's `events/` folder.
 pub fn sample(name: &str) -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

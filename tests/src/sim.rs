@@ -64,6 +64,7 @@ mod spot;
 
 use asg_lifecycle::config::LifecycleConfig;
 use fleetguard::config::CommonConfig;
+use fleetguard::kept_marks::Marked;
 use fleetguard::notify::NotificationKind;
 use fleetguard::out_of_service::Fleet;
 use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier};
@@ -82,9 +83,11 @@ const CLUSTER: &str = "prod";
 const HORIZON_SECS: i64 = 8 * 3600;
 
 type Rng = rand_pcg::Pcg64Mcg;
-type Asg = asg_lifecycle::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
-type Spot = spot_interruption::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
-type Maint = instance_maintenance::Handler<FakeAws, FakeAws, FakeAws, FakeAws, FakeNotifier>;
+/// ECS as the functions are wired: marks kept in the shared table as well.
+type Ecs = Marked<FakeAws, FakeNotifier>;
+type Asg = asg_lifecycle::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
+type Spot = spot_interruption::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
+type Maint = instance_maintenance::Handler<Ecs, FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 /// What one seed's run did.
 #[derive(Debug, Default, Clone)]
@@ -105,9 +108,12 @@ pub struct Stats {
     /// Maintenance windows AWS carried out, and one-time schedules fired.
     pub maintenance_windows: usize,
     pub schedules_fired: usize,
-    /// Seeds with an instance at ECS's attribute limit, and how many of them told so.
-    pub unmarked: usize,
+    /// Seeds with an instance at ECS's attribute limit (its marks kept in the table only), and
+    /// drains told unmarked (attribute and table both failed: none while the table is up).
+    pub at_limit: usize,
     pub unmarked_told: usize,
+    /// Instances stopped without notice (EC2's `stopping` to `instance-maintenance`).
+    pub user_stops: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -325,17 +331,17 @@ impl Sim {
             ),
         ];
         let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-        let fleet = Fleet {
-            ecs: aws.clone(),
-            elbv2: aws.clone(),
-            autoscaling: aws.clone(),
-        };
-        let common = CommonConfig::from_lookup(&lookup).unwrap();
         // One table and one set of services for both functions, as deployed, on the virtual clock.
         let notifier = FakeNotifier::on_clock({
             let c = clock.clone();
             move || fleetguard::ports::Clock::now(&c)
         });
+        let fleet = Fleet {
+            ecs: Marked::new(aws.clone(), notifier.clone()),
+            elbv2: aws.clone(),
+            autoscaling: aws.clone(),
+        };
+        let common = CommonConfig::from_lookup(&lookup).unwrap();
         let asg = asg_lifecycle::Handler {
             lifecycle: asg_lifecycle::Lifecycle {
                 fleet: fleet.clone(),
@@ -542,6 +548,13 @@ impl Sim {
         {
             self.aws.throttle(op, 1_000);
         }
+        let faults: String = self
+            .aws
+            .world()
+            .failures
+            .iter()
+            .map(|(op, _, _)| format!(", {op} failing"))
+            .collect();
         // A notification outage (Slack down) for this invocation, now and then.
         let outage = self.rng.random_bool(0.08);
         self.asg
@@ -572,15 +585,37 @@ impl Sim {
         };
         if std::env::var_os("SIM_LOG").is_some() {
             eprintln!(
-                "t+{} {} (attempt {attempt}{}): {:?}",
+                "t+{} {} (attempt {attempt}{}{}{}): {:?}",
                 self.now - T0,
                 event["detail-type"].as_str().unwrap_or_default(),
                 if outage { ", notifications down" } else { "" },
+                faults,
+                cut.map(|p| format!(", cut after {p} polls"))
+                    .unwrap_or_default(),
                 result
                     .as_ref()
                     .map(|s| (&s.outcome, &s.actions))
                     .map_err(|e| &e.message)
             );
+        }
+        if let Ok(watch) = std::env::var("SIM_WATCH") {
+            let w = self.aws.world();
+            for c in w
+                .container_instances
+                .iter()
+                .filter(|c| c.ec2_instance_id == watch)
+            {
+                eprintln!(
+                    "    {watch}: {} running={} mark={:?}",
+                    c.status, c.running_tasks_count, c.drain_mark
+                );
+            }
+            for d in w.deregistered.iter().filter(|d| d.1 == watch) {
+                eprintln!("    {watch}: deregistered {d:?}");
+            }
+            for p in w.pending.iter().filter(|p| p.2 == watch) {
+                eprintln!("    {watch}: pending {p:?}");
+            }
         }
         self.asg.lifecycle.notifier.fail_with(None);
         self.aws.world().failures.clear();
@@ -640,9 +675,11 @@ impl Sim {
             Some(
                 "EC2 Spot Instance Interruption Warning" | "EC2 Instance Rebalance Recommendation",
             ) => Box::pin(fleetguard::testing::invoke(&self.spot, event)),
-            Some("AWS Health Event" | "Scheduled Maintenance") => {
-                Box::pin(fleetguard::testing::invoke(&self.maint, event))
-            }
+            Some(
+                "AWS Health Event"
+                | "Scheduled Maintenance"
+                | "EC2 Instance State-change Notification",
+            ) => Box::pin(fleetguard::testing::invoke(&self.maint, event)),
             _ => Box::pin(fleetguard::testing::invoke(&self.asg, event)),
         }
     }
@@ -868,23 +905,15 @@ impl Sim {
             .count()
     }
 
-    /// The instance at ECS's attribute limit: its drain cannot be marked, so it cannot be dated
-    /// (no drained message; its return from the warm pool is still undone, see
-    /// `reasons::launch_mark`). The message that says so goes out once, from the invocation that
-    /// drained, and is lost if that invocation dies first (a documented limit; counted in
-    /// `Stats::unmarked_told`).
-    fn unmarked_and_told(&self, instance: &str) -> bool {
-        self.at_limit
-            .is_some_and(|i| self.instances[i].id == instance)
-    }
-
+    /// The instance at ECS's attribute limit: its marks live in the table only (`kept_marks`),
+    /// and every check holds for it as for the others. A drain told unmarked is counted.
     fn count_unmarked(&mut self) {
         let Some(i) = self.at_limit else { return };
         let id = self.instances[i].id.clone();
         let told = self.asg.lifecycle.notifier.sent().iter().any(|n| {
             n.dedupe_key.starts_with("unmarked-drain|") && n.title.starts_with(id.as_str())
         });
-        self.stats.unmarked += 1;
+        self.stats.at_limit += 1;
         self.stats.unmarked_told += usize::from(told);
     }
 
@@ -1260,9 +1289,8 @@ impl Sim {
             } else if drained {
                 self.stats.drained += 1;
             }
-            // At ECS's attribute limit, a warm-pool drain leaves no mark to date it by: the
-            // message that it could not be marked stands in for the drained one (a limit).
-            if x.had_work && !(drained || forced || self.unmarked_and_told(&id)) {
+            // At ECS's attribute limit too: the mark is kept in the table.
+            if x.had_work && !(drained || forced) {
                 self.violations.push(format!(
                     "{id}: drained, but no drained or forced message was delivered"
                 ));

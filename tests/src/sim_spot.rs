@@ -2,13 +2,15 @@
 //! recommendations and interruption warnings (terminate, stop, hibernate), delivered through
 //! EventBridge (late, lost, twice) to the real `spot-interruption`, while `asg-lifecycle` (its
 //! ECS events and sweeps) may undo what was drained. AWS reclaims, stops and starts them on its
-//! own clock.
+//! own clock. Beside them, instances someone stops without notice (EC2's `stopping` state change
+//! to the real `instance-maintenance`) and starts again.
 //!
 //! Invariants:
 //! - once a warning was handled, the container instance is DRAINING when AWS takes the instance
 //!   (two minutes after the warning): nothing re-activated it, not a rebalance drain's undo;
 //! - a drain whose reason is over is undone: a rebalance recommendation no warning followed, a
-//!   stopped or hibernated instance started again (ACTIVE, unmarked at the end).
+//!   stopped or hibernated instance started again, by AWS or by someone (ACTIVE, unmarked at the
+//!   end).
 
 use super::{Ev, Rng, Sim, T0};
 use rand::RngExt;
@@ -23,6 +25,10 @@ pub(super) enum Kind {
     RebalanceThenTerminate { after: i64 },
     /// A stop or hibernate warning; started again `back_after` seconds after the stop.
     Stop { hibernate: bool, back_after: i64 },
+    /// Stopped by someone (the console, `StopInstances`): no warning, only EC2's `stopping`
+    /// state change to `instance-maintenance`, stopped `after` seconds later; started again
+    /// `back_after` seconds after that.
+    UserStop { after: i64, back_after: i64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,7 +76,7 @@ pub(super) fn stories(
     (0..rng.random_range(1..=3))
         .map(|j| {
             let id = spot_id(j);
-            let kind = match rng.random_range(0..3) {
+            let kind = match rng.random_range(0..4) {
                 0 => Kind::RebalanceOnly,
                 // Often just before the rebalance hold runs out: the warning's two minutes
                 // straddle the moment a rebalance drain would be undone.
@@ -81,12 +87,16 @@ pub(super) fn stories(
                         rng.random_range(10..3600)
                     },
                 },
-                _ => Kind::Stop {
+                2 => Kind::Stop {
                     hibernate: rng.random_bool(0.5),
                     back_after: rng.random_range(300..3600),
                 },
+                _ => Kind::UserStop {
+                    after: rng.random_range(5..90),
+                    back_after: rng.random_range(300..3600),
+                },
             };
-            if !matches!(kind, Kind::Stop { .. }) {
+            if !matches!(kind, Kind::Stop { .. } | Kind::UserStop { .. }) {
                 aws.group_instance("g1", &id, "InService");
             }
             aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
@@ -114,7 +124,9 @@ impl Sim {
                     self.at(at, Ev::Spot(j, Step::Rebalance));
                     self.at(at + after, Ev::Spot(j, Step::Warning));
                 }
-                Kind::Stop { .. } => self.at(at, Ev::Spot(j, Step::Warning)),
+                Kind::Stop { .. } | Kind::UserStop { .. } => {
+                    self.at(at, Ev::Spot(j, Step::Warning))
+                }
             }
         }
     }
@@ -141,6 +153,19 @@ impl Sim {
                     self.stories[j].over_at = Some(self.now + self.rebalance_undo);
                 }
             }
+            Step::Warning if matches!(self.stories[j].kind, Kind::UserStop { .. }) => {
+                let Kind::UserStop { after, .. } = self.stories[j].kind else {
+                    return;
+                };
+                self.stats.user_stops += 1;
+                let e = self.envelope(
+                    "EC2 Instance State-change Notification",
+                    "aws.ec2",
+                    json!({"instance-id": id, "state": "stopping"}),
+                );
+                self.emit(e);
+                self.at(self.now + after, Ev::Spot(j, Step::Taken));
+            }
             Step::Warning => {
                 let action = match self.stories[j].kind {
                     Kind::Stop {
@@ -164,7 +189,9 @@ impl Sim {
             }
             Step::Taken => {
                 let ci = self.container_instance_of(&id);
-                if self.stories[j].warning_handled
+                // A stop without notice: nothing can be drained in time (checked: undone after).
+                if !matches!(self.stories[j].kind, Kind::UserStop { .. })
+                    && self.stories[j].warning_handled
                     && ci.as_ref().is_none_or(|c| c.status != "DRAINING")
                 {
                     self.violations.push(format!(
@@ -188,15 +215,28 @@ impl Sim {
                     for t in w.targets.values_mut() {
                         t.retain(|(x, _)| x != &id);
                     }
-                    if !matches!(self.stories[j].kind, Kind::Stop { .. }) {
+                    if !matches!(
+                        self.stories[j].kind,
+                        Kind::Stop { .. } | Kind::UserStop { .. }
+                    ) {
                         // Terminated: out of its group and its cluster.
                         w.group_instances.retain(|g| g.instance_id != id);
                         w.container_instances.retain(|c| c.ec2_instance_id != id);
                     }
                 }
-                if let Kind::Stop { back_after, .. } = self.stories[j].kind {
+                if let Kind::Stop { back_after, .. } | Kind::UserStop { back_after, .. } =
+                    self.stories[j].kind
+                {
                     let e = self.container_instance_event_of(&id);
                     self.emit(e);
+                    if matches!(self.stories[j].kind, Kind::UserStop { .. }) {
+                        let e = self.envelope(
+                            "EC2 Instance State-change Notification",
+                            "aws.ec2",
+                            json!({"instance-id": id, "state": "stopped"}),
+                        );
+                        self.emit(e);
+                    }
                     self.at(self.now + back_after, Ev::Spot(j, Step::Back));
                 }
             }
@@ -214,6 +254,14 @@ impl Sim {
                 }
                 let e = self.container_instance_event_of(&id);
                 self.emit(e);
+                if matches!(self.stories[j].kind, Kind::UserStop { .. }) {
+                    let e = self.envelope(
+                        "EC2 Instance State-change Notification",
+                        "aws.ec2",
+                        json!({"instance-id": id, "state": "running"}),
+                    );
+                    self.emit(e);
+                }
             }
         }
         self.observe();
@@ -244,8 +292,7 @@ impl Sim {
             let s = self.stories[j].clone();
             let Some(over) = s.over_at else { continue };
             if s.unmarked {
-                self.stats.unmarked += 1;
-                continue;
+                self.stats.unmarked_told += 1;
             }
             if self.now < over + 600 {
                 continue; // not enough time left in the run for its undo

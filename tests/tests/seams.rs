@@ -3,7 +3,7 @@
 //! AWS that answers ECS's attribute calls as ECS documents (10 custom attributes at most).
 
 use fleetguard::config::CommonConfig;
-use fleetguard::notify::NotificationKind;
+use fleetguard::kept_marks::{MarkLedger, Marked};
 use fleetguard::out_of_service::Fleet;
 use fleetguard::ports::{Clock, DRAIN_MARK_ATTRIBUTE, DrainMark, DrainReason};
 use fleetguard::testing::{FakeAws, FakeClock, FakeNotifier, invoke, sample};
@@ -13,9 +13,11 @@ use std::sync::Arc;
 const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 const NOW: i64 = 1_800_000_000;
 
-type Spot = spot_interruption::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
-type Asg = asg_lifecycle::Handler<FakeAws, FakeAws, FakeAws, FakeNotifier>;
-type Maintenance = instance_maintenance::Handler<FakeAws, FakeAws, FakeAws, FakeAws, FakeNotifier>;
+/// ECS as the functions are wired: marks kept in the table as well.
+type Ecs = Marked<FakeAws, FakeNotifier>;
+type Spot = spot_interruption::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
+type Asg = asg_lifecycle::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
+type Maintenance = instance_maintenance::Handler<Ecs, FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 struct World {
     aws: FakeAws,
@@ -42,9 +44,9 @@ impl World {
         }
     }
 
-    fn fleet(&self) -> Fleet<FakeAws, FakeAws, FakeAws> {
+    fn fleet(&self) -> Fleet<Ecs, FakeAws, FakeAws> {
         Fleet {
-            ecs: self.aws.clone(),
+            ecs: Marked::new(self.aws.clone(), self.notifier.clone()),
             elbv2: self.aws.clone(),
             autoscaling: self.aws.clone(),
         }
@@ -248,13 +250,17 @@ async fn a_terminate_warning_alone_costs_no_attribute_call() {
 }
 
 /// Situation 3: at ECS's 10 custom attributes, a drain that writes its mark was refused, and
-/// the instance stayed ACTIVE through its stop. It drains; the refusal is told and counted.
+/// the instance stayed ACTIVE through its stop. It drains, its mark is kept in the table, and
+/// the drain is undone once the instance is back.
 #[tokio::test]
-async fn a_drain_happens_at_the_attribute_limit_and_says_it_will_not_be_undone() {
-    for file in [
-        "spot/interruption-stop.json",
-        "spot/interruption-hibernate.json",
-        "spot/rebalance-recommendation.json",
+async fn a_drain_at_the_attribute_limit_is_marked_in_the_table_and_undone() {
+    for (file, reason) in [
+        ("spot/interruption-stop.json", DrainReason::SpotStop),
+        (
+            "spot/interruption-hibernate.json",
+            DrainReason::SpotHibernate,
+        ),
+        ("spot/rebalance-recommendation.json", DrainReason::Rebalance),
     ] {
         let w = World::new();
         let arn = w.aws.world().container_instances[0].arn.clone();
@@ -267,25 +273,26 @@ async fn a_drain_happens_at_the_attribute_limit_and_says_it_will_not_be_undone()
         .unwrap();
         assert_eq!(w.status(), ("DRAINING".into(), None), "{file}");
         assert!(
-            out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+            !out.actions.iter().any(|a| a.contains("unmarked")),
             "{file}: {:?}",
             out.actions
         );
-        let sent = w.notifier.sent();
-        assert!(
-            sent.iter().any(|n| n
-                .fields
-                .iter()
-                .any(|f| f.value.contains("mark could not be written"))),
-            "{file}: the message says it will not be undone"
+        assert_eq!(
+            w.notifier.kept_mark(INSTANCE).await.map(|k| k.mark.reason),
+            Some(reason),
+            "{file}"
         );
-        // Nothing is left for an undo that will never run.
-        assert!(w.aws.world().container_instances[0].drain_mark.is_none());
+        // Back (stopped and started, or the rebalance hold over): undone by the sweep.
+        w.clock.set(NOW + 3600);
+        w.stopped_and_started();
+        w.asg_looks(&w.asg(&[])).await;
+        assert_eq!(w.status(), ("ACTIVE".into(), None), "{file}");
+        assert!(w.notifier.kept_mark(INSTANCE).await.is_none(), "{file}");
     }
 }
 
 #[tokio::test]
-async fn a_maintenance_drain_happens_at_the_attribute_limit() {
+async fn a_maintenance_drain_at_the_attribute_limit_is_marked_in_the_table() {
     let w = World::new();
     let arn = w.aws.world().container_instances[0].arn.clone();
     w.aws.world().custom_attributes.insert(arn, 10);
@@ -297,20 +304,13 @@ async fn a_maintenance_drain_happens_at_the_attribute_limit() {
     .unwrap();
     assert_eq!(w.status(), ("DRAINING".into(), None));
     assert!(
-        out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+        !out.actions.iter().any(|a| a.contains("unmarked")),
         "{:?}",
         out.actions
     );
-    assert!(
-        w.notifier
-            .sent()
-            .iter()
-            .any(|n| n.kind == NotificationKind::InstanceStopping
-                && n.fields
-                    .iter()
-                    .any(|f| f.value.contains("mark could not be written"))),
-        "{:?}",
-        w.notifier.sent()
+    assert_eq!(
+        w.notifier.kept_mark(INSTANCE).await.map(|k| k.mark.reason),
+        Some(DrainReason::Stopped)
     );
 }
 
@@ -339,7 +339,7 @@ async fn the_sweep_never_undoes_a_stop_drain_of_an_instance_still_running_tasks(
 }
 
 /// A mark whose call failed (throttled past the SDK's retries) never holds the drain back; it
-/// is tried again once the drain is made, and told when that fails too.
+/// is tried again once the drain is made, and kept in the table when that fails too.
 #[tokio::test]
 async fn a_failed_mark_never_holds_the_drain_back() {
     let w = World::new();
@@ -357,8 +357,47 @@ async fn a_failed_mark_never_holds_the_drain_back() {
         .unwrap();
     assert_eq!(w.status(), ("DRAINING".into(), None));
     assert!(
-        out.actions.iter().any(|a| a.contains("DRAINING, unmarked")),
+        out.actions.iter().any(|a| a.ends_with("DRAINING")),
         "{:?}",
         out.actions
     );
+    assert_eq!(
+        w.notifier.kept_mark(INSTANCE).await.map(|k| k.mark.reason),
+        Some(DrainReason::SpotStop)
+    );
+}
+
+/// Seed 1115 of the fleet simulator, as a scenario: a scheduled stop's due step drains while
+/// `PutAttributes` is down (both tries) and its message fails; Lambda's retry finds the instance
+/// DRAINING. The kept mark still undoes the drain once the window is over and it runs again.
+#[tokio::test]
+async fn a_maintenance_drain_whose_mark_ecs_lost_is_undone_after_the_window() {
+    let w = World::new();
+    w.aws.throttle("PutAttributes", 1_000);
+    let start = NOW + 600;
+    let mut health = event_at("maintenance/health-instance-stop.json", NOW);
+    health["detail"]["startTime"] = json!(
+        chrono::DateTime::from_timestamp(start, 0)
+            .unwrap()
+            .to_rfc2822()
+    );
+    health["detail"].as_object_mut().unwrap().remove("endTime");
+    w.clock.set(start - 60);
+    let m = w.maintenance();
+    let first = invoke(&m, &health).await;
+    let retry = invoke(&m, &health).await;
+    assert_eq!(
+        w.status(),
+        ("DRAINING".into(), None),
+        "{first:?} / {retry:?}"
+    );
+    w.aws.world().failures.clear();
+    let asg = w.asg(&[]);
+    w.aws.stop_tasks_of(INSTANCE);
+    w.clock.set(start + 600);
+    w.asg_looks(&asg).await;
+    assert_eq!(w.status().0, "DRAINING", "the window is not over");
+    w.clock.set(start + 7200 + 60);
+    w.asg_looks(&asg).await;
+    assert_eq!(w.status(), ("ACTIVE".into(), None));
 }

@@ -97,12 +97,48 @@ pub struct Lifecycle<E, T, A, N> {
 /// environment: a start time never changes, and the minute sweep would otherwise page through
 /// `DescribeScalingActivities` (100 a call) for every draining instance every minute. An entry
 /// goes when a sweep no longer finds its instance waiting in that transition.
+///
+/// Also each group's lifecycle hooks as last read, and the heartbeats the last sweep recorded:
+/// when Auto Scaling's describe calls are down, the sweep still heartbeats what it knows rather
+/// than letting our hooks expire (the simulator found hooks lost to outages of
+/// `DescribeLifecycleHooks` and `DescribeAutoScalingGroups` after late sweeps).
 #[derive(Debug, Clone, Default)]
-pub struct StartTimes(std::sync::Arc<std::sync::Mutex<BTreeMap<(String, bool), i64>>>);
+pub struct StartTimes(
+    std::sync::Arc<std::sync::Mutex<BTreeMap<(String, bool), i64>>>,
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<fleetguard::ports::LifecycleHook>>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+);
 
 impl StartTimes {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, bool), i64>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Note the hooks of `group` as read now.
+    pub fn hooks_read(&self, group: &str, hooks: &[fleetguard::ports::LifecycleHook]) {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group.to_owned(), hooks.to_vec());
+    }
+
+    /// Note the heartbeats a sweep records: (group, hook, instance).
+    pub fn heartbeats_recorded(&self, due: &[(String, String, String)]) {
+        *self.2.lock().unwrap_or_else(|e| e.into_inner()) = due.to_vec();
+    }
+
+    /// The heartbeats the last sweep of this execution environment recorded.
+    pub fn last_heartbeats(&self) -> Vec<(String, String, String)> {
+        self.2.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The hooks of `group` as last read in this execution environment.
+    pub fn hooks_last_read(&self, group: &str) -> Option<Vec<fleetguard::ports::LifecycleHook>> {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+            .cloned()
     }
 
     /// Keep only the entries of instances waiting now.

@@ -313,6 +313,10 @@ where
                 ci.status
             )));
         }
+        // The event carries the attribute; a mark ECS refused is kept in the table.
+        if ci.status == "DRAINING" && ci.drain_mark.is_none() {
+            ci = self.fleet.ecs.with_kept_mark(ci).await;
+        }
         // ECS sends an ACTIVE event on every task start and stop. Only one that registered
         // within the longest a launch is held can be completing a launch hook: the others
         // cost no call.

@@ -18,11 +18,13 @@ pub use handler::Handler;
 
 use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
 use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::kept_marks::Marked;
 use fleetguard::notify::Notifier;
 use fleetguard::out_of_service::Fleet;
 
 /// The function as Lambda runs it.
-pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Notifier>;
+/// Its drain marks are kept in the dedupe table as well as on the container instance.
+pub type Lambda = Handler<Marked<Ecs, Notifier>, Elbv2, AutoScaling, Notifier>;
 
 /// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
 pub async fn build(
@@ -44,10 +46,11 @@ pub async fn build_with(
     autoscaling: AutoScaling,
 ) -> Result<Lambda, ConfigError> {
     let common = CommonConfig::from_lookup(&lookup)?;
+    let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {
         lifecycle: Lifecycle {
             fleet: Fleet {
-                ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+                ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
                 elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
                 autoscaling,
             },
@@ -55,7 +58,7 @@ pub async fn build_with(
             dry_run: common.dry_run,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
             starts: Default::default(),
-            notifier: Notifier::from_lookup(&lookup, sdk).await?,
+            notifier,
         },
         common,
     })

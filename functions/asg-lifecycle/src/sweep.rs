@@ -48,7 +48,20 @@ where
                 self.notifier.unstash(&key).await;
             }
         }
-        let (mut out, states) = self.sweep_groups(region, deadline).await?;
+        let (mut out, states) = match self.sweep_groups(region, deadline).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Auto Scaling cannot be read: the hooks the last sweep heartbeated still get
+                // theirs (one that is no longer waiting answers so, harmlessly); the run fails,
+                // and is retried.
+                let last = self.starts.last_heartbeats();
+                if !last.is_empty() {
+                    tracing::warn!(error = %e, heartbeats = last.len(), "groups unreadable: heartbeats as last recorded");
+                    self.heartbeat_all(last, &mut Handled::default()).await;
+                }
+                return Err(e);
+            }
+        };
         if undo_pass_due(self.clock.now()) {
             let undone = self.undo_pass(&states, &mut out).await;
             if undone > 0 {
@@ -189,12 +202,19 @@ where
             if waiting.is_empty() {
                 continue;
             }
-            // One group that cannot be read never holds back the others.
+            // One group that cannot be read never holds back the others. Its hooks as last
+            // read still get their heartbeats (the error fails the run, so it is retried).
             let hooks = match self.fleet.autoscaling.hooks(&g.group.name).await {
-                Ok(h) => h,
+                Ok(h) => {
+                    self.starts.hooks_read(&g.group.name, &h);
+                    h
+                }
                 Err(e) => {
                     out.errors.push(e);
-                    continue;
+                    match self.starts.hooks_last_read(&g.group.name) {
+                        Some(h) => h,
+                        None => continue,
+                    }
                 }
             };
             let wanted: Vec<(String, bool)> = waiting
@@ -396,8 +416,15 @@ where
             if w.drain {
                 let regs = tg_regs.get(id).cloned().unwrap_or_default();
                 let before = out.errors.len();
-                // As for an event: deregistered once the container instance is drained.
-                if !ci.is_some_and(|c| failed_drains.contains(&c.arn)) {
+                // As for an event: deregistered once the container instance is drained, or
+                // known to be in no cluster. Targets left in place keep the drain known to have
+                // had work (a warm-pool scale-in whose targets went while ECS was unreadable was
+                // then completed unannounced; found by the simulator).
+                let drain_known = match ci {
+                    Some(c) => !failed_drains.contains(&c.arn),
+                    None => !ecs_unknown,
+                };
+                if drain_known {
                     self.deregister(id, &regs, &mut out).await;
                 }
                 // What could not be read or done this sweep: never concluded empty, still
@@ -521,6 +548,7 @@ where
                 }
             }
         }
+        self.starts.heartbeats_recorded(&due);
         self.heartbeat_all(due, &mut out).await;
         let finished = join_all(completions.into_iter().map(
             |(w, result, reason, evidence, had_work)| {

@@ -22,11 +22,13 @@ pub use handler::Handler;
 use fleetguard::adapters::scheduler::{ScheduleTarget, Scheduler};
 use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
 use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::kept_marks::Marked;
 use fleetguard::notify::Notifier;
 use fleetguard::out_of_service::Fleet;
 
 /// The function as Lambda runs it.
-pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Scheduler, Notifier>;
+/// Its drain marks are kept in the dedupe table as well as on the container instance.
+pub type Lambda = Handler<Marked<Ecs, Notifier>, Elbv2, AutoScaling, Scheduler, Notifier>;
 
 /// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
 pub async fn build(
@@ -40,16 +42,17 @@ pub async fn build(
         role_arn: config.scheduler_role_arn.clone().unwrap_or_default(),
         dead_letter_arn: lookup("FAILED_EVENTS_QUEUE_ARN").filter(|s| !s.trim().is_empty()),
     };
+    let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config,
         fleet: Fleet {
-            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
             elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
             autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
         },
         schedules: Scheduler::new(aws_sdk_scheduler::Client::new(sdk), target),
-        notifier: Notifier::from_lookup(&lookup, sdk).await?,
+        notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
 }

@@ -14,26 +14,29 @@ pub use handler::Handler;
 
 use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
 use fleetguard::config::{CommonConfig, ConfigError};
+use fleetguard::kept_marks::Marked;
 use fleetguard::notify::Notifier;
 use fleetguard::out_of_service::Fleet;
 
 /// The function as Lambda runs it.
-pub type Lambda = Handler<Ecs, Elbv2, AutoScaling, Notifier>;
+/// Its drain marks are kept in the dedupe table as well as on the container instance.
+pub type Lambda = Handler<Marked<Ecs, Notifier>, Elbv2, AutoScaling, Notifier>;
 
 /// The function as Lambda runs it, from configuration (`lookup` stands in for the environment).
 pub async fn build(
     lookup: impl Fn(&str) -> Option<String>,
     sdk: &fleetguard::aws::SdkConfig,
 ) -> Result<Lambda, ConfigError> {
+    let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config: config::SpotConfig::from_lookup(&lookup)?,
         fleet: Fleet {
-            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
             elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
             autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
         },
-        notifier: Notifier::from_lookup(&lookup, sdk).await?,
+        notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
 }

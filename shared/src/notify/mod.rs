@@ -20,6 +20,7 @@ pub mod incident;
 mod keep;
 pub mod ledger;
 pub mod ledger_dynamodb;
+mod marks;
 pub mod pagerduty;
 #[cfg(test)]
 mod pipeline_tests;

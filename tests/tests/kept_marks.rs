@@ -1,0 +1,130 @@
+//! Drain marks kept in the ledger as well as on the container instance (`kept_marks::Marked`),
+//! against the ECS-faithful fake (its 10-attribute limit) and the in-memory table.
+
+use fleetguard::ids::InstanceId;
+use fleetguard::kept_marks::{MarkLedger, Marked};
+use fleetguard::ports::{ContainerInstances, DrainMark, DrainReason, DrainResult};
+use fleetguard::testing::{FakeAws, FakeNotifier};
+
+const ID: &str = "i-0123456789abcdef0";
+
+fn setup() -> (FakeAws, FakeNotifier, Marked<FakeAws, FakeNotifier>, String) {
+    let aws = FakeAws::new();
+    let arn = aws.container_instance("prod", ID, "web", 2);
+    let table = FakeNotifier::with_dedupe();
+    let ecs = Marked::new(aws.clone(), table.clone());
+    (aws, table, ecs, arn)
+}
+
+fn mark(reason: DrainReason, at: i64) -> DrainMark {
+    DrainMark { reason, at }
+}
+
+async fn look(ecs: &Marked<FakeAws, FakeNotifier>) -> fleetguard::ports::ContainerInstance {
+    ecs.find_container_instance("prod", &InstanceId::parse(ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn at_the_attribute_limit_the_mark_is_kept_in_the_ledger_and_the_drain_is_undone() {
+    let (aws, table, ecs, arn) = setup();
+    aws.world().custom_attributes.insert(arn.clone(), 10);
+    let ci = look(&ecs).await;
+    let m = mark(DrainReason::Stopped, 1_000);
+    // Without the ledger, ECS refuses the mark: the drain stands, unmarked.
+    assert_eq!(
+        aws.drain(&ci, Some(m)).await.unwrap(),
+        DrainResult::DrainedUnmarked
+    );
+    aws.world().container_instances[0].status = "ACTIVE".into();
+    // With it, the drain is marked.
+    assert_eq!(ecs.drain(&ci, Some(m)).await.unwrap(), DrainResult::Drained);
+    assert_eq!(aws.world().container_instances[0].drain_mark, None);
+    assert_eq!(aws.world().container_instances[0].status, "DRAINING");
+    let seen = look(&ecs).await;
+    assert_eq!(seen.drain_mark, Some(m), "read back from the ledger");
+    assert_eq!(ecs.marked("prod").await.unwrap(), vec![arn.clone()]);
+    // The undo removes the kept mark too.
+    ecs.activate(&seen).await.unwrap();
+    assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
+    assert!(table.kept_mark(ID).await.is_none());
+    assert!(ecs.marked("prod").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_mark_lost_to_an_outage_is_kept_and_a_stronger_kept_mark_wins_over_the_attribute() {
+    let (aws, _table, ecs, _arn) = setup();
+    let ci = look(&ecs).await;
+    let rebalance = mark(DrainReason::Rebalance, 1_000);
+    assert_eq!(
+        ecs.drain(&ci, Some(rebalance)).await.unwrap(),
+        DrainResult::Drained
+    );
+    // The interruption's mark cannot replace the attribute (down past both tries): the
+    // ledger keeps it, so no undo reads the weaker rebalance mark.
+    aws.throttle("PutAttributes", 2);
+    let interruption = mark(DrainReason::Interruption, 1_100);
+    let ci = look(&ecs).await;
+    assert_eq!(
+        ecs.drain(&ci, Some(interruption)).await.unwrap(),
+        DrainResult::AlreadyDraining
+    );
+    assert_eq!(
+        aws.world().container_instances[0].drain_mark,
+        Some(rebalance)
+    );
+    assert_eq!(look(&ecs).await.drain_mark, Some(interruption));
+    // A weaker mark never replaces it.
+    let ci = look(&ecs).await;
+    ecs.drain(&ci, Some(mark(DrainReason::Stopped, 1_200)))
+        .await
+        .unwrap();
+    assert_eq!(look(&ecs).await.drain_mark, Some(interruption));
+}
+
+#[tokio::test]
+async fn someone_elses_drain_is_not_claimed() {
+    let (aws, table, ecs, _arn) = setup();
+    aws.world().container_instances[0].status = "DRAINING".into();
+    let ci = look(&ecs).await;
+    assert_eq!(
+        ecs.drain(&ci, Some(mark(DrainReason::Maintenance, 5_000)))
+            .await
+            .unwrap(),
+        DrainResult::AlreadyDraining
+    );
+    assert!(table.kept_mark(ID).await.is_none());
+    assert_eq!(look(&ecs).await.drain_mark, None);
+}
+
+#[tokio::test]
+async fn a_kept_mark_of_an_instance_gone_is_forgotten_by_the_sweeps_look() {
+    let (aws, table, ecs, arn) = setup();
+    aws.world().custom_attributes.insert(arn.clone(), 10);
+    let ci = look(&ecs).await;
+    ecs.drain(&ci, Some(mark(DrainReason::Stopped, 1_000)))
+        .await
+        .unwrap();
+    aws.world().container_instances.clear();
+    let marked = ecs.marked("prod").await.unwrap();
+    assert_eq!(marked, vec![arn]);
+    assert!(ecs.describe("prod", marked).await.unwrap().is_empty());
+    assert!(table.kept_mark(ID).await.is_none());
+    assert!(table.kept_marks().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_stale_kept_mark_on_an_active_instance_reaches_the_sweep() {
+    let (aws, _table, ecs, arn) = setup();
+    aws.world().custom_attributes.insert(arn.clone(), 10);
+    let ci = look(&ecs).await;
+    let m = mark(DrainReason::Stopped, 1_000);
+    ecs.drain(&ci, Some(m)).await.unwrap();
+    // Someone set it ACTIVE: the sweep's look sees the kept mark, to remove it as stale.
+    aws.world().container_instances[0].status = "ACTIVE".into();
+    let marked = ecs.marked("prod").await.unwrap();
+    let cis = ecs.describe("prod", marked).await.unwrap();
+    assert_eq!(cis[0].drain_mark, Some(m));
+}
