@@ -77,6 +77,9 @@ use std::sync::Arc;
 const T0: i64 = 1_800_000_000;
 const OUR_HOOK: &str = "fleetguard-drain";
 const FOREIGN_HOOK: &str = "backup-on-terminate";
+/// ECS managed instance draining's hook (a capacity provider with managed draining): ECS sets
+/// the instance DRAINING and completes it once empty.
+const MANAGED_HOOK: &str = "ecs-managed-draining-termination-hook";
 const JOIN_HOOK: &str = "fleetguard-join";
 const CLUSTER: &str = "prod";
 /// How long a run lasts at most (virtual time).
@@ -114,6 +117,10 @@ pub struct Stats {
     pub unmarked_told: usize,
     /// Instances stopped without notice (EC2's `stopping` to `instance-maintenance`).
     pub user_stops: usize,
+    /// Instances AWS retired (terminated) at a scheduled window.
+    pub retirements: usize,
+    /// Looks of ECS managed draining at a terminating instance.
+    pub managed_draining: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +144,9 @@ enum Ev {
     Maint(usize, maintenance::Step),
     /// The tasks of a maintenance story's instance stop (moved by ECS after DRAINING).
     MaintTasksStop(usize),
+    /// ECS managed draining looks at a terminating instance of g1: DRAINING, then its hook
+    /// completed once the instance is empty.
+    EcsManaged(usize),
 }
 
 struct Instance {
@@ -167,6 +177,8 @@ struct OurAction {
 struct Sim {
     rng: Rng,
     late_cluster: bool,
+    /// g1 is an ECS capacity provider's group with managed instance draining.
+    managed_draining: bool,
     now: i64,
     seq: u64,
     queue: BinaryHeap<Reverse<(i64, u64, Ev)>>,
@@ -262,6 +274,12 @@ impl Sim {
         );
         // Another tool's terminate hook on g1: never ours to complete.
         aws.hook("g1", FOREIGN_HOOK, true, 600, None);
+        // In some seeds g1 belongs to a capacity provider with managed draining: ECS drains
+        // and completes its own hook, beside ours (neither is ever completed by the other).
+        let managed_draining = rng.random_bool(0.3);
+        if managed_draining {
+            aws.hook("g1", MANAGED_HOOK, true, 3600, None);
+        }
         if late_cluster {
             let prod = aws.cluster(CLUSTER);
             aws.world().stale_clusters = Some(vec![
@@ -390,6 +408,7 @@ impl Sim {
             at_limit,
             rng,
             late_cluster,
+            managed_draining,
             now: T0,
             seq: 0,
             queue: BinaryHeap::new(),
@@ -951,8 +970,9 @@ impl Sim {
     }
 
     /// How many copies of the message landed at the destinations.
-    fn landed(&self, kind: NotificationKind, group: &str, instance: &str) -> usize {
-        let key = format!("{}|{group}|{instance}", kind.as_str());
+    /// Copies of the message that a drain ended (drained or forced: one key) that landed.
+    fn landed_ended(&self, group: &str, instance: &str) -> usize {
+        let key = format!("{}|{group}|{instance}", asg_lifecycle::render::DRAIN_ENDED);
         self.asg
             .lifecycle
             .notifier
@@ -964,13 +984,13 @@ impl Sim {
     }
 
     fn delivered(&self, kind: NotificationKind, group: &str, instance: &str) -> bool {
-        let key = format!("{}|{group}|{instance}", kind.as_str());
+        let key = format!("{}|{group}|{instance}", asg_lifecycle::render::DRAIN_ENDED);
         self.asg
             .lifecycle
             .notifier
             .sent()
             .iter()
-            .any(|n| n.dedupe_key == key)
+            .any(|n| n.kind == kind && n.dedupe_key == key)
     }
 
     /// Hooks whose timer runs out before `until`: AWS applies the default result.
@@ -1029,6 +1049,12 @@ impl Sim {
                         .pending_action(&group, FOREIGN_HOOK, &id, true, self.now);
                     let t = self.now + self.rng.random_range(20..400);
                     self.at(t, Ev::ForeignComplete(i));
+                    if self.managed_draining {
+                        self.aws
+                            .pending_action(&group, MANAGED_HOOK, &id, true, self.now);
+                        let t = self.now + self.rng.random_range(1..30);
+                        self.at(t, Ev::EcsManaged(i));
+                    }
                 }
                 let mut detail = json!({
                     "LifecycleActionToken": token,
@@ -1171,6 +1197,44 @@ impl Sim {
                     self.emit(e);
                 }
             }
+            Ev::EcsManaged(i) => {
+                let id = self.instances[i].id.clone();
+                if self.instances[i].terminated {
+                    return;
+                }
+                self.stats.managed_draining += 1;
+                let (set, empty) = {
+                    let mut w = self.aws.world();
+                    let mut set = false;
+                    let mut empty = true;
+                    for c in w
+                        .container_instances
+                        .iter_mut()
+                        .filter(|c| c.ec2_instance_id == id)
+                    {
+                        if c.status == "ACTIVE" {
+                            c.status = "DRAINING".into();
+                            set = true;
+                        }
+                        empty &= c.running_tasks_count == 0 && c.pending_tasks_count == 0;
+                    }
+                    (set, empty)
+                };
+                if set {
+                    let e = self.container_instance_event_of(&id);
+                    self.emit(e);
+                }
+                if empty {
+                    self.aws
+                        .world()
+                        .pending
+                        .retain(|(_, h, x)| !(x == &id && h == MANAGED_HOOK));
+                    self.terminate_what_proceeds();
+                } else {
+                    self.at(self.now + 30, Ev::EcsManaged(i));
+                }
+                self.observe();
+            }
             Ev::ForeignComplete(i) => {
                 let id = self.instances[i].id.clone();
                 self.aws
@@ -1297,8 +1361,7 @@ impl Sim {
             }
             // Exactly one: what landed at the destination, copies included (no answer is ever
             // lost in this world, so a second copy would be a defect).
-            let copies = self.landed(NotificationKind::DrainCompleted, &group, &id)
-                + self.landed(NotificationKind::DrainForced, &group, &id);
+            let copies = self.landed_ended(&group, &id);
             if copies > 1 {
                 self.violations.push(format!(
                     "{id}: {copies} drained or forced messages landed, one expected"

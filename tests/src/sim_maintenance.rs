@@ -3,7 +3,8 @@
 //! `instance-maintenance`, with moved windows, duplicates, stale updates delivered late and the
 //! close; EventBridge Scheduler's one-time schedules fire its payloads asynchronously (Lambda's
 //! two retries, then the on-failure destination); AWS reboots or stops the instance when the
-//! window starts, and it runs again after; `asg-lifecycle` (ECS events, sweeps) runs beside it.
+//! window starts, and it runs again after (a retirement: AWS terminates it, and it leaves its
+//! cluster and group); `asg-lifecycle` (ECS events, sweeps) runs beside it.
 //! `MAINTENANCE_ACTION=drain` (replacement through the group is not simulated).
 //!
 //! Invariants:
@@ -26,6 +27,18 @@ pub(super) enum Kind {
     Stop {
         back_after: i64,
     },
+    /// Terminated by AWS at the window's start: never back.
+    Retirement,
+}
+
+impl Kind {
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Reboot => "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+            Kind::Stop { .. } => "AWS_EC2_INSTANCE_STOP_SCHEDULED",
+            Kind::Retirement => "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +66,8 @@ pub(super) struct Story {
     pub latest: i64,
     pub latest_handled_at: Option<i64>,
     pub back_at: Option<i64>,
+    /// Terminated at its window (a retirement): nothing to undo.
+    pub retired: bool,
 }
 
 impl Story {
@@ -80,27 +95,25 @@ pub(super) fn stories(
             let id = maint_id(j);
             aws.group_instance("g1", &id, "InService");
             aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
-            let kind = if rng.random_bool(0.5) {
-                Kind::Reboot
-            } else {
-                Kind::Stop {
+            let kind = match rng.random_range(0..5) {
+                0 | 1 => Kind::Reboot,
+                2 | 3 => Kind::Stop {
                     back_after: rng.random_range(600..2 * 3600),
-                }
+                },
+                _ => Kind::Retirement,
             };
             Story {
                 id,
                 kind,
                 event_arn: format!(
                     "arn:aws:health:us-east-1::event/EC2/{}/sim-{j}",
-                    match kind {
-                        Kind::Reboot => "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
-                        Kind::Stop { .. } => "AWS_EC2_INSTANCE_STOP_SCHEDULED",
-                    }
+                    kind.code()
                 ),
                 start: 0,
                 latest: 0,
                 latest_handled_at: None,
                 back_at: None,
+                retired: false,
             }
         })
         .collect()
@@ -198,10 +211,7 @@ impl Sim {
                 let mut detail = json!({
                     "eventArn": s.event_arn,
                     "service": "EC2",
-                    "eventTypeCode": match s.kind {
-                        Kind::Reboot => "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
-                        Kind::Stop { .. } => "AWS_EC2_INSTANCE_STOP_SCHEDULED",
-                    },
+                    "eventTypeCode": s.kind.code(),
                     "eventTypeCategory": "scheduledChange",
                     "statusCode": if closed { "closed" } else { "upcoming" },
                     "startTime": rfc2822(start),
@@ -250,6 +260,18 @@ impl Sim {
                 let back = match s.kind {
                     Kind::Reboot => 300,
                     Kind::Stop { back_after } => back_after,
+                    Kind::Retirement => {
+                        // Terminated: out of its cluster and its group, for good.
+                        let mut w = self.aws.world();
+                        w.container_instances.retain(|c| c.ec2_instance_id != s.id);
+                        w.group_instances.retain(|g| g.instance_id != s.id);
+                        drop(w);
+                        self.maintenance[j].back_at = Some(self.now);
+                        self.maintenance[j].retired = true;
+                        self.stats.retirements += 1;
+                        self.observe();
+                        return;
+                    }
                 };
                 self.at(self.now + back, Ev::Maint(j, Step::Back));
             }
@@ -345,6 +367,9 @@ impl Sim {
     pub(super) fn check_maintenance(&mut self) {
         for s in self.maintenance.clone() {
             let Some(back) = s.back_at else { continue };
+            if s.retired {
+                continue;
+            }
             if self.now < back.max(s.end()) + 900 {
                 continue;
             }

@@ -33,6 +33,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.schedules_fired += s.schedules_fired;
                 total.unmarked_told += s.unmarked_told;
                 total.user_stops += s.user_stops;
+                total.retirements += s.retirements;
+                total.managed_draining += s.managed_draining;
             }
             Err(v) => failures.push((seed, v)),
         }
@@ -56,9 +58,12 @@ async fn invariants_hold_over_seeded_fleets() {
     );
     // Instances at ECS's attribute limit were drained (and their drains undone: checked).
     assert!(total.at_limit > 0, "{total:?}");
-    assert!(total.recycled > 0 && total.user_stops > 0, "{total:?}");
     assert!(
-        total.maintenance_windows > 0 && total.schedules_fired > 0,
+        total.recycled > 0 && total.user_stops > 0 && total.managed_draining > 0,
+        "{total:?}"
+    );
+    assert!(
+        total.maintenance_windows > 0 && total.schedules_fired > 0 && total.retirements > 0,
         "{total:?}"
     );
 }

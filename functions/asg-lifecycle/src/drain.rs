@@ -283,8 +283,14 @@ where
                 out.notifications.push(n);
             }
             // Completed before, by an invocation whose message may not have gone out: the
-            // message of that completion (stashed then) goes out now.
-            Some(_) if already && ok && !self.dry_run => self.resend_stashed(instance, out).await,
+            // message of that completion (stashed then, so this call's stash found it there)
+            // goes out now. A stash this call made finds no such message: that completion's
+            // went out and was unstashed, and this one announces nothing that happened now (a
+            // late event after a forced completion sent "drained" too, while ECS managed
+            // draining still held the instance; found by the simulator).
+            Some(_) if already && ok && !self.dry_run && !stashed_now => {
+                self.resend_stashed(instance, out).await
+            }
             // Not completed now: what this call stashed announces nothing. (A stash from an
             // earlier completion stays, for the retry.)
             Some(_) if stashed_now => self.notifier.unstash(&key).await,

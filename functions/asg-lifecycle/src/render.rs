@@ -53,6 +53,9 @@ pub(crate) struct Render<'a> {
     pub(crate) managed_draining: bool,
 }
 
+/// The dedupe key prefix of a drain's end, drained or forced.
+pub const DRAIN_ENDED: &str = "drain-ended";
+
 fn base(
     ctx: &Render<'_>,
     kind: NotificationKind,
@@ -64,9 +67,16 @@ fn base(
     } else {
         title
     };
+    // A drain ends once: "drained" and "forced" share one key, so only the first outcome
+    // announced is ever sent (a late event after a forced completion, while another hook such
+    // as ECS managed draining still held the instance, also said "drained"; found by the
+    // simulator).
     let key = format!(
         "{}|{}|{}{}",
-        kind.as_str(),
+        match kind {
+            NotificationKind::DrainCompleted | NotificationKind::DrainForced => DRAIN_ENDED,
+            other => other.as_str(),
+        },
         ctx.group.name,
         ctx.instance,
         if ctx.dry_run { "|dry-run" } else { "" }

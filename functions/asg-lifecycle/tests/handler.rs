@@ -1084,3 +1084,104 @@ async fn a_sweep_without_the_cluster_list_still_heartbeats() {
     let _ = invoke(&h, &sample("asg/scheduled-sweep.json")).await;
     assert_eq!(aws.world().completions.len(), 1);
 }
+
+/// Found by the fleet simulator with ECS managed draining beside our hook: our hook forced at
+/// the budget, the instance still held by ECS's hook, then its tasks ended and the event said
+/// "drained" too. A drain ends once: the late event announces nothing.
+#[tokio::test]
+async fn a_late_event_after_a_forced_completion_sends_no_second_message() {
+    let (aws, _) = terminating(2, 3700);
+    let managed = asg_lifecycle::config::ECS_MANAGED_DRAINING_HOOK;
+    aws.hook(GROUP, managed, true, 3600, None);
+    aws.pending_action(GROUP, managed, INSTANCE, true, now() - 3700);
+    let h = handler(&aws, &[]);
+    let out = invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert!(out.outcome.contains("1 forced"), "{}", out.outcome);
+    assert_eq!(kinds(&h), [NotificationKind::DrainForced]);
+    // Still held by ECS's hook: its tasks end, ECS says so.
+    aws.stop_tasks_of(INSTANCE);
+    aws.world().container_instances[0].status = "DRAINING".into();
+    let out = invoke(&h, &container_instance_event(&aws, INSTANCE))
+        .await
+        .unwrap();
+    assert!(
+        out.actions.iter().any(|a| a.contains("already complete")),
+        "{out:?}"
+    );
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(kinds(&h), [NotificationKind::DrainForced]);
+}
+
+/// Found by the fleet simulator: `DescribeLifecycleHooks` (then `DescribeAutoScalingGroups`)
+/// down after a late sweep let our hook expire. The sweep heartbeats what it last knew.
+#[tokio::test]
+async fn a_sweep_heartbeats_what_it_knew_while_auto_scaling_cannot_be_read() {
+    let (aws, _) = terminating(1, 215);
+    let h = handler(&aws, &[]);
+    invoke(&h, &sample("asg/scheduled-sweep.json"))
+        .await
+        .unwrap();
+    assert_eq!(aws.world().heartbeats.len(), 1);
+    aws.throttle("DescribeLifecycleHooks", 10);
+    assert!(
+        invoke(&h, &sample("asg/scheduled-sweep.json"))
+            .await
+            .is_err()
+    );
+    assert_eq!(aws.world().heartbeats.len(), 2, "hooks as last read");
+    aws.world().failures.clear();
+    aws.throttle("DescribeAutoScalingGroups", 10);
+    assert!(
+        invoke(&h, &sample("asg/scheduled-sweep.json"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        aws.world().heartbeats.len(),
+        3,
+        "the last sweep's heartbeats"
+    );
+    assert!(aws.world().completions.is_empty());
+}
+
+/// Found by the fleet simulator: with ECS unreadable, the sweep deregistered a warm-pool
+/// scale-in's targets; the next sweep saw nothing left on it and completed it without a
+/// "drained" message. Targets now wait for the container instance's drain.
+#[tokio::test]
+async fn a_sweep_that_cannot_read_ecs_leaves_the_targets_for_the_drain() {
+    let aws = FakeAws::new();
+    let tg = aws.target("web", INSTANCE, 80);
+    aws.group(GROUP, &[], std::slice::from_ref(&tg));
+    aws.hook(
+        GROUP,
+        DRAIN_HOOK,
+        true,
+        300,
+        Some(r#"{"cluster": "prod-ecs"}"#),
+    );
+    aws.group_instance(GROUP, INSTANCE, "Warmed:Pending:Wait");
+    aws.pending_action(GROUP, DRAIN_HOOK, INSTANCE, true, now() - 30);
+    aws.container_instance("prod-ecs", INSTANCE, "checkout-api", 0);
+    aws.throttle("ListContainerInstances", 10);
+    let h = handler(&aws, &[]);
+    assert!(
+        invoke(&h, &sample("asg/scheduled-sweep.json"))
+            .await
+            .is_err()
+    );
+    assert!(aws.world().deregistered.is_empty());
+    assert!(aws.world().completions.is_empty());
+    aws.world().failures.clear();
+    // ECS readable again: drained, deregistered, and announced once empty.
+    for _ in 0..3 {
+        let _ = invoke(&h, &sample("asg/scheduled-sweep.json")).await;
+        aws.world().targets.values_mut().for_each(|t| t.clear());
+    }
+    assert_eq!(aws.world().deregistered.len(), 1);
+    assert_eq!(aws.world().completions.len(), 1);
+    assert_eq!(kinds(&h), [NotificationKind::DrainCompleted]);
+}
