@@ -59,6 +59,8 @@
 
 #[path = "sim_maintenance.rs"]
 mod maintenance;
+#[path = "sim_seams.rs"]
+mod seams;
 #[path = "sim_spot.rs"]
 mod spot;
 
@@ -90,6 +92,8 @@ type Rng = rand_pcg::Pcg64Mcg;
 type Ecs = Marked<FakeAws, FakeNotifier>;
 type Asg = asg_lifecycle::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
 type Spot = spot_interruption::Handler<Ecs, FakeAws, FakeAws, FakeNotifier>;
+type Deploy = ecs_deployment::Handler<FakeAws, FakeNotifier>;
+type Fanout = alarm_fanout::Handler<FakeNotifier>;
 type Maint = instance_maintenance::Handler<Ecs, FakeAws, FakeAws, FakeAws, FakeNotifier>;
 
 /// What one seed's run did.
@@ -121,6 +125,10 @@ pub struct Stats {
     pub retirements: usize,
     /// Looks of ECS managed draining at a terminating instance.
     pub managed_draining: usize,
+    /// Task state changes (each to asg-lifecycle and ecs-deployment), and the fleet alarm's
+    /// transitions (to alarm-fanout).
+    pub task_events: usize,
+    pub alarm_transitions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -208,6 +216,10 @@ struct Sim {
     /// An AWS API down until a time (every call of it fails).
     api_down: Option<(&'static str, i64)>,
     maint: Maint,
+    deploy: Deploy,
+    fanout: Fanout,
+    /// The fleet's alarm (`sim_seams.rs`): its transitions.
+    alarm: Vec<seams::Transition>,
     /// AWS Health scheduled changes, and whose tasks are being moved.
     maintenance: Vec<maintenance::Story>,
     maintenance_stopping: BTreeSet<usize>,
@@ -338,6 +350,7 @@ impl Sim {
             ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
             ("REBALANCE_ACTION", rebalance_action.to_owned()),
             ("MAINTENANCE_ACTION", "drain".to_owned()),
+            ("REPORT_TASK_FAILURES", "true".to_owned()),
             (
                 "SCHEDULER_ROLE_ARN",
                 "arn:aws:iam::123456789012:role/fleetguard-scheduler".to_owned(),
@@ -398,7 +411,21 @@ impl Sim {
             notifier: spot.notifier.clone(),
             clock: Arc::new(clock.clone()),
         };
+        let deploy = ecs_deployment::Handler {
+            common: spot.common.clone(),
+            config: ecs_deployment::config::DeploymentConfig::from_lookup(lookup).unwrap(),
+            ecs: aws.clone(),
+            notifier: spot.notifier.clone(),
+        };
+        let fanout = alarm_fanout::Handler {
+            common: spot.common.clone(),
+            alarms: alarm_fanout::config::AlarmConfig::from_lookup(lookup).unwrap(),
+            notifier: spot.notifier.clone(),
+        };
         let mut sim = Sim {
+            deploy,
+            fanout,
+            alarm: Vec::new(),
             maint,
             maintenance,
             maintenance_stopping: BTreeSet::new(),
@@ -485,7 +512,11 @@ impl Sim {
 
     /// Deliver an event the way EventBridge does: late, sometimes not at all, sometimes twice.
     fn emit(&mut self, payload: Value) {
-        let text = payload.to_string();
+        self.emit_text(payload.to_string());
+    }
+
+    /// EventBridge's delivery of one event to one rule's target: lost, late, twice.
+    fn emit_text(&mut self, text: String) {
         if self.rng.random_bool(0.1) {
             return; // lost
         }
@@ -580,7 +611,8 @@ impl Sim {
             .lifecycle
             .notifier
             .fail_with(outage.then_some("slack:default"));
-        let event: Value = serde_json::from_str(payload).unwrap();
+        let (deploy, json) = seams::target(payload);
+        let event: Value = serde_json::from_str(json).unwrap();
         // Now and then the invocation times out part-way: Lambda stops it between two calls,
         // whatever it was doing, and retries the event.
         let cut = self
@@ -588,9 +620,9 @@ impl Sim {
             .random_bool(0.03)
             .then(|| self.rng.random_range(1..40));
         let result = match cut {
-            None => self.call(&event).await,
+            None => self.call(&event, deploy).await,
             Some(polls) => CutAfter {
-                inner: self.call(&event),
+                inner: self.call(&event, deploy),
                 polls_left: polls,
             }
             .await
@@ -641,6 +673,7 @@ impl Sim {
         if let Ok(summary) = &result {
             self.spot_handled(&event, summary);
             self.maintenance_handled(&event);
+            self.alarm_handled(&event);
         }
         self.after_invoke(payload, attempt, result.err());
         self.observe();
@@ -683,6 +716,7 @@ impl Sim {
     fn call<'a>(
         &'a self,
         event: &'a Value,
+        deploy: bool,
     ) -> std::pin::Pin<
         Box<
             dyn std::future::Future<
@@ -690,10 +724,16 @@ impl Sim {
                 > + 'a,
         >,
     > {
+        if deploy {
+            return Box::pin(fleetguard::testing::invoke(&self.deploy, event));
+        }
         match event["detail-type"].as_str() {
             Some(
                 "EC2 Spot Instance Interruption Warning" | "EC2 Instance Rebalance Recommendation",
             ) => Box::pin(fleetguard::testing::invoke(&self.spot, event)),
+            Some("CloudWatch Alarm State Change") => {
+                Box::pin(fleetguard::testing::invoke(&self.fanout, event))
+            }
             Some(
                 "AWS Health Event"
                 | "Scheduled Maintenance"
@@ -729,11 +769,13 @@ impl Sim {
         self.stats.invocations += 2;
         self.stats.concurrent_duplicates += 1;
         self.clock.set(self.now);
-        let event: Value = serde_json::from_str(payload).unwrap();
-        let (a, b) = tokio::join!(self.call(&event), self.call(&event));
+        let (deploy, json) = seams::target(payload);
+        let event: Value = serde_json::from_str(json).unwrap();
+        let (a, b) = tokio::join!(self.call(&event, deploy), self.call(&event, deploy));
         for summary in [&a, &b].into_iter().flatten() {
             self.spot_handled(&event, summary);
             self.maintenance_handled(&event);
+            self.alarm_handled(&event);
         }
         if std::env::var_os("SIM_LOG").is_some() {
             eprintln!(
@@ -828,6 +870,7 @@ impl Sim {
             }
         }
         self.maintenance_tasks_stop();
+        self.alarm_follow();
         self.terminate_what_proceeds();
     }
 
@@ -1188,11 +1231,14 @@ impl Sim {
                             "containerInstanceArn": ci, "taskArn": task,
                             "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
                             "group": "service:checkout-api", "launchType": "EC2",
-                            "containers": [], "version": self.seq,
+                            "stopCode": "ServiceSchedulerInitiated",
+                            "stoppedReason": "Task stopped because its container instance is draining",
+                            "containers": [{"name": "app", "lastStatus": "STOPPED", "exitCode": 143}],
+                            "version": self.seq,
                             "updatedAt": "2026-11-20T10:05:12.733Z",
                         }),
                     );
-                    self.emit(e);
+                    self.emit_task_event(e);
                     let e = self.container_instance_event(i);
                     self.emit(e);
                 }
@@ -1290,6 +1336,7 @@ impl Sim {
         self.check_stories();
         self.check_maintenance();
         self.check_drain_before_message();
+        self.check_seams();
         for i in 0..self.instances.len() {
             let x = &self.instances[i];
             let Some(at) = x.returned_at else { continue };

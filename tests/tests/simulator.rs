@@ -35,6 +35,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.user_stops += s.user_stops;
                 total.retirements += s.retirements;
                 total.managed_draining += s.managed_draining;
+                total.task_events += s.task_events;
+                total.alarm_transitions += s.alarm_transitions;
             }
             Err(v) => failures.push((seed, v)),
         }
