@@ -12,7 +12,9 @@
 //!   and ten minutes before the window) is DRAINING and runs no task when AWS takes it: nothing
 //!   re-activated it before, and the drain finished;
 //! - once the window is over and the instance runs again, its drain is undone (ACTIVE,
-//!   unmarked at the end).
+//!   unmarked at the end);
+//! - nothing acts after the close: an update from before it, delivered after it, drains
+//!   nothing.
 
 use super::{Ev, Rng, Sim, T0};
 use rand::RngExt;
@@ -68,6 +70,9 @@ pub(super) struct Story {
     pub back_at: Option<i64>,
     /// Terminated at its window (a retirement): nothing to undo.
     pub retired: bool,
+    /// How many drain calls the world had seen when an invocation first handled the close:
+    /// none after it may be of this instance.
+    pub closed_handled: Option<usize>,
 }
 
 impl Story {
@@ -114,6 +119,7 @@ pub(super) fn stories(
                 latest_handled_at: None,
                 back_at: None,
                 retired: false,
+                closed_handled: None,
             }
         })
         .collect()
@@ -191,6 +197,21 @@ impl Sim {
                     },
                 ),
             );
+            // Now and then an update from before the close is delivered after it: stale.
+            if self.rng.random_bool(0.3) {
+                let t = closed_at + self.rng.random_range(60..1800);
+                self.at(
+                    t,
+                    Ev::Maint(
+                        j,
+                        Step::Update {
+                            start,
+                            updated: announced,
+                            closed: false,
+                        },
+                    ),
+                );
+            }
         }
     }
 
@@ -333,7 +354,12 @@ impl Sim {
             .and_then(fleetguard::events::health::parse_health_time)
             .map(|t| t.timestamp());
         let now = self.now;
+        let closed = event["detail"]["statusCode"] == "closed";
+        let calls = self.aws.world().drain_calls.len();
         for s in self.maintenance.iter_mut().filter(|s| s.event_arn == arn) {
+            if closed && s.closed_handled.is_none() {
+                s.closed_handled = Some(calls);
+            }
             if updated == Some(s.latest) && s.latest_handled_at.is_none() {
                 s.latest_handled_at = Some(now);
             }
@@ -366,6 +392,19 @@ impl Sim {
     /// At the end: once the window is over and the instance runs again, its drain is undone.
     pub(super) fn check_maintenance(&mut self) {
         for s in self.maintenance.clone() {
+            // Nothing acts after the close: no drain of the instance after it was handled.
+            if let Some(n) = s.closed_handled {
+                let ci = format!("/{}", s.id);
+                if self.aws.world().drain_calls[n..]
+                    .iter()
+                    .any(|(_, arn)| arn.ends_with(&ci))
+                {
+                    self.violations.push(format!(
+                        "{} ({:?}): drained after its Health event closed",
+                        s.id, s.kind
+                    ));
+                }
+            }
             let Some(back) = s.back_at else { continue };
             if s.retired {
                 continue;
