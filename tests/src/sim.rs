@@ -125,6 +125,8 @@ pub struct Stats {
     pub retirements: usize,
     /// Looks of ECS managed draining at a terminating instance.
     pub managed_draining: usize,
+    /// Retiring instances replaced through their group (`MAINTENANCE_ACTION=replace`).
+    pub replacements: usize,
     /// Task state changes (each to asg-lifecycle and ecs-deployment), and the fleet alarm's
     /// transitions (to alarm-fanout).
     pub task_events: usize,
@@ -216,6 +218,8 @@ struct Sim {
     /// An AWS API down until a time (every call of it fails).
     api_down: Option<(&'static str, i64)>,
     maint: Maint,
+    /// Replacements through a group seen so far (`World::replaced`).
+    seen_replaced: usize,
     deploy: Deploy,
     fanout: Fanout,
     /// The fleet's alarm (`sim_seams.rs`): its transitions.
@@ -344,12 +348,20 @@ impl Sim {
             "notify"
         };
         let stories = spot::stories(&mut rng, &aws, CLUSTER, rebalance_undo);
+        // g2: a group with no hook of ours (another tool's terminate hook only).
+        aws.group("g2", &[], &[]);
+        aws.hook("g2", FOREIGN_HOOK, true, 600, None);
         let maintenance = maintenance::stories(&mut rng, &aws, CLUSTER);
+        let maintenance_action = if rng.random_bool(0.5) {
+            "replace"
+        } else {
+            "drain"
+        };
         let env = [
             ("MAX_DRAIN_SECONDS", max_drain.to_string()),
             ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
             ("REBALANCE_ACTION", rebalance_action.to_owned()),
-            ("MAINTENANCE_ACTION", "drain".to_owned()),
+            ("MAINTENANCE_ACTION", maintenance_action.to_owned()),
             ("REPORT_TASK_FAILURES", "true".to_owned()),
             (
                 "SCHEDULER_ROLE_ARN",
@@ -448,6 +460,7 @@ impl Sim {
             ours: BTreeMap::new(),
             seen_completions: 0,
             seen_heartbeats: 0,
+            seen_replaced: 0,
             max_drain,
             skipped_sweeps: 0,
             deregistration_delay,
@@ -870,6 +883,7 @@ impl Sim {
             }
         }
         self.maintenance_tasks_stop();
+        self.replacements();
         self.alarm_follow();
         self.terminate_what_proceeds();
     }

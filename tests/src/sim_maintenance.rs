@@ -5,7 +5,9 @@
 //! two retries, then the on-failure destination); AWS reboots or stops the instance when the
 //! window starts, and it runs again after (a retirement: AWS terminates it, and it leaves its
 //! cluster and group); `asg-lifecycle` (ECS events, sweeps) runs beside it.
-//! `MAINTENANCE_ACTION=drain` (replacement through the group is not simulated).
+//! `MAINTENANCE_ACTION` is `drain` or `replace` (half the seeds each). A retiring instance is in
+//! g1 (our terminate hook) or g2 (another tool's only); replaced, it scales in through its group
+//! like any other, under our hook (and is taken by its group, not at the window).
 //!
 //! Invariants:
 //! - an instance whose window was announced in time (its last update handled at least the lead
@@ -14,7 +16,9 @@
 //! - once the window is over and the instance runs again, its drain is undone (ACTIVE,
 //!   unmarked at the end);
 //! - nothing acts after the close: an update from before it, delivered after it, drains
-//!   nothing.
+//!   nothing;
+//! - no instance is replaced through a group without our terminate hook (it is drained
+//!   instead), nor terminated with a task running (the scale-in invariants).
 
 use super::{Ev, Rng, Sim, T0};
 use rand::RngExt;
@@ -70,6 +74,10 @@ pub(super) struct Story {
     pub back_at: Option<i64>,
     /// Terminated at its window (a retirement): nothing to undo.
     pub retired: bool,
+    /// Its group: g1 (our hooks) or, for a retirement now and then, g2 (no hook of ours).
+    pub group: &'static str,
+    /// Replaced through its group: its scale-in is the fleet's (`Sim::instances`).
+    pub replaced: bool,
     /// How many drain calls the world had seen when an invocation first handled the close:
     /// none after it may be of this instance.
     pub closed_handled: Option<usize>,
@@ -98,8 +106,6 @@ pub(super) fn stories(
     (0..rng.random_range(1..=2))
         .map(|j| {
             let id = maint_id(j);
-            aws.group_instance("g1", &id, "InService");
-            aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
             let kind = match rng.random_range(0..5) {
                 0 | 1 => Kind::Reboot,
                 2 | 3 => Kind::Stop {
@@ -107,6 +113,13 @@ pub(super) fn stories(
                 },
                 _ => Kind::Retirement,
             };
+            let group = if kind == Kind::Retirement && rng.random_bool(0.5) {
+                "g2"
+            } else {
+                "g1"
+            };
+            aws.group_instance(group, &id, "InService");
+            aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
             Story {
                 id,
                 kind,
@@ -119,6 +132,8 @@ pub(super) fn stories(
                 latest_handled_at: None,
                 back_at: None,
                 retired: false,
+                group,
+                replaced: false,
                 closed_handled: None,
             }
         })
@@ -247,6 +262,7 @@ impl Sim {
                 e["resources"] = json!([s.id]);
                 self.emit(e);
             }
+            Step::Taken if s.replaced => {}
             Step::Taken => {
                 let ci = self.container_instance_of(&s.id);
                 let in_time = s
@@ -386,6 +402,51 @@ impl Sim {
         for input in due {
             self.stats.schedules_fired += 1;
             self.at(self.now, Ev::Invoke(input, 0));
+        }
+    }
+
+    /// Instances `instance-maintenance` terminated through their group: only where our
+    /// terminate hook holds them; then their scale-in is the fleet's, checked as any other.
+    pub(super) fn replacements(&mut self) {
+        let new: Vec<String> = self.aws.world().replaced[self.seen_replaced..].to_vec();
+        self.seen_replaced += new.len();
+        for id in new {
+            let Some(j) = self.maintenance.iter().position(|s| s.id == id) else {
+                continue;
+            };
+            self.stats.replacements += 1;
+            let group = self.maintenance[j].group;
+            if group != "g1" {
+                self.violations.push(format!(
+                    "t+{}: {id} replaced through {group}, which has no terminate hook of ours",
+                    self.now - T0
+                ));
+                continue;
+            }
+            self.maintenance[j].replaced = true;
+            self.maintenance[j].retired = true;
+            self.maintenance[j].back_at = Some(self.now);
+            let tasks = self
+                .container_instance_of(&id)
+                .map_or(0, |c| c.running_tasks_count.max(0) as usize);
+            let stop_after = (0..tasks).map(|_| self.rng.random_range(5..600)).collect();
+            self.instances.push(super::Instance {
+                id,
+                group: group.to_owned(),
+                tasks,
+                stop_after,
+                scale_in_at: self.now,
+                terminating_since: None,
+                terminated: false,
+                draining_seen: false,
+                had_work: tasks > 0,
+                warm: false,
+                returned_at: None,
+                target: false,
+                target_gone_scheduled: false,
+            });
+            let i = self.instances.len() - 1;
+            self.at(self.now, Ev::ScaleIn(i));
         }
     }
 

@@ -35,6 +35,7 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.user_stops += s.user_stops;
                 total.retirements += s.retirements;
                 total.managed_draining += s.managed_draining;
+                total.replacements += s.replacements;
                 total.task_events += s.task_events;
                 total.alarm_transitions += s.alarm_transitions;
             }
@@ -65,7 +66,10 @@ async fn invariants_hold_over_seeded_fleets() {
         "{total:?}"
     );
     assert!(
-        total.maintenance_windows > 0 && total.schedules_fired > 0 && total.retirements > 0,
+        total.maintenance_windows > 0
+            && total.schedules_fired > 0
+            && total.retirements > 0
+            && total.replacements > 0,
         "{total:?}"
     );
 }
