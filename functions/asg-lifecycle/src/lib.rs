@@ -10,6 +10,7 @@ pub mod decide;
 pub mod drain;
 pub mod group_events;
 pub mod handler;
+mod memory;
 pub mod render;
 pub mod sweep;
 
