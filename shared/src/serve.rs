@@ -203,13 +203,88 @@ fn classify<F: Function>(event: &Event) -> Summary {
 /// Serve `function` under the Lambda runtime. Every `main.rs` ends here.
 pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> {
     let function = &function;
-    lambda_runtime::run(lambda_runtime::service_fn(
+    let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = Deadline::from_epoch_ms(event.context.deadline);
             // Boxed: the handler's future is deep, and the runtime's own futures nest it further
             // (rustc's layout query depth overflows without it in release builds).
             Box::pin(handle(function, &event.payload, deadline)).await
         },
-    ))
-    .await
+    );
+    lambda_runtime::Runtime::new(service)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(StripBom)
+        .run()
+        .await
+}
+
+/// The UTF-8 byte-order mark a Windows editor puts at the start of a saved JSON file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How many leading bytes of a payload are a byte-order mark: a sample saved by a Windows
+/// editor and sent with `cargo lambda invoke --data-file` is read as the project's own parser
+/// reads it, not refused by the runtime's deserializer.
+pub fn bom_len(body: &[u8]) -> usize {
+    if body.starts_with(BOM) { BOM.len() } else { 0 }
+}
+
+/// The runtime layer dropping a leading byte-order mark ([`bom_len`]) before the payload is
+/// deserialized.
+#[derive(Debug, Clone, Copy)]
+struct StripBom;
+
+impl<S> lambda_runtime::tower::Layer<S> for StripBom {
+    type Service = StripBomService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StripBomService(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct StripBomService<S>(S);
+
+impl<S> lambda_runtime::Service<lambda_runtime::LambdaInvocation> for StripBomService<S>
+where
+    S: lambda_runtime::Service<lambda_runtime::LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: lambda_runtime::LambdaInvocation) -> Self::Future {
+        let bom = bom_len(&invocation.body);
+        if bom > 0 {
+            invocation.body = invocation.body.slice(bom..);
+        }
+        self.0.call(invocation)
+    }
+}
+
+#[cfg(test)]
+mod bom_tests {
+    use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped_before_the_payload_is_read() {
+        let json = br#"{"version": "0", "detail-type": "Scheduled Event"}"#;
+        let mut with_bom = BOM.to_vec();
+        with_bom.extend_from_slice(json);
+        assert!(serde_json::from_slice::<Value>(&with_bom).is_err());
+        let n = bom_len(&with_bom);
+        assert_eq!(n, 3);
+        let v: Value = serde_json::from_slice(&with_bom[n..]).unwrap();
+        assert_eq!(v["detail-type"], "Scheduled Event");
+        assert_eq!(bom_len(json), 0);
+        assert_eq!(bom_len(b""), 0);
+        // A mark later in the payload is the payload's own business.
+        assert_eq!(bom_len(b" \xEF\xBB\xBF{}"), 0);
+    }
 }
