@@ -114,20 +114,7 @@ impl Sim {
                 // left it), and the instance comes back later. What still ran (a forced drain)
                 // stopped with it: the agent reports it STOPPED when it reconnects.
                 self.aws.group_instance(&group, &id, "Warmed:Stopped");
-                self.aws.stop_tasks_of(&id);
-                {
-                    let mut w = self.aws.world();
-                    for c in w
-                        .container_instances
-                        .iter_mut()
-                        .filter(|c| c.ec2_instance_id == id)
-                    {
-                        c.agent_connected = false;
-                    }
-                    for t in w.targets.values_mut() {
-                        t.retain(|(x, _)| x != &id);
-                    }
-                }
+                self.instance_goes(&id);
                 let t = self.now + self.rng.random_range(300..3600);
                 self.at(t, Ev::Return(i));
             } else {

@@ -283,15 +283,7 @@ impl Sim {
                 }
                 self.stats.maintenance_windows += 1;
                 self.aws.stop_tasks_of(&s.id);
-                for c in self
-                    .aws
-                    .world()
-                    .container_instances
-                    .iter_mut()
-                    .filter(|c| c.ec2_instance_id == s.id)
-                {
-                    c.agent_connected = false;
-                }
+                self.set_agent(&s.id, false);
                 let e = self.container_instance_event_of(&s.id);
                 self.emit(e);
                 let back = match s.kind {
@@ -314,15 +306,7 @@ impl Sim {
             }
             Step::Back => {
                 self.maintenance[j].back_at = Some(self.now);
-                for c in self
-                    .aws
-                    .world()
-                    .container_instances
-                    .iter_mut()
-                    .filter(|c| c.ec2_instance_id == s.id)
-                {
-                    c.agent_connected = true;
-                }
+                self.set_agent(&s.id, true);
                 let e = self.container_instance_event_of(&s.id);
                 self.emit(e);
             }

@@ -202,19 +202,9 @@ impl Sim {
                 }
                 self.stories[j].taken = true;
                 // Whatever ran on it stops; the agent goes; its targets go.
-                self.aws.stop_tasks_of(&id);
+                self.instance_goes(&id);
                 {
                     let mut w = self.aws.world();
-                    for c in w
-                        .container_instances
-                        .iter_mut()
-                        .filter(|c| c.ec2_instance_id == id)
-                    {
-                        c.agent_connected = false;
-                    }
-                    for t in w.targets.values_mut() {
-                        t.retain(|(x, _)| x != &id);
-                    }
                     if !matches!(
                         self.stories[j].kind,
                         Kind::Stop { .. } | Kind::UserStop { .. }
@@ -243,15 +233,7 @@ impl Sim {
             Step::Back => {
                 self.stories[j].back_at = Some(self.now);
                 self.stories[j].over_at = Some(self.now);
-                for c in self
-                    .aws
-                    .world()
-                    .container_instances
-                    .iter_mut()
-                    .filter(|c| c.ec2_instance_id == id)
-                {
-                    c.agent_connected = true;
-                }
+                self.set_agent(&id, true);
                 let e = self.container_instance_event_of(&id);
                 self.emit(e);
                 if matches!(self.stories[j].kind, Kind::UserStop { .. }) {

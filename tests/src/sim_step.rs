@@ -89,16 +89,7 @@ impl Sim {
                 let token = self.start_our_action(i, JOIN_HOOK, false);
                 // The instance starts; the agent reconnects (its container instance is as it
                 // was left) and Auto Scaling puts it back in its target group.
-                {
-                    let mut w = self.aws.world();
-                    for c in w
-                        .container_instances
-                        .iter_mut()
-                        .filter(|c| c.ec2_instance_id == id)
-                    {
-                        c.agent_connected = true;
-                    }
-                }
+                self.set_agent(&id, true);
                 if self.instances[i].target {
                     self.aws.target("web", &id, 80);
                 }

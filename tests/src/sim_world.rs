@@ -266,4 +266,26 @@ impl Sim {
             (b >> 16) & 0xffff_ffff_ffff
         )
     }
+
+    /// The instance's ECS agent connected (it runs) or gone (stopped, hibernated, terminated).
+    pub(super) fn set_agent(&self, id: &str, connected: bool) {
+        for c in self
+            .aws
+            .world()
+            .container_instances
+            .iter_mut()
+            .filter(|c| c.ec2_instance_id == id)
+        {
+            c.agent_connected = connected;
+        }
+    }
+
+    /// AWS took the instance: what ran on it stops, its agent goes, its targets go.
+    pub(super) fn instance_goes(&self, id: &str) {
+        self.aws.stop_tasks_of(id);
+        self.set_agent(id, false);
+        for t in self.aws.world().targets.values_mut() {
+            t.retain(|(x, _)| x != id);
+        }
+    }
 }
