@@ -1,5 +1,11 @@
-//! A deterministic fleet simulator: the real `asg-lifecycle` and `spot-interruption` handlers,
-//! driven through their ports against a model of AWS's semantics on a virtual clock.
+//! A deterministic fleet simulator: the real handlers of all five functions, driven through
+//! their ports against a model of AWS's semantics on a virtual clock, over one in-memory table
+//! (where drain marks are kept too: `kept_marks`) and one set of destinations.
+//!
+//! Files: the world of a seed (`sim_world.rs`), one event applied (`sim_step.rs`), invoking the
+//! functions under faults (`sim_invoke.rs`), the checks (`sim_checks.rs`), Spot stories and stops
+//! without notice (`sim_spot.rs`), maintenance stories (`sim_maintenance.rs`), ecs-deployment and
+//! alarm-fanout (`sim_seams.rs`).
 //!
 //! What it models, per seed:
 //! - Auto Scaling: groups scaling in at random times; our terminate hook with a heartbeat timeout
@@ -9,7 +15,9 @@
 //!   action of it is completed or expired. Completion by token or instance id. In half the
 //!   seeds one group has a warm pool with `ReuseOnScaleIn`: its instances scale in to
 //!   `Warmed:Pending:Wait` under our terminate hook, are stopped in the pool, and come back
-//!   later through `Pending:Wait` under our launch hook.
+//!   later through `Pending:Wait` under our launch hook. In 30% of the seeds g1 also carries ECS
+//!   managed draining's hook: ECS sets its instances DRAINING and completes that hook once empty.
+//!   g2 carries another tool's terminate hook only.
 //! - ELBv2: instances registered in the group's target group; a deregistered target stays
 //!   `draining` for the group's deregistration delay (0 to 5 minutes).
 //! - ECS: container instances whose tasks stop some time after DRAINING (seconds to hours, some
@@ -31,10 +39,15 @@
 //!   recommendations (`REBALANCE_ACTION` drain or notify, `REBALANCE_UNDO_SECONDS` 300 to
 //!   1800 s), followed or not by a terminate warning, or stop and hibernate warnings, through
 //!   EventBridge to the real `spot-interruption`; AWS reclaims or stops them two minutes after
-//!   the warning and starts stopped ones again.
-//! - Maintenance stories (`sim_maintenance.rs`): AWS Health scheduled reboots and stops through
-//!   EventBridge to the real `instance-maintenance`, EventBridge Scheduler's one-time schedules
-//!   fired asynchronously, AWS taking the instance at the window and starting it again.
+//!   the warning and starts stopped ones again. Instances stopped without notice (EC2's
+//!   `stopping` to `instance-maintenance`) and started again.
+//! - Maintenance stories (`sim_maintenance.rs`): AWS Health scheduled reboots, stops and
+//!   retirements through EventBridge to the real `instance-maintenance` (`MAINTENANCE_ACTION`
+//!   drain or replace), updates from before the close delivered after it, EventBridge
+//!   Scheduler's one-time schedules fired asynchronously, AWS taking the instance at the window
+//!   and starting it again; a replaced instance scales in through its group.
+//! - `ecs-deployment` gets every task stop a drain causes; `alarm-fanout` a CloudWatch alarm
+//!   that follows the fleet (`sim_seams.rs`).
 //!
 //! The invariants, checked as time passes and at the end:
 //! - no instance terminates (or stops in the warm pool) while one of its tasks is not STOPPED
@@ -52,10 +65,11 @@
 //!   abandoned): what fleetguard drained, it undoes.
 //! - a Spot instance whose warning was handled is DRAINING when AWS takes it; a rebalance drain
 //!   no warning followed, and a stopped or hibernated instance started again, end ACTIVE and
-//!   unmarked (`sim_spot.rs`). An instance whose mark ECS refused is exempt from the undo and
-//!   drained-message checks (a documented limit; counted).
+//!   unmarked (`sim_spot.rs`), the instance at ECS's attribute limit included;
 //! - an instance whose maintenance was announced in time is DRAINING and empty when AWS takes
-//!   it; once the window is over and it runs again, its drain is undone.
+//!   it; once the window is over and it runs again, its drain is undone; nothing drains it after
+//!   its Health event closed; none is replaced through a group without our terminate hook;
+//! - no task a drain stopped is reported failed; every alarm transition handled is delivered.
 
 #[path = "sim_checks.rs"]
 mod checks;
