@@ -13,7 +13,8 @@
 
 use crate::ids::InstanceId;
 use crate::ports::{
-    AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainResult, Task, drain_needs,
+    AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainResult, Registration, Task,
+    drain_needs,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,15 @@ impl MarkPlace {
         }
     }
 
+    /// A plain EC2 instance's: no cluster, no container instance.
+    pub fn plain(instance: &str) -> Self {
+        Self {
+            instance: instance.to_owned(),
+            cluster_arn: "-".to_owned(),
+            container_instance_arn: "-".to_owned(),
+        }
+    }
+
     /// Its entry in the ledger's index (ids and ARNs hold no spaces).
     pub fn entry(&self) -> String {
         format!(
@@ -56,11 +66,14 @@ impl MarkPlace {
     }
 }
 
-/// A mark kept in the ledger, with where its container instance is.
+/// A mark kept in the ledger, with where its container instance is. A plain EC2 instance's
+/// (no container instance: its place names no cluster) carries the target group
+/// registrations its drain removed, to be put back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptMark {
     pub place: MarkPlace,
     pub mark: DrainMark,
+    pub registrations: Vec<Registration>,
 }
 
 /// The ledger's marks (the port; the notification pipeline's table implements it).
@@ -197,6 +210,7 @@ impl<E: ContainerInstances, K: MarkLedger> ContainerInstances for Marked<E, K> {
                 drain_needs(ci, *m).1.map(|mark| KeptMark {
                     place: MarkPlace::of(ci),
                     mark,
+                    registrations: Vec::new(),
                 })
             })
             .collect();
@@ -231,6 +245,33 @@ impl<E: ContainerInstances, K: MarkLedger> ContainerInstances for Marked<E, K> {
                 (arn, r)
             })
             .collect()
+    }
+
+    async fn keep_plain_mark(
+        &self,
+        instance: &str,
+        mark: DrainMark,
+        registrations: &[Registration],
+    ) -> bool {
+        self.marks
+            .keep_mark(&KeptMark {
+                place: MarkPlace::plain(instance),
+                mark,
+                registrations: registrations.to_vec(),
+            })
+            .await
+    }
+
+    async fn kept_plain_mark(&self, instance: &str) -> Option<(DrainMark, Vec<Registration>)> {
+        self.marks
+            .kept_mark(instance)
+            .await
+            .filter(|k| k.place == MarkPlace::plain(instance))
+            .map(|k| (k.mark, k.registrations))
+    }
+
+    async fn drop_plain_mark(&self, instance: &str) {
+        self.marks.drop_mark(&MarkPlace::plain(instance)).await
     }
 
     async fn with_kept_mark(&self, ci: ContainerInstance) -> ContainerInstance {

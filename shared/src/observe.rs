@@ -39,6 +39,8 @@ pub enum Action {
     /// fleetguard's mark on a drain it will undo (an ECS attribute).
     MarkDrain,
     DeregisterTargets,
+    /// A deregistration of ours undone: the instance registered again.
+    RegisterTargets,
     CompleteLifecycleAction,
     RecordLifecycleActionHeartbeat,
     /// Gather evidence for a message (a failure here never blocks the message).
@@ -54,6 +56,7 @@ impl Action {
             Action::ActivateContainerInstance => "ActivateContainerInstance",
             Action::MarkDrain => "MarkDrain",
             Action::DeregisterTargets => "DeregisterTargets",
+            Action::RegisterTargets => "RegisterTargets",
             Action::CompleteLifecycleAction => "CompleteLifecycleAction",
             Action::RecordLifecycleActionHeartbeat => "RecordLifecycleActionHeartbeat",
             Action::Enrich => "Enrich",

@@ -355,6 +355,16 @@ where
         Some(Err(e)) => out.errors.push(e),
         None => {}
     }
+    // A plain EC2 instance (no container instance) expected back: its mark, with what to
+    // register again, lives in the table only. After the drain, never before it.
+    if let (None, Some(m), false) = (&f.container_instance, mark, out.deregistered.is_empty())
+        && !fleet
+            .ecs
+            .keep_plain_mark(instance.as_str(), m, &out.deregistered)
+            .await
+    {
+        tracing::warn!(instance = %instance, "deregistered, but the mark to put it back could not be kept");
+    }
     out
 }
 

@@ -248,6 +248,35 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         }
     }
 
+    /// Keep the mark of a drain of an instance with no container instance (plain EC2: its
+    /// deregistration), with the registrations to put back. No-op by default; kept in the table
+    /// by [`crate::kept_marks::Marked`]. True when kept.
+    fn keep_plain_mark(
+        &self,
+        instance: &str,
+        mark: DrainMark,
+        registrations: &[Registration],
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (instance, mark, registrations);
+        async { false }
+    }
+
+    /// The mark [`ContainerInstances::keep_plain_mark`] kept for `instance`, with its
+    /// registrations.
+    fn kept_plain_mark(
+        &self,
+        instance: &str,
+    ) -> impl Future<Output = Option<(DrainMark, Vec<Registration>)>> + Send {
+        let _ = instance;
+        async { None }
+    }
+
+    /// Forget the plain mark of `instance` (its registrations were put back).
+    fn drop_plain_mark(&self, instance: &str) -> impl Future<Output = ()> + Send {
+        let _ = instance;
+        async {}
+    }
+
     /// `ci` (as an event described it) with any mark kept elsewhere than its attributes read
     /// in ([`crate::kept_marks::Marked`]); as it is by default.
     fn with_kept_mark(

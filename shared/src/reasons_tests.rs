@@ -212,3 +212,32 @@ fn a_launch_claims_an_unmarked_drain_of_an_empty_returning_instance() {
     };
     assert_eq!(launch_mark(&busy), None);
 }
+
+#[test]
+fn a_plain_instances_drain_is_undone_when_it_runs_after_its_reason() {
+    let m = |reason, at| DrainMark { reason, at };
+    for stop in [
+        DrainReason::Stopped,
+        DrainReason::SpotStop,
+        DrainReason::SpotHibernate,
+    ] {
+        // A "running" from before the stop, or too soon after the drain to be a start.
+        assert!(!plain_undo_due(m(stop, 1_000), 900));
+        assert!(!plain_undo_due(
+            m(stop, 1_000),
+            1_000 + SPOT_RETURN_SECS - 1
+        ));
+        assert!(plain_undo_due(m(stop, 1_000), 1_000 + SPOT_RETURN_SECS));
+    }
+    // Maintenance: its mark is the window's end.
+    assert!(!plain_undo_due(m(DrainReason::Maintenance, 5_000), 4_999));
+    assert!(plain_undo_due(m(DrainReason::Maintenance, 5_000), 5_000));
+    // No event ends these through a start.
+    for r in [
+        DrainReason::Rebalance,
+        DrainReason::WarmPool,
+        DrainReason::Interruption,
+    ] {
+        assert!(!plain_undo_due(m(r, 0), 1_000_000), "{r:?}");
+    }
+}

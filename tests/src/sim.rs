@@ -149,6 +149,10 @@ pub struct Stats {
     pub managed_draining: usize,
     /// Retiring instances replaced through their group (`MAINTENANCE_ACTION=replace`).
     pub replacements: usize,
+    /// Plain EC2 instances (no container instance) stopped and started again, and those whose
+    /// `running` event never reached `instance-maintenance` (not checked: a documented limit).
+    pub plain_stops: usize,
+    pub plain_running_lost: usize,
     /// Task state changes (each to asg-lifecycle and ecs-deployment), and the fleet alarm's
     /// transitions (to alarm-fanout).
     pub task_events: usize,

@@ -54,6 +54,12 @@ pub(super) struct Story {
     pub unmarked: bool,
     /// When the story's last reason is over, and an undo may be expected from then on.
     pub over_at: Option<i64>,
+    /// A plain EC2 instance (stop stories, now and then): no container instance, registered in
+    /// the `web` target group (`TARGET_GROUP_ARNS`); its deregistration is what is undone.
+    pub plain: bool,
+    /// An EC2 `running` of it after its return was handled. A plain instance's undo hangs on
+    /// that event alone (no periodic pass yet): one EventBridge lost is a documented limit.
+    pub running_handled: bool,
 }
 
 /// Spot instance ids, apart from the scale-in fleet's.
@@ -96,10 +102,16 @@ pub(super) fn stories(
                     back_after: rng.random_range(300..3600),
                 },
             };
-            if !matches!(kind, Kind::Stop { .. } | Kind::UserStop { .. }) {
+            let stop = matches!(kind, Kind::Stop { .. } | Kind::UserStop { .. });
+            if !stop {
                 aws.group_instance("g1", &id, "InService");
             }
-            aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
+            let plain = stop && rng.random_bool(0.3);
+            if plain {
+                aws.target("web", &id, 80);
+            } else {
+                aws.container_instance(cluster, &id, "checkout-api", rng.random_range(0..4));
+            }
             Story {
                 id,
                 kind,
@@ -109,6 +121,8 @@ pub(super) fn stories(
                 back_at: None,
                 unmarked: false,
                 over_at: None,
+                plain,
+                running_handled: false,
             }
         })
         .collect()
@@ -187,6 +201,31 @@ impl Sim {
                 self.emit(e);
                 self.at(self.now + 120, Ev::Spot(j, Step::Taken));
             }
+            Step::Taken if self.stories[j].plain => {
+                // Warned and handled: out of its target group when AWS stops it.
+                let registered = self
+                    .aws
+                    .world()
+                    .targets
+                    .values()
+                    .flatten()
+                    .any(|(i, r)| i == &id && r.state != "draining");
+                if matches!(self.stories[j].kind, Kind::Stop { .. })
+                    && self.stories[j].warning_handled
+                    && registered
+                {
+                    self.violations.push(format!(
+                        "t+{}: AWS stopped plain Spot instance {id}, warned and handled, but it is still registered",
+                        self.now - T0
+                    ));
+                }
+                self.stories[j].taken = true;
+                // A stopped instance stays registered (unhealthy) unless someone deregistered
+                // it: only what we took out is ours to put back.
+                self.stats.plain_stops += 1;
+                self.at(self.now + self.stop_back_after(j), Ev::Spot(j, Step::Back));
+                self.emit_state(&id, "stopped");
+            }
             Step::Taken => {
                 let ci = self.container_instance_of(&id);
                 // A stop without notice: nothing can be drained in time (checked: undone after).
@@ -220,12 +259,7 @@ impl Sim {
                     let e = self.container_instance_event_of(&id);
                     self.emit(e);
                     if matches!(self.stories[j].kind, Kind::UserStop { .. }) {
-                        let e = self.envelope(
-                            "EC2 Instance State-change Notification",
-                            "aws.ec2",
-                            json!({"instance-id": id, "state": "stopped"}),
-                        );
-                        self.emit(e);
+                        self.emit_state(&id, "stopped");
                     }
                     self.at(self.now + back_after, Ev::Spot(j, Step::Back));
                 }
@@ -233,17 +267,13 @@ impl Sim {
             Step::Back => {
                 self.stories[j].back_at = Some(self.now);
                 self.stories[j].over_at = Some(self.now);
-                self.set_agent(&id, true);
-                let e = self.container_instance_event_of(&id);
-                self.emit(e);
-                if matches!(self.stories[j].kind, Kind::UserStop { .. }) {
-                    let e = self.envelope(
-                        "EC2 Instance State-change Notification",
-                        "aws.ec2",
-                        json!({"instance-id": id, "state": "running"}),
-                    );
+                if !self.stories[j].plain {
+                    self.set_agent(&id, true);
+                    let e = self.container_instance_event_of(&id);
                     self.emit(e);
                 }
+                // EC2 says so on every start.
+                self.emit_state(&id, "running");
             }
         }
         self.observe();
@@ -258,14 +288,35 @@ impl Sim {
     ) {
         let id = event["detail"]["instance-id"].as_str().unwrap_or_default();
         let warning = event["detail-type"] == "EC2 Spot Instance Interruption Warning";
+        let running = event["detail-type"] == "EC2 Instance State-change Notification"
+            && event["detail"]["state"] == "running";
         let unmarked = summary
             .actions
             .iter()
             .any(|a| a.ends_with("DRAINING, unmarked"));
+        let now = self.now;
         for s in self.stories.iter_mut().filter(|s| s.id == id) {
+            s.running_handled |= running && s.back_at.is_some_and(|b| b <= now);
             s.warning_handled |= warning;
             s.unmarked |= unmarked;
         }
+    }
+
+    fn stop_back_after(&self, j: usize) -> i64 {
+        match self.stories[j].kind {
+            Kind::Stop { back_after, .. } | Kind::UserStop { back_after, .. } => back_after,
+            _ => 0,
+        }
+    }
+
+    /// EC2's state change of an instance, to `instance-maintenance`.
+    fn emit_state(&mut self, id: &str, state: &str) {
+        let e = self.envelope(
+            "EC2 Instance State-change Notification",
+            "aws.ec2",
+            json!({"instance-id": id, "state": state}),
+        );
+        self.emit(e);
     }
 
     /// At the end: every drain whose reason is over was undone.
@@ -278,6 +329,28 @@ impl Sim {
             }
             if self.now < over + 600 {
                 continue; // not enough time left in the run for its undo
+            }
+            if s.plain && !s.running_handled {
+                self.stats.plain_running_lost += 1;
+                continue;
+            }
+            if s.plain {
+                let registered = self
+                    .aws
+                    .world()
+                    .targets
+                    .values()
+                    .flatten()
+                    .any(|(i, r)| i == &s.id && r.state != "draining");
+                if !registered {
+                    self.violations.push(format!(
+                        "plain instance {} ({:?}): its reason was over at t+{}, but it is not registered in its target group again",
+                        s.id,
+                        s.kind,
+                        over - T0
+                    ));
+                }
+                continue;
             }
             let ci = self.container_instance_of(&s.id);
             if ci

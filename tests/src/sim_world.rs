@@ -111,6 +111,8 @@ impl Sim {
             ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
             ("REBALANCE_ACTION", rebalance_action.to_owned()),
             ("MAINTENANCE_ACTION", maintenance_action.to_owned()),
+            // Plain EC2 instances outside any group are found in this target group.
+            ("TARGET_GROUP_ARNS", target_group.clone()),
             ("REPORT_TASK_FAILURES", "true".to_owned()),
             (
                 "SCHEDULER_ROLE_ARN",

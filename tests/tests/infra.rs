@@ -302,7 +302,7 @@ fn intended(e: &Value) -> BTreeSet<String> {
             add("instance_maintenance_health")
         }
         ("aws.ec2", "EC2 Instance State-change Notification")
-            if ["stopping", "shutting-down"].contains(&s(&d["state"]).as_str()) =>
+            if ["stopping", "shutting-down", "running"].contains(&s(&d["state"]).as_str()) =>
         {
             add("instance_maintenance_state")
         }

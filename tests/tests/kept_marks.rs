@@ -128,3 +128,77 @@ async fn a_stale_kept_mark_on_an_active_instance_reaches_the_sweep() {
     let cis = ecs.describe("prod", marked).await.unwrap();
     assert_eq!(cis[0].drain_mark, Some(m));
 }
+
+/// The marks as DynamoDB keeps them (moto): a stronger mark replaces a weaker one, never the
+/// reverse; a plain instance's registrations come back with their ports; the index lists each
+/// place once and forgets it with the mark.
+#[tokio::test]
+async fn marks_in_the_dynamodb_table() {
+    use fleetguard::kept_marks::{KeptMark, MarkPlace};
+    use fleetguard::notify::book::Book;
+    use fleetguard::notify::ledger_dynamodb::DynamoLedger;
+    use fleetguard::ports::Registration;
+    let aws = fleetguard_integration::LocalAws::start();
+    let sdk = aws.sdk_config().await;
+    let table = fleetguard_integration::dedupe_table(&sdk, "fleetguard-marks").await;
+    let book = Book::new(DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table,
+    ));
+    let place = MarkPlace {
+        instance: ID.into(),
+        cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
+        container_instance_arn: format!(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/{ID}"
+        ),
+    };
+    let kept = |reason, at| KeptMark {
+        place: place.clone(),
+        mark: mark(reason, at),
+        registrations: Vec::new(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    book.keep_mark(&kept(DrainReason::Rebalance, now))
+        .await
+        .unwrap();
+    book.keep_mark(&kept(DrainReason::Interruption, now))
+        .await
+        .unwrap();
+    book.keep_mark(&kept(DrainReason::Stopped, now + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        book.kept_mark(ID).await.unwrap(),
+        Some(kept(DrainReason::Interruption, now))
+    );
+    assert_eq!(book.kept_marks().await.unwrap(), vec![place.clone()]);
+    book.drop_mark(&place).await.unwrap();
+    assert_eq!(book.kept_mark(ID).await.unwrap(), None);
+    assert!(book.kept_marks().await.unwrap().is_empty());
+
+    let plain = KeptMark {
+        place: MarkPlace::plain("i-0fedcba9876543210"),
+        mark: mark(DrainReason::SpotStop, now),
+        registrations: vec![
+            Registration {
+                target_group_arn:
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+                        .into(),
+                port: Some(8080),
+                state: "unused".into(),
+            },
+            Registration {
+                target_group_arn:
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda/0123456789abcdef"
+                        .into(),
+                port: None,
+                state: "unused".into(),
+            },
+        ],
+    };
+    book.keep_mark(&plain).await.unwrap();
+    assert_eq!(
+        book.kept_mark("i-0fedcba9876543210").await.unwrap(),
+        Some(plain)
+    );
+}

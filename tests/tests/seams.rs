@@ -79,13 +79,19 @@ impl World {
     }
 
     fn maintenance(&self) -> Maintenance {
-        let lookup = fleetguard::config::lookup_in(&[
+        self.maintenance_with(&[])
+    }
+
+    fn maintenance_with(&self, env: &[(&str, &str)]) -> Maintenance {
+        let mut all = env.to_vec();
+        all.extend([
             ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/s"),
             (
                 "SCHEDULE_TARGET_ARN",
                 "arn:aws:lambda:us-east-1:123456789012:function:f",
             ),
         ]);
+        let lookup = fleetguard::config::lookup_in(&all);
         instance_maintenance::Handler {
             common: CommonConfig::from_lookup(&lookup).unwrap(),
             config: instance_maintenance::config::MaintenanceConfig::from_lookup(&lookup).unwrap(),
@@ -400,4 +406,57 @@ async fn a_maintenance_drain_whose_mark_ecs_lost_is_undone_after_the_window() {
     w.clock.set(start + 7200 + 60);
     w.asg_looks(&asg).await;
     assert_eq!(w.status(), ("ACTIVE".into(), None));
+}
+
+/// "Where the mark lives" for plain EC2 (no container instance): a stop's deregistration, by
+/// spot-interruption or by instance-maintenance, is kept in the table with its registrations
+/// and put back by instance-maintenance when EC2 reports the instance running again.
+#[tokio::test]
+async fn a_plain_instances_stop_drain_is_put_back_when_it_runs_again() {
+    const PLAIN: &str = "i-0fedcba9876543210";
+    for stop in [
+        "spot/interruption-stop.json",
+        "maintenance/instance-stopping.json",
+    ] {
+        let w = World::new();
+        let tg = w.aws.target("web", PLAIN, 80);
+        let env = [("TARGET_GROUP_ARNS", tg.as_str())];
+        let mut e = event_at(stop, NOW);
+        e["detail"]["instance-id"] = json!(PLAIN);
+        if stop.starts_with("spot/") {
+            invoke(&w.spot(&env), &e).await.unwrap();
+        } else {
+            invoke(&w.maintenance_with(&env), &e).await.unwrap();
+        }
+        let registered = |w: &World| {
+            w.aws.world().targets[&tg]
+                .iter()
+                .any(|(i, r)| i == PLAIN && r.state != "draining")
+        };
+        assert!(!registered(&w), "{stop}: deregistered");
+        let kept = w.notifier.kept_mark(PLAIN).await.expect("kept");
+        assert_eq!(kept.registrations.len(), 1, "{stop}");
+        assert_eq!(kept.registrations[0].port, Some(80), "{stop}");
+        let running = |t: i64| {
+            let mut e = event_at("maintenance/instance-running.json", t);
+            e["detail"]["instance-id"] = json!(PLAIN);
+            e
+        };
+        let m = w.maintenance_with(&env);
+        // A "running" from before the stop, delivered late, puts nothing back.
+        let out = invoke(&m, &running(NOW + 30)).await.unwrap();
+        assert!(out.outcome.contains("not over"), "{stop}: {}", out.outcome);
+        assert!(!registered(&w), "{stop}");
+        let out = invoke(&m, &running(NOW + 900)).await.unwrap();
+        assert!(out.outcome.contains("is back"), "{stop}: {}", out.outcome);
+        assert!(registered(&w), "{stop}: registered again");
+        assert!(w.notifier.kept_mark(PLAIN).await.is_none(), "{stop}");
+        // Once put back, a later start changes nothing.
+        let out = invoke(&m, &running(NOW + 2000)).await.unwrap();
+        assert!(
+            out.outcome.contains("nothing of ours"),
+            "{stop}: {}",
+            out.outcome
+        );
+    }
 }

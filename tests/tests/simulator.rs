@@ -36,6 +36,8 @@ async fn invariants_hold_over_seeded_fleets() {
                 total.retirements += s.retirements;
                 total.managed_draining += s.managed_draining;
                 total.replacements += s.replacements;
+                total.plain_stops += s.plain_stops;
+                total.plain_running_lost += s.plain_running_lost;
                 total.task_events += s.task_events;
                 total.alarm_transitions += s.alarm_transitions;
             }
@@ -70,6 +72,10 @@ async fn invariants_hold_over_seeded_fleets() {
             && total.schedules_fired > 0
             && total.retirements > 0
             && total.replacements > 0,
+        "{total:?}"
+    );
+    assert!(
+        total.task_events > 0 && total.alarm_transitions > 0 && total.plain_stops > 0,
         "{total:?}"
     );
 }

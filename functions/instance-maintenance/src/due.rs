@@ -232,7 +232,7 @@ where
         if !regs.is_empty() {
             match self.fleet.elbv2.register(instance.as_str(), &regs).await {
                 Ok(()) => {
-                    metrics.action(Action::DeregisterTargets, Outcome::Done);
+                    metrics.action(Action::RegisterTargets, Outcome::Done);
                     done.push(format!("registered in {}", target_list(&regs)));
                 }
                 // Terminated or stopped since, or the target group deleted: there is nothing to

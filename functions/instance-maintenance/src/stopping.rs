@@ -1,7 +1,8 @@
-//! An instance stopping or shutting down outside any hook: out of service at once.
+//! An instance stopping or shutting down outside any hook: out of service at once. Running
+//! again: a plain EC2 instance's deregistration of ours is put back.
 
 use crate::handler::{Handler, Part, Removed};
-use crate::render::{InstanceMessage, render};
+use crate::render::{InstanceMessage, render, target_list};
 use crate::take_out::removed_fields;
 use fleetguard::Event;
 use fleetguard::events::{InstanceState, InstanceStateChange};
@@ -11,6 +12,7 @@ use fleetguard::out_of_service::{find, take_out_of_service};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainMark, DrainReason, Notify, Schedules, TargetGroups,
 };
+use fleetguard::reasons::plain_undo_due;
 use fleetguard::serve::Error;
 
 impl<E, T, A, S, N> Handler<E, T, A, S, N>
@@ -30,6 +32,9 @@ where
     ) -> Result<Part, Error> {
         let instance = &c.instance_id;
         let mut part = Part::default();
+        if c.state == InstanceState::Running {
+            return self.on_running(event, c, metrics).await;
+        }
         if !c.is_going_away() {
             part.outcome = Some(format!("ignored: {instance} is {}", c.state));
             return Ok(part);
@@ -106,6 +111,62 @@ where
         })
             .incident(fleetguard::notify::incident::drain_key(instance.as_str(), dry_run), Phase::Opened),
         );
+        Ok(part)
+    }
+
+    /// Running again: a plain EC2 instance (no container instance) whose deregistration we made
+    /// for a stop or maintenance is registered again where it was, once that reason is over
+    /// (`plain_undo_due`). Container instances are asg-lifecycle's to set ACTIVE.
+    async fn on_running(
+        &self,
+        event: &Event,
+        c: &InstanceStateChange,
+        metrics: &mut Metrics,
+    ) -> Result<Part, Error> {
+        let instance = c.instance_id.as_str();
+        let mut part = Part::default();
+        let Some((mark, regs)) = self.fleet.ecs.kept_plain_mark(instance).await else {
+            part.outcome = Some(format!(
+                "ignored: {instance} is running; nothing of ours to put back"
+            ));
+            return Ok(part);
+        };
+        let at = event
+            .envelope
+            .time
+            .at()
+            .map_or(self.clock.now(), |t| t.timestamp());
+        if !plain_undo_due(mark, at) {
+            part.outcome = Some(format!(
+                "{instance} is running; its {} drain is not over",
+                mark.reason.as_str()
+            ));
+            return Ok(part);
+        }
+        if self.common.dry_run {
+            metrics.action(Action::RegisterTargets, Outcome::DryRun);
+            part.outcome = Some("dry run".into());
+            return Ok(part);
+        }
+        match self.fleet.elbv2.register(instance, &regs).await {
+            Ok(()) => {}
+            // The target group deleted since: nothing to put back there.
+            Err(e) if e.code.as_deref() == Some("TargetGroupNotFound") => {
+                tracing::warn!(error = %e, "targets not registered again");
+            }
+            Err(e) => {
+                metrics.action(Action::RegisterTargets, Outcome::Failed);
+                return Err(e.into());
+            }
+        }
+        metrics.action(Action::RegisterTargets, Outcome::Done);
+        self.fleet.ecs.drop_plain_mark(instance).await;
+        part.actions
+            .push(format!("registered again in {}", target_list(&regs)));
+        part.outcome = Some(format!(
+            "{instance} is back: its {} drain is undone",
+            mark.reason.as_str()
+        ));
         Ok(part)
     }
 }

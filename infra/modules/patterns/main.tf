@@ -105,11 +105,12 @@ locals {
         eventTypeCategory = ["scheduledChange"]
       }
     }
-    # Instances on their way out outside any hook (people, scripts, Spot stops, AWS retirement).
+    # Instances on their way out outside any hook (people, scripts, Spot stops, AWS retirement),
+    # and running again (a plain EC2 instance's deregistration of ours is put back).
     instance_maintenance_state = {
       source        = ["aws.ec2"]
       "detail-type" = ["EC2 Instance State-change Notification"]
-      detail        = { state = ["stopping", "shutting-down"] }
+      detail        = { state = ["stopping", "shutting-down", "running"] }
     }
     # A group's own troubles: launches that failed, instance refreshes that went wrong.
     asg_lifecycle_group_events = {

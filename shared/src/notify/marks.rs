@@ -6,13 +6,27 @@ use super::deliver::Notifier;
 use super::ledger::{EXPIRES_AT, Item, Ledger, LedgerError};
 use super::services::Services;
 use crate::kept_marks::{KeptMark, MarkLedger, MarkPlace};
-use crate::ports::DrainMark;
+use crate::ports::{DrainMark, Registration};
 
 const MARK_INDEX: &str = "mark-index";
 const PLACES: &str = "places";
 /// A kept mark outlives its time by this much: past it, its instance is long gone or long back
 /// (the sweep forgets it sooner, once it sees the container instance gone or ACTIVE).
 const MARK_TTL_SECS: i64 = 86_400;
+
+/// `<target group ARN>[:<port>]` back (an ARN's own colons come before its `/` parts, a port
+/// after the last `/`).
+fn parse_registration(s: &str) -> Registration {
+    let (arn, port) = match s.rsplit_once(':') {
+        Some((arn, p)) if !p.contains('/') => (arn, p.parse().ok()),
+        _ => (s, None),
+    };
+    Registration {
+        target_group_arn: arn.to_owned(),
+        port,
+        state: "unused".to_owned(),
+    }
+}
 
 fn key(instance: &str) -> String {
     format!("mark|{instance}")
@@ -28,10 +42,21 @@ impl<L: Ledger> Book<L> {
             return Ok(());
         }
         let now = self.ledger.now();
-        let item = Item::default()
+        let regs: Vec<String> = m
+            .registrations
+            .iter()
+            .map(|r| match r.port {
+                Some(p) => format!("{}:{p}", r.target_group_arn),
+                None => r.target_group_arn.clone(),
+            })
+            .collect();
+        let mut item = Item::default()
             .s("mark", m.mark.value())
             .s("place", m.place.entry())
             .n(EXPIRES_AT, m.mark.at.max(now) + MARK_TTL_SECS);
+        if !regs.is_empty() {
+            item = item.s("registrations", regs.join(" "));
+        }
         // The index first: an entry without its item is forgotten by the sweep; an item
         // without its entry would never be found.
         self.ledger
@@ -54,6 +79,12 @@ impl<L: Ledger> Book<L> {
                 Some(KeptMark {
                     place: MarkPlace::parse(i.get_s("place")?)?,
                     mark: DrainMark::parse(i.get_s("mark")?)?,
+                    registrations: i
+                        .get_s("registrations")
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(parse_registration)
+                        .collect(),
                 })
             }))
     }
