@@ -142,10 +142,29 @@ impl<E: ContainerInstances, K: MarkLedger> Marked<E, K> {
         ci
     }
 
+    /// [`Marked::fill`] for many: the index is read once, and only the container instances it
+    /// lists are read (a sweep over a large scale-in reads no item for the unmarked drains).
     async fn fill_all(&self, cis: Vec<ContainerInstance>) -> Vec<ContainerInstance> {
+        let wanted = |ci: &ContainerInstance| {
+            ci.status == "DRAINING" || self.listed_from_ledger(&ci.arn).is_some()
+        };
+        if !cis.iter().any(wanted) {
+            return cis;
+        }
+        let indexed: BTreeSet<String> = self
+            .marks
+            .kept_marks()
+            .await
+            .into_iter()
+            .map(|p| p.container_instance_arn)
+            .collect();
         let mut out = Vec::with_capacity(cis.len());
         for ci in cis {
-            out.push(self.fill(ci).await);
+            out.push(if wanted(&ci) && indexed.contains(&ci.arn) {
+                self.fill(ci).await
+            } else {
+                ci
+            });
         }
         out
     }

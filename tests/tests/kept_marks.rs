@@ -202,3 +202,31 @@ async fn marks_in_the_dynamodb_table() {
         Some(plain)
     );
 }
+
+/// A sweep over a large scale-in: the index is read once, and only the marked container
+/// instances' items (none for drains that carry no mark).
+#[tokio::test]
+async fn reading_many_draining_container_instances_reads_only_the_marked_ones() {
+    use fleetguard::notify::ledger::MemoryLedger;
+    let aws = FakeAws::new();
+    for i in 0..20 {
+        aws.container_instance("prod", &format!("i-0{i:016x}"), "web", 1);
+    }
+    aws.container_instance("prod", ID, "web", 2);
+    let ledger = MemoryLedger::table(|| 1_000);
+    let table = FakeNotifier::over(ledger.clone());
+    let ecs = Marked::new(aws.clone(), table);
+    let ci = look(&ecs).await;
+    ecs.drain(&ci, Some(mark(DrainReason::WarmPool, 1_000)))
+        .await
+        .unwrap();
+    for c in aws.world().container_instances.iter_mut() {
+        c.status = "DRAINING".into();
+    }
+    let before = ledger.calls().0;
+    let cis = ecs.container_instances("prod", None).await.unwrap();
+    assert_eq!(ledger.calls().0 - before, 2, "the index and one item");
+    let marked: Vec<_> = cis.iter().filter(|c| c.drain_mark.is_some()).collect();
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0].ec2_instance_id, ID);
+}
