@@ -52,6 +52,13 @@ pub fn plan_health(h: &HealthEvent, now: i64, config: &MaintenanceConfig) -> Hea
     let Some(start) = h.start else {
         return HealthPlan::NotifyOnly; // the parser requires it; never here
     };
+    // An update delivered after its window (EventBridge retries for a day): the maintenance
+    // is over; taking the instance out now would only drain it again (found by the simulator:
+    // a duplicate delivered after the window re-drained an instance already put back).
+    let end = window_end(start.timestamp(), h.end.map(|t| t.timestamp()));
+    if end <= now {
+        return HealthPlan::Ignore(format!("its window ended {} s ago", now - end));
+    }
     let at = start.timestamp() - config.lead_secs;
     if at - now < MIN_SCHEDULE_AHEAD_SECS {
         HealthPlan::Now
@@ -249,6 +256,15 @@ mod tests {
         assert_eq!(plan_health(&e, start - 600, &c), HealthPlan::Now);
         // Just outside the lead time, but too close to schedule reliably.
         assert_eq!(plan_health(&e, start - 1800 - 60, &c), HealthPlan::Now);
+        // Delivered after its window (two hours by default): nothing is taken out.
+        assert!(matches!(
+            plan_health(&e, start + DEFAULT_WINDOW_SECS, &c),
+            HealthPlan::Ignore(why) if why.contains("window ended")
+        ));
+        assert_eq!(
+            plan_health(&e, start + DEFAULT_WINDOW_SECS - 1, &c),
+            HealthPlan::Now
+        );
         assert_eq!(
             plan_health(&e, start - 600, &config(MaintenanceAction::Notify)),
             HealthPlan::NotifyOnly
