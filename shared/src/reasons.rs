@@ -161,15 +161,20 @@ pub fn launch_mark(ci: &ContainerInstance) -> Option<DrainMark> {
     })
 }
 
+/// A Spot interruption comes two minutes after its warning at the earliest.
+pub const SPOT_NOTICE_SECS: i64 = 120;
+
 /// Whether a plain EC2 instance's drain (its deregistration; no container instance) is undone
-/// now that EC2 reports it `running` (at `event_time`): a stop's once it runs again (an event
-/// from before the drain, or too soon after it to be a start, proves nothing), maintenance's
-/// once its window is over too. A rebalance drain no event ends, an interruption's never ends,
-/// and a warm pool's return is Auto Scaling's to register.
+/// now that EC2 reports it `running` (at `event_time`): a stop's once it runs after the stop
+/// (the mark is dated by EC2's `stopping`, or by the Spot warning, two minutes before the
+/// stop: a `running` from before that proves nothing), maintenance's once its window is over
+/// too. A rebalance drain no event ends, an interruption's never ends, and a warm pool's return
+/// is Auto Scaling's to register.
 pub fn plain_undo_due(mark: DrainMark, event_time: i64) -> bool {
     match mark.reason {
-        DrainReason::Stopped | DrainReason::SpotStop | DrainReason::SpotHibernate => {
-            event_time - mark.at >= SPOT_RETURN_SECS
+        DrainReason::Stopped => event_time > mark.at,
+        DrainReason::SpotStop | DrainReason::SpotHibernate => {
+            event_time >= mark.at + SPOT_NOTICE_SECS
         }
         DrainReason::Maintenance => event_time >= mark.at,
         DrainReason::Rebalance | DrainReason::WarmPool | DrainReason::Interruption => false,

@@ -216,18 +216,18 @@ fn a_launch_claims_an_unmarked_drain_of_an_empty_returning_instance() {
 #[test]
 fn a_plain_instances_drain_is_undone_when_it_runs_after_its_reason() {
     let m = |reason, at| DrainMark { reason, at };
-    for stop in [
-        DrainReason::Stopped,
-        DrainReason::SpotStop,
-        DrainReason::SpotHibernate,
-    ] {
-        // A "running" from before the stop, or too soon after the drain to be a start.
+    // EC2's `stopping` dates the mark: any later `running` is a start.
+    assert!(!plain_undo_due(m(DrainReason::Stopped, 1_000), 900));
+    assert!(!plain_undo_due(m(DrainReason::Stopped, 1_000), 1_000));
+    assert!(plain_undo_due(m(DrainReason::Stopped, 1_000), 1_001));
+    // The Spot warning dates it: the stop is two minutes later at the earliest.
+    for stop in [DrainReason::SpotStop, DrainReason::SpotHibernate] {
         assert!(!plain_undo_due(m(stop, 1_000), 900));
         assert!(!plain_undo_due(
             m(stop, 1_000),
-            1_000 + SPOT_RETURN_SECS - 1
+            1_000 + SPOT_NOTICE_SECS - 1
         ));
-        assert!(plain_undo_due(m(stop, 1_000), 1_000 + SPOT_RETURN_SECS));
+        assert!(plain_undo_due(m(stop, 1_000), 1_000 + SPOT_NOTICE_SECS));
     }
     // Maintenance: its mark is the window's end.
     assert!(!plain_undo_due(m(DrainReason::Maintenance, 5_000), 4_999));

@@ -444,7 +444,7 @@ async fn a_plain_instances_stop_drain_is_put_back_when_it_runs_again() {
         };
         let m = w.maintenance_with(&env);
         // A "running" from before the stop, delivered late, puts nothing back.
-        let out = invoke(&m, &running(NOW + 30)).await.unwrap();
+        let out = invoke(&m, &running(NOW - 60)).await.unwrap();
         assert!(out.outcome.contains("not over"), "{stop}: {}", out.outcome);
         assert!(!registered(&w), "{stop}");
         let out = invoke(&m, &running(NOW + 900)).await.unwrap();

@@ -59,7 +59,12 @@ where
         }
         let mark = (c.state == InstanceState::Stopping).then(|| DrainMark {
             reason: DrainReason::Stopped,
-            at: self.clock.now(),
+            // Dated by EC2's `stopping` (a retry handles it later), never later than now.
+            at: event
+                .envelope
+                .time
+                .at()
+                .map_or(self.clock.now(), |t| t.timestamp().min(self.clock.now())),
         });
         let dry_run = self.common.dry_run;
         let o = if dry_run {

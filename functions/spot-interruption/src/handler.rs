@@ -76,7 +76,15 @@ where
         // A stopped or hibernated instance comes back, and a rebalance recommendation may never
         // become an interruption: those drains are marked, and `asg-lifecycle` undoes them. A
         // termination's mark replaces theirs, so nothing undoes it.
-        let mark = drain_mark(interruption.action.as_ref(), self.clock.now());
+        // Dated by the warning (a retry handles it later; the stop still comes two minutes
+        // after the warning), never later than now.
+        let now = self.clock.now();
+        let warned = event
+            .envelope
+            .time
+            .at()
+            .map_or(now, |t| t.timestamp().min(now));
+        let mark = drain_mark(interruption.action.as_ref(), warned);
         let (findings, drained) = find(
             &self.fleet,
             &config.scope,
