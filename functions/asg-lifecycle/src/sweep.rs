@@ -193,6 +193,10 @@ where
         let mut out = Handled::new("");
         // Per group: its hooks and when each waiting instance's activity started.
         let mut per_group = Vec::new();
+        // Heartbeats for groups whose hooks could not be read, and were never read in this
+        // execution environment: each of our hook names for each waiting instance (a name that
+        // holds nothing answers so, harmlessly).
+        let mut blind: Vec<(String, String, String)> = Vec::new();
         for g in &groups {
             let waiting: Vec<&GroupInstance> = g
                 .instances
@@ -213,7 +217,23 @@ where
                     out.errors.push(e);
                     match self.starts.hooks_last_read(&g.group.name) {
                         Some(h) => h,
-                        None => continue,
+                        None => {
+                            for i in &waiting {
+                                for name in self
+                                    .config
+                                    .hooks
+                                    .iter()
+                                    .filter(|n| self.config.owns_hook(n))
+                                {
+                                    blind.push((
+                                        g.group.name.clone(),
+                                        name.clone(),
+                                        i.instance_id.clone(),
+                                    ));
+                                }
+                            }
+                            continue;
+                        }
                     }
                 }
             };
@@ -548,6 +568,7 @@ where
                 }
             }
         }
+        due.extend(blind);
         self.starts.heartbeats_recorded(&due);
         self.heartbeat_all(due, &mut out).await;
         let finished = join_all(completions.into_iter().map(

@@ -1146,6 +1146,22 @@ async fn a_sweep_heartbeats_what_it_knew_while_auto_scaling_cannot_be_read() {
         "the last sweep's heartbeats"
     );
     assert!(aws.world().completions.is_empty());
+    // A new execution environment, which never read the hooks: our hook names, blind.
+    aws.world().failures.clear();
+    aws.throttle("DescribeLifecycleHooks", 10);
+    let fresh = handler(&aws, &[]);
+    assert!(
+        invoke(&fresh, &sample("asg/scheduled-sweep.json"))
+            .await
+            .is_err()
+    );
+    let w = aws.world();
+    assert_eq!(w.heartbeats.len(), 4, "our drain hook's, by name");
+    assert_eq!(
+        w.heartbeats[3],
+        (GROUP.into(), DRAIN_HOOK.into(), INSTANCE.into())
+    );
+    assert!(w.completions.is_empty());
 }
 
 /// Found by the fleet simulator: with ECS unreadable, the sweep deregistered a warm-pool
