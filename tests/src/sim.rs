@@ -422,7 +422,7 @@ pub fn report(
         let others: Vec<String> = failures
             .iter()
             .skip(1)
-            .take(10)
+            .take(200)
             .map(|(s, v)| format!("  seed {s}: {}", v[0]))
             .collect();
         panic!(
