@@ -344,12 +344,12 @@ variable "ecs_cluster_for_group" {
 }
 
 variable "lifecycle_hook_heartbeat_timeout" {
-  description = "Heartbeat timeout of the created hooks, seconds (the sweep heartbeats within it)."
+  description = "Heartbeat timeout of the created hooks, seconds (the sweep heartbeats within it; 600 or more, so a skipped sweep and a short Auto Scaling outage cannot let a hook expire)."
   type        = number
-  default     = 300
+  default     = 600
   validation {
-    condition     = var.lifecycle_hook_heartbeat_timeout >= 180 && var.lifecycle_hook_heartbeat_timeout <= 7200
-    error_message = "lifecycle_hook_heartbeat_timeout must be between 180 and 7200 (the sweep runs every minute)."
+    condition     = var.lifecycle_hook_heartbeat_timeout >= 600 && var.lifecycle_hook_heartbeat_timeout <= 7200
+    error_message = "lifecycle_hook_heartbeat_timeout must be between 600 and 7200: under 600 s, a skipped sweep and two minutes of RecordLifecycleActionHeartbeat failing let AWS expire the hook (the fleet simulator found it)."
   }
 }
 

@@ -92,10 +92,18 @@ run "hooks_without_asg_lifecycle_are_refused" {
 run "drain_budget_within_the_hook_limit" {
   command = plan
   variables {
-    lifecycle_hook_heartbeat_timeout = 300
-    max_drain_seconds                = 40000 # > 100 × 300
+    lifecycle_hook_heartbeat_timeout = 600
+    max_drain_seconds                = 70000 # > 100 × 600
   }
   expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
+
+run "heartbeat_timeout_too_short_for_a_missed_sweep" {
+  command = plan
+  variables {
+    lifecycle_hook_heartbeat_timeout = 300
+  }
+  expect_failures = [var.lifecycle_hook_heartbeat_timeout]
 }
 
 run "group_clusters_join_the_cluster_list" {

@@ -9,7 +9,7 @@
 //!
 //! What it models, per seed:
 //! - Auto Scaling: groups scaling in at random times; our terminate hook with a heartbeat timeout
-//!   (300 s to an hour), its global limit min(48 h, 100 × timeout), and expiry applying the
+//!   (600 s, the module's least, to an hour), its global limit min(48 h, 100 × timeout), and expiry applying the
 //!   default result (the instance terminates whatever runs on it); other tools' hooks on the same
 //!   groups, which those tools complete themselves; an instance terminates once every pending
 //!   action of it is completed or expired. Completion by token or instance id. In half the

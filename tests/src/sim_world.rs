@@ -24,7 +24,9 @@ impl Sim {
         // still names a cluster deleted since.
         let late_cluster = rng.random_bool(0.3);
         for g in ["g0", "g1"] {
-            let timeout = [300, 600, 900, 3600][rng.random_range(0..4)];
+            // Our hook's timeout as the module allows it (600 s or more: under that a skipped
+            // sweep and a short Auto Scaling outage expire it, a documented limit).
+            let timeout = [600, 900, 1800, 3600][rng.random_range(0..4)];
             aws.group(g, &[], std::slice::from_ref(&target_group));
             let metadata = (!(late_cluster && g == "g1")).then_some(r#"{"cluster": "prod"}"#);
             aws.hook(g, OUR_HOOK, true, timeout, metadata);

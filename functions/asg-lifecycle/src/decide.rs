@@ -97,6 +97,9 @@ pub const HEARTBEAT_WINDOW_SECS: i64 = 300;
 /// Forced completions come this long before the hook's global limit, so AWS's own expiry (which
 /// terminates without a message) is never what ends a drain.
 pub const GLOBAL_LIMIT_MARGIN_SECS: i64 = 3 * SWEEP_INTERVAL_SECS;
+/// The shortest heartbeat timeout the sweep keeps alive through a skipped sweep and a few
+/// minutes of Auto Scaling failing (the Terraform module refuses less; the sweep warns).
+pub const MIN_SAFE_HEARTBEAT_TIMEOUT_SECS: i64 = 600;
 /// The longest any lifecycle action can be held.
 pub const MAX_GLOBAL_TIMEOUT_SECS: i64 = 48 * 3600;
 

@@ -4,8 +4,9 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Evidence, SWEEP_INTERVAL_SECS, Step, Undo, When, decide_launch,
-    decide_terminate, decide_undo, expected_cluster, heartbeat_due, joined, undo_may_be_due,
+    CompleteReason, EcsEvidence, Evidence, MIN_SAFE_HEARTBEAT_TIMEOUT_SECS, SWEEP_INTERVAL_SECS,
+    Step, Undo, When, decide_launch, decide_terminate, decide_undo, expected_cluster,
+    heartbeat_due, joined, undo_may_be_due,
 };
 use crate::drain::{
     FleetSample, Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending,
@@ -210,7 +211,11 @@ where
             // read still get their heartbeats (the error fails the run, so it is retried).
             let hooks = match self.fleet.autoscaling.hooks(&g.group.name).await {
                 Ok(h) => {
+                    let first_read = self.starts.hooks_last_read(&g.group.name).is_none();
                     self.starts.hooks_read(&g.group.name, &h);
+                    if first_read {
+                        warn_short_timeouts(&g.group.name, &h, |n| self.config.owns_hook(n));
+                    }
                     h
                 }
                 Err(e) => {
@@ -729,6 +734,26 @@ pub const COMPLETION_RESERVE: std::time::Duration = std::time::Duration::from_se
 pub const UNDO_PASS_EVERY_MINUTES: i64 = 5;
 
 /// Whether this minute's sweep looks for drains to undo.
+/// Warn (once per group and execution environment) of a hook of ours whose heartbeat timeout is
+/// under [`MIN_SAFE_HEARTBEAT_TIMEOUT_SECS`]: the sweep heartbeats it every minute, but a
+/// skipped sweep and two minutes of Auto Scaling failing are enough for AWS to expire it.
+fn warn_short_timeouts(
+    group: &str,
+    hooks: &[fleetguard::ports::LifecycleHook],
+    ours: impl Fn(&str) -> bool,
+) {
+    for h in hooks.iter().filter(|h| ours(&h.name)) {
+        if h.heartbeat_timeout_secs < MIN_SAFE_HEARTBEAT_TIMEOUT_SECS {
+            tracing::warn!(
+                group,
+                hook = %h.name,
+                heartbeat_timeout = h.heartbeat_timeout_secs,
+                "heartbeat timeout under {MIN_SAFE_HEARTBEAT_TIMEOUT_SECS} s: a missed sweep and a short Auto Scaling outage can let AWS expire this hook (set it to {MIN_SAFE_HEARTBEAT_TIMEOUT_SECS} s or more)"
+            );
+        }
+    }
+}
+
 pub fn undo_pass_due(now: i64) -> bool {
     (now / SWEEP_INTERVAL_SECS) % UNDO_PASS_EVERY_MINUTES == 0
 }
