@@ -101,7 +101,7 @@ locals {
     # a rebooted instance's targets registered again; an instance replaced in its group.
     { sid = "Schedules", functions = ["instance-maintenance"], actions = ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"], resources = ["arn:${local.partition}:scheduler:${local.region}:${local.account}:schedule/${local.schedule_group}/*"], conditions = [] },
     { sid = "PassSchedulerRole", functions = ["instance-maintenance"], actions = ["iam:PassRole"], resources = [local.scheduler_role_arn], conditions = [{ test = "StringEquals", variable = "iam:PassedToService", values = ["scheduler.amazonaws.com"] }] },
-    { sid = "Reregister", functions = ["instance-maintenance"], actions = ["elasticloadbalancing:RegisterTargets"], resources = var.target_group_arns, conditions = [] },
+    { sid = "Reregister", functions = ["instance-maintenance", "asg-lifecycle"], actions = ["elasticloadbalancing:RegisterTargets"], resources = var.target_group_arns, conditions = [] },
     # Replacing is safe only in a group whose terminate hook drains the instance first.
     { sid = "GroupHooks", functions = ["instance-maintenance"], actions = ["autoscaling:DescribeLifecycleHooks"], resources = ["*"], conditions = [] },
     { sid = "Replace", functions = ["instance-maintenance"], actions = ["autoscaling:TerminateInstanceInAutoScalingGroup"], resources = local.group_arns, conditions = local.tagged_groups_only },

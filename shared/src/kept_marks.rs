@@ -293,6 +293,19 @@ impl<E: ContainerInstances, K: MarkLedger> ContainerInstances for Marked<E, K> {
         self.marks.drop_mark(&MarkPlace::plain(instance)).await
     }
 
+    async fn plain_marks(&self) -> Vec<(String, DrainMark, Vec<Registration>)> {
+        let mut out = Vec::new();
+        for p in self.marks.kept_marks().await {
+            if p != MarkPlace::plain(&p.instance) {
+                continue;
+            }
+            if let Some((mark, regs)) = self.kept_plain_mark(&p.instance).await {
+                out.push((p.instance, mark, regs));
+            }
+        }
+        out
+    }
+
     async fn with_kept_mark(&self, ci: ContainerInstance) -> ContainerInstance {
         self.fill(ci).await
     }

@@ -8,7 +8,7 @@ use crate::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainResult,
     GroupInstance, Registration, TargetGroups, Task,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The ports an instance is taken out of service through.
 #[derive(Debug, Clone)]
@@ -365,7 +365,38 @@ where
     {
         tracing::warn!(instance = %instance, "deregistered, but the mark to put it back could not be kept");
     }
+    // Already deregistered by an earlier drain of ours (a rebalance, then its warning): the
+    // stronger reason replaces the kept one, so that the weaker one's undo never puts back an
+    // instance that is about to go. (The ledger keeps the stronger of the two.)
+    if let (None, Some(m), true) = (&f.container_instance, mark, out.deregistered.is_empty()) {
+        keep_stronger_plain_mark(&fleet.ecs, instance.as_str(), m).await;
+    }
     out
+}
+
+/// A plain instance already out of service through an earlier drain of ours (its kept mark):
+/// `m` replaces that mark when stronger (a rebalance drain, then its interruption warning), so
+/// the weaker reason's undo never registers an instance that is about to go. True when `m` was
+/// kept.
+pub async fn keep_stronger_plain_mark<E: ContainerInstances>(
+    ecs: &E,
+    instance: &str,
+    m: DrainMark,
+) -> bool {
+    let Some((kept, regs)) = ecs.kept_plain_mark(instance).await else {
+        return false;
+    };
+    if !m.supersedes(&kept) {
+        return false;
+    }
+    let ok = ecs.keep_plain_mark(instance, m, &regs).await;
+    if !ok {
+        tracing::warn!(
+            instance,
+            "the stronger reason could not be kept over an earlier drain's"
+        );
+    }
+    ok
 }
 
 /// The message of a drain whose mark ECS refused: the instance is out of service, and nothing
@@ -387,6 +418,49 @@ pub fn unmarked_drain_notice(ci: &ContainerInstance, now: i64) -> crate::notify:
     .field("Instance", instance.to_owned())
     .field("Cluster", ci.cluster_name().to_owned())
     .field("Container instance", ci.arn.clone())
+}
+
+/// The message of a plain EC2 instance registered again where a drain of ours took it out: it
+/// resolves the drain's incident. Deduplicated per drain (its mark's time).
+pub fn plain_back_in_service(
+    instance: &str,
+    mark: DrainMark,
+    registrations: &[Registration],
+    dry_run: bool,
+) -> crate::notify::Notification {
+    use crate::notify::incident::{Phase, drain_key};
+    use crate::notify::{Notification, NotificationKind, Severity};
+    let mut n = Notification::new(
+        NotificationKind::BackInService,
+        Severity::Info,
+        format!(
+            "{}{instance} is back in service",
+            if dry_run { "[dry run] " } else { "" }
+        ),
+        format!(
+            "back-in-service|{instance}|{}{}",
+            mark.at,
+            if dry_run { "|dry-run" } else { "" }
+        ),
+    )
+    .summary(format!(
+        "The {} it was drained for is over: it is registered again in its target groups.",
+        mark.reason.as_str()
+    ))
+    .field("Instance", instance.to_owned())
+    .field(
+        "Target groups",
+        registrations
+            .iter()
+            .map(|r| r.target_group_arn.rsplit(':').next().unwrap_or_default())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+    .incident(drain_key(instance, dry_run), Phase::Resolved);
+    n.dedupe_ttl = std::time::Duration::from_secs(48 * 3600);
+    n
 }
 
 #[cfg(test)]

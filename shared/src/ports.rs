@@ -277,6 +277,13 @@ pub trait ContainerInstances: Clone + Send + Sync + 'static {
         async {}
     }
 
+    /// Every plain instance's kept mark, with its registrations (for the sweep's backstop).
+    fn plain_marks(
+        &self,
+    ) -> impl Future<Output = Vec<(String, DrainMark, Vec<Registration>)>> + Send {
+        async { Vec::new() }
+    }
+
     /// `ci` (as an event described it) with any mark kept elsewhere than its attributes read
     /// in ([`crate::kept_marks::Marked`]); as it is by default.
     fn with_kept_mark(

@@ -181,6 +181,33 @@ pub fn plain_undo_due(mark: DrainMark, event_time: i64) -> bool {
     }
 }
 
+/// How long after a plain instance's stop or maintenance window its `running` event is waited
+/// for before the minute sweep registers it again anyway (the event may be lost). Registering a
+/// stopped instance is harmless: ELB marks it `unused` (`Target.InvalidState`) and routes to it
+/// only once it runs and passes its health checks.
+pub const PLAIN_BACKSTOP_SECS: i64 = 1800;
+
+/// Whether the minute sweep registers a plain EC2 instance again by time alone (no event): a
+/// rebalance drain once `REBALANCE_UNDO_SECONDS` passed without a stronger reason (a warning
+/// replaces its mark), a stop or maintenance [`PLAIN_BACKSTOP_SECS`] after it was due (its
+/// `running` was lost). An interruption's never; a warm pool's is Auto Scaling's.
+pub fn plain_put_back_overdue(mark: DrainMark, now: i64, rebalance_undo_secs: i64) -> bool {
+    let due = match mark.reason {
+        DrainReason::Rebalance => return now >= mark.at + rebalance_undo_secs,
+        DrainReason::Stopped => mark.at,
+        DrainReason::SpotStop | DrainReason::SpotHibernate => mark.at + SPOT_NOTICE_SECS,
+        DrainReason::Maintenance => mark.at,
+        DrainReason::WarmPool | DrainReason::Interruption => return false,
+    };
+    now >= due + PLAIN_BACKSTOP_SECS
+}
+
+/// An Auto Scaling lifecycle state in service or on its way into it (not scaling in, in the
+/// warm pool, detaching or in standby).
+pub fn in_service_state(s: &str) -> bool {
+    s == "InService" || s == "Pending" || s.starts_with("Pending:")
+}
+
 /// What to do about a drain of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undo {
@@ -237,7 +264,7 @@ pub fn decide_undo(
     }
     let in_service = match group_state {
         None => mark.reason != DrainReason::WarmPool,
-        Some(s) => s == "InService" || s == "Pending" || s.starts_with("Pending:"),
+        Some(s) => in_service_state(s),
     };
     if in_service && undo_may_be_due(mark, now, rebalance_undo_secs) {
         Undo::Activate

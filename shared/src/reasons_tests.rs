@@ -241,3 +241,59 @@ fn a_plain_instances_drain_is_undone_when_it_runs_after_its_reason() {
         assert!(!plain_undo_due(m(r, 0), 1_000_000), "{r:?}");
     }
 }
+
+#[test]
+fn the_sweep_puts_a_plain_instance_back_by_time_only_when_no_event_will() {
+    let m = |reason, at| DrainMark { reason, at };
+    // A rebalance drain: no event ends it; its delay does (a warning's mark replaces it).
+    assert!(!plain_put_back_overdue(
+        m(DrainReason::Rebalance, 1_000),
+        1_599,
+        600
+    ));
+    assert!(plain_put_back_overdue(
+        m(DrainReason::Rebalance, 1_000),
+        1_600,
+        600
+    ));
+    // A stop: its `running` is waited for, then the backstop registers it (harmless if it is
+    // still stopped: ELB keeps it `unused`).
+    let stopped = m(DrainReason::Stopped, 1_000);
+    assert!(!plain_put_back_overdue(
+        stopped,
+        1_000 + PLAIN_BACKSTOP_SECS - 1,
+        600
+    ));
+    assert!(plain_put_back_overdue(
+        stopped,
+        1_000 + PLAIN_BACKSTOP_SECS,
+        600
+    ));
+    let spot = m(DrainReason::SpotStop, 1_000);
+    assert!(!plain_put_back_overdue(
+        spot,
+        1_000 + SPOT_NOTICE_SECS + PLAIN_BACKSTOP_SECS - 1,
+        600
+    ));
+    assert!(plain_put_back_overdue(
+        spot,
+        1_000 + SPOT_NOTICE_SECS + PLAIN_BACKSTOP_SECS,
+        600
+    ));
+    // Maintenance: dated by the window's end.
+    let window = m(DrainReason::Maintenance, 5_000);
+    assert!(!plain_put_back_overdue(
+        window,
+        5_000 + PLAIN_BACKSTOP_SECS - 1,
+        600
+    ));
+    assert!(plain_put_back_overdue(
+        window,
+        5_000 + PLAIN_BACKSTOP_SECS,
+        600
+    ));
+    // Never: an interruption's instance is gone; a warm pool's return is Auto Scaling's.
+    for r in [DrainReason::Interruption, DrainReason::WarmPool] {
+        assert!(!plain_put_back_overdue(m(r, 0), 10_000_000, 600), "{r:?}");
+    }
+}

@@ -68,6 +68,8 @@ pub struct World {
     /// Other tools' custom attributes on each container instance (by ARN): ECS refuses an
     /// 11th (`AttributeLimitExceededException`), for the whole `PutAttributes` call.
     pub custom_attributes: BTreeMap<String, usize>,
+    /// EC2 instances terminated: ELBv2 refuses to register them (`InvalidTarget`).
+    pub terminated: BTreeSet<String>,
     /// Every call, by AWS operation name, in order.
     pub calls: Vec<&'static str>,
     /// Operations that fail: (operation, times left, error).

@@ -56,6 +56,13 @@ impl TargetGroups for FakeAws {
 
     async fn register(&self, instance_id: &str, regs: &[Registration]) -> Result<(), AwsError> {
         let mut w = self.call("RegisterTargets").await?;
+        if w.terminated.contains(instance_id) {
+            return Err(AwsError::service(
+                "RegisterTargets",
+                "InvalidTarget",
+                "The specified target does not exist, is not in the same VPC as the target group, or has an unsupported instance type.",
+            ));
+        }
         for r in regs {
             let t = w.targets.entry(r.target_group_arn.clone()).or_default();
             t.retain(|(i, x)| !(i == instance_id && x.port == r.port));

@@ -40,7 +40,9 @@
 //!   1800 s), followed or not by a terminate warning, or stop and hibernate warnings, through
 //!   EventBridge to the real `spot-interruption`; AWS reclaims or stops them two minutes after
 //!   the warning and starts stopped ones again. Instances stopped without notice (EC2's
-//!   `stopping` to `instance-maintenance`) and started again.
+//!   `stopping` to `instance-maintenance`) and started again. A third of these instances are
+//!   plain EC2 (a target, no container instance): reclaimed ones can never be registered again
+//!   (`InvalidTarget`); one whose `running` is lost waits for the sweep's backstop.
 //! - Maintenance stories (`sim_maintenance.rs`): AWS Health scheduled reboots, stops and
 //!   retirements through EventBridge to the real `instance-maintenance` (`MAINTENANCE_ACTION`
 //!   drain or replace), updates from before the close delivered after it, EventBridge
@@ -65,7 +67,9 @@
 //!   abandoned): what fleetguard drained, it undoes.
 //! - a Spot instance whose warning was handled is DRAINING when AWS takes it; a rebalance drain
 //!   no warning followed, and a stopped or hibernated instance started again, end ACTIVE and
-//!   unmarked (`sim_spot.rs`), the instance at ECS's attribute limit included;
+//!   unmarked, or registered again if plain, `running` lost or not; a plain instance warned
+//!   and handled is out of its target group when AWS takes it (`sim_spot.rs`), the instance at
+//!   ECS's attribute limit included;
 //! - an instance whose maintenance was announced in time is DRAINING and empty when AWS takes
 //!   it; once the window is over and it runs again, its drain is undone; nothing drains it after
 //!   its Health event closed; none is replaced through a group without our terminate hook;
@@ -150,7 +154,7 @@ pub struct Stats {
     /// Retiring instances replaced through their group (`MAINTENANCE_ACTION=replace`).
     pub replacements: usize,
     /// Plain EC2 instances (no container instance) stopped and started again, and those whose
-    /// `running` event never reached `instance-maintenance` (not checked: a documented limit).
+    /// `running` event never reached `instance-maintenance` (put back by the sweep's backstop).
     pub plain_stops: usize,
     pub plain_running_lost: usize,
     /// Task state changes (each to asg-lifecycle and ecs-deployment), and the fleet alarm's

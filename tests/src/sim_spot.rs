@@ -13,6 +13,7 @@
 //!   end).
 
 use super::{Ev, Rng, Sim, T0};
+use fleetguard::reasons::PLAIN_BACKSTOP_SECS;
 use rand::RngExt;
 use serde_json::json;
 
@@ -54,11 +55,11 @@ pub(super) struct Story {
     pub unmarked: bool,
     /// When the story's last reason is over, and an undo may be expected from then on.
     pub over_at: Option<i64>,
-    /// A plain EC2 instance (stop stories, now and then): no container instance, registered in
-    /// the `web` target group (`TARGET_GROUP_ARNS`); its deregistration is what is undone.
+    /// A plain EC2 instance (now and then): no container instance, registered in the `web`
+    /// target group (`TARGET_GROUP_ARNS`); its deregistration is what is undone.
     pub plain: bool,
-    /// An EC2 `running` of it after its return was handled. A plain instance's undo hangs on
-    /// that event alone (no periodic pass yet): one EventBridge lost is a documented limit.
+    /// An EC2 `running` of it after its return was handled. Without it, a stopped plain
+    /// instance is put back by the sweep's backstop (`PLAIN_BACKSTOP_SECS` later).
     pub running_handled: bool,
 }
 
@@ -106,7 +107,7 @@ pub(super) fn stories(
             if !stop {
                 aws.group_instance("g1", &id, "InService");
             }
-            let plain = stop && rng.random_bool(0.3);
+            let plain = rng.random_bool(0.3);
             if plain {
                 aws.target("web", &id, 80);
             } else {
@@ -149,6 +150,9 @@ impl Sim {
     pub(super) fn stories_done(&self) -> bool {
         self.stories.iter().all(|s| match s.kind {
             Kind::RebalanceThenTerminate { .. } => s.taken,
+            _ if s.plain && !s.running_handled && s.back_at.is_some() => s
+                .over_at
+                .is_some_and(|t| self.now >= t + PLAIN_BACKSTOP_SECS + 900),
             _ => s.over_at.is_some_and(|t| self.now >= t + 900),
         })
     }
@@ -202,24 +206,32 @@ impl Sim {
                 self.at(self.now + 120, Ev::Spot(j, Step::Taken));
             }
             Step::Taken if self.stories[j].plain => {
-                // Warned and handled: out of its target group when AWS stops it.
-                let registered = self
-                    .aws
-                    .world()
-                    .targets
-                    .values()
-                    .flatten()
-                    .any(|(i, r)| i == &id && r.state != "draining");
-                if matches!(self.stories[j].kind, Kind::Stop { .. })
+                // Warned and handled: out of its target group when AWS stops or reclaims it.
+                let registered = self.registered(&id);
+                if !matches!(self.stories[j].kind, Kind::UserStop { .. })
                     && self.stories[j].warning_handled
                     && registered
                 {
                     self.violations.push(format!(
-                        "t+{}: AWS stopped plain Spot instance {id}, warned and handled, but it is still registered",
-                        self.now - T0
+                        "t+{}: AWS took plain Spot instance {id} ({:?}), warned and handled, but it is still registered",
+                        self.now - T0,
+                        self.stories[j].kind
                     ));
                 }
                 self.stories[j].taken = true;
+                if matches!(self.stories[j].kind, Kind::RebalanceThenTerminate { .. }) {
+                    // Terminated: ELB lets its targets go; it can never be registered again.
+                    let mut w = self.aws.world();
+                    w.terminated.insert(id.clone());
+                    for t in w.targets.values_mut() {
+                        t.retain(|(i, _)| i != &id);
+                    }
+                    w.group_instances.retain(|g| g.instance_id != id);
+                    drop(w);
+                    self.emit_state(&id, "shutting-down");
+                    self.observe();
+                    return;
+                }
                 // A stopped instance stays registered (unhealthy) unless someone deregistered
                 // it: only what we took out is ours to put back.
                 self.stats.plain_stops += 1;
@@ -302,6 +314,16 @@ impl Sim {
         }
     }
 
+    /// Registered in a target group (not on its way out).
+    fn registered(&self, id: &str) -> bool {
+        self.aws
+            .world()
+            .targets
+            .values()
+            .flatten()
+            .any(|(i, r)| i == id && r.state != "draining")
+    }
+
     fn stop_back_after(&self, j: usize) -> i64 {
         match self.stories[j].kind {
             Kind::Stop { back_after, .. } | Kind::UserStop { back_after, .. } => back_after,
@@ -330,19 +352,15 @@ impl Sim {
             if self.now < over + 600 {
                 continue; // not enough time left in the run for its undo
             }
-            if s.plain && !s.running_handled {
+            // A stopped plain instance whose `running` was lost: the sweep's backstop.
+            if s.plain && !s.running_handled && s.back_at.is_some() {
+                if self.now < over + PLAIN_BACKSTOP_SECS + 900 {
+                    continue;
+                }
                 self.stats.plain_running_lost += 1;
-                continue;
             }
             if s.plain {
-                let registered = self
-                    .aws
-                    .world()
-                    .targets
-                    .values()
-                    .flatten()
-                    .any(|(i, r)| i == &s.id && r.state != "draining");
-                if !registered {
+                if !self.registered(&s.id) {
                     self.violations.push(format!(
                         "plain instance {} ({:?}): its reason was over at t+{}, but it is not registered in its target group again",
                         s.id,

@@ -413,7 +413,6 @@ async fn a_maintenance_drain_whose_mark_ecs_lost_is_undone_after_the_window() {
 /// and put back by instance-maintenance when EC2 reports the instance running again.
 #[tokio::test]
 async fn a_plain_instances_stop_drain_is_put_back_when_it_runs_again() {
-    const PLAIN: &str = "i-0fedcba9876543210";
     for stop in [
         "spot/interruption-stop.json",
         "maintenance/instance-stopping.json",
@@ -451,6 +450,17 @@ async fn a_plain_instances_stop_drain_is_put_back_when_it_runs_again() {
         assert!(out.outcome.contains("is back"), "{stop}: {}", out.outcome);
         assert!(registered(&w), "{stop}: registered again");
         assert!(w.notifier.kept_mark(PLAIN).await.is_none(), "{stop}");
+        let back: Vec<_> = w
+            .notifier
+            .sent()
+            .into_iter()
+            .filter(|n| n.title.contains("is back in service"))
+            .collect();
+        assert_eq!(back.len(), 1, "{stop}: the drain's incident is resolved");
+        assert_eq!(
+            back[0].incident.as_ref().map(|i| i.key.as_str()),
+            Some(format!("drain|{PLAIN}").as_str())
+        );
         // Once put back, a later start changes nothing.
         let out = invoke(&m, &running(NOW + 2000)).await.unwrap();
         assert!(
@@ -458,5 +468,129 @@ async fn a_plain_instances_stop_drain_is_put_back_when_it_runs_again() {
             "{stop}: {}",
             out.outcome
         );
+    }
+}
+
+/// A plain instance (no container instance) in target group `web`, and the environment that
+/// names it.
+fn plain_world() -> (World, String) {
+    let w = World::new();
+    let tg = w.aws.target("web", PLAIN, 80);
+    (w, tg)
+}
+
+const PLAIN: &str = "i-0fedcba9876543210";
+
+fn plain_registered(w: &World, tg: &str) -> bool {
+    w.aws.world().targets[tg]
+        .iter()
+        .any(|(i, r)| i == PLAIN && r.state != "draining")
+}
+
+fn about_plain(file: &str, t: i64) -> Value {
+    let mut e = event_at(file, t);
+    e["detail"]["instance-id"] = json!(PLAIN);
+    e
+}
+
+async fn sweep_at(w: &World, asg: &Asg, t: i64) {
+    // Only every fifth minute's sweep looks for drains to undo.
+    assert!(asg_lifecycle::undo::undo_pass_due(t));
+    w.clock.set(t);
+    let mut sweep = sample("asg/scheduled-sweep.json");
+    sweep["time"] = json!(rfc3339(t));
+    invoke(asg, &sweep).await.unwrap();
+}
+
+/// A rebalance drain of a plain instance: no event ends it, so the sweep registers it again
+/// once `REBALANCE_UNDO_SECONDS` passed; unless an interruption warning followed (found in no
+/// target group, since the drain deregistered it): then it stays out, before the reclaim and
+/// after. Before the fix, nothing put it back, and nothing told it apart from a warning.
+#[tokio::test]
+async fn a_plain_instances_rebalance_drain_is_put_back_by_the_sweep_unless_a_warning_followed() {
+    for warned in [false, true] {
+        let (w, tg) = plain_world();
+        let env = [
+            ("TARGET_GROUP_ARNS", tg.as_str()),
+            ("REBALANCE_ACTION", "drain"),
+            ("REBALANCE_UNDO_SECONDS", "600"),
+        ];
+        let spot = w.spot(&env);
+        invoke(
+            &spot,
+            &about_plain("spot/rebalance-recommendation.json", NOW),
+        )
+        .await
+        .unwrap();
+        assert!(!plain_registered(&w, &tg), "deregistered");
+        let asg = w.asg(&env);
+        sweep_at(&w, &asg, NOW + 300).await;
+        assert!(
+            !plain_registered(&w, &tg),
+            "held for REBALANCE_UNDO_SECONDS"
+        );
+        if warned {
+            w.clock.set(NOW + 500);
+            let out = invoke(
+                &spot,
+                &about_plain("spot/interruption-terminate.json", NOW + 500),
+            )
+            .await
+            .unwrap();
+            assert!(
+                out.outcome.contains("stays out of service"),
+                "{}",
+                out.outcome
+            );
+            let kept = w.notifier.kept_mark(PLAIN).await.expect("kept");
+            assert_eq!(kept.mark.reason, DrainReason::Interruption);
+            for t in [NOW + 600, NOW + 3600] {
+                sweep_at(&w, &asg, t).await;
+                assert!(
+                    !plain_registered(&w, &tg),
+                    "warned: never back (+{})",
+                    t - NOW
+                );
+            }
+        } else {
+            sweep_at(&w, &asg, NOW + 600).await;
+            assert!(plain_registered(&w, &tg), "registered again");
+            assert!(w.notifier.kept_mark(PLAIN).await.is_none());
+            let back = w
+                .notifier
+                .sent()
+                .into_iter()
+                .filter(|n| n.title.contains("is back in service"))
+                .count();
+            assert_eq!(back, 1, "one message resolves the drain's incident");
+        }
+    }
+}
+
+/// A stopped plain instance whose `running` never arrived: the sweep's backstop registers it
+/// again `PLAIN_BACKSTOP_SECS` after the stop (harmless while it is still stopped: ELB keeps
+/// a stopped target `unused`). One that was terminated meanwhile is let go.
+#[tokio::test]
+async fn a_plain_instance_whose_running_was_lost_is_put_back_by_the_sweep() {
+    use fleetguard::reasons::PLAIN_BACKSTOP_SECS;
+    for terminated in [false, true] {
+        let (w, tg) = plain_world();
+        let env = [("TARGET_GROUP_ARNS", tg.as_str())];
+        invoke(
+            &w.maintenance_with(&env),
+            &about_plain("maintenance/instance-stopping.json", NOW),
+        )
+        .await
+        .unwrap();
+        assert!(!plain_registered(&w, &tg), "deregistered");
+        if terminated {
+            w.aws.world().terminated.insert(PLAIN.to_owned());
+        }
+        let asg = w.asg(&env);
+        sweep_at(&w, &asg, NOW + PLAIN_BACKSTOP_SECS - 300).await;
+        assert!(!plain_registered(&w, &tg), "its `running` is waited for");
+        sweep_at(&w, &asg, NOW + PLAIN_BACKSTOP_SECS).await;
+        assert_eq!(plain_registered(&w, &tg), !terminated);
+        assert!(w.notifier.kept_mark(PLAIN).await.is_none(), "mark dropped");
     }
 }

@@ -13,6 +13,7 @@ pub mod handler;
 mod memory;
 pub mod render;
 pub mod sweep;
+pub mod undo;
 
 pub use drain::Lifecycle;
 pub use handler::Handler;

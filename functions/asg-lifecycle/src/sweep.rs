@@ -4,14 +4,14 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Evidence, MIN_SAFE_HEARTBEAT_TIMEOUT_SECS, SWEEP_INTERVAL_SECS,
-    Step, Undo, When, decide_launch, decide_terminate, decide_undo, expected_cluster,
-    heartbeat_due, joined, undo_may_be_due,
+    CompleteReason, EcsEvidence, Evidence, MIN_SAFE_HEARTBEAT_TIMEOUT_SECS, Step, Undo, When,
+    decide_launch, decide_terminate, decide_undo, expected_cluster, heartbeat_due, joined,
 };
 use crate::drain::{
     FleetSample, Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending,
 };
 use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
+use crate::undo::undo_pass_due;
 use fleetguard::notify::Deadline;
 use fleetguard::observe::FleetMetric;
 use fleetguard::out_of_service::all_tasks_on;
@@ -64,7 +64,8 @@ where
             }
         };
         if undo_pass_due(self.clock.now()) {
-            let undone = self.undo_pass(&states, &mut out).await;
+            let undone =
+                self.undo_pass(&states, &mut out).await + self.plain_pass(&states, &mut out).await;
             if undone > 0 {
                 out.outcome = format!("{}; {undone} drain(s) undone", out.outcome);
             }
@@ -72,68 +73,6 @@ where
         out.notifications.extend(resend.notifications);
         out.stashed.extend(resend.stashed);
         Ok(out)
-    }
-
-    /// Drains of ours whose instance is back (missed events; rebalance drains, which no event
-    /// ends): every marked container instance of every cluster, `ListAttributes` one call each.
-    async fn undo_pass(&self, states: &BTreeMap<String, String>, out: &mut Handled) -> usize {
-        let now = self.clock.now();
-        let clusters = match self.fleet.ecs.clusters(&self.config.clusters, false).await {
-            Ok(c) => c,
-            Err(e) => {
-                out.errors.push(e);
-                return 0;
-            }
-        };
-        let mut undone = 0;
-        for cluster in clusters {
-            let marked = match self.fleet.ecs.marked(&cluster).await {
-                Ok(m) if m.is_empty() => continue,
-                Ok(m) => m,
-                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => continue,
-                Err(e) => {
-                    out.errors.push(e);
-                    continue;
-                }
-            };
-            let cis = match self.fleet.ecs.describe(&cluster, marked).await {
-                Ok(c) => c,
-                Err(e) => {
-                    out.errors.push(e);
-                    continue;
-                }
-            };
-            for ci in cis {
-                let Some(mark) = ci.drain_mark else { continue };
-                if !undo_may_be_due(mark, now, self.config.rebalance_undo_secs)
-                    && ci.status != "ACTIVE"
-                {
-                    continue;
-                }
-                // In a managed group: its state is known from this sweep; else asked.
-                let state = match states.get(&ci.ec2_instance_id) {
-                    Some(s) => Some(s.clone()),
-                    None => match self.fleet.autoscaling.instance(&ci.ec2_instance_id).await {
-                        Ok(gi) => gi.map(|g| g.lifecycle_state),
-                        Err(e) => {
-                            out.errors.push(e);
-                            continue;
-                        }
-                    },
-                };
-                let undo = decide_undo(
-                    mark,
-                    &ci,
-                    state.as_deref(),
-                    now,
-                    self.config.rebalance_undo_secs,
-                );
-                if undo == Undo::Activate && self.undo_drain(&ci, out).await {
-                    undone += 1;
-                }
-            }
-        }
-        undone
     }
 
     /// Every managed group's waiting instances. Also returns every managed instance's lifecycle
@@ -729,11 +668,6 @@ pub const SWEEP_CONCURRENCY: usize = 16;
 /// left before the deadline.
 pub const COMPLETION_RESERVE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How often the sweep looks for drains to undo: every fifth minute (one `ListAttributes` per
-/// cluster), which keeps a steady-state minute's calls low. Events undo most drains first.
-pub const UNDO_PASS_EVERY_MINUTES: i64 = 5;
-
-/// Whether this minute's sweep looks for drains to undo.
 /// Warn (once per group and execution environment) of a hook of ours whose heartbeat timeout is
 /// under [`MIN_SAFE_HEARTBEAT_TIMEOUT_SECS`]: the sweep heartbeats it every minute, but a
 /// skipped sweep and two minutes of Auto Scaling failing are enough for AWS to expire it.
@@ -752,8 +686,4 @@ fn warn_short_timeouts(
             );
         }
     }
-}
-
-pub fn undo_pass_due(now: i64) -> bool {
-    (now / SWEEP_INTERVAL_SECS) % UNDO_PASS_EVERY_MINUTES == 0
 }

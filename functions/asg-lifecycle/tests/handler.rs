@@ -830,7 +830,7 @@ async fn a_spot_stop_drain_is_undone_when_the_instance_is_running_again() {
 #[tokio::test]
 async fn a_rebalance_drain_is_undone_by_the_sweep_after_the_delay_unless_the_instance_is_leaving() {
     let clock = fleetguard::testing::FakeClock::at(1_800_000_000); // a fifth minute
-    assert!(asg_lifecycle::sweep::undo_pass_due(1_800_000_000));
+    assert!(asg_lifecycle::undo::undo_pass_due(1_800_000_000));
     let aws = marked(DrainReason::Rebalance, 0);
     aws.world().container_instances[0].drain_mark = Some(DrainMark {
         reason: DrainReason::Rebalance,

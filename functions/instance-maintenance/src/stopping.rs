@@ -8,6 +8,7 @@ use fleetguard::Event;
 use fleetguard::events::{InstanceState, InstanceStateChange};
 use fleetguard::notify::{NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, Metrics, Outcome};
+use fleetguard::out_of_service::plain_back_in_service;
 use fleetguard::out_of_service::{find, take_out_of_service};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainMark, DrainReason, Notify, Schedules, TargetGroups,
@@ -168,6 +169,9 @@ where
         self.fleet.ecs.drop_plain_mark(instance).await;
         part.actions
             .push(format!("registered again in {}", target_list(&regs)));
+        // The drain's incident ends here.
+        part.messages
+            .push(plain_back_in_service(instance, mark, &regs, false));
         part.outcome = Some(format!(
             "{instance} is back: its {} drain is undone",
             mark.reason.as_str()

@@ -8,7 +8,7 @@ use crate::render::{Report, render};
 use fleetguard::config::CommonConfig;
 use fleetguard::notify::Deadline;
 use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
-use fleetguard::out_of_service::{Fleet, find, take_out_of_service};
+use fleetguard::out_of_service::{Fleet, find, keep_stronger_plain_mark, take_out_of_service};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, Notify, TargetGroups, count_by_service,
 };
@@ -110,6 +110,27 @@ where
         let mut outcome = None;
         match &plan {
             Plan::Ignore(why) => {
+                // Found nowhere, because an earlier drain of ours already deregistered it (a
+                // rebalance drain, then its warning): the stronger reason is kept over it.
+                if let (None, Some(m), false) = (&findings.container_instance, mark, dry_run)
+                    && keep_stronger_plain_mark(
+                        &self.fleet.ecs,
+                        interruption.instance_id.as_str(),
+                        m,
+                    )
+                    .await
+                {
+                    summary.actions.push(format!(
+                        "already deregistered by a drain of ours: now kept out for {}",
+                        m.reason.as_str()
+                    ));
+                    summary.outcome = format!(
+                        "{} stays out of service ({})",
+                        interruption.instance_id,
+                        m.reason.as_str()
+                    );
+                    return Ok(summary);
+                }
                 tracing::info!(reason = %why, "instance not managed here: acknowledged");
                 summary.outcome = format!("ignored: {why}");
                 return Ok(summary);
