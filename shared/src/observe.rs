@@ -159,7 +159,23 @@ impl Pool {
 pub struct Metrics {
     namespace: String,
     function: &'static str,
+    /// The `level` every line carries: the function's own log level, so that Lambda's
+    /// log-level filter (which counts a line without `level` as INFO) never drops a metric.
+    level: &'static str,
     lines: Vec<String>,
+}
+
+/// The levels Lambda's application log filter knows, least severe first.
+pub const LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// The `level` of metric lines under the application log level Lambda was given
+/// (`AWS_LAMBDA_LOG_LEVEL`, set with JSON logging): exactly that level, which the filter always
+/// lets through; INFO without one (no filter applies then).
+pub fn emf_level(configured: Option<&str>) -> &'static str {
+    configured
+        .and_then(|c| LOG_LEVELS.iter().find(|l| l.eq_ignore_ascii_case(c.trim())))
+        .copied()
+        .unwrap_or("INFO")
 }
 
 impl Metrics {
@@ -167,6 +183,7 @@ impl Metrics {
         Self {
             namespace: namespace.to_owned(),
             function,
+            level: emf_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()),
             lines: Vec::new(),
         }
     }
@@ -175,8 +192,15 @@ impl Metrics {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut all = vec![("Function", self.function)];
         all.extend_from_slice(dims);
-        self.lines
-            .push(emf_line(&self.namespace, now_ms, &all, name, unit, value));
+        self.lines.push(emf_line(
+            &self.namespace,
+            self.level,
+            now_ms,
+            &all,
+            name,
+            unit,
+            value,
+        ));
     }
 
     /// `EventsReceived` by `EventKind` (`Invalid` for input that did not parse).
@@ -245,8 +269,15 @@ impl Metrics {
             .zip(v.iter())
             .map(|(k, v)| (*k, v.as_str()))
             .collect();
-        self.lines
-            .push(emf_line(&self.namespace, now_ms, &dims, name, unit, value));
+        self.lines.push(emf_line(
+            &self.namespace,
+            self.level,
+            now_ms,
+            &dims,
+            name,
+            unit,
+            value,
+        ));
     }
 
     pub fn lines(&self) -> &[String] {
@@ -268,6 +299,7 @@ impl Metrics {
 /// One EMF document: one metric with its dimension set.
 pub fn emf_line(
     namespace: &str,
+    level: &str,
     timestamp_ms: i64,
     dims: &[(&str, &str)],
     name: &str,
@@ -287,6 +319,7 @@ pub fn emf_line(
             }],
         }),
     );
+    doc.insert("level".into(), json!(level));
     for (k, v) in dims {
         doc.insert((*k).into(), Value::String((*v).into()));
     }
@@ -298,10 +331,38 @@ pub fn emf_line(
 mod tests {
     use super::*;
 
+    /// Lambda's application log filter: a line passes when its `level` (INFO when missing or
+    /// not one of Lambda's) is at least the configured one.
+    fn lambda_keeps(line: &str, configured: &str) -> bool {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let rank = |l: &str| LOG_LEVELS.iter().position(|x| x.eq_ignore_ascii_case(l));
+        let own = v["level"].as_str().and_then(rank).unwrap_or(2);
+        own >= rank(configured).unwrap()
+    }
+
+    #[test]
+    fn metric_lines_survive_every_log_level_lambda_allows() {
+        for configured in LOG_LEVELS {
+            let mut m = Metrics {
+                level: emf_level(Some(&configured.to_lowercase())),
+                ..Metrics::new("fleetguard", "spot-interruption")
+            };
+            m.push(&[], "EventsReceived", "Count", 1.0);
+            let line = &m.lines()[0];
+            assert!(lambda_keeps(line, configured), "{configured}: {line}");
+        }
+        // The mutation this guards against: a line without `level` is dropped under WARN.
+        let bare = r#"{"_aws":{},"EventsReceived":1}"#;
+        assert!(!lambda_keeps(bare, "WARN"));
+        assert_eq!(emf_level(None), "INFO");
+        assert_eq!(emf_level(Some("bogus")), "INFO");
+    }
+
     #[test]
     fn emf_line_is_valid_emf() {
         let l = emf_line(
             "fleetguard",
+            "INFO",
             1_700_000_000_000,
             &[
                 ("Function", "spot-interruption"),
