@@ -38,11 +38,66 @@ impl CommonConfig {
 
     /// Testable form: `lookup` stands in for the environment.
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Read where it is used (`tls::roots`), checked here so that a bad value fails init.
+        crate::tls::RootsSource::parse(lookup("TLS_ROOTS").as_deref())?;
         Ok(Self {
             dry_run: parse_bool("DRY_RUN", lookup("DRY_RUN"), false)?,
-            metrics_namespace: lookup("METRICS_NAMESPACE")
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or_else(|| "fleetguard".to_owned()),
+            metrics_namespace: metrics_namespace(lookup("METRICS_NAMESPACE"))?,
+        })
+    }
+}
+
+/// `METRICS_NAMESPACE`: what CloudWatch takes (`PutMetricData`'s rule): 1 to 255 printable
+/// ASCII characters, not starting with `:` nor `AWS/` (AWS's own). Unset: `fleetguard`.
+fn metrics_namespace(value: Option<String>) -> Result<String, ConfigError> {
+    let Some(ns) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
+        return Ok("fleetguard".to_owned());
+    };
+    let ok = ns.len() <= 255
+        && ns.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        && !ns.starts_with(':')
+        && !ns.starts_with("AWS/");
+    if ok {
+        Ok(ns)
+    } else {
+        Err(ConfigError {
+            variable: "METRICS_NAMESPACE",
+            message: format!(
+                "expected 1 to 255 printable ASCII characters, not starting with ':' or 'AWS/', got {:?} ({} characters)",
+                crate::text::shown(&ns, 40),
+                ns.chars().count()
+            ),
+        })
+    }
+}
+
+/// An ARN of `service` (`arn:<partition>:<service>:<region>:<account>:<resource>`), or unset.
+pub fn parse_arn(
+    variable: &'static str,
+    service: &str,
+    value: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(arn) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty();
+    if ok {
+        Ok(Some(arn))
+    } else {
+        Err(ConfigError {
+            variable,
+            message: format!(
+                "expected an ARN arn:aws:{service}:<region>:<account>:<name>, got {:?}",
+                crate::text::shown(&arn, 60)
+            ),
         })
     }
 }
@@ -66,6 +121,95 @@ pub fn parse_list(value: Option<String>) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The kinds of AWS names a list may hold, each with AWS's own rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// ECS cluster: 1 to 255 letters, digits, `-`, `_`; or a cluster ARN. `none` is allowed.
+    Cluster,
+    /// Auto Scaling group: 1 to 255 characters, no control character.
+    Group,
+    /// Lifecycle hook: 1 to 255 of letters, digits, `-`, `_`, `/`. `none` is allowed.
+    Hook,
+}
+
+impl NameRule {
+    fn allows(self, name: &str) -> bool {
+        let len = (1..=255).contains(&name.chars().count());
+        match self {
+            Self::Cluster => {
+                (name.starts_with("arn:") && name.contains(":ecs:") && name.contains(":cluster/"))
+                    || (len
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            }
+            Self::Group => len && !name.chars().any(char::is_control),
+            Self::Hook => {
+                len && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c))
+            }
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Cluster => "ECS cluster names (1-255 of A-Z a-z 0-9 - _) or cluster ARNs",
+            Self::Group => "Auto Scaling group names (1-255 characters)",
+            Self::Hook => "lifecycle hook names (1-255 of A-Z a-z 0-9 - _ /)",
+        }
+    }
+}
+
+/// A comma-separated list of AWS names, each checked against `rule`; unset is empty.
+pub fn parse_names(
+    variable: &'static str,
+    rule: NameRule,
+    value: Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let names = parse_list(value);
+    match names.iter().find(|n| !rule.allows(n)) {
+        None => Ok(names),
+        Some(bad) => Err(ConfigError {
+            variable,
+            message: format!(
+                "expected {}, comma-separated; got {:?}",
+                rule.what(),
+                crate::text::shown(bad, 40)
+            ),
+        }),
+    }
+}
+
+/// A Secrets Manager secret, by ARN or by name (1 to 512 of letters, digits and `/_+=.@-`).
+pub fn parse_secret_id(
+    variable: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(id) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let ok = if id.starts_with("arn:") {
+        id.contains(":secretsmanager:") && id.contains(":secret:")
+    } else {
+        id.len() <= 512
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    };
+    if ok {
+        Ok(Some(id))
+    } else {
+        Err(ConfigError {
+            variable,
+            message: format!(
+                "expected a Secrets Manager secret ARN or name (letters, digits, /_+=.@-), got {:?}",
+                crate::text::shown(&id, 40)
+            ),
+        })
+    }
 }
 
 /// `TARGET_GROUP_ARNS`: a list of target group ARNs.

@@ -3,6 +3,7 @@
 //! parallel) and its target-group registrations, then set DRAINING and deregister, in parallel.
 //! Also the managed-group check (`MANAGED_ASG_TAG`).
 
+use crate::config::{ConfigError, NameRule, parse_names, parse_target_group_arns};
 use crate::ids::InstanceId;
 use crate::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainResult,
@@ -26,6 +27,24 @@ pub struct ManagedTag {
 }
 
 impl ManagedTag {
+    /// `MANAGED_ASG_TAG` as configured: unset or blank is no tag; `key` or `key=value`, with a
+    /// key (Auto Scaling tag keys are 1 to 128 characters). A bad value fails init.
+    pub fn from_config(value: Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(tag) = value.as_deref().and_then(Self::parse) else {
+            return Ok(None);
+        };
+        if tag.key.is_empty() || tag.key.chars().count() > 128 {
+            return Err(ConfigError {
+                variable: "MANAGED_ASG_TAG",
+                message: format!(
+                    "expected key or key=value with a key of 1 to 128 characters, got {:?}",
+                    crate::text::shown(value.as_deref().unwrap_or_default(), 40)
+                ),
+            });
+        }
+        Ok(Some(tag))
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         if s.is_empty() {
@@ -61,6 +80,25 @@ pub struct Scope {
     /// for an instance in no group).
     pub target_group_arns: Vec<String>,
     pub managed_tag: Option<ManagedTag>,
+    /// `AUTO_SCALING_GROUPS`: an instance of another group is not ours (empty: any group).
+    pub groups: Vec<String>,
+}
+
+impl Scope {
+    /// `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, `MANAGED_ASG_TAG` and `AUTO_SCALING_GROUPS`, the
+    /// same for every function that acts on instances.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            clusters: parse_names("ECS_CLUSTERS", NameRule::Cluster, lookup("ECS_CLUSTERS"))?,
+            target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
+            managed_tag: ManagedTag::from_config(lookup("MANAGED_ASG_TAG"))?,
+            groups: parse_names(
+                "AUTO_SCALING_GROUPS",
+                NameRule::Group,
+                lookup("AUTO_SCALING_GROUPS"),
+            )?,
+        })
+    }
 }
 
 /// What was found about the instance, before acting.
@@ -105,10 +143,15 @@ impl Findings {
 
     /// In a group that `MANAGED_ASG_TAG` (when set) admits.
     pub fn managed(&self, scope: &Scope) -> bool {
-        scope
-            .managed_tag
-            .as_ref()
-            .is_none_or(|tag| self.group.is_some() && tag.matches(&self.group_tags))
+        // In a group: one of `AUTO_SCALING_GROUPS` when named. In none: only without a tag.
+        let group_ok = self.group.as_ref().is_none_or(|g| {
+            scope.groups.is_empty() || scope.groups.iter().any(|n| n == &g.auto_scaling_group_name)
+        });
+        group_ok
+            && scope
+                .managed_tag
+                .as_ref()
+                .is_none_or(|tag| self.group.is_some() && tag.matches(&self.group_tags))
     }
 }
 
@@ -223,7 +266,7 @@ pub async fn all_tasks_on<E: ContainerInstances>(
 /// target groups are looked up once the group is known (unless configured). Not being able to
 /// look is an error, never "not found".
 ///
-/// With `drain_on_sight` (a Spot warning, no `MANAGED_ASG_TAG` to check first), the container
+/// With `drain_on_sight` (a Spot warning, no `MANAGED_ASG_TAG` nor `AUTO_SCALING_GROUPS` to check first), the container
 /// instance is set DRAINING the moment it is found, without waiting for Auto Scaling: in a mass
 /// reclaim that API throttles, and the two minutes are not spent on it. A group lookup that
 /// failed is then kept in `Findings::group_error` (the caller fails after acting, so Lambda's
@@ -242,7 +285,7 @@ where
     T: TargetGroups,
     A: AutoScalingGroups,
 {
-    let drain_on_sight = drain_on_sight && scope.managed_tag.is_none();
+    let drain_on_sight = drain_on_sight && scope.managed_tag.is_none() && scope.groups.is_empty();
     let group_lookup = async {
         let Some(gi) = fleet.autoscaling.instance(instance.as_str()).await? else {
             return Ok::<_, AwsError>((None, None));

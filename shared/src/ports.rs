@@ -387,7 +387,7 @@ pub trait TargetGroups: Clone + Send + Sync + 'static {
 // ---------------------------------------------------------------------------------------------
 // Auto Scaling
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupInstance {
     pub instance_id: String,
     pub auto_scaling_group_name: String,

@@ -18,6 +18,22 @@ pub enum RootsSource {
 }
 
 impl RootsSource {
+    /// `TLS_ROOTS` as configured: `bundled` (or unset), `system`; anything else fails init
+    /// (`CommonConfig`), so a typo is found at deploy time rather than behind a proxy.
+    pub fn parse(value: Option<&str>) -> Result<Self, crate::config::ConfigError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("bundled") => Ok(RootsSource::Bundled),
+            Some("system") => Ok(RootsSource::System),
+            Some(other) => Err(crate::config::ConfigError {
+                variable: "TLS_ROOTS",
+                message: format!(
+                    "expected bundled or system, got {:?}",
+                    crate::text::shown(other, 20)
+                ),
+            }),
+        }
+    }
+
     /// `TLS_ROOTS`; anything but `system` is the bundled set (a typo never disables TLS).
     pub fn from_env() -> Self {
         match std::env::var("TLS_ROOTS").map(|v| v.trim().to_ascii_lowercase()) {

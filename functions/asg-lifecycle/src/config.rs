@@ -1,6 +1,6 @@
 //! `asg-lifecycle`'s settings, and which groups and hooks are ours.
 
-use fleetguard::config::{ConfigError, parse_list, parse_target_group_arns};
+use fleetguard::config::{ConfigError, NameRule, parse_names, parse_target_group_arns};
 use fleetguard::out_of_service::ManagedTag;
 use fleetguard::ports::{Group, LifecycleActionResult};
 
@@ -80,11 +80,16 @@ impl LifecycleConfig {
         // 48 h is the longest any lifecycle action can be held.
         const MAX: i64 = 48 * 3600;
         Ok(Self {
-            clusters: parse_list(lookup("ECS_CLUSTERS")),
+            clusters: parse_names("ECS_CLUSTERS", NameRule::Cluster, lookup("ECS_CLUSTERS"))?,
             target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
-            groups: parse_list(lookup("AUTO_SCALING_GROUPS")),
-            managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
-            hooks: match parse_list(lookup("LIFECYCLE_HOOKS")) {
+            groups: parse_names(
+                "AUTO_SCALING_GROUPS",
+                NameRule::Group,
+                lookup("AUTO_SCALING_GROUPS"),
+            )?,
+            managed_tag: ManagedTag::from_config(lookup("MANAGED_ASG_TAG"))?,
+            hooks: match parse_names("LIFECYCLE_HOOKS", NameRule::Hook, lookup("LIFECYCLE_HOOKS"))?
+            {
                 h if h.is_empty() => DEFAULT_HOOKS.iter().map(|h| (*h).to_owned()).collect(),
                 h => h,
             },

@@ -3,8 +3,8 @@
 //! that takes instances out of service shares (`ECS_CLUSTERS`, `TARGET_GROUP_ARNS`,
 //! `MANAGED_ASG_TAG`), and `LIFECYCLE_HOOKS` (asg-lifecycle's hooks: `replace` needs one).
 
-use fleetguard::config::{ConfigError, parse_list, parse_target_group_arns};
-use fleetguard::out_of_service::{ManagedTag, Scope};
+use fleetguard::config::{ConfigError, NameRule, parse_names};
+use fleetguard::out_of_service::Scope;
 
 /// What is done about an instance AWS will retire, stop or reboot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,10 @@ pub struct MaintenanceConfig {
     pub scheduler_role_arn: Option<String>,
     /// The function's own ARN, the schedules' target (required unless `notify`).
     pub schedule_target_arn: Option<String>,
-    /// `SCHEDULE_GROUP`, `default` when unset.
+    /// `SCHEDULE_GROUP`, `default` when unset (Scheduler's rule: 1 to 64 of `0-9a-zA-Z-_.`).
     pub schedule_group: String,
+    /// `FAILED_EVENTS_QUEUE_ARN`: the schedules' dead-letter queue (an SQS ARN), if any.
+    pub failed_events_queue_arn: Option<String>,
     /// `LIFECYCLE_HOOKS`: the hooks `asg-lifecycle` drains under, as it reads them (unset, the
     /// module's two defaults; `none` when asg-lifecycle is not deployed). An instance is replaced
     /// through its group only when a terminate hook of these holds it until it is drained.
@@ -130,21 +132,44 @@ impl MaintenanceConfig {
             }
         }
         Ok(Self {
-            scope: Scope {
-                clusters: parse_list(lookup("ECS_CLUSTERS")),
-                target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
-                managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
-            },
+            scope: Scope::from_lookup(&lookup)?,
             action,
             lead_secs,
             scheduler_role_arn,
             schedule_target_arn,
-            schedule_group: get("SCHEDULE_GROUP").unwrap_or_else(|| "default".to_owned()),
-            hooks: match parse_list(lookup("LIFECYCLE_HOOKS")) {
+            schedule_group: schedule_group(get("SCHEDULE_GROUP"))?,
+            failed_events_queue_arn: fleetguard::config::parse_arn(
+                "FAILED_EVENTS_QUEUE_ARN",
+                "sqs",
+                lookup("FAILED_EVENTS_QUEUE_ARN"),
+            )?,
+            hooks: match parse_names("LIFECYCLE_HOOKS", NameRule::Hook, lookup("LIFECYCLE_HOOKS"))?
+            {
                 h if h.is_empty() => DEFAULT_HOOKS.iter().map(|h| (*h).to_owned()).collect(),
                 h if h == [NO_HOOKS] => Vec::new(),
                 h => h,
             },
+        })
+    }
+}
+
+/// `SCHEDULE_GROUP` as EventBridge Scheduler names groups: 1 to 64 of `0-9a-zA-Z-_.`.
+fn schedule_group(value: Option<String>) -> Result<String, ConfigError> {
+    let Some(g) = value else {
+        return Ok("default".to_owned());
+    };
+    if g.len() <= 64
+        && g.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        Ok(g)
+    } else {
+        Err(ConfigError {
+            variable: "SCHEDULE_GROUP",
+            message: format!(
+                "expected 1 to 64 of 0-9 a-z A-Z - _ ., got {:?}",
+                fleetguard::text::shown(&g, 40)
+            ),
         })
     }
 }

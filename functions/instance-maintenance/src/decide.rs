@@ -196,6 +196,7 @@ mod tests {
             scheduler_role_arn: None,
             schedule_target_arn: None,
             schedule_group: "default".into(),
+            failed_events_queue_arn: None,
             hooks: Vec::new(),
         }
     }

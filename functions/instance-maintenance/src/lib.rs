@@ -40,7 +40,7 @@ pub async fn build(
         group: config.schedule_group.clone(),
         function_arn: config.schedule_target_arn.clone().unwrap_or_default(),
         role_arn: config.scheduler_role_arn.clone().unwrap_or_default(),
-        dead_letter_arn: lookup("FAILED_EVENTS_QUEUE_ARN").filter(|s| !s.trim().is_empty()),
+        dead_letter_arn: config.failed_events_queue_arn.clone(),
     };
     let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {

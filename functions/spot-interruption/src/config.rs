@@ -1,8 +1,8 @@
 //! `spot-interruption`'s settings: `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, `MANAGED_ASG_TAG`,
-//! `REBALANCE_ACTION`.
+//! `AUTO_SCALING_GROUPS`, `REBALANCE_ACTION`.
 
-use fleetguard::config::{ConfigError, parse_list, parse_target_group_arns};
-use fleetguard::out_of_service::{ManagedTag, Scope};
+use fleetguard::config::ConfigError;
+use fleetguard::out_of_service::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RebalanceAction {
@@ -13,14 +13,13 @@ pub enum RebalanceAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpotConfig {
-    /// `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, `MANAGED_ASG_TAG`.
+    /// `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, `MANAGED_ASG_TAG`, `AUTO_SCALING_GROUPS`.
     pub scope: Scope,
     pub rebalance: RebalanceAction,
 }
 
 impl SpotConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let target_group_arns = parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?;
         let rebalance = match lookup("REBALANCE_ACTION")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -39,11 +38,7 @@ impl SpotConfig {
             }
         };
         Ok(Self {
-            scope: Scope {
-                clusters: parse_list(lookup("ECS_CLUSTERS")),
-                target_group_arns,
-                managed_tag: lookup("MANAGED_ASG_TAG").and_then(|s| ManagedTag::parse(&s)),
-            },
+            scope: Scope::from_lookup(&lookup)?,
             rebalance,
         })
     }

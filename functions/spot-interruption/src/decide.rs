@@ -29,13 +29,18 @@ pub enum Plan {
 }
 
 pub fn decide(i: &Interruption, f: &Findings, config: &SpotConfig) -> Plan {
-    if let Some(tag) = &config.scope.managed_tag
-        && !f.managed(&config.scope)
-    {
-        return Plan::Ignore(format!(
-            "{} is not in an Auto Scaling group tagged {}",
-            i.instance_id, tag.key
-        ));
+    if !f.managed(&config.scope) {
+        return Plan::Ignore(match (&config.scope.managed_tag, &f.group) {
+            (Some(tag), _) if f.group.is_none() || config.scope.groups.is_empty() => format!(
+                "{} is not in an Auto Scaling group tagged {}",
+                i.instance_id, tag.key
+            ),
+            (_, Some(g)) => format!(
+                "{} is in group {}, not one of AUTO_SCALING_GROUPS",
+                i.instance_id, g.auto_scaling_group_name
+            ),
+            _ => format!("{} is not in a managed group", i.instance_id),
+        });
     }
     if f.container_instance.is_none() && f.registrations.is_empty() {
         return Plan::Ignore(format!(
@@ -145,6 +150,45 @@ mod tests {
             &config(&[("MANAGED_ASG_TAG", "fleetguard")]),
         );
         assert!(matches!(p, Plan::Ignore(why) if why.contains("tagged fleetguard")));
+    }
+
+    #[test]
+    fn an_instance_of_a_group_not_named_is_not_ours() {
+        let in_group = |g: &str| Findings {
+            container_instance: Some(ci()),
+            group: Some(fleetguard::ports::GroupInstance {
+                instance_id: "i-0a1b2c3d4e5f60718".into(),
+                auto_scaling_group_name: g.into(),
+                lifecycle_state: "InService".into(),
+                ..Default::default()
+            }),
+            ..Findings::default()
+        };
+        let c = config(&[("AUTO_SCALING_GROUPS", "web, workers")]);
+        let warning = interruption(Some(InstanceAction::Terminate));
+        assert!(matches!(
+            decide(&warning, &in_group("batch"), &c),
+            Plan::Ignore(why) if why.contains("not one of AUTO_SCALING_GROUPS")
+        ));
+        assert!(matches!(
+            decide(&warning, &in_group("workers"), &c),
+            Plan::Drain { .. }
+        ));
+        // In no group at all (a Spot instance launched alone): still drained, as without names.
+        let alone = Findings {
+            container_instance: Some(ci()),
+            ..Findings::default()
+        };
+        assert!(matches!(decide(&warning, &alone, &c), Plan::Drain { .. }));
+    }
+
+    #[test]
+    fn a_bad_managed_tag_fails_init() {
+        for bad in ["=oops", " = x"] {
+            let e = SpotConfig::from_lookup(|k| (k == "MANAGED_ASG_TAG").then(|| bad.to_owned()))
+                .unwrap_err();
+            assert_eq!(e.variable, "MANAGED_ASG_TAG", "{bad}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::ledger_dynamodb::DynamoLedger;
 use super::route::{self, Destination, Rules};
 use super::webhook::WebhookUrl;
 use super::{pagerduty, slack};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, parse_secret_id};
 
 /// The ledger of a Lambda function: the `DEDUPE_TABLE` table, or this environment's memory.
 #[derive(Debug, Clone)]
@@ -113,7 +113,9 @@ impl Notifier {
             defaults.push(Destination::Sns { topic_arn: topic });
         }
         let mut any_secret = rules.secrets().next().is_some();
-        if let Some(secret) = get("SLACK_WEBHOOK_SECRET_ARN") {
+        if let Some(secret) =
+            parse_secret_id("SLACK_WEBHOOK_SECRET_ARN", get("SLACK_WEBHOOK_SECRET_ARN"))?
+        {
             defaults.push(Destination::SlackSecret { secret_id: secret });
             any_secret = true;
         } else if let Some(url) = lookup("SLACK_WEBHOOK_URL").filter(|u| !u.trim().is_empty()) {
@@ -122,17 +124,22 @@ impl Notifier {
             defaults.push(Destination::SlackUrl);
             live.webhook_url = Some(hook);
         }
-        if let Some(token_secret) = get("SLACK_BOT_TOKEN_SECRET_ARN") {
+        // Checked whether or not a bot token uses it: a bad value fails init either way.
+        let raw = get("SLACK_API_URL").unwrap_or_else(|| slack::DEFAULT_API_URL.into());
+        let raw = if raw.ends_with('/') {
+            raw
+        } else {
+            format!("{raw}/")
+        };
+        let slack_api_base = endpoint(&raw, "SLACK_API_URL")?;
+        if let Some(token_secret) = parse_secret_id(
+            "SLACK_BOT_TOKEN_SECRET_ARN",
+            get("SLACK_BOT_TOKEN_SECRET_ARN"),
+        )? {
             any_secret = true;
-            let raw = get("SLACK_API_URL").unwrap_or_else(|| slack::DEFAULT_API_URL.into());
-            let raw = if raw.ends_with('/') {
-                raw
-            } else {
-                format!("{raw}/")
-            };
             live.slack_api = Some(SlackApi {
                 token_secret,
-                base: endpoint(&raw, "SLACK_API_URL")?,
+                base: slack_api_base,
             });
         }
         if let Some(channel) = get("SLACK_CHANNEL") {
@@ -174,6 +181,21 @@ impl Notifier {
         live.secrets = any_secret.then(|| aws_sdk_secretsmanager::Client::new(sdk));
         live.sns = any_sns.then(|| aws_sdk_sns::Client::new(sdk));
         let ledger = match get("DEDUPE_TABLE") {
+            // DynamoDB's rule: 3 to 255 of letters, digits, `_`, `-`, `.`.
+            Some(t)
+                if !(3..=255).contains(&t.len())
+                    || !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) =>
+            {
+                return Err(cfg_err(
+                    "DEDUPE_TABLE",
+                    format!(
+                        "expected a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .), got {:?}",
+                        crate::text::shown(&t, 40)
+                    ),
+                ));
+            }
             Some(t) => AnyLedger::Table(DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)),
             None => AnyLedger::Memory(MemoryLedger::local()),
         };
@@ -256,7 +278,7 @@ mod tests {
     async fn without_a_table_the_ledger_is_this_environments_memory() {
         let n = notifier(&[]).await.unwrap();
         assert!(!n.ledger().shared());
-        let n = notifier(&[("DEDUPE_TABLE", "t")]).await.unwrap();
+        let n = notifier(&[("DEDUPE_TABLE", "fleet-dedupe")]).await.unwrap();
         assert!(n.ledger().shared());
     }
 }
