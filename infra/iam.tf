@@ -20,9 +20,11 @@ locals {
   group_arns = length(var.auto_scaling_group_names) > 0 ? [
     for g in var.auto_scaling_group_names : "arn:${local.partition}:autoscaling:${local.region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/${g}"
   ] : ["arn:${local.partition}:autoscaling:${local.region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/*"]
-  # A secret's ARN ends in a random `-XXXXXX`; a partial ARN matches only with it.
-  secret_grants = flatten([for s in local.secret_arns : can(regex("-[a-zA-Z0-9]{6}$", s)) ? [s] : [s, "${s}-??????"]])
-  kms_keys      = compact(distinct([var.kms_key_arn, local.topic_key_arn]))
+  # A secret's ARN ends in a random `-XXXXXX`; a partial ARN (or a name) matches only with it.
+  # Whether a given ARN already ends in that suffix cannot be told from its text (`pd-oncall`
+  # ends like one), so both are granted: the second covers only names ending in six more.
+  secret_grants = flatten([for s in local.secret_arns : [s, "${s}-??????"]])
+  kms_keys      = compact(distinct(concat([var.kms_key_arn, local.topic_key_arn], var.extra_kms_key_arns)))
   drainers      = ["spot-interruption", "asg-lifecycle", "instance-maintenance"]
 }
 
@@ -104,7 +106,8 @@ locals {
     { sid = "Reregister", functions = ["instance-maintenance", "asg-lifecycle"], actions = ["elasticloadbalancing:RegisterTargets"], resources = var.target_group_arns, conditions = [] },
     # Replacing is safe only in a group whose terminate hook drains the instance first.
     { sid = "GroupHooks", functions = ["instance-maintenance"], actions = ["autoscaling:DescribeLifecycleHooks"], resources = ["*"], conditions = [] },
-    { sid = "Replace", functions = ["instance-maintenance"], actions = ["autoscaling:TerminateInstanceInAutoScalingGroup"], resources = local.group_arns, conditions = local.tagged_groups_only },
+    # Only in the groups the module knows (named, or tagged); none known, none granted.
+    { sid = "Replace", functions = ["instance-maintenance"], actions = ["autoscaling:TerminateInstanceInAutoScalingGroup"], resources = local.replace_scoped && local.maintenance_action == "replace" ? local.group_arns : [], conditions = local.tagged_groups_only },
   ]
 }
 

@@ -80,17 +80,23 @@ locals {
     var.slack_bot_token_secret_arn == null ? {} : { SLACK_BOT_TOKEN_SECRET_ARN = var.slack_bot_token_secret_arn },
     var.slack_channel == null ? {} : { SLACK_CHANNEL = var.slack_channel },
     var.create && var.create_dedupe_table ? { DEDUPE_TABLE = aws_dynamodb_table.dedupe[0].name } : {},
+    var.pagerduty_events_url == null ? {} : { PAGERDUTY_EVENTS_URL = var.pagerduty_events_url },
+    var.slack_api_url == null ? {} : { SLACK_API_URL = var.slack_api_url },
+    var.slack_max_attempts == null ? {} : { SLACK_MAX_ATTEMPTS = tostring(var.slack_max_attempts) },
+    var.tls_roots == null ? {} : { TLS_ROOTS = var.tls_roots },
   )
   fleet_env = merge(
     # Unset: every cluster. `none`: no ECS at all, so no ECS call is made (and none is granted).
     local.all_clusters ? {} : { ECS_CLUSTERS = local.uses_ecs ? join(",", local.cluster_names) : "none" },
     length(var.target_group_arns) > 0 ? { TARGET_GROUP_ARNS = join(",", var.target_group_arns) } : {},
     var.managed_asg_tag == null ? {} : { MANAGED_ASG_TAG = var.managed_asg_tag },
+    # Every function that acts on groups has the same scope: an instance of another group is
+    # not theirs to drain.
+    length(var.auto_scaling_group_names) > 0 ? { AUTO_SCALING_GROUPS = join(",", var.auto_scaling_group_names) } : {},
   )
   env = {
     "spot-interruption" = merge(local.common_env, local.fleet_env, { REBALANCE_ACTION = var.rebalance_action })
     "asg-lifecycle" = merge(local.common_env, local.fleet_env,
-      length(var.auto_scaling_group_names) > 0 ? { AUTO_SCALING_GROUPS = join(",", var.auto_scaling_group_names) } : {},
       {
         LIFECYCLE_HOOKS               = join(",", local.hook_names)
         MAX_DRAIN_SECONDS             = tostring(var.max_drain_seconds)
@@ -103,11 +109,16 @@ locals {
     "ecs-deployment" = merge(local.common_env, {
       REPORT_SUCCESS       = tostring(var.report_success)
       REPORT_TASK_FAILURES = tostring(var.report_task_failures)
-    })
-    "alarm-fanout" = local.common_env
+      },
+      var.service_alert_window_seconds == null ? {} : { SERVICE_ALERT_WINDOW_SECONDS = tostring(var.service_alert_window_seconds) },
+    )
+    "alarm-fanout" = merge(local.common_env,
+      var.muted_alarms == null ? {} : { MUTED_ALARMS = var.muted_alarms },
+      var.suppressed_alarms == null ? {} : { SUPPRESSED_ALARMS = var.suppressed_alarms },
+    )
     # The function's own ARN is known before it exists: no cycle between it and its schedules.
     "instance-maintenance" = merge(local.common_env, local.fleet_env, {
-      MAINTENANCE_ACTION       = var.maintenance_action
+      MAINTENANCE_ACTION       = local.maintenance_action
       MAINTENANCE_LEAD_SECONDS = tostring(var.maintenance_lead_seconds)
       SCHEDULE_GROUP           = local.schedule_group
       SCHEDULE_TARGET_ARN      = local.maintenance_function_arn
@@ -117,6 +128,11 @@ locals {
       FAILED_EVENTS_QUEUE_ARN = "arn:${local.partition}:sqs:${local.region}:${local.account}:${var.name_prefix}-failed-events"
     })
   }
+
+  # Terminating through Auto Scaling only in the groups the module knows, by name or by tag:
+  # knowing none, `replace` is `drain` (a check below says so), and nothing is granted.
+  replace_scoped     = length(var.auto_scaling_group_names) > 0 || local.managed_tag_key != null
+  maintenance_action = var.maintenance_action == "replace" && !local.replace_scoped ? "drain" : var.maintenance_action
 
   maintenance_on           = contains(local.functions, "instance-maintenance")
   schedule_group           = "${var.name_prefix}-maintenance"
@@ -167,7 +183,8 @@ resource "aws_lambda_function" "function" {
   timeout           = lookup(var.timeouts, each.key, local.default_timeouts[each.key])
   kms_key_arn       = var.kms_key_arn
   # A burst of alarms must not take the concurrency the drain functions need.
-  reserved_concurrent_executions = each.key == "alarm-fanout" ? var.alarm_fanout_reserved_concurrency : -1
+  # None by default: Lambda keeps 100 unreserved, and an account's quota may be 10.
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1)
 
   environment {
     variables = local.env[each.key]
@@ -177,7 +194,7 @@ resource "aws_lambda_function" "function" {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.function[each.key].name
     application_log_level = var.log_level
-    system_log_level      = "WARN"
+    system_log_level      = var.system_log_level
   }
 
   tracing_config {
@@ -211,13 +228,19 @@ resource "aws_lambda_function" "function" {
       condition     = each.key != "asg-lifecycle" || length(var.auto_scaling_group_names) > 0 || var.managed_asg_tag != null
       error_message = "asg-lifecycle needs auto_scaling_group_names or managed_asg_tag: it never acts on every group of the account."
     }
+    # Lambda measures its 4 KB on the variables as compact JSON. Terraform's jsonencode escapes
+    # <, > and & as \u003c and so on: never shorter than Lambda's measure, so never too lenient.
+    precondition {
+      condition     = length(jsonencode(local.env[each.key])) <= 4096
+      error_message = "${each.key}: its environment variables take ${length(jsonencode(local.env[each.key]))} bytes as JSON; Lambda allows 4096. notify_routes is usually the large one: shorten it (secret and topic names instead of ARNs where allowed, fewer rules), or split routes between functions."
+    }
   }
 
   #checkov:skip=CKV_AWS_117:the functions call only public AWS APIs and Slack; a VPC would add NAT cost and cold-start time for nothing
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile the user owns; the zips are built from source by `make build`
   #checkov:skip=CKV_AWS_116:async failures go to an on-failure destination (aws_lambda_function_event_invoke_config), which keeps the whole event and error, unlike a DLQ
   #checkov:skip=CKV_AWS_50:X-Ray is off (PassThrough): an SDK tracing layer would double the cold start; logs and EMF metrics carry the event id
-  #checkov:skip=CKV_AWS_115:only alarm-fanout gets reserved concurrency; reserving it for the drain functions could throttle a mass Spot reclaim
+  #checkov:skip=CKV_AWS_115:reserved concurrency is opt-in (reserved_concurrency): Lambda keeps 100 unreserved and new accounts' quota may be 10, and reserving it for the drain functions could throttle a mass Spot reclaim
   #checkov:skip=CKV_AWS_173:environment variables hold no secret (the webhook is read from Secrets Manager); encrypted with kms_key_arn when given
 }
 
@@ -458,30 +481,32 @@ resource "aws_lambda_permission" "sweep" {
 # ---------------------------------------------------------------- alarm-fanout's other inputs
 
 # SNS-wrapped alarms: the topics the user's alarms already notify.
+# Keyed by position, not by ARN: an ARN of a topic created in the same apply is unknown at plan,
+# and for_each keys must be known.
 resource "aws_sns_topic_subscription" "alarms" {
-  for_each  = contains(local.functions, "alarm-fanout") ? toset(var.alarm_sns_topic_arns) : toset([])
-  topic_arn = each.key
+  for_each  = contains(local.functions, "alarm-fanout") ? { for i, arn in var.alarm_sns_topic_arns : tostring(i) => arn } : {}
+  topic_arn = each.value
   protocol  = "lambda"
   endpoint  = aws_lambda_function.function["alarm-fanout"].arn
 }
 
 resource "aws_lambda_permission" "alarm_topics" {
-  for_each      = aws_sns_topic_subscription.alarms
-  statement_id  = "sns-${substr(sha256(each.key), 0, 16)}"
+  for_each      = contains(local.functions, "alarm-fanout") ? { for i, arn in var.alarm_sns_topic_arns : tostring(i) => arn } : {}
+  statement_id  = "sns-topic-${each.key}"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["alarm-fanout"].function_name
   principal     = "sns.amazonaws.com"
-  source_arn    = each.key
+  source_arn    = each.value
 }
 
 # Alarms that invoke alarm-fanout as their own alarm action.
 resource "aws_lambda_permission" "alarm_actions" {
-  for_each       = contains(local.functions, "alarm-fanout") ? toset(var.alarm_action_source_arns) : toset([])
-  statement_id   = "alarm-action-${substr(sha256(each.key), 0, 16)}"
+  for_each       = contains(local.functions, "alarm-fanout") ? { for i, arn in var.alarm_action_source_arns : tostring(i) => arn } : {}
+  statement_id   = "alarm-action-${each.key}"
   action         = "lambda:InvokeFunction"
   function_name  = aws_lambda_function.function["alarm-fanout"].function_name
   principal      = "lambda.alarms.cloudwatch.amazonaws.com"
-  source_arn     = each.key
+  source_arn     = each.value
   source_account = local.account
 }
 
@@ -540,6 +565,15 @@ check "own_hooks_completed" {
   assert {
     condition     = length(var.lifecycle_hook_names) == 0 || local.hooks_usable
     error_message = "lifecycle_hook_names are given but asg-lifecycle is disabled or dry_run is on: nothing completes those hooks, so every launch and termination under them waits out its heartbeat timeout."
+  }
+}
+
+# `replace` with no group named nor tagged: terminating through Auto Scaling would need every
+# group of the account, so the module drains instead, and says so.
+check "replace_scoped" {
+  assert {
+    condition     = !contains(local.functions, "instance-maintenance") || var.maintenance_action != "replace" || local.replace_scoped
+    error_message = "maintenance_action = \"replace\" needs auto_scaling_group_names or managed_asg_tag: with neither, instance-maintenance drains (MAINTENANCE_ACTION=drain) and is granted no TerminateInstanceInAutoScalingGroup."
   }
 }
 
@@ -609,7 +643,8 @@ resource "aws_iam_role_policy" "scheduler" {
 # ---------------------------------------------------------------- dashboard
 
 resource "aws_cloudwatch_dashboard" "fleet" {
-  count          = var.create && var.create_dashboard ? 1 : 0
-  dashboard_name = "${var.name_prefix}-fleet"
+  count = var.create && var.create_dashboard ? 1 : 0
+  # Dashboards are global to the account: one per Region.
+  dashboard_name = "${var.name_prefix}-fleet-${local.region}"
   dashboard_body = templatefile("${path.module}/dashboard.json.tftpl", { namespace = var.name_prefix, region = local.region })
 }

@@ -164,7 +164,7 @@ variable "sns_topic_arn" {
 }
 
 variable "notify_routes" {
-  description = "NOTIFY_ROUTES: routing rules, a JSON list (see the README): SNS topics, Slack webhooks and channels, PagerDuty and Teams destinations, mentions. The topics and secrets the rules name are granted (sns:Publish, secretsmanager:GetSecretValue), and nothing else."
+  description = "NOTIFY_ROUTES: routing rules, a JSON list (see docs/notifications.md): SNS topics, Slack webhooks and channels, PagerDuty and Teams destinations, mentions. The topics and secrets the rules name are granted (sns:Publish, secretsmanager:GetSecretValue), and nothing else."
   type        = string
   default     = ""
   validation {
@@ -325,10 +325,34 @@ variable "log_level" {
   }
 }
 
+variable "system_log_level" {
+  description = "Lambda's system log level (its START, END and REPORT lines and platform messages)."
+  type        = string
+  default     = "WARN"
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be DEBUG, INFO or WARN."
+  }
+}
+
 variable "kms_key_arn" {
-  description = "Optional customer-managed KMS key for logs, the SNS topic, the DLQ, the dedupe table and environment variables. Null: AWS-managed keys."
+  description = "Optional customer-managed KMS key for logs, the SNS topic, the DLQ, the dedupe table and environment variables, by key ARN (arn:aws:kms:<region>:<account>:key/<key id>; IAM grants cannot use an alias). Its key policy must allow logs.<region>.amazonaws.com (see docs/deploy.md). Null: AWS-managed keys."
   type        = string
   default     = null
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias: IAM grants on an alias ARN do not cover the key."
+  }
+}
+
+variable "extra_kms_key_arns" {
+  description = "Further KMS keys the functions may use (kms:Decrypt, kms:GenerateDataKey): the keys of route topics and secrets encrypted under other customer keys. Key ARNs only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for k in var.extra_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", k))])
+    error_message = "extra_kms_key_arns: key ARNs only (arn:aws:kms:<region>:<account>:key/<key id>), not aliases."
+  }
 }
 
 variable "create_lifecycle_hooks" {
@@ -353,10 +377,14 @@ variable "lifecycle_hook_heartbeat_timeout" {
   }
 }
 
-variable "alarm_fanout_reserved_concurrency" {
-  description = "Reserved concurrency of alarm-fanout, so an alarm storm cannot starve the drain functions (-1: none)."
-  type        = number
-  default     = 5
+variable "reserved_concurrency" {
+  description = "Reserved concurrency by function (keys as in zip_paths), for example { \"alarm-fanout\" = 5 } so that an alarm storm cannot take the concurrency the drain functions need. Empty: none reserved. Lambda keeps 100 of the account's concurrency unreserved, so reserving N needs a Regional concurrency quota of at least 100 + N plus what other functions reserve (new accounts may start at 10: request an increase first)."
+  type        = map(number)
+  default     = {}
+  validation {
+    condition     = alltrue([for f, n in var.reserved_concurrency : contains(["spot-interruption", "asg-lifecycle", "ecs-deployment", "alarm-fanout", "instance-maintenance"], f) && n >= 1 && floor(n) == n])
+    error_message = "reserved_concurrency: keys are function names (spot-interruption, asg-lifecycle, ecs-deployment, alarm-fanout, instance-maintenance), values whole numbers of at least 1 (leave a function out to reserve nothing)."
+  }
 }
 
 variable "tags" {
@@ -412,4 +440,74 @@ variable "alarm_action_source_arns" {
   description = "Alarm ARNs (wildcards allowed, e.g. arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*) that may invoke alarm-fanout directly as their alarm action."
   type        = list(string)
   default     = []
+}
+
+variable "pagerduty_events_url" {
+  description = "PagerDuty's Events API v2 endpoint (PAGERDUTY_EVENTS_URL). Null: https://events.pagerduty.com/v2/enqueue; an account in PagerDuty's EU service region uses https://events.eu.pagerduty.com/v2/enqueue."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.pagerduty_events_url == null || startswith(coalesce(var.pagerduty_events_url, "-"), "https://")
+    error_message = "pagerduty_events_url must be an https:// URL."
+  }
+}
+
+variable "slack_api_url" {
+  description = "Slack's Web API base (SLACK_API_URL). Null: https://slack.com/api/; GovSlack workspaces use https://slack-gov.com/api/."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.slack_api_url == null || startswith(coalesce(var.slack_api_url, "-"), "https://")
+    error_message = "slack_api_url must be an https:// URL."
+  }
+}
+
+variable "slack_max_attempts" {
+  description = "Attempts per web request to Slack, PagerDuty and Teams (SLACK_MAX_ATTEMPTS), within the invocation's remaining time. Null: 5."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.slack_max_attempts == null || (coalesce(var.slack_max_attempts, 1) >= 1 && coalesce(var.slack_max_attempts, 1) <= 20 && floor(coalesce(var.slack_max_attempts, 1)) == coalesce(var.slack_max_attempts, 1))
+    error_message = "slack_max_attempts must be a whole number from 1 to 20."
+  }
+}
+
+variable "muted_alarms" {
+  description = "alarm-fanout, an alarm muted by an alarm mute rule (MUTED_ALARMS): skip or notify. Null: skip."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.muted_alarms == null || contains(["skip", "notify"], coalesce(var.muted_alarms, "skip"))
+    error_message = "muted_alarms must be skip or notify."
+  }
+}
+
+variable "suppressed_alarms" {
+  description = "alarm-fanout, a composite alarm whose actions a suppressor suppresses (SUPPRESSED_ALARMS): skip or notify. Null: skip."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.suppressed_alarms == null || contains(["skip", "notify"], coalesce(var.suppressed_alarms, "skip"))
+    error_message = "suppressed_alarms must be skip or notify."
+  }
+}
+
+variable "service_alert_window_seconds" {
+  description = "ecs-deployment: at most one impaired-service alert per service and event name in this window (SERVICE_ALERT_WINDOW_SECONDS). Null: 900."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.service_alert_window_seconds == null || (coalesce(var.service_alert_window_seconds, 1) >= 1 && coalesce(var.service_alert_window_seconds, 1) <= 604800)
+    error_message = "service_alert_window_seconds must be from 1 to 604800."
+  }
+}
+
+variable "tls_roots" {
+  description = "Root certificates for every HTTPS call (TLS_ROOTS): bundled (Mozilla's, compiled in) or system (the runtime's; for a TLS-inspecting proxy whose root you add to the image). Null: bundled."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.tls_roots == null || contains(["bundled", "system"], coalesce(var.tls_roots, "bundled"))
+    error_message = "tls_roots must be bundled or system."
+  }
 }

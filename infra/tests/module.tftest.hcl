@@ -70,7 +70,7 @@ run "every_group_is_refused" {
   variables {
     auto_scaling_group_names = []
   }
-  expect_failures = [aws_lambda_function.function]
+  expect_failures = [aws_lambda_function.function, check.replace_scoped]
 }
 
 run "hooks_with_dry_run_are_refused" {
@@ -264,11 +264,11 @@ run "alarm_inputs" {
     error_message = "the alarm rule takes the named alarms and the module's own"
   }
   assert {
-    condition     = aws_sns_topic_subscription.alarms["arn:aws:sns:eu-west-1:111122223333:shop-alarms"].protocol == "lambda" && aws_lambda_permission.alarm_topics["arn:aws:sns:eu-west-1:111122223333:shop-alarms"].principal == "sns.amazonaws.com"
+    condition     = aws_sns_topic_subscription.alarms["0"].topic_arn == "arn:aws:sns:eu-west-1:111122223333:shop-alarms" && aws_sns_topic_subscription.alarms["0"].protocol == "lambda" && aws_lambda_permission.alarm_topics["0"].principal == "sns.amazonaws.com" && aws_lambda_permission.alarm_topics["0"].source_arn == "arn:aws:sns:eu-west-1:111122223333:shop-alarms"
     error_message = "alarm-fanout is subscribed to the alarm topic and may be invoked by it"
   }
   assert {
-    condition     = aws_lambda_permission.alarm_actions["arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*"].principal == "lambda.alarms.cloudwatch.amazonaws.com"
+    condition     = aws_lambda_permission.alarm_actions["0"].principal == "lambda.alarms.cloudwatch.amazonaws.com" && aws_lambda_permission.alarm_actions["0"].source_arn == "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:shop-*"
     error_message = "the named alarms may invoke alarm-fanout as their action"
   }
 }
@@ -338,7 +338,7 @@ run "slack_web_api_pagerduty_and_teams_secrets_are_granted_and_nothing_else" {
       name                              = "payments"
       match                             = { tags = { team = "payments" } }
       slack_channels                    = ["#payments-oncall"]
-      pagerduty_routing_key_secret_arns = ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456"]
+      pagerduty_routing_key_secret_arns = ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456", "pd-oncall"]
       teams_webhook_secret_arns         = ["teams/payments"]
       sns_topic_arns                    = ["arn:aws:sns:eu-west-1:111122223333:payments"]
       mention                           = "<!subteam^S0123ABCD>"
@@ -351,11 +351,16 @@ run "slack_web_api_pagerduty_and_teams_secrets_are_granted_and_nothing_else" {
   assert {
     condition = toset(one([for st in data.aws_iam_policy_document.function["alarm-fanout"].statement : st.resources if st.sid == "NotifySecrets"])) == toset([
       "arn:aws:secretsmanager:eu-west-1:111122223333:secret:fleetguard/slack-bot-AbCdEf",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:fleetguard/slack-bot-AbCdEf-??????",
       "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-payments-123456-??????",
+      # A name that ends like a random suffix is still a name: its ARN has one more.
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-oncall",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pd-oncall-??????",
       "arn:aws:secretsmanager:eu-west-1:111122223333:secret:teams/payments",
       "arn:aws:secretsmanager:eu-west-1:111122223333:secret:teams/payments-??????",
     ])
-    error_message = "exactly the secrets the module was given and the routes name are readable"
+    error_message = "exactly the secrets the module was given and the routes name are readable, by full or partial ARN"
   }
   assert {
     condition     = contains(one([for st in data.aws_iam_policy_document.function["alarm-fanout"].statement : st.resources if st.sid == "Notify"]), "arn:aws:sns:eu-west-1:111122223333:payments")

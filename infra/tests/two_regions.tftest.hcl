@@ -39,4 +39,8 @@ run "virginia" {
     condition     = length(setintersection([for r in run.ireland.role_names : r], [for r in values(aws_iam_role.function) : r.name])) == 0
     error_message = "role names (IAM is global) must differ between Regions"
   }
+  assert {
+    condition     = run.ireland.dashboard_name != aws_cloudwatch_dashboard.fleet[0].dashboard_name && aws_cloudwatch_dashboard.fleet[0].dashboard_name == "fleetguard-fleet-us-east-1"
+    error_message = "dashboards are global to the account: each Region's has its own name"
+  }
 }

@@ -647,7 +647,7 @@ fn every_example_applies_and_destroys_against_moto() {
                     ("rules", "fleetguard-asg-lifecycle-group-events"),
                     ("roles", "fleetguard-scheduler-eu-west-1"),
                     ("schedule_groups", "fleetguard-maintenance"),
-                    ("dashboards", "fleetguard-fleet"),
+                    ("dashboards", "fleetguard-fleet-eu-west-1"),
                 ],
                 &[("functions", "fleetguard-alarm-fanout")],
             );
@@ -670,7 +670,7 @@ fn every_example_applies_and_destroys_against_moto() {
                     // Plain EC2 behind the ALB: stopping instances and AWS's scheduled changes.
                     ("functions", "fleetguard-instance-maintenance"),
                     ("rules", "fleetguard-instance-maintenance-state"),
-                    ("dashboards", "fleetguard-fleet"),
+                    ("dashboards", "fleetguard-fleet-eu-west-1"),
                 ],
                 &[
                     ("functions", "fleetguard-ecs-deployment"),
