@@ -151,7 +151,16 @@ async fn handle_with<F: Function>(
     deadline: Deadline,
     metrics: &mut Metrics,
 ) -> Result<Summary, Error> {
-    let event = match parse_value(payload) {
+    // A payload that was not JSON at all, as the runtime layer passed it on (see `StripBom`):
+    // the parser's own error, not the runtime's deserializer's.
+    let parsed = match payload
+        .as_object()
+        .and_then(|o| o.get(NOT_JSON_KEY).filter(|_| o.len() == 1))
+    {
+        Some(Value::String(raw)) => crate::events::parse_event(raw.as_bytes()),
+        _ => parse_value(payload),
+    };
+    let event = match parsed {
         Ok(e) => e,
         Err(e) => {
             metrics.event_received(None);
@@ -228,8 +237,13 @@ pub fn bom_len(body: &[u8]) -> usize {
     if body.starts_with(BOM) { BOM.len() } else { 0 }
 }
 
-/// The runtime layer dropping a leading byte-order mark ([`bom_len`]) before the payload is
-/// deserialized.
+/// The key under which the runtime layer passes on a payload that is not JSON, so that the
+/// project's parser, not the runtime's deserializer, says what is wrong with it.
+const NOT_JSON_KEY: &str = "fleetguard:payload-not-json";
+
+/// The runtime layer that makes the runtime read a payload as the project's parser does: it
+/// drops a leading byte-order mark ([`bom_len`]), and hands a payload that is not JSON on as
+/// `{NOT_JSON_KEY: text}` (the runtime would refuse it with its generic deserializer error).
 #[derive(Debug, Clone, Copy)]
 struct StripBom;
 
@@ -263,6 +277,12 @@ where
         let bom = bom_len(&invocation.body);
         if bom > 0 {
             invocation.body = invocation.body.slice(bom..);
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body).is_err() {
+            let text = String::from_utf8_lossy(&invocation.body).into_owned();
+            invocation.body = serde_json::to_vec(&serde_json::json!({ NOT_JSON_KEY: text }))
+                .unwrap_or_default()
+                .into();
         }
         self.0.call(invocation)
     }
