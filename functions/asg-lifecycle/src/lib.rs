@@ -13,6 +13,8 @@ pub mod handler;
 mod memory;
 pub mod render;
 pub mod sweep;
+mod sweep_complete;
+mod sweep_read;
 pub mod undo;
 
 pub use drain::Lifecycle;

@@ -4,24 +4,37 @@
 
 use crate::config::ECS_MANAGED_DRAINING_HOOK;
 use crate::decide::{
-    CompleteReason, EcsEvidence, Evidence, MIN_SAFE_HEARTBEAT_TIMEOUT_SECS, Step, Undo, When,
-    decide_launch, decide_terminate, decide_undo, expected_cluster, heartbeat_due, joined,
+    EcsEvidence, Evidence, Step, Undo, When, decide_launch, decide_terminate, decide_undo,
+    expected_cluster, heartbeat_due, joined,
 };
-use crate::drain::{
-    FleetSample, Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending,
-};
-use crate::render::{Render, render_drain_completed, render_drain_forced, render_launch_timeout};
+use crate::drain::{Handled, Lifecycle, STASH_PREFIX, is_pending, is_terminating, is_warm_pending};
+use crate::sweep_complete::Completed;
+pub use crate::sweep_complete::{COMPLETION_RESERVE, SWEEP_CONCURRENCY};
+use crate::sweep_read::Seen;
 use crate::undo::undo_pass_due;
 use fleetguard::notify::Deadline;
-use fleetguard::observe::FleetMetric;
 use fleetguard::out_of_service::all_tasks_on;
 use fleetguard::ports::{
     AutoScalingGroups, AwsError, ContainerInstance, ContainerInstances, DrainMark, DrainReason,
-    GroupDetail, GroupInstance, LifecycleHook, Notify, Registration, TargetGroups, Task,
+    GroupDetail, GroupInstance, LifecycleHook, Notify, TargetGroups, Task,
 };
 use fleetguard::reasons::launch_mark;
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A waiting instance of ours, as the sweep sees it.
+pub(crate) struct Waiting<'a> {
+    pub group: &'a GroupDetail,
+    /// Our hooks that may hold it.
+    pub hooks: Vec<&'a LifecycleHook>,
+    pub gi: &'a GroupInstance,
+    /// A drain (terminating, or scaling in back to the warm pool with something on it), else a
+    /// launch.
+    pub drain: bool,
+    pub managed_draining: bool,
+    pub elapsed: Option<i64>,
+    pub heartbeat_timeout: i64,
+}
 
 impl<E, T, A, N> Lifecycle<E, T, A, N>
 where
@@ -131,146 +144,16 @@ where
         }
         let now = self.clock.now();
         let mut out = Handled::new("");
-        // Per group: its hooks and when each waiting instance's activity started.
-        let mut per_group = Vec::new();
-        // Heartbeats for groups whose hooks could not be read, and were never read in this
-        // execution environment: each of our hook names for each waiting instance (a name that
-        // holds nothing answers so, harmlessly).
-        let mut blind: Vec<(String, String, String)> = Vec::new();
-        for g in &groups {
-            let waiting: Vec<&GroupInstance> = g
-                .instances
-                .iter()
-                .filter(|i| is_waiting(&i.lifecycle_state))
-                .collect();
-            if waiting.is_empty() {
-                continue;
-            }
-            // One group that cannot be read never holds back the others. Its hooks as last
-            // read still get their heartbeats (the error fails the run, so it is retried).
-            let hooks = match self.fleet.autoscaling.hooks(&g.group.name).await {
-                Ok(h) => {
-                    let first_read = self.starts.hooks_last_read(&g.group.name).is_none();
-                    self.starts.hooks_read(&g.group.name, &h);
-                    if first_read {
-                        warn_short_timeouts(&g.group.name, &h, |n| self.config.owns_hook(n));
-                    }
-                    h
-                }
-                Err(e) => {
-                    out.errors.push(e);
-                    match self.starts.hooks_last_read(&g.group.name) {
-                        Some(h) => h,
-                        None => {
-                            for i in &waiting {
-                                for name in self
-                                    .config
-                                    .hooks
-                                    .iter()
-                                    .filter(|n| self.config.owns_hook(n))
-                                {
-                                    blind.push((
-                                        g.group.name.clone(),
-                                        name.clone(),
-                                        i.instance_id.clone(),
-                                    ));
-                                }
-                            }
-                            continue;
-                        }
-                    }
-                }
-            };
-            let wanted: Vec<(String, bool)> = waiting
-                .iter()
-                .map(|i| (i.instance_id.clone(), !is_pending(&i.lifecycle_state)))
-                .collect();
-            let started = self.start_times(&g.group.name, &wanted).await;
-            per_group.push((g, waiting, hooks, started));
-        }
-        // ECS: every container instance of the clusters concerned, listed and described in
-        // batches of 100, by EC2 instance id. Without the account's cluster list, ECS is
-        // unknown: nothing is concluded empty, but every hook is still heartbeated (a sweep that
-        // gave up here let a hook expire while ListClusters was down; found by the simulator).
-        let mut ecs_unknown = false;
-        let mut clusters: BTreeSet<String> =
-            match self.fleet.ecs.clusters(&self.config.clusters, false).await {
-                Ok(c) => c.into_iter().collect(),
-                Err(e) => {
-                    ecs_unknown = true;
-                    out.errors.push(e);
-                    BTreeSet::new()
-                }
-            };
-        for (_, _, hooks, _) in &per_group {
-            clusters.extend(
-                hooks
-                    .iter()
-                    .filter_map(|h| expected_cluster(h.notification_metadata.as_deref())),
-            );
-        }
-        let mut by_instance: BTreeMap<String, ContainerInstance> = BTreeMap::new();
-        self.list_container_instances(&clusters, &mut by_instance, &mut ecs_unknown, &mut out)
-            .await;
-        // An instance on its way out found in no listed cluster may be in one created since the
-        // account's cluster list was read: read it again before concluding "not in ECS".
-        let unseen = per_group.iter().any(|(_, waiting, _, _)| {
-            waiting.iter().any(|i| {
-                !is_pending(&i.lifecycle_state) && !by_instance.contains_key(&i.instance_id)
-            })
-        });
-        if unseen && self.config.clusters.is_empty() {
-            match self.fleet.ecs.clusters(&[], true).await {
-                Ok(all) => {
-                    let new: BTreeSet<String> =
-                        all.into_iter().filter(|c| !clusters.contains(c)).collect();
-                    self.list_container_instances(
-                        &new,
-                        &mut by_instance,
-                        &mut ecs_unknown,
-                        &mut out,
-                    )
-                    .await;
-                }
-                Err(e) => {
-                    ecs_unknown = true;
-                    out.errors.push(e);
-                }
-            }
-        }
-        // Target groups of groups with instances on their way out, one call each.
-        let mut tg_regs: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
-        let mut tgs: BTreeSet<String> = BTreeSet::new();
-        for (g, waiting, _, _) in &per_group {
-            if waiting.iter().any(|i| !is_pending(&i.lifecycle_state)) {
-                tgs.extend(self.target_groups(&g.group));
-            }
-        }
-        let mut tg_unknown: BTreeSet<String> = BTreeSet::new();
-        for tg in &tgs {
-            match self.fleet.elbv2.target_group_registrations(tg).await {
-                Ok(by_id) => {
-                    for (id, regs) in by_id {
-                        tg_regs.entry(id).or_default().extend(regs);
-                    }
-                }
-                Err(e) => {
-                    tg_unknown.insert(tg.clone());
-                    out.errors.push(e);
-                }
-            }
-        }
+        let Seen {
+            per_group,
+            blind,
+            by_instance,
+            ecs_unknown,
+            tg_regs,
+            tg_unknown,
+        } = self.read_waiting(&groups, &mut out).await;
         // What each waiting instance of ours is: a drain (terminating, or scaling in back to the
         // warm pool with something on it) or a launch.
-        struct Waiting<'a> {
-            group: &'a GroupDetail,
-            hooks: Vec<&'a LifecycleHook>,
-            gi: &'a GroupInstance,
-            drain: bool,
-            managed_draining: bool,
-            elapsed: Option<i64>,
-            heartbeat_timeout: i64,
-        }
         let mut items: Vec<Waiting> = Vec::new();
         for (g, waiting, hooks, started) in &per_group {
             let managed_draining = hooks.iter().any(|h| h.name == ECS_MANAGED_DRAINING_HOOK);
@@ -364,7 +247,7 @@ where
         .await;
         let mut tasks_of: BTreeMap<String, Result<Vec<Task>, AwsError>> =
             listed.into_iter().collect();
-        let (mut completed, mut forced, mut heartbeats, mut draining) = (0, 0, 0, 0);
+        let (mut heartbeats, mut draining) = (0, 0);
         // Heartbeats are recorded first, in parallel, once every instance was looked at; then
         // the completions, in parallel, while the deadline allows.
         let mut due: Vec<(String, String, String)> = Vec::new();
@@ -515,111 +398,20 @@ where
         due.extend(blind);
         self.starts.heartbeats_recorded(&due);
         self.heartbeat_all(due, &mut out).await;
-        let finished = join_all(completions.into_iter().map(
-            |(w, result, reason, evidence, had_work)| {
-                let permits = &permits;
-                let by_instance = &by_instance;
-                async move {
-                    let _permit = permits.acquire().await;
-                    // Each completion takes a few calls: what does not fit is the next sweep's.
-                    if deadline.remaining() < COMPLETION_RESERVE {
-                        return None;
-                    }
-                    let mut out = Handled::default();
-                    let id = w.gi.instance_id.as_str();
-                    let g = w.group;
-                    let ci = by_instance.get(id);
-                    let ctx = Render {
-                        group: &g.group,
-                        instance: id,
-                        region,
-                        dry_run: self.dry_run,
-                        ci,
-                        managed_draining: w.managed_draining,
-                    };
-                    let announce = match (&evidence, reason) {
-                        (Some(evidence), CompleteReason::DrainTimeout) => {
-                            // Name what is still running and why, before letting it go.
-                            let (tasks, events) = self.why_not_empty(ci).await;
-                            Some(render_drain_forced(
-                                &ctx,
-                                evidence,
-                                &tasks,
-                                &events,
-                                w.elapsed.unwrap_or_default(),
-                                result,
-                            ))
-                        }
-                        (Some(evidence), _) => {
-                            had_work.then(|| render_drain_completed(&ctx, evidence, w.elapsed))
-                        }
-                        (None, CompleteReason::LaunchTimeout) => Some(render_launch_timeout(
-                            &g.group,
-                            id,
-                            region,
-                            w.hooks
-                                .iter()
-                                .find_map(|h| expected_cluster(h.notification_metadata.as_deref()))
-                                .as_deref()
-                                .unwrap_or_default(),
-                            ci,
-                            w.elapsed.unwrap_or_default(),
-                            result,
-                            self.dry_run,
-                        )),
-                        (None, _) => None,
-                    };
-                    let done = self
-                        .complete(
-                            &g.group.name,
-                            &w.hooks,
-                            id,
-                            None,
-                            result,
-                            announce,
-                            &mut out,
-                        )
-                        .await;
-                    if done {
-                        match reason {
-                            CompleteReason::DrainTimeout => out.fleet.push(FleetSample::of(
-                                FleetMetric::ForcedCompletions,
-                                &g.group.name,
-                                ci,
-                                None,
-                            )),
-                            CompleteReason::Drained => out.fleet.push(FleetSample::of(
-                                FleetMetric::Drains,
-                                &g.group.name,
-                                ci,
-                                w.elapsed,
-                            )),
-                            _ => {}
-                        }
-                    }
-                    Some((out, done, reason))
-                }
-            },
-        ))
-        .await;
-        let mut deferred = 0;
-        // In the order the instances were looked at, so the summary reads the same every run.
-        for f in finished {
-            let Some((part, done, reason)) = f else {
-                deferred += 1;
-                continue;
-            };
-            out.actions.extend(part.actions);
-            out.notifications.extend(part.notifications);
-            out.errors.extend(part.errors);
-            out.stashed.extend(part.stashed);
-            out.fleet.extend(part.fleet);
-            match (done, reason) {
-                (true, CompleteReason::DrainTimeout) => forced += 1,
-                (true, _) => completed += 1,
-                _ => {}
-            }
-        }
+        let Completed {
+            completed,
+            forced,
+            deferred,
+        } = self
+            .complete_waiting(
+                region,
+                deadline,
+                completions,
+                &by_instance,
+                &permits,
+                &mut out,
+            )
+            .await;
         out.outcome = format!(
             "swept {waiting_count} waiting instance(s): {completed} completed, {forced} forced, {draining} still draining, {heartbeats} heartbeat(s)"
         );
@@ -629,61 +421,5 @@ where
             ));
         }
         Ok((out, states))
-    }
-
-    /// Every container instance of `clusters`, by EC2 instance id (listed and described 100 at
-    /// a time). A cluster deleted since it was listed (or named in a hook) holds nothing; one
-    /// that cannot be read makes `unknown` true: no instance is then concluded to be outside
-    /// ECS (and so empty) this sweep, and heartbeats still go out.
-    async fn list_container_instances(
-        &self,
-        clusters: &BTreeSet<String>,
-        by_instance: &mut BTreeMap<String, ContainerInstance>,
-        unknown: &mut bool,
-        out: &mut Handled,
-    ) {
-        for c in clusters {
-            match self.fleet.ecs.container_instances(c, None).await {
-                Ok(cis) => {
-                    for ci in cis {
-                        by_instance.insert(ci.ec2_instance_id.clone(), ci);
-                    }
-                }
-                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => {
-                    tracing::info!(cluster = %c, "cluster no longer exists: skipped");
-                }
-                Err(e) => {
-                    *unknown = true;
-                    out.errors.push(e);
-                }
-            }
-        }
-    }
-}
-
-/// How many instances a sweep lists the tasks of, or completes, at once.
-pub const SWEEP_CONCURRENCY: usize = 16;
-
-/// The time a completion needs (stash, complete, and its message): none is started with less
-/// left before the deadline.
-pub const COMPLETION_RESERVE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Warn (once per group and execution environment) of a hook of ours whose heartbeat timeout is
-/// under [`MIN_SAFE_HEARTBEAT_TIMEOUT_SECS`]: the sweep heartbeats it every minute, but a
-/// skipped sweep and two minutes of Auto Scaling failing are enough for AWS to expire it.
-fn warn_short_timeouts(
-    group: &str,
-    hooks: &[fleetguard::ports::LifecycleHook],
-    ours: impl Fn(&str) -> bool,
-) {
-    for h in hooks.iter().filter(|h| ours(&h.name)) {
-        if h.heartbeat_timeout_secs < MIN_SAFE_HEARTBEAT_TIMEOUT_SECS {
-            tracing::warn!(
-                group,
-                hook = %h.name,
-                heartbeat_timeout = h.heartbeat_timeout_secs,
-                "heartbeat timeout under {MIN_SAFE_HEARTBEAT_TIMEOUT_SECS} s: a missed sweep and a short Auto Scaling outage can let AWS expire this hook (set it to {MIN_SAFE_HEARTBEAT_TIMEOUT_SECS} s or more)"
-            );
-        }
     }
 }
