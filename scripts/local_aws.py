@@ -765,7 +765,7 @@ def seed(args):
                    "ResourceType": "auto-scaling-group"}], **extra)
         for hook, transition in (("fleetguard-drain", "autoscaling:EC2_INSTANCE_TERMINATING"),
                                  ("fleetguard-join", "autoscaling:EC2_INSTANCE_LAUNCHING")):
-            # The ECS group's hooks name the cluster its instances must join (see the README).
+            # The ECS group's hooks name the cluster its instances must join (see docs/functions.md).
             extra_hook = {"NotificationMetadata": json.dumps({"ecs_cluster": cluster})} if cluster else {}
             asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName=hook, LifecycleTransition=transition,
                                    HeartbeatTimeout=300, DefaultResult="CONTINUE", **extra_hook)
