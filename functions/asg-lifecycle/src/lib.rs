@@ -6,6 +6,7 @@
 //! → [`render`] (pure) → `fleetguard::notify`.
 
 pub mod config;
+mod container_instance;
 pub mod decide;
 pub mod drain;
 pub mod group_events;
