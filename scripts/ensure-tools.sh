@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need, beyond Rust and Python, into one virtualenv:
-#   moto server (the local AWS), boto3 (seeding), checkov (its own virtualenv), and with --demo
-#   cargo-lambda.
+#   moto server (the local AWS), boto3 (seeding), checkov and the AWS CLI (virtualenvs of their
+#   own), and with --demo cargo-lambda.
 # Idempotent and quick when everything is already there. Prints the venv's python path last.
 set -euo pipefail
 
@@ -28,6 +28,15 @@ if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
   echo "ensure-tools: installing checkov into $CHECKOV_VENV (infra checks)" >&2
   python3 -m venv "$CHECKOV_VENV" >&2
   "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check 'checkov==3.3.30' >&2
+fi
+
+# The AWS CLI, in a virtualenv of its own (it pins botocore), for the test that runs the docs'
+# commands against the local AWS.
+AWSCLI_VENV="${FLEETGUARD_AWSCLI_VENV:-$(dirname "$VENV")/awscli-venv}"
+if [[ ! -x "$AWSCLI_VENV/bin/aws" ]]; then
+  echo "ensure-tools: installing the AWS CLI into $AWSCLI_VENV (docs checks)" >&2
+  python3 -m venv "$AWSCLI_VENV" >&2
+  "$AWSCLI_VENV/bin/python" -m pip install --quiet --disable-pip-version-check 'awscli>=1.44,<2' >&2
 fi
 
 # The IAM policy simulator (npm @cloud-copilot/iam-simulate) for the static IAM test, pinned by

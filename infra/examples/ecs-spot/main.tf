@@ -203,7 +203,7 @@ resource "aws_ecs_service" "worker" {
 }
 
 # The Slack webhook lives in this secret; put its value with
-#   aws secretsmanager put-secret-value --secret-id facerec/slack-webhook --secret-string 'https://hooks.slack.com/services/…'
+#   aws secretsmanager put-secret-value --secret-id facerec/slack-webhook --secret-string '{"url": "https://hooks.slack.com/services/…"}'
 # so the URL never enters Terraform state.
 resource "aws_secretsmanager_secret" "slack" {
   name = "${local.name}/slack-webhook"
