@@ -262,13 +262,28 @@ pub async fn all_tasks_on<E: ContainerInstances>(
     Ok(all)
 }
 
+/// Whether [`find`] sets the container instance DRAINING the moment it is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSight {
+    /// Only after deciding (maintenance, stops: time enough).
+    Wait,
+    /// When nothing narrows the scope (no `MANAGED_ASG_TAG`, no `AUTO_SCALING_GROUPS`); else
+    /// once the group is known. A Spot stop, hibernate or rebalance drain: the instance comes
+    /// back, so one not ours is never drained on a guess.
+    IfUnscoped,
+    /// As `IfUnscoped`, and also when the scope cannot be checked because Auto Scaling did not
+    /// answer: a Spot termination warning (the instance is going away for good).
+    EvenUnscoped,
+}
+
 /// Find everything about the instance. The group lookup and the cluster search run in parallel;
 /// target groups are looked up once the group is known (unless configured). Not being able to
 /// look is an error, never "not found".
 ///
-/// With `drain_on_sight` (a Spot warning, no `MANAGED_ASG_TAG` nor `AUTO_SCALING_GROUPS` to check first), the container
-/// instance is set DRAINING the moment it is found, without waiting for Auto Scaling: in a mass
-/// reclaim that API throttles, and the two minutes are not spent on it. A group lookup that
+/// With `on_sight` other than `Wait` (a Spot warning) and no `MANAGED_ASG_TAG` nor
+/// `AUTO_SCALING_GROUPS` to check first, the container instance is set DRAINING the moment it is
+/// found, without waiting for Auto Scaling: in a mass reclaim that API throttles, and the two
+/// minutes are not spent on it (with `EvenUnscoped`, also when the scope cannot be checked). A group lookup that
 /// failed is then kept in `Findings::group_error` (the caller fails after acting, so Lambda's
 /// retry finishes the rest) instead of failing the search.
 ///
@@ -277,7 +292,7 @@ pub async fn find<E, T, A>(
     fleet: &Fleet<E, T, A>,
     scope: &Scope,
     instance: &InstanceId,
-    drain_on_sight: bool,
+    on_sight: OnSight,
     mark: Option<DrainMark>,
 ) -> Result<(Findings, Option<Result<DrainResult, AwsError>>), AwsError>
 where
@@ -285,7 +300,8 @@ where
     T: TargetGroups,
     A: AutoScalingGroups,
 {
-    let drain_on_sight = drain_on_sight && scope.managed_tag.is_none() && scope.groups.is_empty();
+    let scoped = scope.managed_tag.is_some() || !scope.groups.is_empty();
+    let drain_on_sight = on_sight != OnSight::Wait && !scoped;
     let group_lookup = async {
         let Some(gi) = fleet.autoscaling.instance(instance.as_str()).await? else {
             return Ok::<_, AwsError>((None, None));
@@ -302,11 +318,22 @@ where
         Ok::<_, AwsError>((ci, drained))
     };
     let (group, search) = tokio::join!(group_lookup, cluster_search);
-    let (container_instance, drained) = search?;
+    let (container_instance, mut drained) = search?;
     let (group, details, group_error) = match group {
         Ok((g, d)) => (g, d, None),
         Err(e) if drain_on_sight => {
             tracing::warn!(error = %e, "Auto Scaling lookup failed; the container instance was not held back");
+            (None, None, Some(e))
+        }
+        // Whose it is cannot be told (Auto Scaling throttles in a mass reclaim), and the
+        // instance is going away for good: a container instance in a searched cluster is drained
+        // rather than let the warning's two minutes pass. The caller fails after acting, so the
+        // retry finishes (or finds it is not ours: a drain of a terminating instance harms none).
+        Err(e) if on_sight == OnSight::EvenUnscoped => {
+            tracing::warn!(error = %e, "Auto Scaling lookup failed; the container instance is drained before its group is known");
+            if let Some(ci) = &container_instance {
+                drained = Some(fleet.ecs.drain(ci, mark).await);
+            }
             (None, None, Some(e))
         }
         Err(e) => return Err(e),

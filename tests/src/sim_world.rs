@@ -108,7 +108,10 @@ impl Sim {
         } else {
             "drain"
         };
-        let env = [
+        // As the module deploys it when groups are named: every function that drains is scoped
+        // to them, and a Spot warning waits for the instance's group before draining.
+        let named_groups = rng.random_bool(0.5);
+        let mut env = vec![
             ("MAX_DRAIN_SECONDS", max_drain.to_string()),
             ("REBALANCE_UNDO_SECONDS", rebalance_undo.to_string()),
             ("REBALANCE_ACTION", rebalance_action.to_owned()),
@@ -126,6 +129,9 @@ impl Sim {
                     .to_owned(),
             ),
         ];
+        if named_groups {
+            env.push(("AUTO_SCALING_GROUPS", "g0,g1,g2".to_owned()));
+        }
         let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         // One table and one set of services for both functions, as deployed, on the virtual clock.
         let notifier = FakeNotifier::on_clock({

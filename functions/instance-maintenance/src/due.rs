@@ -13,7 +13,7 @@ use fleetguard::events::MaintenanceDue;
 use fleetguard::events::health::MaintenanceStep;
 use fleetguard::notify::{NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, Metrics, Outcome};
-use fleetguard::out_of_service::{Findings, find};
+use fleetguard::out_of_service::{Findings, OnSight, find};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainReason, Notify, OneTimeSchedule, Registration,
     Schedules, TargetGroups,
@@ -128,7 +128,14 @@ where
     ) -> Result<Part, Error> {
         let instance = &due.instance_id;
         let kind = due.kind();
-        let (findings, _) = find(&self.fleet, &self.config.scope, instance, false, None).await?;
+        let (findings, _) = find(
+            &self.fleet,
+            &self.config.scope,
+            instance,
+            OnSight::Wait,
+            None,
+        )
+        .await?;
         let mut part = Part::default();
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
@@ -210,7 +217,14 @@ where
     ) -> Result<Part, Error> {
         let instance = &due.instance_id;
         let mut part = Part::default();
-        let (findings, _) = find(&self.fleet, &self.config.scope, instance, false, None).await?;
+        let (findings, _) = find(
+            &self.fleet,
+            &self.config.scope,
+            instance,
+            OnSight::Wait,
+            None,
+        )
+        .await?;
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);

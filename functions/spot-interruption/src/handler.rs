@@ -6,9 +6,12 @@ use crate::config::{RebalanceAction, SpotConfig};
 use crate::decide::{Interruption, Plan, decide, drain_mark, time_left};
 use crate::render::{Report, render};
 use fleetguard::config::CommonConfig;
+use fleetguard::events::InstanceAction;
 use fleetguard::notify::Deadline;
 use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
-use fleetguard::out_of_service::{Fleet, find, keep_stronger_plain_mark, take_out_of_service};
+use fleetguard::out_of_service::{
+    Fleet, OnSight, find, keep_stronger_plain_mark, take_out_of_service,
+};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, Notify, TargetGroups, count_by_service,
 };
@@ -71,8 +74,13 @@ where
         }
         // Not being able to look is a failure (Lambda retries), never "not found". A warning
         // that will drain anyway drains the container instance the moment it is found.
-        let drain_on_sight = !dry_run
-            && (interruption.action.is_some() || config.rebalance == RebalanceAction::Drain);
+        let on_sight = match &interruption.action {
+            _ if dry_run => OnSight::Wait,
+            Some(InstanceAction::Terminate) => OnSight::EvenUnscoped,
+            Some(_) => OnSight::IfUnscoped,
+            None if config.rebalance == RebalanceAction::Drain => OnSight::IfUnscoped,
+            None => OnSight::Wait,
+        };
         // A stopped or hibernated instance comes back, and a rebalance recommendation may never
         // become an interruption: those drains are marked, and `asg-lifecycle` undoes them. A
         // termination's mark replaces theirs, so nothing undoes it.
@@ -89,7 +97,7 @@ where
             &self.fleet,
             &config.scope,
             &interruption.instance_id,
-            drain_on_sight,
+            on_sight,
             mark,
         )
         .await?;

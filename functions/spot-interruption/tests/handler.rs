@@ -194,22 +194,58 @@ async fn a_throttled_auto_scaling_lookup_never_holds_back_the_ecs_drain() {
 }
 
 #[tokio::test]
-async fn with_a_managed_tag_a_throttled_lookup_fails_before_touching_anything() {
-    // Whether the instance is ours depends on its group's tags: no guessing.
+async fn with_a_scope_a_throttled_lookup_still_drains_a_terminating_instance_then_fails() {
+    // Whose the instance is depends on its group, which Auto Scaling (throttled in a mass
+    // reclaim) does not say: a container instance in a searched cluster that is going away for
+    // good is drained anyway, and the invocation fails so the retry finishes. Found by the fleet
+    // simulator once it ran as the module deploys (AUTO_SCALING_GROUPS set).
+    for scope in [
+        ("MANAGED_ASG_TAG", "fleetguard"),
+        ("AUTO_SCALING_GROUPS", "workers"),
+    ] {
+        let aws = FakeAws::new();
+        aws.group("workers", &[("fleetguard", "")], &[]);
+        aws.group_instance("workers", INSTANCE, "InService");
+        aws.container_instance("prod", INSTANCE, "checkout-api", 1);
+        aws.throttle("DescribeAutoScalingInstances", 1);
+        let h = handler(&aws, &[scope]);
+        let err = invoke(&h, &warning()).await.unwrap_err();
+        assert!(
+            err.message.contains("DescribeAutoScalingInstances"),
+            "{scope:?}: {}",
+            err.message
+        );
+        assert_eq!(
+            aws.world().container_instances[0].status,
+            "DRAINING",
+            "{scope:?}"
+        );
+        assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
+        assert_eq!(h.notifier.sent().len(), 1, "{scope:?}");
+    }
+}
+
+#[tokio::test]
+async fn with_a_scope_a_throttled_lookup_leaves_an_instance_that_comes_back_alone() {
+    // A stop or hibernate: the instance comes back, and a drain of one not ours would be
+    // undone by nobody. No guessing: the invocation fails before touching anything.
     let aws = FakeAws::new();
     aws.group("workers", &[("fleetguard", "")], &[]);
     aws.group_instance("workers", INSTANCE, "InService");
     aws.container_instance("prod", INSTANCE, "checkout-api", 1);
     aws.throttle("DescribeAutoScalingInstances", 1);
     let h = handler(&aws, &[("MANAGED_ASG_TAG", "fleetguard")]);
-    let err = invoke(&h, &warning()).await.unwrap_err();
+    let mut stop = sample("spot/interruption-stop.json");
+    stop["time"] = json!(chrono::Utc::now().to_rfc3339());
+    stop["detail"]["instance-id"] = json!(INSTANCE);
+    let err = invoke(&h, &stop).await.unwrap_err();
     assert!(
         err.message.contains("DescribeAutoScalingInstances"),
         "{}",
         err.message
     );
     assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
-    assert_eq!(invoke(&h, &warning()).await.unwrap().outcome, "drained");
+    assert_eq!(invoke(&h, &stop).await.unwrap().outcome, "drained");
 }
 
 #[tokio::test]
