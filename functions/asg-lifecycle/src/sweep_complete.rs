@@ -56,7 +56,7 @@ where
         permits: &tokio::sync::Semaphore,
         out: &mut Handled,
     ) -> Completed {
-        let mut done_count = Completed::default();
+        let mut tally = Completed::default();
         let finished = join_all(completions.into_iter().map(
             |(w, result, reason, evidence, had_work)| {
                 async move {
@@ -145,7 +145,7 @@ where
         // In the order the instances were looked at, so the summary reads the same every run.
         for f in finished {
             let Some((part, done, reason)) = f else {
-                done_count.deferred += 1;
+                tally.deferred += 1;
                 continue;
             };
             out.actions.extend(part.actions);
@@ -154,11 +154,11 @@ where
             out.stashed.extend(part.stashed);
             out.fleet.extend(part.fleet);
             match (done, reason) {
-                (true, CompleteReason::DrainTimeout) => done_count.forced += 1,
-                (true, _) => done_count.completed += 1,
+                (true, CompleteReason::DrainTimeout) => tally.forced += 1,
+                (true, _) => tally.completed += 1,
                 _ => {}
             }
         }
-        done_count
+        tally
     }
 }
