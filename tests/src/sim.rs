@@ -237,6 +237,8 @@ struct Sim {
     /// Instances that terminated with tasks running, and how far into their drain.
     terminated_busy: Vec<(usize, i64)>,
     violations: Vec<String>,
+    /// What reached the on-failure destination: each payload and its last error.
+    dead_letters: Vec<(String, String)>,
     stats: Stats,
     /// The instance whose container instance already has 10 custom attributes of other tools:
     /// ECS refuses our mark.

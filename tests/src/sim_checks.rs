@@ -335,7 +335,16 @@ impl Sim {
                 self.stats.drained += 1;
             }
             // At ECS's attribute limit too: the mark is kept in the table.
-            if x.had_work && !(drained || forced) {
+            // Or kept by the on-failure destination: an event about this instance whose last
+            // attempt failed for that very message (the documented limit: two deliveries whose
+            // outcome was unknown, and none sent a third time).
+            let kept = self.dead_letters.iter().any(|(payload, error)| {
+                payload.contains(&id)
+                    && ["drain-completed", "drain-forced"]
+                        .iter()
+                        .any(|k| error.contains(&format!("{k} notification not delivered")))
+            });
+            if x.had_work && !(drained || forced || kept) {
                 self.violations.push(format!(
                     "{id}: drained, but no drained or forced message was delivered"
                 ));

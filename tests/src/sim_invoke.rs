@@ -190,6 +190,7 @@ impl Sim {
             } else {
                 self.stats.dropped_to_dlq += 1;
                 tracing::debug!(error = %e.message, "dropped to the on-failure destination");
+                self.dead_letters.push((payload.to_owned(), e.message));
             }
         }
     }

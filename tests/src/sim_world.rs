@@ -225,6 +225,7 @@ impl Sim {
             deregistration_delay,
             terminated_busy: Vec::new(),
             violations: Vec::new(),
+            dead_letters: Vec::new(),
             stats: Stats::default(),
         };
         sim.stats.instances = n;
