@@ -13,7 +13,7 @@ use fleetguard::events::MaintenanceDue;
 use fleetguard::events::health::MaintenanceStep;
 use fleetguard::notify::{NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, Metrics, Outcome};
-use fleetguard::out_of_service::{Findings, OnSight, find};
+use fleetguard::out_of_service::Findings;
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainReason, Notify, OneTimeSchedule, Registration,
     Schedules, TargetGroups,
@@ -128,14 +128,7 @@ where
     ) -> Result<Part, Error> {
         let instance = &due.instance_id;
         let kind = due.kind();
-        let (findings, _) = find(
-            &self.fleet,
-            &self.config.scope,
-            instance,
-            OnSight::Wait,
-            None,
-        )
-        .await?;
+        let findings = self.find(instance).await?;
         let mut part = Part::default();
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
@@ -217,14 +210,7 @@ where
     ) -> Result<Part, Error> {
         let instance = &due.instance_id;
         let mut part = Part::default();
-        let (findings, _) = find(
-            &self.fleet,
-            &self.config.scope,
-            instance,
-            OnSight::Wait,
-            None,
-        )
-        .await?;
+        let findings = self.find(instance).await?;
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("{instance}: ignored, not in a managed group"));
             return Ok(part);

@@ -10,10 +10,13 @@ use crate::decide::{
 use fleetguard::config::CommonConfig;
 use fleetguard::events::health::MaintenanceStep;
 use fleetguard::events::{MAINTENANCE_SOURCE, MaintenanceDue, SCHEDULED_MAINTENANCE};
+use fleetguard::ids::InstanceId;
 use fleetguard::notify::{Deadline, Notification};
 use fleetguard::observe::{Action, Metrics, Outcome};
-use fleetguard::out_of_service::{DrainOutcome, Fleet};
-use fleetguard::ports::{AutoScalingGroups, ContainerInstances, Notify, Schedules, TargetGroups};
+use fleetguard::out_of_service::{DrainOutcome, Findings, Fleet, OnSight, find};
+use fleetguard::ports::{
+    AutoScalingGroups, AwsError, ContainerInstances, Notify, Schedules, TargetGroups,
+};
 use fleetguard::serve::{Error, Function, Summary};
 use fleetguard::{Detail, Event, EventKind};
 
@@ -44,6 +47,27 @@ pub(crate) struct Removed {
     pub(crate) replaced: Option<bool>,
     /// The schedule that puts a rebooted instance back.
     pub(crate) return_at: Option<i64>,
+}
+
+impl<E, T, A, S, N> Handler<E, T, A, S, N>
+where
+    E: ContainerInstances,
+    T: TargetGroups,
+    A: AutoScalingGroups,
+{
+    /// Everything about `instance` in this function's scope. Maintenance and stops leave time
+    /// to decide first: nothing is drained on sight.
+    pub(crate) async fn find(&self, instance: &InstanceId) -> Result<Findings, AwsError> {
+        let (findings, _) = find(
+            &self.fleet,
+            &self.config.scope,
+            instance,
+            OnSight::Wait,
+            None,
+        )
+        .await?;
+        Ok(findings)
+    }
 }
 
 /// The payload a schedule invokes the function with: an event of our own source, so it parses

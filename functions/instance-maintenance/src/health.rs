@@ -14,7 +14,6 @@ use fleetguard::events::{HealthEvent, MaintenanceDue};
 use fleetguard::ids::InstanceId;
 use fleetguard::notify::{NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, FleetMetric, Metrics, Outcome};
-use fleetguard::out_of_service::{OnSight, find};
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, Notify, OneTimeSchedule, ScheduleWrite, Schedules,
     TargetGroups,
@@ -40,14 +39,7 @@ where
         metrics: &mut Metrics,
     ) -> Result<Part, Error> {
         let dry_run = self.common.dry_run;
-        let (findings, _) = find(
-            &self.fleet,
-            &self.config.scope,
-            instance,
-            OnSight::Wait,
-            None,
-        )
-        .await?;
+        let findings = self.find(instance).await?;
         let mut part = Part::default();
         let incident = maintenance_incident(&h.event_arn, instance.as_str(), dry_run);
         // An incident opened for it is resolved when the event closes, whatever became of the

@@ -9,7 +9,7 @@ use fleetguard::events::{InstanceState, InstanceStateChange};
 use fleetguard::notify::{NotificationKind, Phase, Severity};
 use fleetguard::observe::{Action, Metrics, Outcome};
 use fleetguard::out_of_service::plain_back_in_service;
-use fleetguard::out_of_service::{OnSight, find, take_out_of_service};
+use fleetguard::out_of_service::take_out_of_service;
 use fleetguard::ports::{
     AutoScalingGroups, ContainerInstances, DrainMark, DrainReason, Notify, Schedules, TargetGroups,
 };
@@ -40,14 +40,7 @@ where
             part.outcome = Some(format!("ignored: {instance} is {}", c.state));
             return Ok(part);
         }
-        let (mut findings, _) = find(
-            &self.fleet,
-            &self.config.scope,
-            instance,
-            OnSight::Wait,
-            None,
-        )
-        .await?;
+        let mut findings = self.find(instance).await?;
         if !findings.managed(&self.config.scope) {
             part.outcome = Some(format!("ignored: {instance} is not in a managed group"));
             return Ok(part);
