@@ -99,6 +99,26 @@ impl Scope {
             )?,
         })
     }
+
+    /// Whether `MANAGED_ASG_TAG` or `AUTO_SCALING_GROUPS` narrows which groups are ours.
+    pub fn narrowed(&self) -> bool {
+        self.managed_tag.is_some() || !self.groups.is_empty()
+    }
+
+    /// Why the group `name` (with `tags`) is not ours, or `None` when it is: one of
+    /// `AUTO_SCALING_GROUPS` (when named) and carrying `MANAGED_ASG_TAG` (when set).
+    pub fn refuses_group(&self, name: &str, tags: &BTreeMap<String, String>) -> Option<String> {
+        if !self.groups.is_empty() && !self.groups.iter().any(|g| g == name) {
+            return Some(format!("in group {name}, not one of AUTO_SCALING_GROUPS"));
+        }
+        match &self.managed_tag {
+            Some(tag) if !tag.matches(tags) => Some(format!(
+                "not in an Auto Scaling group tagged {} ({name} is not)",
+                tag.key
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What was found about the instance, before acting.
@@ -141,17 +161,22 @@ impl Findings {
         }
     }
 
-    /// In a group that `MANAGED_ASG_TAG` (when set) admits.
+    /// Why the instance is not ours, or `None` when it is: its group as [`Scope::refuses_group`]
+    /// says; in no group, only without `MANAGED_ASG_TAG` (no group carries the tag).
+    pub fn unmanaged_because(&self, scope: &Scope) -> Option<String> {
+        match (&self.group, &scope.managed_tag) {
+            (Some(g), _) => scope.refuses_group(&g.auto_scaling_group_name, &self.group_tags),
+            (None, Some(tag)) => Some(format!(
+                "not in an Auto Scaling group tagged {} (in no group)",
+                tag.key
+            )),
+            (None, None) => None,
+        }
+    }
+
+    /// In a group the scope admits (see [`Findings::unmanaged_because`]).
     pub fn managed(&self, scope: &Scope) -> bool {
-        // In a group: one of `AUTO_SCALING_GROUPS` when named. In none: only without a tag.
-        let group_ok = self.group.as_ref().is_none_or(|g| {
-            scope.groups.is_empty() || scope.groups.iter().any(|n| n == &g.auto_scaling_group_name)
-        });
-        group_ok
-            && scope
-                .managed_tag
-                .as_ref()
-                .is_none_or(|tag| self.group.is_some() && tag.matches(&self.group_tags))
+        self.unmanaged_because(scope).is_none()
     }
 }
 
@@ -300,8 +325,7 @@ where
     T: TargetGroups,
     A: AutoScalingGroups,
 {
-    let scoped = scope.managed_tag.is_some() || !scope.groups.is_empty();
-    let drain_on_sight = on_sight != OnSight::Wait && !scoped;
+    let drain_on_sight = on_sight != OnSight::Wait && !scope.narrowed();
     let group_lookup = async {
         let Some(gi) = fleet.autoscaling.instance(instance.as_str()).await? else {
             return Ok::<_, AwsError>((None, None));

@@ -1,7 +1,7 @@
 //! `asg-lifecycle`'s settings, and which groups and hooks are ours.
 
-use fleetguard::config::{ConfigError, NameRule, parse_names, parse_target_group_arns};
-use fleetguard::out_of_service::ManagedTag;
+use fleetguard::config::{ConfigError, NameRule, parse_names};
+use fleetguard::out_of_service::Scope;
 use fleetguard::ports::{Group, LifecycleActionResult};
 
 /// The hook ECS creates for managed instance draining: ECS owns it, we never complete it.
@@ -13,14 +13,10 @@ pub const DEFAULT_HOOKS: [&str; 2] = ["fleetguard-drain", "fleetguard-join"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleConfig {
-    /// `ECS_CLUSTERS`: where container instances are looked for; empty means every cluster.
-    pub clusters: Vec<String>,
-    /// `TARGET_GROUP_ARNS`: looked in besides the target groups of the instance's group.
-    pub target_group_arns: Vec<String>,
-    /// `AUTO_SCALING_GROUPS`: the managed groups by name.
-    pub groups: Vec<String>,
-    /// `MANAGED_ASG_TAG`: the managed groups by tag.
-    pub managed_tag: Option<ManagedTag>,
+    /// `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, and the managed groups by name
+    /// (`AUTO_SCALING_GROUPS`) and by tag (`MANAGED_ASG_TAG`): as every function that drains
+    /// reads them.
+    pub scope: Scope,
     /// `LIFECYCLE_HOOKS`: the hooks fleetguard completes, by name; unset, the two the Terraform
     /// module creates with its default prefix ([`DEFAULT_HOOKS`]). Never every hook: another
     /// tool's hook (CodeDeploy's, a bootstrap script's) is not ours to complete.
@@ -80,14 +76,7 @@ impl LifecycleConfig {
         // 48 h is the longest any lifecycle action can be held.
         const MAX: i64 = 48 * 3600;
         Ok(Self {
-            clusters: parse_names("ECS_CLUSTERS", NameRule::Cluster, lookup("ECS_CLUSTERS"))?,
-            target_group_arns: parse_target_group_arns(lookup("TARGET_GROUP_ARNS"))?,
-            groups: parse_names(
-                "AUTO_SCALING_GROUPS",
-                NameRule::Group,
-                lookup("AUTO_SCALING_GROUPS"),
-            )?,
-            managed_tag: ManagedTag::from_config(lookup("MANAGED_ASG_TAG"))?,
+            scope: Scope::from_lookup(&lookup)?,
             hooks: match parse_names("LIFECYCLE_HOOKS", NameRule::Hook, lookup("LIFECYCLE_HOOKS"))?
             {
                 h if h.is_empty() => DEFAULT_HOOKS.iter().map(|h| (*h).to_owned()).collect(),
@@ -128,11 +117,7 @@ impl LifecycleConfig {
     /// Whether fleetguard manages this group: in `AUTO_SCALING_GROUPS` (when set) and carrying
     /// `MANAGED_ASG_TAG` (when set). With neither, every group whose events reach the function.
     pub fn manages(&self, group: &Group) -> bool {
-        (self.groups.is_empty() || self.groups.contains(&group.name))
-            && self
-                .managed_tag
-                .as_ref()
-                .is_none_or(|t| t.matches(&group.tags))
+        self.scope.refuses_group(&group.name, &group.tags).is_none()
     }
 
     /// Whether the hook is ours to complete. ECS's managed-draining hook never is.

@@ -130,7 +130,7 @@ where
     /// The group's target groups and `TARGET_GROUP_ARNS` besides.
     pub(crate) fn target_groups(&self, group: &Group) -> Vec<String> {
         let mut tgs = group.target_group_arns.clone();
-        for tg in &self.config.target_group_arns {
+        for tg in &self.config.scope.target_group_arns {
             if !tgs.contains(tg) {
                 tgs.push(tg.clone());
             }

@@ -32,10 +32,12 @@ where
 {
     /// Whether the group is one we manage (by name and tag); looked up only with a tag set.
     async fn group_is_ours(&self, name: &str) -> Result<bool, AwsError> {
-        if !self.config.groups.is_empty() && !self.config.groups.iter().any(|g| g == name) {
+        // By name first: no Auto Scaling call for a group not named.
+        let groups = &self.config.scope.groups;
+        if !groups.is_empty() && !groups.iter().any(|g| g == name) {
             return Ok(false);
         }
-        if self.config.managed_tag.is_none() {
+        if self.config.scope.managed_tag.is_none() {
             return Ok(true);
         }
         Ok(match self.fleet.autoscaling.group(name).await? {

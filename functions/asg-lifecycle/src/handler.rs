@@ -186,7 +186,7 @@ where
                                 Ok(None) => {
                                     search_clusters(
                                         &self.fleet.ecs,
-                                        &self.config.clusters,
+                                        &self.config.scope.clusters,
                                         &a.instance_id,
                                     )
                                     .await
@@ -196,8 +196,12 @@ where
                         }
                         // A cluster created since the list was cached is found too.
                         None => {
-                            search_clusters(&self.fleet.ecs, &self.config.clusters, &a.instance_id)
-                                .await
+                            search_clusters(
+                                &self.fleet.ecs,
+                                &self.config.scope.clusters,
+                                &a.instance_id,
+                            )
+                            .await
                         }
                     }
                 };

@@ -97,13 +97,14 @@ where
     ) -> Result<(Handled, BTreeMap<String, String>), AwsError> {
         let tag = self
             .config
+            .scope
             .managed_tag
             .as_ref()
             .map(|t| (t.key.as_str(), t.value.as_deref()));
         let groups = self
             .fleet
             .autoscaling
-            .groups(&self.config.groups, tag)
+            .groups(&self.config.scope.groups, tag)
             .await?;
         let groups: Vec<_> = groups
             .into_iter()

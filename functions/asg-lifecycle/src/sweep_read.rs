@@ -112,15 +112,19 @@ where
         // unknown: nothing is concluded empty, but every hook is still heartbeated (a sweep that
         // gave up here let a hook expire while ListClusters was down; found by the simulator).
         let mut ecs_unknown = false;
-        let mut clusters: BTreeSet<String> =
-            match self.fleet.ecs.clusters(&self.config.clusters, false).await {
-                Ok(c) => c.into_iter().collect(),
-                Err(e) => {
-                    ecs_unknown = true;
-                    out.errors.push(e);
-                    BTreeSet::new()
-                }
-            };
+        let mut clusters: BTreeSet<String> = match self
+            .fleet
+            .ecs
+            .clusters(&self.config.scope.clusters, false)
+            .await
+        {
+            Ok(c) => c.into_iter().collect(),
+            Err(e) => {
+                ecs_unknown = true;
+                out.errors.push(e);
+                BTreeSet::new()
+            }
+        };
         for (_, _, hooks, _) in &per_group {
             clusters.extend(
                 hooks
@@ -138,7 +142,7 @@ where
                 !is_pending(&i.lifecycle_state) && !by_instance.contains_key(&i.instance_id)
             })
         });
-        if unseen && self.config.clusters.is_empty() {
+        if unseen && self.config.scope.clusters.is_empty() {
             match self.fleet.ecs.clusters(&[], true).await {
                 Ok(all) => {
                     let new: BTreeSet<String> =

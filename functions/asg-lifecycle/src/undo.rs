@@ -34,7 +34,12 @@ where
         out: &mut Handled,
     ) -> usize {
         let now = self.clock.now();
-        let clusters = match self.fleet.ecs.clusters(&self.config.clusters, false).await {
+        let clusters = match self
+            .fleet
+            .ecs
+            .clusters(&self.config.scope.clusters, false)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 out.errors.push(e);

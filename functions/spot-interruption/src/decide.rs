@@ -29,18 +29,8 @@ pub enum Plan {
 }
 
 pub fn decide(i: &Interruption, f: &Findings, config: &SpotConfig) -> Plan {
-    if !f.managed(&config.scope) {
-        return Plan::Ignore(match (&config.scope.managed_tag, &f.group) {
-            (Some(tag), _) if f.group.is_none() || config.scope.groups.is_empty() => format!(
-                "{} is not in an Auto Scaling group tagged {}",
-                i.instance_id, tag.key
-            ),
-            (_, Some(g)) => format!(
-                "{} is in group {}, not one of AUTO_SCALING_GROUPS",
-                i.instance_id, g.auto_scaling_group_name
-            ),
-            _ => format!("{} is not in a managed group", i.instance_id),
-        });
+    if let Some(why) = f.unmanaged_because(&config.scope) {
+        return Plan::Ignore(format!("{} is {why}", i.instance_id));
     }
     if f.container_instance.is_none() && f.registrations.is_empty() {
         return Plan::Ignore(format!(
