@@ -47,28 +47,43 @@ impl CommonConfig {
     }
 }
 
+/// An optional setting checked against AWS's rule for it: unset or blank is `None`; a value
+/// `allows` refuses fails init with `expected`, naming the variable.
+pub fn parse_checked(
+    variable: &'static str,
+    value: Option<String>,
+    allows: impl Fn(&str) -> bool,
+    expected: &str,
+) -> Result<Option<String>, ConfigError> {
+    match value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(v) if allows(&v) => Ok(Some(v)),
+        Some(v) => Err(ConfigError {
+            variable,
+            message: format!(
+                "expected {expected}, got {:?} ({} characters)",
+                crate::text::shown(&v, 40),
+                v.chars().count()
+            ),
+        }),
+    }
+}
+
 /// `METRICS_NAMESPACE`: what CloudWatch takes (`PutMetricData`'s rule): 1 to 255 printable
 /// ASCII characters, not starting with `:` nor `AWS/` (AWS's own). Unset: `fleetguard`.
 fn metrics_namespace(value: Option<String>) -> Result<String, ConfigError> {
-    let Some(ns) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
-        return Ok("fleetguard".to_owned());
-    };
-    let ok = ns.len() <= 255
-        && ns.chars().all(|c| c.is_ascii_graphic() || c == ' ')
-        && !ns.starts_with(':')
-        && !ns.starts_with("AWS/");
-    if ok {
-        Ok(ns)
-    } else {
-        Err(ConfigError {
-            variable: "METRICS_NAMESPACE",
-            message: format!(
-                "expected 1 to 255 printable ASCII characters, not starting with ':' or 'AWS/', got {:?} ({} characters)",
-                crate::text::shown(&ns, 40),
-                ns.chars().count()
-            ),
-        })
-    }
+    let ns = parse_checked(
+        "METRICS_NAMESPACE",
+        value,
+        |ns| {
+            ns.len() <= 255
+                && ns.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+                && !ns.starts_with(':')
+                && !ns.starts_with("AWS/")
+        },
+        "1 to 255 printable ASCII characters, not starting with ':' or 'AWS/'",
+    )?;
+    Ok(ns.unwrap_or_else(|| "fleetguard".to_owned()))
 }
 
 /// An ARN of `service` (`arn:<partition>:<service>:<region>:<account>:<resource>`), or unset.
@@ -77,29 +92,22 @@ pub fn parse_arn(
     service: &str,
     value: Option<String>,
 ) -> Result<Option<String>, ConfigError> {
-    let Some(arn) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == service
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && !parts[5].is_empty();
-    if ok {
-        Ok(Some(arn))
-    } else {
-        Err(ConfigError {
-            variable,
-            message: format!(
-                "expected an ARN arn:aws:{service}:<region>:<account>:<name>, got {:?}",
-                crate::text::shown(&arn, 60)
-            ),
-        })
-    }
+    parse_checked(
+        variable,
+        value,
+        |arn| {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            parts.len() == 6
+                && parts[0] == "arn"
+                && parts[1].starts_with("aws")
+                && parts[2] == service
+                && !parts[3].is_empty()
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit())
+                && !parts[5].is_empty()
+        },
+        &format!("an ARN arn:aws:{service}:<region>:<account>:<name>"),
+    )
 }
 
 /// A lookup over `NAME=value` pairs, in place of the environment (tests, the simulator).
@@ -188,28 +196,21 @@ pub fn parse_secret_id(
     variable: &'static str,
     value: Option<String>,
 ) -> Result<Option<String>, ConfigError> {
-    let Some(id) = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let ok = if id.starts_with("arn:") {
-        id.contains(":secretsmanager:") && id.contains(":secret:")
-    } else {
-        id.len() <= 512
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-    };
-    if ok {
-        Ok(Some(id))
-    } else {
-        Err(ConfigError {
-            variable,
-            message: format!(
-                "expected a Secrets Manager secret ARN or name (letters, digits, /_+=.@-), got {:?}",
-                crate::text::shown(&id, 40)
-            ),
-        })
-    }
+    parse_checked(
+        variable,
+        value,
+        |id| {
+            if id.starts_with("arn:") {
+                id.contains(":secretsmanager:") && id.contains(":secret:")
+            } else {
+                id.len() <= 512
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+            }
+        },
+        "a Secrets Manager secret ARN or name (letters, digits, /_+=.@-)",
+    )
 }
 
 /// `TARGET_GROUP_ARNS`: a list of target group ARNs.

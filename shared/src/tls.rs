@@ -34,16 +34,14 @@ impl RootsSource {
         }
     }
 
-    /// `TLS_ROOTS`; anything but `system` is the bundled set (a typo never disables TLS).
+    /// `TLS_ROOTS` as [`RootsSource::parse`] reads it. Init has refused a bad value already;
+    /// one that gets here anyway (a caller that skipped `CommonConfig`) is the bundled set, so
+    /// a typo never disables TLS.
     pub fn from_env() -> Self {
-        match std::env::var("TLS_ROOTS").map(|v| v.trim().to_ascii_lowercase()) {
-            Ok(v) if v == "system" => RootsSource::System,
-            Ok(v) if !v.is_empty() && v != "bundled" => {
-                tracing::warn!(value = %crate::text::shown(&v, 20), "TLS_ROOTS is bundled or system; using bundled");
-                RootsSource::Bundled
-            }
-            _ => RootsSource::Bundled,
-        }
+        Self::parse(std::env::var("TLS_ROOTS").ok().as_deref()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "using the bundled roots");
+            RootsSource::Bundled
+        })
     }
 }
 

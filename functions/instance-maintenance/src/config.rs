@@ -3,7 +3,7 @@
 //! that takes instances out of service shares (`ECS_CLUSTERS`, `TARGET_GROUP_ARNS`,
 //! `MANAGED_ASG_TAG`), and `LIFECYCLE_HOOKS` (asg-lifecycle's hooks: `replace` needs one).
 
-use fleetguard::config::{ConfigError, NameRule, parse_names};
+use fleetguard::config::{ConfigError, NameRule, parse_arn, parse_checked, parse_names};
 use fleetguard::out_of_service::Scope;
 
 /// What is done about an instance AWS will retire, stop or reboot.
@@ -138,7 +138,7 @@ impl MaintenanceConfig {
             scheduler_role_arn,
             schedule_target_arn,
             schedule_group: schedule_group(get("SCHEDULE_GROUP"))?,
-            failed_events_queue_arn: fleetguard::config::parse_arn(
+            failed_events_queue_arn: parse_arn(
                 "FAILED_EVENTS_QUEUE_ARN",
                 "sqs",
                 lookup("FAILED_EVENTS_QUEUE_ARN"),
@@ -155,23 +155,17 @@ impl MaintenanceConfig {
 
 /// `SCHEDULE_GROUP` as EventBridge Scheduler names groups: 1 to 64 of `0-9a-zA-Z-_.`.
 fn schedule_group(value: Option<String>) -> Result<String, ConfigError> {
-    let Some(g) = value else {
-        return Ok("default".to_owned());
-    };
-    if g.len() <= 64
-        && g.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
-        Ok(g)
-    } else {
-        Err(ConfigError {
-            variable: "SCHEDULE_GROUP",
-            message: format!(
-                "expected 1 to 64 of 0-9 a-z A-Z - _ ., got {:?}",
-                fleetguard::text::shown(&g, 40)
-            ),
-        })
-    }
+    let group = parse_checked(
+        "SCHEDULE_GROUP",
+        value,
+        |g| {
+            g.len() <= 64
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        },
+        "1 to 64 of 0-9 a-z A-Z - _ .",
+    )?;
+    Ok(group.unwrap_or_else(|| "default".to_owned()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::ledger_dynamodb::DynamoLedger;
 use super::route::{self, Destination, Rules};
 use super::webhook::WebhookUrl;
 use super::{pagerduty, slack};
-use crate::config::{ConfigError, parse_secret_id};
+use crate::config::{ConfigError, parse_checked, parse_secret_id};
 
 /// The ledger of a Lambda function: the `DEDUPE_TABLE` table, or this environment's memory.
 #[derive(Debug, Clone)]
@@ -180,22 +180,18 @@ impl Notifier {
             || rules.any_sns();
         live.secrets = any_secret.then(|| aws_sdk_secretsmanager::Client::new(sdk));
         live.sns = any_sns.then(|| aws_sdk_sns::Client::new(sdk));
-        let ledger = match get("DEDUPE_TABLE") {
-            // DynamoDB's rule: 3 to 255 of letters, digits, `_`, `-`, `.`.
-            Some(t)
-                if !(3..=255).contains(&t.len())
-                    || !t
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) =>
-            {
-                return Err(cfg_err(
-                    "DEDUPE_TABLE",
-                    format!(
-                        "expected a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .), got {:?}",
-                        crate::text::shown(&t, 40)
-                    ),
-                ));
-            }
+        // DynamoDB's rule: 3 to 255 of letters, digits, `_`, `-`, `.`.
+        let table = parse_checked(
+            "DEDUPE_TABLE",
+            get("DEDUPE_TABLE"),
+            |t| {
+                (3..=255).contains(&t.len())
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            },
+            "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)",
+        )?;
+        let ledger = match table {
             Some(t) => AnyLedger::Table(DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)),
             None => AnyLedger::Memory(MemoryLedger::local()),
         };
