@@ -109,6 +109,16 @@ run "replace_is_scoped_to_the_named_groups" {
   }
 }
 
+run "drain_is_granted_no_terminate" {
+  variables {
+    maintenance_action = "drain"
+  }
+  assert {
+    condition     = length([for st in data.aws_iam_policy_document.function["instance-maintenance"].statement : st if st.sid == "Replace"]) == 0
+    error_message = "TerminateInstanceInAutoScalingGroup only when instance-maintenance replaces"
+  }
+}
+
 run "replace_by_tag_has_the_tag_condition" {
   variables {
     auto_scaling_group_names = []

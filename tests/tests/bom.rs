@@ -56,8 +56,9 @@ fn respond(w: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[
     let _ = w.write_all(body);
 }
 
-/// Serves `payloads` one at a time to the function's binary, and returns its answers in order.
-fn run(function: &str, payloads: Vec<Vec<u8>>) -> Vec<Answer> {
+/// Serves `payloads` one at a time to the function's binary, and returns its answers in order
+/// and what it wrote to stdout (its metric lines).
+fn run(function: &str, payloads: Vec<Vec<u8>>) -> (Vec<Answer>, String) {
     let bin: PathBuf = std::env::current_exe()
         .unwrap()
         .parent()
@@ -137,6 +138,8 @@ fn run(function: &str, payloads: Vec<Vec<u8>>) -> Vec<Answer> {
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_REGION", "us-east-1")
+        // As Lambda sets it for a function whose application log level is WARN.
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         // Nothing listens there: a call to AWS would fail, and none is expected.
@@ -149,7 +152,7 @@ fn run(function: &str, payloads: Vec<Vec<u8>>) -> Vec<Answer> {
             "SCHEDULE_TARGET_ARN",
             "arn:aws:lambda:us-east-1:123456789012:function:fleetguard-instance-maintenance",
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -170,8 +173,12 @@ fn run(function: &str, payloads: Vec<Vec<u8>>) -> Vec<Answer> {
         }
     }
     let _ = child.kill();
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
     let _ = child.wait();
-    answers
+    (answers, stdout)
 }
 
 fn sample(path: &str) -> Vec<u8> {
@@ -208,7 +215,7 @@ fn a_byte_order_mark_is_read_as_the_parser_reads_it_by_every_function() {
         for (function, foreign) in cases {
             s.spawn(move || {
                 let plain = sample(foreign);
-                let answers = run(
+                let (answers, stdout) = run(
                     function,
                     vec![
                         plain.clone(),
@@ -240,6 +247,18 @@ fn a_byte_order_mark_is_read_as_the_parser_reads_it_by_every_function() {
                     "{function}: {}",
                     answers[3].body
                 );
+                // Every metric line carries the log level Lambda was given, so its WARN filter
+                // keeps it (a line without one counts as INFO and is dropped).
+                let metrics: Vec<&str> =
+                    stdout.lines().filter(|l| l.contains("\"_aws\"")).collect();
+                assert!(
+                    !metrics.is_empty(),
+                    "{function}: no metric line in {stdout:?}"
+                );
+                for line in metrics {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert_eq!(v["level"], "WARN", "{function}: {line}");
+                }
             });
         }
     });
