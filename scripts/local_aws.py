@@ -25,7 +25,10 @@ The servers:
   containers exit with given codes, as the ECS agent would report; moto has no agent),
   `GET /_fake/calls` (every call, for
   assertions), `GET /_fake/lifecycle-actions`, `POST /_fake/fail` (next N calls of an action fail,
-  e.g. with Throttling), `POST /_fake/reset`.
+  e.g. with Throttling), `POST /_fake/reset`. Each lifecycle action belongs to an account
+  (`Account`, default 123456789012): only calls signed with that account's keys see it.
+- TEST FIXTURE: STS in front of moto that refuses AssumeRole as AWS does when the role's trust
+  policy does not allow the caller (moto lets anyone assume anything). See `TrustFake`.
 """
 
 import argparse
@@ -330,8 +333,9 @@ class LifecycleFake:
                     return self.control(self.path, json.loads(body or b"{}"))
                 params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
                 action = params.get("Action", "")
+                account = caller_account(self.headers)
                 with fake.lock:
-                    fake.calls.append({"action": action, "params": params, "time": time.time()})
+                    fake.calls.append({"action": action, "params": params, "time": time.time(), "account": account})
                     queued = fake.failures.get(action) or []
                     failure = queued.pop(0) if queued else None
                 if failure:
@@ -339,12 +343,14 @@ class LifecycleFake:
                 if action in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "DescribeScalingActivities") \
                         and self.denied(body, action, params):
                     return
+                params["_account"] = account
                 if action == "CompleteLifecycleAction":
                     return self.complete(params)
                 if action == "RecordLifecycleActionHeartbeat":
                     return self.heartbeat(params)
                 if action == "DescribeScalingActivities":
                     return self.activities(params)
+                del params["_account"]
                 self.forward(body, action, params)
 
             def control(self, path, spec):
@@ -357,6 +363,8 @@ class LifecycleFake:
                         "LifecycleActionToken": spec.get("LifecycleActionToken") or str(uuid.uuid4()),
                         "StartTime": spec.get("StartTime", time.time()),
                         "Heartbeats": 0,
+                        # The account whose group it is: only that account's calls see it.
+                        "Account": spec.get("Account", "123456789012"),
                     }
                     if spec.get("LifecycleState"):
                         action["LifecycleState"] = spec["LifecycleState"]
@@ -414,6 +422,7 @@ class LifecycleFake:
                 with fake.lock:
                     for a in fake.pending.values():
                         if ((iid and a["EC2InstanceId"] == iid) or (token and a["LifecycleActionToken"] == token)) \
+                                and a["Account"] == params.get("_account") \
                                 and a["AutoScalingGroupName"] == params.get("AutoScalingGroupName") \
                                 and a["LifecycleHookName"] == params.get("LifecycleHookName"):
                             return a, None
@@ -440,7 +449,8 @@ class LifecycleFake:
                 size = int(params.get("MaxRecords") or 100)
                 start = int(params.get("NextToken") or 0)
                 with fake.lock:
-                    acts = [a for a in list(fake.pending.values()) + fake.done if a["AutoScalingGroupName"] == group]
+                    acts = [a for a in list(fake.pending.values()) + fake.done
+                            if a["AutoScalingGroupName"] == group and a["Account"] == params.get("_account")]
                 acts.sort(key=lambda a: -a["StartTime"])
                 page, more = acts[start:start + size], start + size < len(acts)
                 members = []
@@ -480,8 +490,9 @@ class LifecycleFake:
                 self.reply(status, text, ctype)
 
             def rewrite(self, text, action, params):
+                account = caller_account(self.headers)
                 with fake.lock:
-                    pending = dict(fake.pending)
+                    pending = {i: a for i, a in fake.pending.items() if a["Account"] == account}
                 seen = set()
 
                 def fix(m):
@@ -512,6 +523,104 @@ class LifecycleFake:
                         else:
                             text = text.replace("</AutoScalingInstances>", extra + "</AutoScalingInstances>")
                 return text
+        return H
+
+
+def caller_account(headers):
+    """The account a signed request acts in, as moto decides it: the account of its access key
+    (an assumed role's keys act in the role's account)."""
+    from moto.iam.models import get_account_id_from
+
+    m = re.search(r"Credential=([^/]+)/", headers.get("Authorization", ""))
+    return get_account_id_from(m.group(1)) if m else "123456789012"
+
+
+class TrustFake:
+    """TEST FIXTURE: STS AssumeRole as AWS authorises it. moto lets anyone assume any role, even
+    one that does not exist. In front of moto, this refuses AssumeRole (403 AccessDenied, as STS
+    answers) unless the role exists in its account and its trust policy allows the caller: an
+    Allow statement for sts:AssumeRole whose Principal.AWS names the caller's role ARN, the
+    caller's account (`arn:aws:iam::<id>:root` or the bare id), or `*`. Conditions are not
+    evaluated. Every other call, and an allowed AssumeRole, goes to moto."""
+
+    def __init__(self, moto_url):
+        self.moto_url = moto_url
+        self.lock = threading.Lock()
+        self.calls = []
+
+    @staticmethod
+    def caller(headers):
+        from moto.sts.models import sts_backends
+
+        m = re.search(r"Credential=([^/]+)/", headers.get("Authorization", ""))
+        akid = m.group(1) if m else ""
+        account = caller_account(headers)
+        for partitions in list(sts_backends.values()):
+            for backend in list(partitions.values()):
+                role = backend.get_assumed_role_from_access_key(akid)
+                if role is not None:
+                    return account, role.role_arn
+        return account, f"arn:aws:iam::{account}:user/{akid or 'anonymous'}"
+
+    @staticmethod
+    def trusts(role_arn, caller_account_id, caller_arn):
+        from moto.iam.models import iam_backends
+
+        parts = role_arn.split(":")
+        if len(parts) < 6 or not parts[5].startswith("role/"):
+            return False
+        account, name = parts[4], parts[5].split("/")[-1]
+        try:
+            role = iam_backends[account]["aws"].get_role(name)
+        except Exception:
+            return False
+        doc = role.assume_role_policy_document
+        doc = json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
+        statements = doc.get("Statement", [])
+        statements = statements if isinstance(statements, list) else [statements]
+        accepted = {caller_arn, caller_account_id, f"arn:aws:iam::{caller_account_id}:root", "*"}
+        for st in statements:
+            actions = st.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            principal = st.get("Principal") or {}
+            aws = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
+            aws = aws if isinstance(aws, list) else [aws]
+            if st.get("Effect") == "Allow" and any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions) \
+                    and accepted.intersection(aws):
+                return True
+        return False
+
+    def handler(fake):
+        class H(Handler):
+            def do_GET(self):
+                if self.path == "/_fake/calls":
+                    with fake.lock:
+                        return self.reply_json(200, fake.calls)
+                self.reply(404, "not found")
+
+            def do_POST(self):
+                body = self.body()
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+                action = params.get("Action", "")
+                account, caller = fake.caller(self.headers)
+                role = params.get("RoleArn", "")
+                with fake.lock:
+                    fake.calls.append({"action": action, "role": role, "session": params.get("RoleSessionName"),
+                                       "caller": caller, "time": time.time()})
+                if action == "AssumeRole" and not fake.trusts(role, account, caller):
+                    message = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role}"
+                    body = ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+                            f"<Code>AccessDenied</Code><Message>{message}</Message></Error>"
+                            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+                    return self.reply(403, body, "text/xml")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                req = urllib.request.Request(fake.moto_url + self.path, data=body, headers=headers, method="POST")
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        status, text, ctype = r.status, r.read(), r.headers.get("Content-Type", "text/xml")
+                except urllib.error.HTTPError as e:
+                    status, text, ctype = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
+                self.reply(status, text, ctype)
         return H
 
 
@@ -697,7 +806,8 @@ def serve(args):
     servers = []
     sink = SlackSink()
     fake = LifecycleFake(moto_url)
-    for h in (sink.handler(), fake.handler()):
+    trust = TrustFake(moto_url)
+    for h in (sink.handler(), fake.handler(), trust.handler()):
         srv = ThreadingHTTPServer((HOST, 0), h)
         srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -706,6 +816,7 @@ def serve(args):
         "moto": moto_url,
         "slack": f"http://{HOST}:{servers[0].server_address[1]}",
         "autoscaling": f"http://{HOST}:{servers[1].server_address[1]}",
+        "sts": f"http://{HOST}:{servers[2].server_address[1]}",
         "pid": os.getpid(),
     }
     if args.state:

@@ -8,10 +8,12 @@
 //! - [`notify`]: notifications, routing, rendering per destination, delivery, dedupe;
 //! - [`testing`] (feature `testing`): in-memory fakes of every port.
 
+pub mod accounts;
 pub mod adapters;
 pub mod aws;
 pub mod config;
 pub mod events;
+pub mod hub;
 pub mod ids;
 pub mod kept_marks;
 pub mod notify;

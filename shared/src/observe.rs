@@ -162,6 +162,8 @@ pub struct Metrics {
     /// The `level` every line carries: the function's own log level, so that Lambda's
     /// log-level filter (which counts a line without `level` as INFO) never drops a metric.
     level: &'static str,
+    /// A hub's: the account an event is about, a second dimension set on every line.
+    account: Option<String>,
     lines: Vec<String>,
 }
 
@@ -184,8 +186,15 @@ impl Metrics {
             namespace: namespace.to_owned(),
             function,
             level: emf_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()),
+            account: None,
             lines: Vec::new(),
         }
+    }
+
+    /// Every later line also counts under `Account` (a hub's metrics per member); an empty
+    /// account (an event that names none) stays without.
+    pub fn set_account(&mut self, account: Option<String>) {
+        self.account = account.filter(|a| !a.is_empty());
     }
 
     fn push(&mut self, dims: &[(&str, &str)], name: &str, unit: &str, value: f64) {
@@ -197,6 +206,7 @@ impl Metrics {
             self.level,
             now_ms,
             &all,
+            self.account.as_deref(),
             name,
             unit,
             value,
@@ -274,6 +284,7 @@ impl Metrics {
             self.level,
             now_ms,
             &dims,
+            self.account.as_deref(),
             name,
             unit,
             value,
@@ -296,25 +307,35 @@ impl Metrics {
     }
 }
 
-/// One EMF document: one metric with its dimension set.
+/// One EMF document: one metric with its dimension set, and with `account` the same set plus
+/// `Account` (so the totals the dashboard reads stay as they are).
+#[allow(clippy::too_many_arguments)]
 pub fn emf_line(
     namespace: &str,
     level: &str,
     timestamp_ms: i64,
     dims: &[(&str, &str)],
+    account: Option<&str>,
     name: &str,
     unit: &str,
     value: f64,
 ) -> String {
     let mut doc = serde_json::Map::new();
     let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    let mut sets = vec![dim_names.clone()];
+    if let Some(a) = account {
+        let mut with = dim_names;
+        with.push("Account");
+        sets.push(with);
+        doc.insert("Account".into(), Value::String(a.into()));
+    }
     doc.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [dim_names],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": unit}],
             }],
         }),
@@ -368,6 +389,7 @@ mod tests {
                 ("Function", "spot-interruption"),
                 ("EventKind", "SpotInterruptionWarning"),
             ],
+            None,
             "EventsReceived",
             "Count",
             1.0,
@@ -386,6 +408,38 @@ mod tests {
         assert_eq!(v["EventKind"], "SpotInterruptionWarning");
         assert_eq!(v["EventsReceived"], 1.0);
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(v.get("Account").is_none());
+    }
+
+    #[test]
+    fn a_hubs_lines_count_per_account_beside_the_totals() {
+        let mut m = Metrics::new("fleetguard", "spot-interruption");
+        m.set_account(Some("111111111111".into()));
+        m.event_received(Some(EventKind::SpotInterruptionWarning));
+        m.fleet(FleetMetric::SpotInterruptions, &Pool::default());
+        for line in m.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let sets = v["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert_eq!(sets.len(), 2, "{line}");
+            let mut with = sets[0].as_array().unwrap().clone();
+            with.push(json!("Account"));
+            assert_eq!(sets[1], Value::Array(with));
+            assert_eq!(v["Account"], "111111111111");
+        }
+        m.set_account(Some(String::new()));
+        m.event_received(None);
+        let v: Value = serde_json::from_str(m.lines().last().unwrap()).unwrap();
+        assert!(v.get("Account").is_none());
     }
 
     #[test]

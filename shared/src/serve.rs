@@ -20,6 +20,12 @@ pub trait Function: Send + Sync + 'static {
     /// `METRICS_NAMESPACE`.
     fn metrics_namespace(&self) -> &str;
 
+    /// The `Account` dimension of this event's metrics: a hub's ([`crate::hub::Hub`]); none
+    /// standalone.
+    fn account_dimension(&self, _event: &Event) -> Option<String> {
+        None
+    }
+
     /// Handle an event the function accepts. `summary` comes filled with what the envelope knows.
     fn handle(
         &self,
@@ -168,6 +174,7 @@ async fn handle_with<F: Function>(
             return Err(e.into());
         }
     };
+    metrics.set_account(function.account_dimension(&event));
     metrics.event_received(Some(event.kind()));
     let span = event_span(F::NAME, &event);
     async {

@@ -12,6 +12,7 @@
 
 pub mod incident_env;
 pub mod incident_sim;
+pub mod runtime_api;
 pub mod sim;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -52,6 +53,8 @@ pub struct LocalAws {
     pub slack: String,
     /// The Auto Scaling endpoint: the lifecycle fake in front of moto.
     pub autoscaling: String,
+    /// The STS endpoint: the trust-policy fake in front of moto.
+    pub sts: String,
     http: reqwest::Client,
 }
 
@@ -78,6 +81,7 @@ impl LocalAws {
             moto: s("moto"),
             slack: s("slack"),
             autoscaling: s("autoscaling"),
+            sts: s("sts"),
             child,
             _stdin: stdin,
             http: reqwest::Client::new(),
@@ -105,6 +109,21 @@ impl LocalAws {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("seed output is JSON")
+    }
+
+    /// Build a hub account and its members (see `scripts/local_org.py seed`).
+    pub fn seed_organization(&self) -> Value {
+        let out = Command::new(python())
+            .arg(repo_root().join("scripts/local_org.py"))
+            .args(["seed", "--moto", &self.moto, "--region", REGION])
+            .output()
+            .expect("run local_org.py seed");
+        assert!(
+            out.status.success(),
+            "organization seed failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("organization seed output is JSON")
     }
 
     /// One SDK configuration for every client, pointed at moto, with test credentials.

@@ -27,3 +27,21 @@ pub async fn build(
         notifier: Notifier::from_lookup(&lookup, sdk).await?,
     })
 }
+
+/// `alarm-fanout` calls nothing in the account an alarm is about: a member's alarms need no
+/// role, only their account on the message and in the keys.
+impl fleetguard::hub::InAccount for Lambda {
+    const ASSUMES_ROLE: bool = false;
+
+    fn in_account(&self, _sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
+        Handler {
+            common: self.common.clone(),
+            alarms: self.alarms,
+            notifier: self.notifier.in_account(account),
+        }
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}

@@ -54,11 +54,7 @@ pub async fn build_with(
     let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {
         lifecycle: Lifecycle {
-            fleet: Fleet {
-                ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
-                elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-                autoscaling,
-            },
+            fleet: fleet(sdk, &notifier, autoscaling),
             config: config::LifecycleConfig::from_lookup(&lookup)?,
             dry_run: common.dry_run,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
@@ -67,4 +63,42 @@ pub async fn build_with(
         },
         common,
     })
+}
+
+/// The fleet's clients on `sdk`: one account's.
+fn fleet(
+    sdk: &fleetguard::aws::SdkConfig,
+    notifier: &Notifier,
+    autoscaling: AutoScaling,
+) -> Fleet<Marked<Ecs, Notifier>, Elbv2, AutoScaling> {
+    Fleet {
+        ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
+        elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+        autoscaling,
+    }
+}
+
+/// In a member account: the member's fleet, and this environment's memory of it (the drain
+/// starts it saw) its own.
+impl fleetguard::hub::InAccount for Lambda {
+    fn in_account(&self, sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
+        let l = &self.lifecycle;
+        let notifier = l.notifier.in_account(account);
+        let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
+        Handler {
+            lifecycle: Lifecycle {
+                fleet: fleet(sdk, &notifier, autoscaling),
+                config: l.config.clone(),
+                dry_run: l.dry_run,
+                clock: l.clock.clone(),
+                starts: Default::default(),
+                notifier,
+            },
+            common: self.common.clone(),
+        }
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.lifecycle.notifier
+    }
 }

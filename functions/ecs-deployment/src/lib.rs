@@ -31,3 +31,18 @@ pub async fn build(
         notifier: Notifier::from_lookup(&lookup, sdk).await?,
     })
 }
+
+impl fleetguard::hub::InAccount for Lambda {
+    fn in_account(&self, sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
+        Handler {
+            common: self.common.clone(),
+            config: self.config.clone(),
+            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            notifier: self.notifier.in_account(account),
+        }
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}

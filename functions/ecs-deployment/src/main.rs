@@ -4,6 +4,9 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     fleetguard::observe::init_logging();
     let sdk = fleetguard::aws::load_sdk_config().await;
-    let handler = ecs_deployment::build(|k| std::env::var(k).ok(), &sdk).await?;
+    let lookup = |k: &str| std::env::var(k).ok();
+    let handler = ecs_deployment::build(lookup, &sdk).await?;
+    // Standalone, or an organization's hub (`MEMBER_ACCOUNTS` / `ORGANIZATION_ID`).
+    let handler = fleetguard::hub::Hub::new(handler, &lookup, &sdk)?;
     fleetguard::serve::run(handler).await
 }

@@ -46,13 +46,42 @@ pub async fn build(
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config,
-        fleet: Fleet {
-            ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
-            elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-            autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
-        },
+        fleet: fleet(sdk, &notifier),
         schedules: Scheduler::new(aws_sdk_scheduler::Client::new(sdk), target),
         notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
+}
+
+/// The fleet's clients on `sdk`: one account's.
+fn fleet(
+    sdk: &fleetguard::aws::SdkConfig,
+    notifier: &Notifier,
+) -> Fleet<Marked<Ecs, Notifier>, Elbv2, AutoScaling> {
+    Fleet {
+        ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
+        elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+        autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
+    }
+}
+
+/// In a member account, the fleet is the member's; the one-time schedules stay the hub's (a
+/// timer, like the ledger, is bookkeeping): each carries the account of the event it came
+/// from, so that when it fires, the hub acts in that account again.
+impl fleetguard::hub::InAccount for Lambda {
+    fn in_account(&self, sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
+        let notifier = self.notifier.in_account(account);
+        Handler {
+            common: self.common.clone(),
+            config: self.config.clone(),
+            fleet: fleet(sdk, &notifier),
+            schedules: self.schedules.clone(),
+            notifier,
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
 }

@@ -31,12 +31,37 @@ pub async fn build(
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config: config::SpotConfig::from_lookup(&lookup)?,
-        fleet: Fleet {
-            ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
-            elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-            autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
-        },
+        fleet: fleet(sdk, &notifier),
         notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
+}
+
+/// The fleet's clients on `sdk`: one account's.
+fn fleet(
+    sdk: &fleetguard::aws::SdkConfig,
+    notifier: &Notifier,
+) -> Fleet<Marked<Ecs, Notifier>, Elbv2, AutoScaling> {
+    Fleet {
+        ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
+        elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+        autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
+    }
+}
+
+impl fleetguard::hub::InAccount for Lambda {
+    fn in_account(&self, sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
+        let notifier = self.notifier.in_account(account);
+        Handler {
+            common: self.common.clone(),
+            config: self.config.clone(),
+            fleet: fleet(sdk, &notifier),
+            notifier,
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
 }

@@ -72,6 +72,8 @@ pub struct Notifier<L = super::AnyLedger, S = super::destinations::Live> {
     pub(super) fallback: Book<super::ledger::MemoryLedger>,
     pub(super) services: S,
     pub(super) max_attempts: usize,
+    /// Account names, console shortcuts, and the member account this notifier serves.
+    pub(super) accounts: super::account_view::AccountView,
 }
 
 impl<L, S: fmt::Debug> fmt::Debug for Notifier<L, S> {
@@ -131,6 +133,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             fallback: Book::new(super::ledger::MemoryLedger::local()),
             services,
             max_attempts: 5,
+            accounts: super::account_view::AccountView::default(),
         }
     }
 
@@ -152,6 +155,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         mut n: Notification,
         deadline: Deadline,
     ) -> Result<DeliveryReport, DeliveryError> {
+        self.accounts.apply(&mut n);
         let route = self.rules.route(&n, &self.defaults);
         if let Some(s) = route.severity {
             n.severity = s;

@@ -11,6 +11,7 @@
 //! - [`book`] over the [`ledger`] port: claims, incident records and locks, facts, the stash
 //!   ([`ledger_dynamodb`] adapter, or [`ledger::MemoryLedger`]).
 
+pub mod account_view;
 pub mod book;
 mod deadline;
 pub mod deliver;
@@ -69,6 +70,8 @@ pub enum NotificationKind {
     InstanceRefreshFailed,
     /// A drain fleetguard undid: the instance is back in service (its drain incident resolves).
     BackInService,
+    /// A hub cannot act in a member account: its role there cannot be assumed.
+    MemberUnreachable,
 }
 
 impl NotificationKind {
@@ -94,6 +97,7 @@ impl NotificationKind {
             NotificationKind::LaunchFailed => "launch-failed",
             NotificationKind::InstanceRefreshFailed => "instance-refresh-failed",
             NotificationKind::BackInService => "back-in-service",
+            NotificationKind::MemberUnreachable => "member-unreachable",
         }
     }
 
@@ -120,6 +124,7 @@ impl NotificationKind {
             LaunchFailed,
             InstanceRefreshFailed,
             BackInService,
+            MemberUnreachable,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -177,10 +182,23 @@ pub struct Link {
 pub struct Source {
     pub function: String,
     pub account: String,
+    /// The account's name (`ACCOUNT_NAMES`), filled by the notifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
     pub region: String,
     pub event_id: String,
     pub detail_type: String,
     pub event_time: Option<String>,
+}
+
+impl Source {
+    /// The account as messages show it: `name (id)`, or the id alone.
+    pub fn account_label(&self) -> String {
+        match &self.account_name {
+            Some(n) if !self.account.is_empty() => format!("{n} ({})", self.account),
+            _ => self.account.clone(),
+        }
+    }
 }
 
 /// A message for people, built by a function, delivered by the [`Notifier`].
@@ -289,6 +307,7 @@ impl Notification {
         self.source = Source {
             function: function.to_owned(),
             account: event.envelope.account.clone(),
+            account_name: None,
             region: event.envelope.region.clone(),
             event_id: event.envelope.id.clone(),
             detail_type: event.envelope.detail_type.clone(),

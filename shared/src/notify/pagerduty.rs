@@ -83,6 +83,9 @@ pub fn render(n: &Notification, action: PagerDutyAction, routing_key: &str) -> V
         details.insert("state".into(), json!(s));
     }
     details.insert("incident".into(), json!(n.incident_key()));
+    if !n.source.account.is_empty() {
+        details.insert("account".into(), json!(cut(&n.source.account_label(), 300)));
+    }
     let mut payload = json!({
         "summary": cut(&summary, MAX_SUMMARY),
         "source": cut(source, 255),

@@ -4,7 +4,8 @@
 //! [
 //!   {"name": "payments-critical",
 //!    "match": {"kinds": ["alarm"], "severities": ["critical", "high"], "alarm_names": ["checkout-*"],
-//!              "states": ["ALARM", "OK"], "tags": {"team": "payments"}},
+//!              "states": ["ALARM", "OK"], "tags": {"team": "payments"},
+//!              "accounts": ["111122223333"]},
 //!    "sns_topic_arns": ["arn:aws:sns:eu-west-1:111122223333:payments-pager"],
 //!    "slack_webhook_secret_arns": ["arn:aws:secretsmanager:eu-west-1:111122223333:secret:slack-payments"],
 //!    "slack_channels": ["#payments-oncall"],
@@ -80,6 +81,9 @@ pub struct Match {
     pub states: Vec<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Account ids the event is about (a hub's members, or its own).
+    #[serde(default)]
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +177,14 @@ impl Rules {
                 if NotificationKind::parse(k).is_none() {
                     return Err(format!("{name}: unknown kind {k:?}"));
                 }
+            }
+            if let Some(a) = r
+                .when
+                .accounts
+                .iter()
+                .find(|a| !crate::accounts::is_account_id(a))
+            {
+                return Err(format!("{name}: not a 12-digit account id: {a:?}"));
             }
             for s in &r.when.severities {
                 if Severity::parse(s).is_none() {
@@ -420,6 +432,9 @@ fn matches(
         return false;
     }
     if !w.states.is_empty() && !n.state.as_deref().is_some_and(|s| any(&w.states, s)) {
+        return false;
+    }
+    if !w.accounts.is_empty() && !w.accounts.contains(&n.source.account) {
         return false;
     }
     if !names.is_empty()

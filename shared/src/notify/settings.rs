@@ -10,28 +10,69 @@ use super::{pagerduty, slack};
 use crate::config::{ConfigError, parse_checked, parse_secret_id};
 
 /// The ledger of a Lambda function: the `DEDUPE_TABLE` table, or this environment's memory.
+/// A hub's ledger for a member account keeps that account's records under its own prefix
+/// ([`AnyLedger::in_account`]): its marks, facts and incidents never mix with another's.
 #[derive(Debug, Clone)]
-pub enum AnyLedger {
+pub struct AnyLedger {
+    store: Store,
+    /// `<account>/`, before every key, for a member account.
+    scope: Option<std::sync::Arc<str>>,
+}
+
+#[derive(Debug, Clone)]
+enum Store {
     Table(DynamoLedger),
     Memory(MemoryLedger),
 }
 
+impl AnyLedger {
+    pub fn table(l: DynamoLedger) -> Self {
+        Self {
+            store: Store::Table(l),
+            scope: None,
+        }
+    }
+
+    pub fn memory(l: MemoryLedger) -> Self {
+        Self {
+            store: Store::Memory(l),
+            scope: None,
+        }
+    }
+
+    /// The same store, every key under `account`'s prefix.
+    pub fn in_account(&self, account: &str) -> Self {
+        Self {
+            store: self.store.clone(),
+            scope: Some(format!("{account}/").into()),
+        }
+    }
+
+    fn key<'a>(&self, key: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.scope {
+            Some(p) => format!("{p}{key}").into(),
+            None => key.into(),
+        }
+    }
+}
+
 impl Ledger for AnyLedger {
     fn now(&self) -> i64 {
-        match self {
-            AnyLedger::Table(l) => l.now(),
-            AnyLedger::Memory(l) => l.now(),
+        match &self.store {
+            Store::Table(l) => l.now(),
+            Store::Memory(l) => l.now(),
         }
     }
 
     fn shared(&self) -> bool {
-        matches!(self, AnyLedger::Table(_))
+        matches!(self.store, Store::Table(_))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Item>, LedgerError> {
-        match self {
-            AnyLedger::Table(l) => l.get(key).await,
-            AnyLedger::Memory(l) => l.get(key).await,
+        let key = self.key(key);
+        match &self.store {
+            Store::Table(l) => l.get(&key).await,
+            Store::Memory(l) => l.get(&key).await,
         }
     }
 
@@ -41,16 +82,18 @@ impl Ledger for AnyLedger {
         item: Item,
         cond: super::ledger::Cond,
     ) -> Result<Put, LedgerError> {
-        match self {
-            AnyLedger::Table(l) => l.put_or_get(key, item, cond).await,
-            AnyLedger::Memory(l) => l.put_or_get(key, item, cond).await,
+        let key = self.key(key);
+        match &self.store {
+            Store::Table(l) => l.put_or_get(&key, item, cond).await,
+            Store::Memory(l) => l.put_or_get(&key, item, cond).await,
         }
     }
 
     async fn delete(&self, key: &str, cond: super::ledger::Cond) -> Written {
-        match self {
-            AnyLedger::Table(l) => l.delete(key, cond).await,
-            AnyLedger::Memory(l) => l.delete(key, cond).await,
+        let key = self.key(key);
+        match &self.store {
+            Store::Table(l) => l.delete(&key, cond).await,
+            Store::Memory(l) => l.delete(&key, cond).await,
         }
     }
 
@@ -61,9 +104,10 @@ impl Ledger for AnyLedger {
         value: &str,
         present: bool,
     ) -> Result<(), LedgerError> {
-        match self {
-            AnyLedger::Table(l) => l.set_member(key, attr, value, present).await,
-            AnyLedger::Memory(l) => l.set_member(key, attr, value, present).await,
+        let key = self.key(key);
+        match &self.store {
+            Store::Table(l) => l.set_member(&key, attr, value, present).await,
+            Store::Memory(l) => l.set_member(&key, attr, value, present).await,
         }
     }
 }
@@ -192,12 +236,32 @@ impl Notifier {
             "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)",
         )?;
         let ledger = match table {
-            Some(t) => AnyLedger::Table(DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)),
-            None => AnyLedger::Memory(MemoryLedger::local()),
+            Some(t) => AnyLedger::table(DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), t)),
+            None => AnyLedger::memory(MemoryLedger::local()),
         };
         let mut n = Notifier::with(rules, defaults, ledger, live);
         n.max_attempts = max_attempts;
+        n.accounts = super::account_view::AccountView {
+            names: std::sync::Arc::new(crate::accounts::AccountNames::from_lookup(&lookup)?),
+            shortcut: super::account_view::ConsoleShortcut::from_lookup(&lookup)?
+                .map(std::sync::Arc::new),
+            member: None,
+        };
         Ok(n)
+    }
+
+    /// How messages show `account`: `name (id)` (`ACCOUNT_NAMES`), or the id.
+    pub fn account_label(&self, account: &str) -> String {
+        self.accounts.names.describe(account)
+    }
+
+    /// This notifier for a member account of a hub: the same routes and destinations; its
+    /// keys, and everything it keeps in the ledger, under the account.
+    pub fn in_account(&self, account: &str) -> Self {
+        let mut n = self.clone();
+        n.book = super::book::Book::new(self.book.ledger.in_account(account));
+        n.accounts.member = Some(account.into());
+        n
     }
 }
 

@@ -208,9 +208,9 @@ pub fn render(n: &Notification) -> Value {
         format!("*{}*", n.severity.as_str()),
         n.kind.as_str().to_owned(),
     ];
-    for part in [&n.source.account, &n.source.region] {
+    for part in [&n.source.account_label(), &n.source.region] {
         if !part.is_empty() {
-            context.push(fit(part, 64));
+            context.push(fit(part, 100));
         }
     }
     if !n.source.function.is_empty() {

@@ -128,6 +128,10 @@ pub fn attributes(n: &Notification) -> Vec<(String, String)> {
     push("state", n.state.as_deref().unwrap_or(""));
     push("phase", n.phase().as_str());
     push("account", &n.source.account);
+    push(
+        "account_name",
+        n.source.account_name.as_deref().unwrap_or(""),
+    );
     push("region", &n.source.region);
     push("source", &n.source.function);
     // Tags fill what is left; `team` and `severity` first since routing uses them most.

@@ -65,9 +65,9 @@ fn card(n: &Notification, facts: usize, summary_chars: usize) -> Value {
         n.kind.as_str().to_owned(),
         n.phase().as_str().to_owned(),
     ];
-    for part in [&n.source.account, &n.source.region] {
+    for part in [&n.source.account_label(), &n.source.region] {
         if !part.is_empty() {
-            context.push(cut(part, 64));
+            context.push(cut(part, 100));
         }
     }
     if !n.source.function.is_empty() {
