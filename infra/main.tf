@@ -69,11 +69,21 @@ locals {
   created_hooks  = var.create_lifecycle_hooks ? concat([local.terminate_hook], length(var.ecs_cluster_for_group) > 0 ? [local.launch_hook] : []) : []
   hook_names     = distinct(concat(local.created_hooks, var.lifecycle_hook_names))
 
+  # A hub: forwarded events of its members are acted on in them (`modules/member`).
+  hub = length(var.member_account_ids) > 0 || var.organization_id != null
+
   common_env = merge(
     {
       DRY_RUN           = tostring(var.dry_run)
       METRICS_NAMESPACE = var.name_prefix
     },
+    !local.hub ? {} : merge(
+      { HUB_ACCOUNT_ID = local.account, MEMBER_ROLE_NAME = var.member_role_name },
+      length(var.member_account_ids) > 0 ? { MEMBER_ACCOUNTS = join(",", var.member_account_ids) } : { ORGANIZATION_ID = var.organization_id },
+    ),
+    length(var.account_names) == 0 ? {} : { ACCOUNT_NAMES = jsonencode(var.account_names) },
+    var.console_shortcut_url == null ? {} : { CONSOLE_SHORTCUT_URL = var.console_shortcut_url },
+    var.console_role_name == null ? {} : { CONSOLE_ROLE_NAME = var.console_role_name },
     var.notify_routes == "" ? {} : { NOTIFY_ROUTES = var.notify_routes },
     local.topic_arn == null ? {} : { SNS_TOPIC_ARN = local.topic_arn },
     var.slack_webhook_secret_arn == null ? {} : { SLACK_WEBHOOK_SECRET_ARN = var.slack_webhook_secret_arn },
@@ -223,6 +233,14 @@ resource "aws_lambda_function" "function" {
     precondition {
       condition     = var.slack_bot_token_secret_arn != null || (var.slack_channel == null && length(local.route_channels) == 0)
       error_message = "slack_channel and the routes' slack_channels post through Slack's Web API: give slack_bot_token_secret_arn (a secret holding the bot token, xoxb-…)."
+    }
+    precondition {
+      condition     = length(var.member_account_ids) == 0 || var.organization_id == null
+      error_message = "member_account_ids or organization_id: a hub serves listed accounts or a whole organization, not both."
+    }
+    precondition {
+      condition     = (var.console_shortcut_url == null) == (var.console_role_name == null)
+      error_message = "console_shortcut_url and console_role_name go together: the access portal, and the permission set links open the account in."
     }
     precondition {
       condition     = each.key != "asg-lifecycle" || length(var.auto_scaling_group_names) > 0 || var.managed_asg_tag != null

@@ -95,3 +95,13 @@ output "schedule_group_name" {
   description = "The EventBridge Scheduler group holding instance-maintenance's one-time schedules."
   value       = try(aws_scheduler_schedule_group.maintenance[0].name, null)
 }
+
+output "hub_event_bus_arn" {
+  description = "A hub's event bus, where its members forward their events (modules/member's hub_event_bus_arn); null when standalone."
+  value       = try(aws_cloudwatch_event_bus.hub[0].arn, null)
+}
+
+output "member_trust_role_arns" {
+  description = "The roles of the functions that act in member accounts: the member role trusts these (modules/member's hub_role_arns)."
+  value       = [for f in local.member_actors : local.role_arns[f] if contains(local.functions, f)]
+}

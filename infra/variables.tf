@@ -511,3 +511,57 @@ variable "tls_roots" {
     error_message = "tls_roots must be bundled or system."
   }
 }
+
+# ---------------------------------------------------------------- organization-wide (a hub)
+
+variable "member_account_ids" {
+  description = "Make this deployment an organization's hub for these member accounts (MEMBER_ACCOUNTS): their forwarded events are acted on in them through member_role_name. Empty (and no organization_id): standalone."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.member_account_ids : can(regex("^[0-9]{12}$", a))])
+    error_message = "member_account_ids: 12-digit account ids."
+  }
+}
+
+variable "organization_id" {
+  description = "Make this deployment the hub for every account of this organization (ORGANIZATION_ID): its bus admits their events, and its functions may assume member_role_name in any of them. Use member_account_ids or this, not both."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", coalesce(var.organization_id, "o-0000000000")))
+    error_message = "organization_id: o- followed by 10 to 32 lowercase letters or digits."
+  }
+}
+
+variable "member_role_name" {
+  description = "The role each member account holds for the hub (MEMBER_ROLE_NAME); infra/modules/member creates it."
+  type        = string
+  default     = "fleetguard-member"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name: an IAM role name, 1 to 64 of A-Z a-z 0-9 + = , . @ _ -."
+  }
+}
+
+variable "account_names" {
+  description = "Account id => the name messages show for it (ACCOUNT_NAMES), e.g. { \"111122223333\" = \"payments-prod\" }."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for a, n in var.account_names : can(regex("^[0-9]{12}$", a)) && length(n) > 0 && length(n) <= 256])
+    error_message = "account_names: 12-digit account ids to names of 1 to 256 characters."
+  }
+}
+
+variable "console_shortcut_url" {
+  description = "The AWS access portal URL of IAM Identity Center (CONSOLE_SHORTCUT_URL, https://d-….awsapps.com/start): console links in messages open the event's account through it. Needs console_role_name."
+  type        = string
+  default     = null
+}
+
+variable "console_role_name" {
+  description = "The permission set console links open the account in (CONSOLE_ROLE_NAME), with console_shortcut_url."
+  type        = string
+  default     = null
+}

@@ -397,7 +397,7 @@ class LifecycleFake:
                 if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
                     return False
                 try:
-                    request = IAMRequest(account_id="123456789012", method="POST", path=self.path, data=params,
+                    request = IAMRequest(account_id=caller_account(self.headers), method="POST", path=self.path, data=params,
                                          body=body, headers=Headers(list(self.headers.items())), action=action)
                     request.check_action_permitted("*")
                 except HTTPException as e:

@@ -85,6 +85,30 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// This scope as a hub applies it in `account`: clusters given by ARN of another account
+    /// are looked for by name there, and only `account`'s target groups are looked in (another
+    /// account's cannot be read with its credentials).
+    pub fn in_account(&self, account: &str) -> Self {
+        let arn_account = |arn: &str| arn.split(':').nth(4).map(str::to_owned);
+        Self {
+            clusters: self
+                .clusters
+                .iter()
+                .map(|c| match arn_account(c) {
+                    Some(a) if a != account => c.rsplit('/').next().unwrap_or(c).to_owned(),
+                    _ => c.clone(),
+                })
+                .collect(),
+            target_group_arns: self
+                .target_group_arns
+                .iter()
+                .filter(|t| arn_account(t).as_deref() == Some(account))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// `ECS_CLUSTERS`, `TARGET_GROUP_ARNS`, `MANAGED_ASG_TAG` and `AUTO_SCALING_GROUPS`, the
     /// same for every function that acts on instances.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -569,5 +593,31 @@ mod tests {
         let any = ManagedTag::parse(" fleetguard ").unwrap();
         assert!(any.matches(&BTreeMap::from([("fleetguard".into(), String::new())])));
         assert!(ManagedTag::parse("  ").is_none());
+    }
+
+    #[test]
+    fn a_scope_in_a_member_account_looks_only_at_what_that_account_can_read() {
+        let hub_tg = "arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web/1";
+        let member_tg = "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/web/2";
+        let scope = Scope {
+            clusters: vec![
+                "prod".into(),
+                "arn:aws:ecs:us-east-1:999999999999:cluster/batch".into(),
+                "arn:aws:ecs:us-east-1:111111111111:cluster/jobs".into(),
+            ],
+            target_group_arns: vec![hub_tg.into(), member_tg.into()],
+            ..Scope::default()
+        };
+        let m = scope.in_account("111111111111");
+        assert_eq!(m.target_group_arns, [member_tg]);
+        assert_eq!(
+            m.clusters,
+            [
+                "prod",
+                "batch",
+                "arn:aws:ecs:us-east-1:111111111111:cluster/jobs"
+            ]
+        );
+        assert_eq!(scope.in_account("999999999999").target_group_arns, [hub_tg]);
     }
 }

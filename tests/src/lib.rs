@@ -14,6 +14,7 @@ pub mod incident_env;
 pub mod incident_sim;
 pub mod runtime_api;
 pub mod sim;
+pub mod terraform;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};

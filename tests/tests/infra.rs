@@ -9,75 +9,15 @@
 //! (`--include-ignored`), `FLEETGUARD_SKIP_INFRA=1 make test` does not, and the summary counts
 //! them as skipped.
 
+use fleetguard_integration::terraform::{
+    EXAMPLES, infra_copy, init, moto_override, moto_tool, placeholder_zip, require_terraform,
+    tempdir, text, tf,
+};
 use fleetguard_integration::{LocalAws, python, repo_root};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const EXAMPLES: [&str; 3] = ["ecs-spot", "ec2-alb", "fargate-alarms"];
-
-/// Terraform is needed; without it the test fails saying how to get it. (`make test` runs these
-/// ignored tests; `FLEETGUARD_SKIP_INFRA=1 make test` leaves them out, counted as skipped.)
-fn require_terraform() {
-    assert!(
-        Command::new("terraform").arg("version").output().is_ok(),
-        "terraform is not installed: the infra checks need Terraform >= 1.5 \
-         (https://developer.hashicorp.com/terraform/install), or FLEETGUARD_SKIP_INFRA=1 make test to skip them"
-    );
-}
-
-fn tf(dir: &Path, data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(repo_root().join("scripts/tf.sh"))
-        .arg(format!("-chdir={}", dir.display()))
-        .args(args)
-        .env("TF_DATA_DIR", data_dir)
-        .output()
-        .expect("scripts/tf.sh runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn mirror() -> Option<String> {
-    let o = Command::new(repo_root().join("scripts/tf.sh"))
-        .arg("--mirror")
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-}
-
-fn init(dir: &Path, data_dir: &Path) {
-    let o = tf(
-        dir,
-        data_dir,
-        &["init", "-input=false", "-no-color", "-backend=false"],
-    );
-    if !o.status.success() {
-        match mirror() {
-            None => panic!(
-                "terraform init failed in {} and no local provider mirror was found \
-                 (TF_PROVIDER_MIRROR, /opt/tf-plugins, ~/.terraform.d/plugins): without network \
-                 access the hashicorp/aws provider cannot be installed, so the module was NOT \
-                 validated.\n{}",
-                dir.display(),
-                text(&o)
-            ),
-            Some(m) => panic!(
-                "terraform init failed in {} with the provider mirror {m}:\n{}",
-                dir.display(),
-                text(&o)
-            ),
-        }
-    }
-}
+use std::process::Command;
 
 #[test]
 #[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
@@ -187,19 +127,6 @@ fn checkov_passes_and_every_skip_says_why() {
             s["resource"]
         );
     }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "fleetguard-infra-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// The patterns as the module renders them for these inputs (the pure patterns module, applied
@@ -430,82 +357,6 @@ fn narrowed_patterns_only_match_the_given_clusters_groups_and_hooks() {
     ] {
         assert!(got(other).is_empty(), "{other} matched {:?}", got(other));
     }
-}
-
-/// The provider pointed at moto, credential checks skipped: an override file Terraform merges.
-fn moto_override(dir: &Path, moto: &str, region: &str) {
-    let endpoints: String = [
-        "autoscaling",
-        "cloudwatch",
-        "cloudwatchlogs",
-        "dynamodb",
-        "ec2",
-        "ecs",
-        "elbv2",
-        "events",
-        "iam",
-        "kms",
-        "lambda",
-        "scheduler",
-        "secretsmanager",
-        "sns",
-        "sqs",
-        "sts",
-    ]
-    .iter()
-    .map(|s| format!("    {s} = \"{moto}\"\n"))
-    .collect();
-    std::fs::write(
-        dir.join("moto_override.tf"),
-        format!(
-            "provider \"aws\" {{\n  region = \"{region}\"\n  access_key = \"testing\"\n  secret_key = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check = true\n  skip_region_validation = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-}
-
-/// A copy of infra/ in a fresh directory, so a test writes nothing into the repository.
-fn infra_copy(name: &str) -> PathBuf {
-    let tmp = tempdir(name);
-    let copy = Command::new("cp")
-        .args(["-r"])
-        .arg(repo_root().join("infra"))
-        .arg(&tmp)
-        .status()
-        .unwrap();
-    assert!(copy.success());
-    for dir in std::iter::once(tmp.join("infra"))
-        .chain(EXAMPLES.iter().map(|e| tmp.join("infra/examples").join(e)))
-    {
-        for junk in [".terraform", ".terraform.lock.hcl", "terraform.tfstate"] {
-            let _ = std::fs::remove_dir_all(dir.join(junk));
-            let _ = std::fs::remove_file(dir.join(junk));
-        }
-    }
-    tmp
-}
-
-/// A placeholder zip standing in for the `make build` outputs (moto stores it, never runs it).
-fn placeholder_zip(dir: &Path) -> PathBuf {
-    let zip = dir.join("bootstrap.zip");
-    let o = Command::new(python())
-        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('bootstrap', '#!/bin/sh\\n'); z.close()"])
-        .arg(&zip)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    zip
-}
-
-fn moto_tool(aws: &LocalAws, args: &[&str]) -> Value {
-    let o = Command::new(python())
-        .arg(repo_root().join("tests/infra/moto_tool.py"))
-        .args(args)
-        .args(["--moto", &aws.moto])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// Apply an example against its own moto, check what it made, and destroy it.

@@ -88,7 +88,11 @@ impl fleetguard::hub::InAccount for Lambda {
         Handler {
             lifecycle: Lifecycle {
                 fleet: fleet(sdk, &notifier, autoscaling),
-                config: l.config.clone(),
+                config: {
+                    let mut c = l.config.clone();
+                    c.scope = c.scope.in_account(account);
+                    c
+                },
                 dry_run: l.dry_run,
                 clock: l.clock.clone(),
                 starts: Default::default(),

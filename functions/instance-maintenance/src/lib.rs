@@ -73,7 +73,11 @@ impl fleetguard::hub::InAccount for Lambda {
         let notifier = self.notifier.in_account(account);
         Handler {
             common: self.common.clone(),
-            config: self.config.clone(),
+            config: {
+                let mut c = self.config.clone();
+                c.scope = c.scope.in_account(account);
+                c
+            },
             fleet: fleet(sdk, &notifier),
             schedules: self.schedules.clone(),
             notifier,
