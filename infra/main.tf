@@ -664,5 +664,11 @@ resource "aws_cloudwatch_dashboard" "fleet" {
   count = var.create && var.create_dashboard ? 1 : 0
   # Dashboards are global to the account: one per Region.
   dashboard_name = "${var.name_prefix}-fleet-${local.region}"
-  dashboard_body = templatefile("${path.module}/dashboard.json.tftpl", { namespace = var.name_prefix, region = local.region })
+  # A hub's adds the per-account views (its metrics carry an `Account` dimension set).
+  dashboard_body = jsonencode({
+    widgets = concat(
+      jsondecode(templatefile("${path.module}/dashboard.json.tftpl", { namespace = var.name_prefix, region = local.region })).widgets,
+      local.hub ? jsondecode(templatefile("${path.module}/dashboard_hub.json.tftpl", { namespace = var.name_prefix, region = local.region })).widgets : [],
+    )
+  })
 }

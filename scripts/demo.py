@@ -76,7 +76,8 @@ def main():
         info = json.loads(local.stdout.readline() or "{}")
         if "moto" not in info:
             raise SystemExit("local AWS did not start")
-        say(f"   moto {info['moto']}   slack sink {info['slack']}   auto scaling (fake) {info['autoscaling']}")
+        say(f"   moto {info['moto']}   slack sink {info['slack']}   auto scaling (fake) {info['autoscaling']}   "
+            f"sts (trust fake) {info['sts']}")
 
         say(f"{BOLD}2. Seed the demo fleet{RESET}")
         fleet = json.loads(subprocess.run(
@@ -490,6 +491,9 @@ def main():
         say(f"       pagerduty: {len(alerts)} alert(s)" + (f", {alerts[0]['status']} after {', '.join(alerts[0]['events'])}" if alerts else ""))
         if len(messages) != 1 or messages[0]["updates"] != 1 or len(alerts) != 1 or alerts[0]["status"] != "resolved":
             failures += 1
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import demo_hub
+        failures += demo_hub.run(info, fleet, work, env, free_port, wait_port, procs)
         say()
         if failures:
             raise SystemExit(f"{failures} invocation(s) or check(s) failed; see {work / 'watch.log'}")

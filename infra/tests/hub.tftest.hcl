@@ -44,6 +44,10 @@ run "standalone_has_no_bus_no_assume_and_no_hub_settings" {
     condition     = output.hub_event_bus_arn == null
     error_message = "standalone: no bus output"
   }
+  assert {
+    condition     = !strcontains(aws_cloudwatch_dashboard.fleet[0].dashboard_body, "Account")
+    error_message = "standalone: the dashboard as it was"
+  }
 }
 
 run "a_listed_hub_admits_and_assumes_only_its_members" {
@@ -89,6 +93,10 @@ run "a_listed_hub_admits_and_assumes_only_its_members" {
   assert {
     condition     = length(output.member_trust_role_arns) == 4
     error_message = "the member role trusts the four functions that act in members"
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.fleet[0].dashboard_body).widgets) == 12 && strcontains(aws_cloudwatch_dashboard.fleet[0].dashboard_body, ",Account}")
+    error_message = "a hub's dashboard has the per-account views"
   }
 }
 

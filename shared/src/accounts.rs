@@ -59,6 +59,20 @@ impl Hub {
             is_organization_id,
             "an organization id o-[a-z0-9]{10,32}",
         )?;
+        // Checked whether or not this is a hub: a bad value fails init either way.
+        let account = parse_checked(
+            "HUB_ACCOUNT_ID",
+            lookup("HUB_ACCOUNT_ID"),
+            is_account_id,
+            "a 12-digit account id",
+        )?;
+        let role_name = parse_checked(
+            "MEMBER_ROLE_NAME",
+            lookup("MEMBER_ROLE_NAME"),
+            is_role_name,
+            "an IAM role name: 1 to 64 of [A-Za-z0-9+=,.@_-]",
+        )?
+        .unwrap_or_else(|| "fleetguard-member".to_owned());
         let members = match (listed, organization) {
             (None, None) => return Ok(None),
             (Some(_), Some(_)) => {
@@ -70,25 +84,12 @@ impl Hub {
             (Some(l), None) => Members::Listed(l.split(',').map(|a| a.trim().to_owned()).collect()),
             (None, Some(o)) => Members::Organization(o),
         };
-        let account = parse_checked(
-            "HUB_ACCOUNT_ID",
-            lookup("HUB_ACCOUNT_ID"),
-            is_account_id,
-            "a 12-digit account id",
-        )?
-        .ok_or_else(|| {
+        let account = account.ok_or_else(|| {
             err(
                 "HUB_ACCOUNT_ID",
                 "a hub (MEMBER_ACCOUNTS or ORGANIZATION_ID set) needs its own account id",
             )
         })?;
-        let role_name = parse_checked(
-            "MEMBER_ROLE_NAME",
-            lookup("MEMBER_ROLE_NAME"),
-            is_role_name,
-            "an IAM role name: 1 to 64 of [A-Za-z0-9+=,.@_-]",
-        )?
-        .unwrap_or_else(|| "fleetguard-member".to_owned());
         Ok(Some(Self {
             account,
             members,

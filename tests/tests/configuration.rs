@@ -143,6 +143,17 @@ fn bad_values() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         ("SERVICE_ALERT_WINDOW_SECONDS", "0", vec![DEPLOY]),
         ("REPORT_TASK_FAILURES", "2", vec![DEPLOY]),
         ("TLS_ROOTS", "bogus", ALL.to_vec()),
+        ("MEMBER_ACCOUNTS", "1111", ALL.to_vec()),
+        ("ORGANIZATION_ID", "r-abcd", ALL.to_vec()),
+        ("HUB_ACCOUNT_ID", "the-hub", ALL.to_vec()),
+        ("MEMBER_ROLE_NAME", "role/with/path", ALL.to_vec()),
+        ("ACCOUNT_NAMES", "[\"prod\"]", ALL.to_vec()),
+        (
+            "CONSOLE_SHORTCUT_URL",
+            "http://d-1.awsapps.com/start",
+            ALL.to_vec(),
+        ),
+        ("CONSOLE_ROLE_NAME", "Read Only", ALL.to_vec()),
         ("DRY_RUN", "maybe", ALL.to_vec()),
         ("METRICS_NAMESPACE", &*"x".repeat(420).leak(), ALL.to_vec()),
     ]
@@ -165,12 +176,26 @@ fn base() -> Vec<(&'static str, &'static str)> {
 async fn init(function: &str, env: &[(&str, &str)]) -> Result<(), fleetguard::config::ConfigError> {
     let sdk = aws_config::SdkConfig::builder().build();
     let lookup = fleetguard::config::lookup_in(env);
+    // As each `main.rs` wires it: the function, then its mode (standalone or a hub).
+    let hub = |f| fleetguard::hub::Hub::new(f, &lookup, &sdk).map(drop);
     match function {
-        SPOT => spot_interruption::build(lookup, &sdk).await.map(drop),
-        ASG => asg_lifecycle::build(lookup, &sdk).await.map(drop),
-        DEPLOY => ecs_deployment::build(lookup, &sdk).await.map(drop),
-        ALARM => alarm_fanout::build(lookup, &sdk).await.map(drop),
-        MAINT => instance_maintenance::build(lookup, &sdk).await.map(drop),
+        SPOT => hub(spot_interruption::build(&lookup, &sdk).await?),
+        ASG => fleetguard::hub::Hub::new(asg_lifecycle::build(&lookup, &sdk).await?, &lookup, &sdk)
+            .map(drop),
+        DEPLOY => {
+            fleetguard::hub::Hub::new(ecs_deployment::build(&lookup, &sdk).await?, &lookup, &sdk)
+                .map(drop)
+        }
+        ALARM => {
+            fleetguard::hub::Hub::new(alarm_fanout::build(&lookup, &sdk).await?, &lookup, &sdk)
+                .map(drop)
+        }
+        MAINT => fleetguard::hub::Hub::new(
+            instance_maintenance::build(&lookup, &sdk).await?,
+            &lookup,
+            &sdk,
+        )
+        .map(drop),
         other => panic!("no function {other}"),
     }
 }

@@ -36,7 +36,11 @@ fn emitted(lines: &[String], into: &mut BTreeSet<(String, Vec<String>)>) {
 
 /// (metric name, sorted dimension names) of every SEARCH in the dashboard.
 fn plotted() -> BTreeSet<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(repo_root().join("infra/dashboard.json.tftpl")).unwrap();
+    plotted_in("infra/dashboard.json.tftpl")
+}
+
+fn plotted_in(template: &str) -> BTreeSet<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(repo_root().join(template)).unwrap();
     let body = text
         .replace("${namespace}", "fleetguard")
         .replace("${region}", "us-east-1");
@@ -173,6 +177,18 @@ async fn every_metric_the_dashboard_plots_is_one_the_functions_emit() {
         missing.is_empty(),
         "the dashboard plots metrics no function emits: {missing:?}\nemitted: {seen:?}"
     );
+    // A hub's views: the same metrics, per account (every line of a hub carries the same
+    // dimension set plus `Account`: observe.rs's tests, and organization.rs with the binaries).
+    let hub = plotted_in("infra/dashboard_hub.json.tftpl");
+    assert_eq!(hub.len(), 3, "{hub:?}");
+    for (name, dims) in &hub {
+        assert!(dims.iter().any(|d| d == "Account"), "{name}: {dims:?}");
+        let base: Vec<String> = dims.iter().filter(|d| *d != "Account").cloned().collect();
+        assert!(
+            seen.contains(&(name.clone(), base.clone())),
+            "a hub's dashboard plots {name} {base:?}, which no function emits"
+        );
+    }
     // And every fleet metric the functions know is on the dashboard.
     for m in fleetguard::observe::FleetMetric::ALL {
         assert!(

@@ -632,6 +632,12 @@ fn readmes_list_every_input_and_output() {
             vec![dir.join("main.tf")],
         ));
     }
+    let member = infra.join("modules/member");
+    dirs.push((
+        member.join("README.md"),
+        vec![member.join("variables.tf")],
+        vec![member.join("outputs.tf")],
+    ));
     for (readme, vars, outs) in dirs {
         assert_eq!(
             rows(&readme, "Inputs"),
