@@ -52,6 +52,7 @@ bench:
 	@scripts/ensure-tools.sh --demo >/dev/null
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/incidents.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
+	$(PYTHON) bench/hub.py "$${CARGO_TARGET_DIR:-target}/release/spot-interruption"
 
 # The fleet and incident simulators' invariants over many more seeds than make test runs (1,000).
 SIM_SEEDS ?= 100000
