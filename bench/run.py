@@ -439,6 +439,19 @@ def main():
                   sdk_crates, profiles, builds)
 
 
+# The sections this script writes; every other `## ` section of RESULTS.md is hand-written
+# (readings, the simulator's long runs, incidents.py's and hub.py's tables) and is kept.
+GENERATED = ("## Cold start", "## What each binary links", "## What init spends", "## spot-interruption: calls before",
+             "## AWS calls per event", "## Scale:", "## Build times", "## Method", "## Errors")
+
+
+def kept_sections():
+    path = ROOT / "bench/RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    return [sec.rstrip("\n") + "\n" for sec in re.split(r"(?m)^(?=## )", old)
+            if sec.startswith("## ") and not sec.startswith(GENERATED)]
+
+
 def write_results(args, results, calls, drain, scale, sizes, zips, took, variants, sdk_crates, profiles, builds):
     r, py = results["spot-interruption"], results["python twin of spot-interruption"]
     ratio = lambda a, b: (b["median"] / a["median"]) if a and b and a["median"] else None
@@ -519,7 +532,7 @@ def write_results(args, results, calls, drain, scale, sizes, zips, took, variant
               ""] + (["## Build times", "", "| build | time | result |", "|---|---|---|",
                     f"| `cargo test -p spot-interruption` after a one-line change in its handler (warm target) | {builds['incremental']['s']:.0f} s | {'ok' if builds['incremental']['ok'] else 'FAILED'} |",
                     f"| fresh clone, empty target directory: `bash .ci/run` (`make test`) | {builds['fresh']['s'] / 60:.1f} min | {'ok' if builds['fresh']['ok'] else 'FAILED'}: {builds['fresh']['summary']} |",
-                    ""] if builds else []) + [
+                    ""] if builds else []) + kept_sections() + [
               "## Method", "", __doc__.split("Method (also written into RESULTS.md):", 1)[1].strip(), ""]
     errors = {n: x["errors"] for n, x in results.items() if x["errors"]}
     if errors:

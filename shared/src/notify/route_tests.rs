@@ -176,3 +176,22 @@ fn bad_rules_are_rejected_with_their_name() {
         assert!(e.contains(needle), "{json}: {e}");
     }
 }
+
+#[test]
+fn a_rule_can_match_the_account_an_event_is_about() {
+    let rules = Rules::parse(
+        r#"[{"name": "payments", "match": {"accounts": ["111111111111"]},
+             "sns_topic_arns": ["arn:aws:sns:eu-west-1:1:payments"]}]"#,
+    )
+    .unwrap();
+    let in_account = |account: &str| {
+        let mut n = alarm("HighCPU", "ALARM", Severity::High, &[]);
+        n.source.account = account.to_owned();
+        rules.route(&n, &defaults())
+    };
+    assert_eq!(in_account("111111111111").rules, ["payments"]);
+    assert_eq!(in_account("222222222222").rules, ["default"]);
+    assert_eq!(in_account("").rules, ["default"]);
+    let e = Rules::parse(r#"[{"match": {"accounts": ["prod"]}, "drop": true}]"#).unwrap_err();
+    assert!(e.contains("not a 12-digit account id"), "{e}");
+}
