@@ -109,7 +109,7 @@ run "an_organization_hub_admits_and_assumes_within_the_organization" {
     error_message = "the bus admits the organization's accounts"
   }
   assert {
-    condition = jsonencode(one([for st in data.aws_iam_policy_document.function["spot-interruption"].statement : [for c in st.condition : [c.variable, tolist(c.values)]] if st.sid == "AssumeMemberRole"])) == jsonencode([["aws:ResourceOrgID", ["o-abcdef1234"]]])
+    condition     = jsonencode(one([for st in data.aws_iam_policy_document.function["spot-interruption"].statement : [for c in st.condition : [c.variable, tolist(c.values)]] if st.sid == "AssumeMemberRole"])) == jsonencode([["aws:ResourceOrgID", ["o-abcdef1234"]]])
     error_message = "the member role is assumed only within the organization"
   }
   assert {
