@@ -25,7 +25,6 @@ use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
 use fleetguard::config::{CommonConfig, ConfigError};
 use fleetguard::kept_marks::Marked;
 use fleetguard::notify::Notifier;
-use fleetguard::out_of_service::Fleet;
 
 /// The function as Lambda runs it.
 /// Its drain marks are kept in the dedupe table as well as on the container instance.
@@ -54,7 +53,7 @@ pub async fn build_with(
     let notifier = Notifier::from_lookup(&lookup, sdk).await?;
     Ok(Handler {
         lifecycle: Lifecycle {
-            fleet: fleet(sdk, &notifier, autoscaling),
+            fleet: fleetguard::adapters::live_fleet(sdk, &notifier, autoscaling),
             config: config::LifecycleConfig::from_lookup(&lookup)?,
             dry_run: common.dry_run,
             clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
@@ -63,19 +62,6 @@ pub async fn build_with(
         },
         common,
     })
-}
-
-/// The fleet's clients on `sdk`: one account's.
-fn fleet(
-    sdk: &fleetguard::aws::SdkConfig,
-    notifier: &Notifier,
-    autoscaling: AutoScaling,
-) -> Fleet<Marked<Ecs, Notifier>, Elbv2, AutoScaling> {
-    Fleet {
-        ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
-        elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-        autoscaling,
-    }
 }
 
 /// In a member account: the member's fleet, and this environment's memory of it (the drain
@@ -87,7 +73,7 @@ impl fleetguard::hub::InAccount for Lambda {
         let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
         Handler {
             lifecycle: Lifecycle {
-                fleet: fleet(sdk, &notifier, autoscaling),
+                fleet: fleetguard::adapters::live_fleet(sdk, &notifier, autoscaling),
                 config: {
                     let mut c = l.config.clone();
                     c.scope = c.scope.in_account(account);

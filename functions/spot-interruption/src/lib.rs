@@ -16,7 +16,6 @@ use fleetguard::adapters::{autoscaling::AutoScaling, ecs::Ecs, elbv2::Elbv2};
 use fleetguard::config::{CommonConfig, ConfigError};
 use fleetguard::kept_marks::Marked;
 use fleetguard::notify::Notifier;
-use fleetguard::out_of_service::Fleet;
 
 /// The function as Lambda runs it.
 /// Its drain marks are kept in the dedupe table as well as on the container instance.
@@ -38,15 +37,9 @@ pub async fn build(
 }
 
 /// The fleet's clients on `sdk`: one account's.
-fn fleet(
-    sdk: &fleetguard::aws::SdkConfig,
-    notifier: &Notifier,
-) -> Fleet<Marked<Ecs, Notifier>, Elbv2, AutoScaling> {
-    Fleet {
-        ecs: Marked::new(Ecs::new(aws_sdk_ecs::Client::new(sdk)), notifier.clone()),
-        elbv2: Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-        autoscaling: AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk)),
-    }
+fn fleet(sdk: &fleetguard::aws::SdkConfig, notifier: &Notifier) -> fleetguard::adapters::LiveFleet {
+    let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
+    fleetguard::adapters::live_fleet(sdk, notifier, autoscaling)
 }
 
 impl fleetguard::hub::InAccount for Lambda {

@@ -14,6 +14,33 @@ pub mod scheduler;
 
 pub use crate::ports::AwsError;
 
+/// The fleet's adapters as the drain functions run them, on one account's SDK configuration:
+/// drain marks kept in `notifier`'s ledger as well as on the container instance.
+#[cfg(all(feature = "ecs", feature = "elbv2", feature = "autoscaling"))]
+pub type LiveFleet = crate::out_of_service::Fleet<
+    crate::kept_marks::Marked<ecs::Ecs, crate::notify::Notifier>,
+    elbv2::Elbv2,
+    autoscaling::AutoScaling,
+>;
+
+/// [`LiveFleet`] on `sdk` (an account's credentials), with `autoscaling` given (tests point it
+/// at the lifecycle fake).
+#[cfg(all(feature = "ecs", feature = "elbv2", feature = "autoscaling"))]
+pub fn live_fleet(
+    sdk: &aws_config::SdkConfig,
+    notifier: &crate::notify::Notifier,
+    autoscaling: autoscaling::AutoScaling,
+) -> LiveFleet {
+    crate::out_of_service::Fleet {
+        ecs: crate::kept_marks::Marked::new(
+            ecs::Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+            notifier.clone(),
+        ),
+        elbv2: elbv2::Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+        autoscaling,
+    }
+}
+
 /// An SDK error as an [`AwsError`]: the operation, the service's error code, and the SDK's full
 /// error context, cut to 400 characters.
 pub fn sdk_error<E, R>(
