@@ -55,8 +55,6 @@ const ASSUME_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct MemberCredentials {
     provider: aws_config::sts::AssumeRoleProvider,
     cached: tokio::sync::Mutex<Option<Credentials>>,
-    /// `AssumeRole` calls made (for the bench and the tests).
-    calls: std::sync::atomic::AtomicUsize,
 }
 
 impl MemberCredentials {
@@ -74,7 +72,6 @@ impl MemberCredentials {
         Self {
             provider,
             cached: tokio::sync::Mutex::new(None),
-            calls: Default::default(),
         }
     }
 
@@ -86,14 +83,9 @@ impl MemberCredentials {
         {
             return Ok(c.clone());
         }
-        self.calls.fetch_add(1, Ordering::Relaxed);
         let c = self.provider.provide_credentials().await?;
         *cached = Some(c.clone());
         Ok(c)
-    }
-
-    pub fn assume_role_calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
     }
 }
 
@@ -163,16 +155,6 @@ impl<F: InAccount> Hub<F> {
     /// The function as it acts in its own account.
     pub fn own(&self) -> &F {
         &self.own
-    }
-
-    /// `AssumeRole` calls made for `account` so far (none for one never seen).
-    pub fn assume_role_calls(&self, account: &str) -> usize {
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(account)
-            .and_then(|m| m.credentials.as_ref().map(|c| c.assume_role_calls()))
-            .unwrap_or(0)
     }
 
     /// The function in `account`, built at its first event and kept for this environment.
