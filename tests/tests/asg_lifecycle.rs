@@ -772,3 +772,43 @@ async fn slack_down_at_the_completion_still_delivers_the_drained_message_on_the_
     invoke(&retry, &sweep_event()).await.unwrap();
     assert_eq!(s.slack_titles().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_completion_message_given_up_on_fails_one_invocation_not_every_later_sweep() {
+    // The defect: a stashed completion message whose Slack posts twice ended with an unknown
+    // outcome is never sent again; kept in the stash, it failed every minute's sweep until the
+    // stash expired (two days: up to 2,880 dead letters).
+    let s = Setup::new().await;
+    let table = dedupe_table(&s.sdk, "fleetguard-dedupe-given-up").await;
+    let (instance, ci) = s.ecs_instance(1);
+    s.aws
+        .start_lifecycle_action(&instance, "demo-ecs-asg", "fleetguard-drain", TERMINATING)
+        .await;
+    let ctx = context(&s, &[("DEDUPE_TABLE", &table)]).await;
+    invoke(&ctx, &terminate_event(&instance)).await.unwrap();
+    s.stop_tasks(&s.tasks_on(&ci).await).await;
+    let emptied = s.container_instance_event(&ci).await;
+    // Two posts that land but whose answers are lost: the outcome is unknown both times.
+    s.aws.sink_drop("/services/", 2).await;
+    let e = invoke(&ctx, &emptied).await.unwrap_err();
+    assert!(e.contains("unknown"), "{e:?}");
+    assert_eq!(s.completed().await.len(), 1, "completed before the message");
+    let e = invoke(&ctx, &sweep_event()).await.unwrap_err();
+    assert!(e.contains("unknown"), "{e:?}");
+    // Given up: the sweep that finds it so fails once, naming it, and lets it go.
+    let e = invoke(&ctx, &sweep_event()).await.unwrap_err();
+    assert!(e.contains("not sent a third time"), "{e:?}");
+    invoke(&ctx, &sweep_event()).await.unwrap();
+    invoke(&ctx, &sweep_event()).await.unwrap();
+    let drained: Vec<String> = s
+        .slack_titles()
+        .await
+        .into_iter()
+        .filter(|t| t.starts_with("Drained "))
+        .collect();
+    assert_eq!(
+        drained,
+        vec![format!("Drained {instance}: termination continues"); 2],
+        "the two posts whose answers were lost, and no third"
+    );
+}

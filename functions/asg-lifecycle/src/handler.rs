@@ -430,7 +430,16 @@ where
                         lc.notifier.unstash(&stash).await;
                     }
                 }
-                Err(e) => delivery_errors.push(e.to_string()),
+                Err(e) => {
+                    // Given up everywhere it failed: kept, it would fail every later sweep
+                    // until the stash expires. Failed once, here, it is the on-failure
+                    // destination's, with this error.
+                    if let (Some(stash), true) = (stash, e.is_final()) {
+                        tracing::error!(error = %e, "a stashed completion message cannot be delivered: unstashed");
+                        lc.notifier.unstash(&stash).await;
+                    }
+                    delivery_errors.push(e.to_string())
+                }
             }
         }
         let calls: Vec<String> = out.errors.iter().map(ToString::to_string).collect();

@@ -41,6 +41,17 @@ pub struct DeliveryError {
     pub kind: &'static str,
     pub failed: Vec<(String, String)>,
     pub delivered: Vec<String>,
+    /// Of `failed`, the destinations this message will never be sent to again (two attempts
+    /// ended with an unknown outcome): retrying cannot deliver it there.
+    pub given_up: Vec<String>,
+}
+
+impl DeliveryError {
+    /// Whether no retry can deliver anything more of this message: every destination that
+    /// failed has been given up on.
+    pub fn is_final(&self) -> bool {
+        self.failed.iter().all(|(id, _)| self.given_up.contains(id))
+    }
 }
 
 impl fmt::Display for DeliveryError {
@@ -121,6 +132,8 @@ enum Sent {
     Delivered(String),
     Already(String),
     Failed(String, String),
+    /// Never to be sent there again (its claim is exhausted).
+    GivenUp(String, String),
 }
 
 impl<L: Ledger, S: Services> Notifier<L, S> {
@@ -185,12 +198,16 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 .map(|dest| self.send_to(dest, &n, transition, &route.mentions, deadline)),
         )
         .await;
-        let mut failed = Vec::new();
+        let (mut failed, mut given_up) = (Vec::new(), Vec::new());
         for outcome in outcomes {
             match outcome {
                 Sent::Delivered(id) => report.delivered.push(id),
                 Sent::Already(id) => report.already_delivered.push(id),
                 Sent::Failed(id, why) => failed.push((id, why)),
+                Sent::GivenUp(id, why) => {
+                    given_up.push(id.clone());
+                    failed.push((id, why));
+                }
             }
         }
         if failed.is_empty() {
@@ -200,6 +217,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 kind: n.kind.as_str(),
                 failed,
                 delivered: report.delivered,
+                given_up,
             })
         }
     }
@@ -235,7 +253,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 );
             }
             Ok(Claim::Exhausted) => {
-                return Sent::Failed(
+                return Sent::GivenUp(
                     id,
                     "two attempts ended with an unknown outcome (check the destination); not sent a third time".into(),
                 );

@@ -25,11 +25,18 @@ fn delivery_error_names_destinations() {
             "HTTP 500 server_error after 5 attempts".into(),
         )],
         delivered: vec!["sns:arn:topic".into()],
+        given_up: vec![],
     };
     assert_eq!(
         e.to_string(),
         "alarm notification not delivered to slack:arn:secret (HTTP 500 server_error after 5 attempts); delivered to sns:arn:topic"
     );
+    assert!(!e.is_final(), "a 500 is retried");
+    let given_up = DeliveryError {
+        given_up: vec!["slack:arn:secret".into()],
+        ..e
+    };
+    assert!(given_up.is_final());
 }
 
 #[test]

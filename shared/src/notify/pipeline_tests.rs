@@ -222,6 +222,7 @@ async fn an_unknown_outcome_is_sent_at_most_once_more() {
     }
     let e = w.send(b).await.unwrap_err();
     assert!(e.to_string().contains("not sent a third time"), "{e}");
+    assert!(e.is_final(), "no retry can deliver it: {e:?}");
     assert_eq!(
         w.fakes()
             .seen()
