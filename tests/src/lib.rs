@@ -12,6 +12,7 @@
 
 pub mod incident_env;
 pub mod incident_sim;
+pub mod infra_organization;
 pub mod runtime_api;
 pub mod sim;
 pub mod terraform;

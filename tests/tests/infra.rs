@@ -570,10 +570,15 @@ fn every_example_applies_and_destroys_against_moto() {
                 ],
             );
         });
+        // A hub and two members, then both sides' IAM by enforcement.
+        let organization = scope.spawn(|| {
+            fleetguard_integration::infra_organization::the_organization_example_applies_and_both_sides_iam_is_enforced();
+        });
         for (name, t) in [
             ("ecs-spot", ecs_spot),
             ("ec2-alb", ec2_alb),
             ("fargate-alarms", fargate_alarms),
+            ("organization", organization),
         ] {
             if let Err(e) = t.join() {
                 std::panic::resume_unwind(e);

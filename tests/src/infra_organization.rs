@@ -5,12 +5,13 @@
 //! them, act in member A through the role `infra/modules/member` created there, with moto's IAM
 //! authorization on and STS refusing what a trust policy does not allow. Then destroyed.
 //!
-//! `#[ignore]`d like the other infra tests: `make test` runs it, `FLEETGUARD_SKIP_INFRA=1` skips it.
+//! `tests/tests/infra.rs` runs it beside the other examples (their applies mostly wait on the
+//! provider's waiters).
 
-use fleetguard_integration::terraform::{
+use crate::terraform::{
     infra_copy, moto_override_aliases, moto_tool, placeholder_zip, require_terraform, text, tf,
 };
-use fleetguard_integration::{LocalAws, python, repo_root};
+use crate::{LocalAws, python, repo_root};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -18,9 +19,8 @@ use std::process::Command;
 const A: &str = "111111111111";
 const B: &str = "222222222222";
 
-#[test]
-#[ignore = "infra: make test runs it; FLEETGUARD_SKIP_INFRA=1 skips it"]
-fn the_organization_example_applies_and_both_sides_iam_is_enforced() {
+/// Apply the example, enforce both sides' IAM, destroy it; panics on the first thing wrong.
+pub fn the_organization_example_applies_and_both_sides_iam_is_enforced() {
     require_terraform();
     let bin_dir = std::env::current_exe()
         .unwrap()
