@@ -74,7 +74,8 @@ def run(info, fleet, work, env, free_port, wait_port, procs):
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         text = (r.stdout + r.stderr).strip()
         if expect_error:
-            flat = " ".join(l.strip() for l in text.splitlines())
+            # cargo lambda frames the error in a box: the text without it.
+            flat = " ".join(l.strip(" │╭╰─×") for l in text.splitlines() if l.strip(" │╭╰─×"))
             line = flat[flat.find("cannot act in account"):] if "cannot act in account" in flat else flat[-200:]
             say(f"   {GREEN if r.returncode else RED}{'✓' if r.returncode else '✗'}{RESET} {function}: "
                 f"error: {line.strip()[:240]}")
