@@ -45,17 +45,11 @@ pub async fn build(
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config,
-        fleet: fleet(sdk, &notifier),
+        fleet: fleetguard::adapters::live_fleet_on(sdk, &notifier),
         schedules: Scheduler::new(aws_sdk_scheduler::Client::new(sdk), target),
         notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
-}
-
-/// The fleet's clients on `sdk`: one account's.
-fn fleet(sdk: &fleetguard::aws::SdkConfig, notifier: &Notifier) -> fleetguard::adapters::LiveFleet {
-    let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
-    fleetguard::adapters::live_fleet(sdk, notifier, autoscaling)
 }
 
 /// In a member account, the fleet is the member's; the one-time schedules stay the hub's (a
@@ -71,7 +65,7 @@ impl fleetguard::hub::InAccount for Lambda {
                 c.scope = c.scope.in_account(account);
                 c
             },
-            fleet: fleet(sdk, &notifier),
+            fleet: fleetguard::adapters::live_fleet_on(sdk, &notifier),
             schedules: self.schedules.clone(),
             notifier,
             clock: self.clock.clone(),

@@ -30,16 +30,10 @@ pub async fn build(
     Ok(Handler {
         common: CommonConfig::from_lookup(&lookup)?,
         config: config::SpotConfig::from_lookup(&lookup)?,
-        fleet: fleet(sdk, &notifier),
+        fleet: fleetguard::adapters::live_fleet_on(sdk, &notifier),
         notifier,
         clock: std::sync::Arc::new(fleetguard::ports::SystemClock),
     })
-}
-
-/// The fleet's clients on `sdk`: one account's.
-fn fleet(sdk: &fleetguard::aws::SdkConfig, notifier: &Notifier) -> fleetguard::adapters::LiveFleet {
-    let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
-    fleetguard::adapters::live_fleet(sdk, notifier, autoscaling)
 }
 
 impl fleetguard::hub::InAccount for Lambda {
@@ -52,7 +46,7 @@ impl fleetguard::hub::InAccount for Lambda {
                 c.scope = c.scope.in_account(account);
                 c
             },
-            fleet: fleet(sdk, &notifier),
+            fleet: fleetguard::adapters::live_fleet_on(sdk, &notifier),
             notifier,
             clock: self.clock.clone(),
         }

@@ -23,6 +23,13 @@ pub type LiveFleet = crate::out_of_service::Fleet<
     autoscaling::AutoScaling,
 >;
 
+/// [`LiveFleet`] on `sdk` (an account's credentials).
+#[cfg(all(feature = "ecs", feature = "elbv2", feature = "autoscaling"))]
+pub fn live_fleet_on(sdk: &aws_config::SdkConfig, notifier: &crate::notify::Notifier) -> LiveFleet {
+    let autoscaling = autoscaling::AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
+    live_fleet(sdk, notifier, autoscaling)
+}
+
 /// [`LiveFleet`] on `sdk` (an account's credentials), with `autoscaling` given (tests point it
 /// at the lifecycle fake).
 #[cfg(all(feature = "ecs", feature = "elbv2", feature = "autoscaling"))]
