@@ -6,7 +6,7 @@
 //!   links: [{label, url}], tags: {…}, dedupe_key, incident: {key, phase}, source: {function,
 //!   account, region, event_id, detail_type, event_time?}, truncated}`
 //!
-//! Attributes (String): `kind`, `severity`, `state`, `phase`, `account`, `region`, `source` (the function),
+//! Attributes (String): `kind`, `severity`, `state`, `phase`, `account`, `account_name` (`ACCOUNT_NAMES`), `region`, `source` (the function),
 //! and the tags as `tag.<key>`, at most 10 attributes in all (SNS's limit).
 
 use super::Notification;
