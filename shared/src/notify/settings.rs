@@ -335,6 +335,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_members_ledger_keeps_its_records_apart_in_the_same_store() {
+        use super::super::book::Book;
+        let own = AnyLedger::memory(MemoryLedger::local());
+        let (a, b) = (
+            own.in_account("111111111111"),
+            own.in_account("222222222222"),
+        );
+        let ttl = std::time::Duration::from_secs(60);
+        Book::new(a.clone())
+            .remember("open|i-1", ttl)
+            .await
+            .unwrap();
+        assert!(Book::new(a.clone()).remembered("open|i-1").await.unwrap());
+        assert!(!Book::new(b).remembered("open|i-1").await.unwrap());
+        assert!(!Book::new(own.clone()).remembered("open|i-1").await.unwrap());
+        // One store: the member's record is there, every key under its account.
+        assert!(
+            own.get("111111111111/fact|open|i-1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
     async fn without_a_table_the_ledger_is_this_environments_memory() {
         let n = notifier(&[]).await.unwrap();
         assert!(!n.ledger().shared());
