@@ -70,10 +70,9 @@ impl fleetguard::hub::InAccount for Lambda {
     fn in_account(&self, sdk: &fleetguard::aws::SdkConfig, account: &str) -> Self {
         let l = &self.lifecycle;
         let notifier = l.notifier.in_account(account);
-        let autoscaling = AutoScaling::new(aws_sdk_autoscaling::Client::new(sdk));
         Handler {
             lifecycle: Lifecycle {
-                fleet: fleetguard::adapters::live_fleet(sdk, &notifier, autoscaling),
+                fleet: fleetguard::adapters::live_fleet_on(sdk, &notifier),
                 config: {
                     let mut c = l.config.clone();
                     c.scope = c.scope.in_account(account);
