@@ -9,11 +9,11 @@
 //! provider's waiters).
 
 use crate::terraform::{
-    infra_copy, moto_override_aliases, moto_tool, placeholder_zip, require_terraform, text, tf,
+    function_bin_dir, infra_copy, moto_override_aliases, moto_tool, placeholder_zip,
+    require_terraform, text, tf,
 };
 use crate::{LocalAws, python, repo_root};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::Command;
 
 const A: &str = "111111111111";
@@ -22,23 +22,12 @@ const B: &str = "222222222222";
 /// Apply the example, enforce both sides' IAM, destroy it; panics on the first thing wrong.
 pub fn the_organization_example_applies_and_both_sides_iam_is_enforced() {
     require_terraform();
-    let bin_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_owned();
-    for f in [
+    let bin_dir = function_bin_dir(&[
         "spot-interruption",
         "asg-lifecycle",
         "ecs-deployment",
         "alarm-fanout",
-    ] {
-        assert!(
-            bin_dir.join(f).exists(),
-            "{f} is not built: run the tests with `cargo test --workspace` (make test)"
-        );
-    }
+    ]);
     let aws = LocalAws::start();
     let tmp = infra_copy("organization");
     let dir = tmp.join("infra/examples/organization");

@@ -170,3 +170,22 @@ pub fn moto_tool(aws: &LocalAws, args: &[&str]) -> Value {
     assert!(o.status.success(), "{}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// Where `cargo test --workspace` built the function binaries (beside the running test), each
+/// of `functions` checked to be there.
+pub fn function_bin_dir(functions: &[&str]) -> PathBuf {
+    let bin_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_owned();
+    for f in functions {
+        assert!(
+            bin_dir.join(f).exists(),
+            "{} is not built: run the tests with `cargo test --workspace` (make test)",
+            bin_dir.join(f).display()
+        );
+    }
+    bin_dir
+}

@@ -10,8 +10,8 @@
 //! them as skipped.
 
 use fleetguard_integration::terraform::{
-    EXAMPLES, infra_copy, init, moto_override, moto_tool, placeholder_zip, require_terraform,
-    tempdir, text, tf,
+    EXAMPLES, function_bin_dir, infra_copy, init, moto_override, moto_tool, placeholder_zip,
+    require_terraform, tempdir, text, tf,
 };
 use fleetguard_integration::{LocalAws, python, repo_root};
 use serde_json::Value;
@@ -686,25 +686,13 @@ fn iam_every_call_is_granted_scoped_and_enforced() {
         sim.display()
     );
     // The function binaries `cargo test --workspace` built beside this test.
-    let bin_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_owned();
-    for f in [
+    let bin_dir = function_bin_dir(&[
         "spot-interruption",
         "asg-lifecycle",
         "ecs-deployment",
         "alarm-fanout",
         "instance-maintenance",
-    ] {
-        assert!(
-            bin_dir.join(f).exists(),
-            "{} is not built: run the tests with `cargo test --workspace` (make test)",
-            bin_dir.join(f).display()
-        );
-    }
+    ]);
     let aws = LocalAws::start();
     let fleet = aws.seed();
     let s = |k: &str| fleet[k].as_str().unwrap().to_owned();
