@@ -377,6 +377,8 @@ async fn a_members_alarm_reaches_its_accounts_route_with_its_name_and_assumes_no
     assert_eq!(published.len(), 1, "{published:#?}");
     let text = published[0].to_string();
     assert!(text.contains("payments-prod") && text.contains(A), "{text}");
+    // Its dedupe and incident keys carry the account: `HighCPU` in two accounts is two incidents.
+    assert!(text.contains(&format!("{A}/")), "{text}");
     let slack = org.slack_texts().await;
     assert_eq!(slack.len(), 1, "{slack:#?}");
     assert!(
@@ -385,6 +387,6 @@ async fn a_members_alarm_reaches_its_accounts_route_with_its_name_and_assumes_no
         slack[0]
     );
     assert!(!slack[0].contains(A));
-    // The same alarm name in two accounts is two incidents: each opened once.
+    // alarm-fanout calls nothing in a member: no role assumed.
     assert!(org.assume_role_calls().await.is_empty());
 }
