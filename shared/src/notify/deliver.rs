@@ -189,14 +189,32 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             tracing::warn!(kind = n.kind.as_str(), title = %n.title, "no notification destination configured");
             return Ok(report);
         }
+        // In a storm, the destinations that digest show this change in the storm's digest.
+        let storm = self.storm_of(&n, &route, transition).await;
         // Every destination at once: each has the whole deadline, so one service's Retry-After
         // never leaves another out of time.
-        let outcomes = futures_util::future::join_all(
-            route
-                .destinations
-                .iter()
-                .map(|dest| self.send_to(dest, &n, transition, &route.mentions, deadline)),
-        )
+        let (n, route) = (&n, &route);
+        let outcomes = futures_util::future::join_all(route.destinations.iter().map(|dest| {
+            let storm = storm.as_ref().filter(|_| super::storm::digested(dest, &route.storm));
+            async move {
+                match storm {
+                    Some(j) => match self.digest_to(dest, j, route, deadline).await {
+                        Ok(done) => {
+                            tracing::info!(destination = %dest.id(), incident = %n.incident_key(), done, "storm digest");
+                            Sent::Delivered(dest.id())
+                        }
+                        Err(why) => {
+                            tracing::error!(destination = %dest.id(), error = %why, "storm digest not updated");
+                            Sent::Failed(dest.id(), why)
+                        }
+                    },
+                    None => {
+                        self.send_to(dest, n, transition, &route.mentions, deadline)
+                            .await
+                    }
+                }
+            }
+        }))
         .await;
         let (mut failed, mut given_up) = (Vec::new(), Vec::new());
         for outcome in outcomes {
@@ -308,7 +326,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 body,
                 origin: n.dedupe_key.clone(),
             };
-            services::call(&self.services, dest, &c, deadline, self.max_attempts)
+            self.call_service(dest, &c, deadline)
                 .await
                 .map(|_| done)
                 .map_err(|e| Failed::call("", e))

@@ -7,7 +7,7 @@ use super::deliver::dedupe_key;
 use super::incident::{self, IncidentRecord, PagerDutyAction, SlackStep, Transition};
 use super::ledger::Ledger;
 use super::route::Destination;
-use super::services::{self, Call, Method, Services};
+use super::services::{Call, Method, Services};
 use super::{Deadline, Notification, Notifier, Phase, pagerduty, slack};
 
 impl<L: Ledger, S: Services> Notifier<L, S> {
@@ -60,7 +60,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 body,
                 origin: n.dedupe_key.clone(),
             };
-            services::call(&self.services, dest, &c, deadline, self.max_attempts)
+            self.call_service(dest, &c, deadline)
                 .await
                 // Slack's errors name the method; PagerDuty has one.
                 .map_err(|e| {
@@ -172,7 +172,8 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             body: slack::post_message(shown, channel, mentions),
             origin: shown.dedupe_key.clone(),
         };
-        let reply = services::call(&self.services, dest, &c, deadline, self.max_attempts)
+        let reply = self
+            .call_service(dest, &c, deadline)
             .await
             .map_err(|e| Failed::call("chat.postMessage", e))?;
         let mut next = next.clone();
@@ -195,12 +196,12 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
 }
 
 /// The incident record's key for one destination.
-fn incident_pk(incident_key: &str, destination: &str) -> String {
+pub(super) fn incident_pk(incident_key: &str, destination: &str) -> String {
     format!("incident|{}", dedupe_key(incident_key, destination))
 }
 
 /// The notification's event time in seconds since the epoch (now when it has none).
-fn event_epoch(n: &Notification) -> i64 {
+pub(super) fn event_epoch(n: &Notification) -> i64 {
     n.source
         .event_time
         .as_deref()

@@ -53,6 +53,10 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const STATE: &str = "state";
 pub const LEASE_UNTIL: &str = "lease_until";
 pub const VERSION: &str = "version";
+/// A storm's change counter (`storm.rs`).
+pub const COUNT: &str = "count";
+/// A storm item's `state` while its digest is open.
+pub const OPEN: &str = "open";
 
 /// The conditions the notifier writes under, each one DynamoDB condition expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,12 @@ pub enum Cond {
     Holds(i64),
     /// `attribute_not_exists(pk) OR expires_at < :now OR version <= :v`: no later version kept.
     NotNewer(i64),
+    /// `attribute_not_exists(pk) OR expires_at < :now OR state <> open`: no open storm.
+    NotOpen,
+    /// `version = :v AND state = open`: this storm, still open.
+    OpenVersion(i64),
+    /// `version = :v AND state = open AND count = :c`: this storm, open, with no change since `c`.
+    OpenAt(i64, i64),
 }
 
 impl Cond {
@@ -90,6 +100,14 @@ impl Cond {
                 free || existing
                     .and_then(|i| i.get_n(VERSION))
                     .is_none_or(|x| x <= v)
+            }
+            Cond::NotOpen => free || state != Some(OPEN),
+            Cond::OpenVersion(v) => {
+                existing.and_then(|i| i.get_n(VERSION)) == Some(v) && state == Some(OPEN)
+            }
+            Cond::OpenAt(v, c) => {
+                Cond::OpenVersion(v).holds(existing, now)
+                    && existing.and_then(|i| i.get_n(COUNT)).unwrap_or(0) == c
             }
         }
     }
@@ -118,6 +136,42 @@ pub enum Put {
     Refused(Option<Item>),
 }
 
+/// An in-place update of one item (DynamoDB's `UpdateItem`): attributes set, numbers added
+/// atomically, the others kept. No read-modify-write: concurrent writers of different
+/// attributes never undo each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Update {
+    /// String and number attributes to set.
+    pub set: Item,
+    /// Numbers to add to (absent: from 0).
+    pub add: BTreeMap<String, i64>,
+    /// Strings to add to string sets.
+    pub add_set: BTreeMap<String, BTreeSet<String>>,
+    /// Only if number attribute `.0` is absent or below `.1`: a field's own version, so an
+    /// older write (or the same one again) never overwrites a newer one.
+    pub guard: Option<(String, i64)>,
+}
+
+impl Update {
+    fn guard_holds(&self, existing: Option<&Item>) -> bool {
+        self.guard
+            .as_ref()
+            .is_none_or(|(attr, v)| existing.and_then(|i| i.get_n(attr)).is_none_or(|x| x <= *v))
+    }
+
+    /// `self` applied to `item`.
+    fn apply(self, item: &mut Item) {
+        item.s.extend(self.set.s);
+        item.n.extend(self.set.n);
+        for (k, v) in self.add {
+            *item.n.entry(k).or_default() += v;
+        }
+        for (k, v) in self.add_set {
+            item.ss.entry(k).or_default().extend(v);
+        }
+    }
+}
+
 /// The conditional item store. Reads are strongly consistent.
 pub trait Ledger: Send + Sync + 'static {
     /// The ledger's clock (seconds since the epoch): leases and TTLs are read against it.
@@ -144,6 +198,15 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Delete `key` if `cond` holds; `Ok(false)` when it does not.
     fn delete(&self, key: &str, cond: Cond) -> impl Future<Output = Written> + Send;
+
+    /// Update `key` in place if `cond` (and the update's guard) hold: the item after, or `None`
+    /// when refused. Like DynamoDB, it applies over an expired item not yet deleted.
+    fn update(
+        &self,
+        key: &str,
+        update: Update,
+        cond: Cond,
+    ) -> impl Future<Output = Result<Option<Item>, LedgerError>> + Send;
 
     /// Add `value` to (or remove it from) the string set `attr` of `key`, atomically.
     fn set_member(
@@ -298,6 +361,25 @@ impl Ledger for MemoryLedger {
             }
             m.items.remove(key);
             true
+        })
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        update: Update,
+        cond: Cond,
+    ) -> Result<Option<Item>, LedgerError> {
+        self.call(true, |m, now| {
+            // As in DynamoDB, an update applies to an expired item TTL has not deleted yet:
+            // callers that care say so in `cond`.
+            let existing = m.items.get(key);
+            if !cond.holds(existing, now) || !update.guard_holds(existing) {
+                return None;
+            }
+            let item = m.items.entry(key.to_owned()).or_default();
+            update.apply(item);
+            Some(item.clone())
         })
     }
 

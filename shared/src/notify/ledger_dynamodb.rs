@@ -3,7 +3,8 @@
 //! is a [`LedgerError`].
 
 use super::ledger::{
-    Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, Put, SENDING, STATE, VERSION, Written,
+    COUNT, Cond, EXPIRES_AT, Item, LEASE_UNTIL, Ledger, LedgerError, OPEN, Put, SENDING, STATE,
+    Update, VERSION, Written,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -66,6 +67,22 @@ fn expression(cond: Cond, now: i64) -> Option<(&'static str, Vec<(&'static str, 
             "attribute_not_exists(pk) OR #exp < :now OR #version <= :v",
             vec![(":now", n(now)), (":v", n(v))],
         ),
+        Cond::NotOpen => (
+            "attribute_not_exists(pk) OR #exp < :now OR #state <> :open",
+            vec![(":now", n(now)), (":open", AttributeValue::S(OPEN.into()))],
+        ),
+        Cond::OpenVersion(v) => (
+            "#version = :v AND #state = :open",
+            vec![(":v", n(v)), (":open", AttributeValue::S(OPEN.into()))],
+        ),
+        Cond::OpenAt(v, c) => (
+            "#version = :v AND #state = :open AND #count = :c",
+            vec![
+                (":v", n(v)),
+                (":open", AttributeValue::S(OPEN.into())),
+                (":c", n(c)),
+            ],
+        ),
     })
 }
 
@@ -76,6 +93,7 @@ fn names(expr: &str) -> Vec<(&'static str, &'static str)> {
         ("#state", STATE),
         ("#lease", LEASE_UNTIL),
         ("#version", VERSION),
+        ("#count", COUNT),
     ]
     .into_iter()
     .filter(|(k, _)| expr.contains(k))
@@ -185,6 +203,86 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn update(
+        &self,
+        key: &str,
+        update: Update,
+        cond: Cond,
+    ) -> Result<Option<Item>, LedgerError> {
+        use aws_sdk_dynamodb::types::ReturnValue;
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .return_values(ReturnValue::AllNew);
+        // Attribute names go through placeholders: a field's name is data (a source's digest).
+        let (mut sets, mut adds) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        let mut name =
+            |req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+             attr: &str,
+             v: AttributeValue| {
+                i += 1;
+                let req = req
+                    .expression_attribute_names(format!("#u{i}"), attr)
+                    .expression_attribute_values(format!(":u{i}"), v);
+                (req, i)
+            };
+        for (k, v) in &update.set.s {
+            let (r, i) = name(req, k, AttributeValue::S(v.clone()));
+            req = r;
+            sets.push(format!("#u{i} = :u{i}"));
+        }
+        for (k, v) in &update.set.n {
+            let (r, i) = name(req, k, AttributeValue::N(v.to_string()));
+            req = r;
+            sets.push(format!("#u{i} = :u{i}"));
+        }
+        for (k, v) in &update.add {
+            let (r, i) = name(req, k, AttributeValue::N(v.to_string()));
+            req = r;
+            adds.push(format!("#u{i} :u{i}"));
+        }
+        for (k, v) in update.add_set.iter().filter(|(_, v)| !v.is_empty()) {
+            let (r, i) = name(req, k, AttributeValue::Ss(v.iter().cloned().collect()));
+            req = r;
+            adds.push(format!("#u{i} :u{i}"));
+        }
+        let mut expr = String::new();
+        if !sets.is_empty() {
+            expr.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !adds.is_empty() {
+            expr.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        req = req.update_expression(expr.trim());
+        let mut conditions = Vec::new();
+        if let Some((e, values)) = expression(cond, self.now()) {
+            conditions.push(format!("({e})"));
+            for (k, v) in names(e) {
+                req = req.expression_attribute_names(k, v);
+            }
+            for (k, v) in values {
+                req = req.expression_attribute_values(k, v);
+            }
+        }
+        if let Some((attr, v)) = &update.guard {
+            conditions.push("(attribute_not_exists(#guard) OR #guard < :guard)".to_owned());
+            req = req
+                .expression_attribute_names("#guard", attr)
+                .expression_attribute_values(":guard", AttributeValue::N(v.to_string()));
+        }
+        if !conditions.is_empty() {
+            req = req.condition_expression(conditions.join(" AND "));
+        }
+        match req.send().await {
+            Ok(out) => Ok(Some(out.attributes().map(to_item).unwrap_or_default())),
+            Err(e) if conditional_failed(&e) => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     async fn set_member(
         &self,
         key: &str,
@@ -223,6 +321,9 @@ mod tests {
             Cond::LeaseLapsed,
             Cond::Holds(7),
             Cond::NotNewer(7),
+            Cond::NotOpen,
+            Cond::OpenVersion(7),
+            Cond::OpenAt(7, 3),
         ] {
             let (expr, values) = expression(cond, 100).unwrap();
             for (k, _) in &values {

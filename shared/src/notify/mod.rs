@@ -9,7 +9,9 @@
 //! - [`services`]: the destination port and its one retry policy; [`destinations`]: its adapter
 //!   ([`destinations::Live`]), one file per service, each with its fake, with the renderers [`slack`], [`sns`], [`pagerduty`], [`teams`];
 //! - [`book`] over the [`ledger`] port: claims, incident records and locks, facts, the stash
-//!   ([`ledger_dynamodb`] adapter, or [`ledger::MemoryLedger`]).
+//!   ([`ledger_dynamodb`] adapter, or [`ledger::MemoryLedger`]);
+//! - [`storm`]: many sources opening on one route at once go to one digest per destination;
+//!   `rate`: every call within its service's documented pace.
 
 pub mod account_view;
 pub mod book;
@@ -25,11 +27,13 @@ mod marks;
 pub mod pagerduty;
 #[cfg(test)]
 mod pipeline_tests;
+mod rate;
 pub mod route;
 pub mod services;
 mod settings;
 pub mod slack;
 pub mod sns;
+pub mod storm;
 pub mod teams;
 pub mod webhook;
 
@@ -72,6 +76,8 @@ pub enum NotificationKind {
     BackInService,
     /// A hub cannot act in a member account: its role there cannot be assumed.
     MemberUnreachable,
+    /// A storm's digest: many sources' incidents on one route, in one message.
+    Storm,
 }
 
 impl NotificationKind {
@@ -98,6 +104,7 @@ impl NotificationKind {
             NotificationKind::InstanceRefreshFailed => "instance-refresh-failed",
             NotificationKind::BackInService => "back-in-service",
             NotificationKind::MemberUnreachable => "member-unreachable",
+            NotificationKind::Storm => "storm",
         }
     }
 
@@ -125,6 +132,7 @@ impl NotificationKind {
             InstanceRefreshFailed,
             BackInService,
             MemberUnreachable,
+            Storm,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -18,9 +18,16 @@ struct World {
 
 const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
+/// The test's clock: the time set by [`World::at`] plus (paused) tokio time since, so that
+/// waits (Retry-After, a destination's pace) move it on.
+fn clock_fn(clock: &Arc<AtomicI64>) -> impl Fn() -> i64 + Send + Sync + 'static {
+    let (c, start) = (clock.clone(), tokio::time::Instant::now());
+    move || c.load(Ordering::SeqCst) + start.elapsed().as_secs() as i64
+}
+
 fn world_with(routes: &str) -> World {
     let clock = Arc::new(AtomicI64::new(T0));
-    let (c1, c2) = (clock.clone(), clock.clone());
+    let (c1, c2) = (clock_fn(&clock), clock_fn(&clock));
     let defaults = vec![
         Destination::SlackChannel {
             channel: "#ops".into(),
@@ -41,8 +48,8 @@ fn world_with(routes: &str) -> World {
         n: Notifier::with(
             rules,
             defaults,
-            MemoryLedger::table(move || c1.load(Ordering::SeqCst)),
-            FakeServices::new(move || c2.load(Ordering::SeqCst)),
+            MemoryLedger::table(c1),
+            FakeServices::new(c2),
         ),
         clock,
     }

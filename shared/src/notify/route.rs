@@ -121,6 +121,9 @@ pub struct Rule {
     /// What an alarm's `INSUFFICIENT_DATA` does to its incident here (default `update`).
     #[serde(default)]
     pub insufficient_data: Option<InsufficientData>,
+    /// Storm detection and digests on this route (defaults apply when absent).
+    #[serde(default)]
+    pub storm: Option<super::storm::StormSettings>,
 }
 
 /// A route's policy for an alarm's `INSUFFICIENT_DATA`: data is missing, which is not a recovery
@@ -164,6 +167,8 @@ pub struct Route {
     pub mentions: Vec<String>,
     /// The first matching rule's `insufficient_data`, or the default.
     pub insufficient_data: InsufficientData,
+    /// The first matching rule's `storm` settings, or the defaults.
+    pub storm: super::storm::StormSettings,
 }
 
 impl Rules {
@@ -225,6 +230,9 @@ impl Rules {
             }
             if let Some(m) = &r.mention {
                 check_mention(m).map_err(|e| format!("{name}: {e}"))?;
+            }
+            if let Some(s) = &r.storm {
+                s.check().map_err(|e| format!("{name}: {e}"))?;
             }
             for s in &r.mention_severities {
                 if Severity::parse(s).is_none() {
@@ -291,6 +299,7 @@ impl Rules {
         let mut route = Route::default();
         let mut mentions: Vec<(&str, &[String])> = Vec::new();
         let mut insufficient = None;
+        let mut storm = None;
         for (i, (rule, names, tags, severity)) in self.rules.iter().enumerate() {
             if !matches(rule, names, tags, n) {
                 continue;
@@ -302,6 +311,7 @@ impl Rules {
                 route.severity = *severity;
             }
             insufficient = insufficient.or(rule.insufficient_data);
+            storm = storm.or(rule.storm);
             if rule.drop {
                 route.dropped = route.destinations.is_empty();
                 if route.dropped {
@@ -359,6 +369,7 @@ impl Rules {
             route.destinations.extend(defaults.iter().cloned());
         }
         route.insufficient_data = insufficient.unwrap_or_default();
+        route.storm = storm.unwrap_or_default();
         route.destinations.sort();
         route.destinations.dedup();
         // Mentions call people to something that needs them: never on a resolution.

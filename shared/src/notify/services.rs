@@ -129,12 +129,32 @@ pub async fn call<S: Services>(
     deadline: Deadline,
     max_attempts: usize,
 ) -> Result<Reply, (Failure, usize)> {
+    call_paced(services, dest, c, deadline, max_attempts, || async {
+        Ok(())
+    })
+    .await
+}
+
+/// [`call`], each attempt first waiting for `pace` (a slot in the destination's rate).
+pub async fn call_paced<S: Services, P, F>(
+    services: &S,
+    dest: &Destination,
+    c: &Call,
+    deadline: Deadline,
+    max_attempts: usize,
+    pace: P,
+) -> Result<Reply, (Failure, usize)>
+where
+    P: Fn() -> F,
+    F: Future<Output = Result<(), Failure>>,
+{
     let mut attempts = 0usize;
     let idempotent = c.method.idempotent();
     let result = (|| async {
         if deadline.remaining() < Duration::from_millis(100) {
             return Err(Failure::Transient("no time left in the invocation".into()));
         }
+        pace().await?;
         services.call(dest, c, deadline).await
     })
     .retry(

@@ -97,6 +97,19 @@ impl Ledger for AnyLedger {
         }
     }
 
+    async fn update(
+        &self,
+        key: &str,
+        update: super::ledger::Update,
+        cond: super::ledger::Cond,
+    ) -> Result<Option<Item>, LedgerError> {
+        let key = self.key(key);
+        match &self.store {
+            Store::Table(l) => l.update(&key, update, cond).await,
+            Store::Memory(l) => l.update(&key, update, cond).await,
+        }
+    }
+
     async fn set_member(
         &self,
         key: &str,

@@ -46,6 +46,8 @@ pub struct Seen {
     pub landed: bool,
     /// Whether the caller was left not knowing (a timeout, a lost answer).
     pub unknown: bool,
+    /// The fake's clock when the call came (seconds since the epoch).
+    pub at: i64,
 }
 
 #[derive(Default)]
@@ -227,6 +229,7 @@ impl FakeServices {
             origin: c.origin.clone(),
             landed: false,
             unknown: false,
+            at: now,
         };
         let out = match fault {
             Some(Fault::Throttled(after)) => Err(Failure::Throttled {

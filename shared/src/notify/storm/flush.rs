@@ -1,0 +1,322 @@
+//! Joining a storm, and flushing its digest.
+//!
+//! A member's change is kept (its shard, then the storm's count: the order matters, for a
+//! flusher that reads the count first then sees every change it counts). Then, per digested
+//! destination, the change is shown already (the digest's record counts it), or this invocation
+//! takes the digest's flusher lease and shows everything up to the latest count, or another live
+//! flusher holds it and shows it: after releasing its lease a flusher reads the count again and
+//! flushes once more when it moved, so a change counted while it held the lease is never left
+//! behind. A flusher that dies holding the lease fails its invocation, whose retry flushes.
+
+use super::book::{DigestRecord, StormRef, route_key, source_key};
+use super::{Digest, Member, PagerDutyStorm, StormSettings};
+use crate::notify::deliver::Failed;
+use crate::notify::incident::{PagerDutyAction, Transition};
+use crate::notify::ledger::{Ledger, LedgerError};
+use crate::notify::route::{Destination, Route};
+use crate::notify::services::{Call, Method, Services};
+use crate::notify::{Deadline, Notification, Notifier, Phase, pagerduty, slack, teams};
+use std::time::Duration;
+
+/// A notification that belongs to a storm's digest, and the storm's count after its change (0:
+/// nothing changed, an older event).
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub storm: StormRef,
+    pub count: i64,
+}
+
+/// Whether `dest` shows a storm as a digest under `settings` (SNS never does).
+pub fn digested(dest: &Destination, settings: &StormSettings) -> bool {
+    match dest {
+        Destination::Sns { .. } => false,
+        Destination::PagerDuty { .. } => settings.pagerduty == PagerDutyStorm::Storm,
+        _ => true,
+    }
+}
+
+/// Time kept for the call itself when deciding whether a paced update still fits.
+const MARGIN: Duration = Duration::from_secs(4);
+
+impl<L: Ledger, S: Services> Notifier<L, S> {
+    /// The storm `n` belongs to on `route`, its change kept; `None`: its own messages. A ledger
+    /// problem sends it on its own (a flood rather than a loss).
+    pub(in crate::notify) async fn storm_of(
+        &self,
+        n: &Notification,
+        route: &Route,
+        t: Transition,
+    ) -> Option<Joined> {
+        let settings = &route.storm;
+        if !settings.digest || !route.destinations.iter().any(|d| digested(d, settings)) {
+            return None;
+        }
+        match self.join_storm(n, route, t).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep storm bookkeeping; sent on its own");
+                None
+            }
+        }
+    }
+
+    async fn join_storm(
+        &self,
+        n: &Notification,
+        route: &Route,
+        t: Transition,
+    ) -> Result<Option<Joined>, LedgerError> {
+        let name = route.rules.join("+");
+        let rk = route_key(&name);
+        let source = source_key(n.incident_key());
+        let open = self.book.open_storm(&rk).await?;
+        let mut id = match open {
+            Some(id) if self.book.membership(&rk, &source).await? == Some(id) => Some(id),
+            _ => None,
+        };
+        if id.is_none() && t == Transition::Open {
+            let window = route.storm.window_seconds as i64;
+            let opened = self.book.opened(&rk, &source, window).await?;
+            // A source with its own open incident keeps it: its resolution goes there.
+            if opened > route.storm.sources as usize && !self.open_alone(n, route).await? {
+                let storm = match open {
+                    Some(id) => id,
+                    None => self.book.start(&name, &rk).await?,
+                };
+                self.book.enrol(&rk, &source, storm).await?;
+                id = Some(storm);
+            }
+        }
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let storm = StormRef {
+            route: name,
+            rk,
+            id,
+        };
+        let unchanged = Ok(Some(Joined {
+            storm: storm.clone(),
+            count: 0,
+        }));
+        if matches!(t, Transition::Update | Transition::UpdateIfOpen)
+            && self
+                .book
+                .member(&storm, &source)
+                .await?
+                .is_none_or(|m| m.resolved)
+        {
+            // An update never reopens a member that recovered (as an incident's never does).
+            return unchanged;
+        }
+        let member = Member::of(n, crate::notify::keep::event_epoch(n));
+        let change = crate::notify::digest(&n.dedupe_key);
+        if !self
+            .book
+            .keep_member(&storm, &source, &change, &member)
+            .await?
+        {
+            // An older event than the one the digest shows, or this one again: nothing changes.
+            return unchanged;
+        }
+        match self.book.changed(&storm).await? {
+            Some(count) => Ok(Some(Joined { storm, count })),
+            None => {
+                // Over between our reads: on its own, and the route free for the next storm.
+                self.book.free_route(&storm).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether `n`'s source has an open incident of its own at a destination of `route`.
+    async fn open_alone(&self, n: &Notification, route: &Route) -> Result<bool, LedgerError> {
+        for dest in &route.destinations {
+            if matches!(
+                dest,
+                Destination::SlackChannel { .. } | Destination::PagerDuty { .. }
+            ) {
+                let pk = crate::notify::keep::incident_pk(n.incident_key(), &dest.id());
+                if self.book.record(&pk).await?.is_some_and(|r| r.is_open()) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// See `j`'s change shown at `dest`: shown already, shown by us as the flusher, or left to a
+    /// live flusher. `Err`: the digest could not be updated (the invocation fails and is retried).
+    pub(in crate::notify) async fn digest_to(
+        &self,
+        dest: &Destination,
+        j: &Joined,
+        route: &Route,
+        deadline: Deadline,
+    ) -> Result<&'static str, String> {
+        let id = dest.id();
+        let ledger = |e: LedgerError| format!("storm digest: {e}");
+        let mut flushed_by_us = false;
+        loop {
+            let rec = self
+                .book
+                .digest_record(&j.storm, &id)
+                .await
+                .map_err(ledger)?;
+            if !flushed_by_us && rec.flushed >= j.count {
+                return Ok("in the storm's digest");
+            }
+            if flushed_by_us {
+                // A change counted while we held the lease is ours to show: its writer left.
+                let tally = self.book.tally(&j.storm).await.map_err(ledger)?;
+                if rec.flushed >= tally.count && (tally.open || rec.resolved) {
+                    return Ok("updated the storm's digest");
+                }
+            }
+            let Some(lease) = self
+                .book
+                .try_flusher(&j.storm, &id, deadline)
+                .await
+                .map_err(ledger)?
+            else {
+                return Ok("in the storm's digest (another invocation is updating it)");
+            };
+            let out = self.flush(dest, &j.storm, route, deadline).await;
+            if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
+                tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
+            }
+            out.map_err(|f| f.why)?;
+            flushed_by_us = true;
+        }
+    }
+
+    /// Holding the lease: show every change up to the storm's latest count at `dest`.
+    async fn flush(
+        &self,
+        dest: &Destination,
+        storm: &StormRef,
+        route: &Route,
+        deadline: Deadline,
+    ) -> Result<(), Failed> {
+        let id = dest.id();
+        let ledger = |e: LedgerError| Failed::known(format!("storm digest: {e}"));
+        loop {
+            let tally = self.book.tally(storm).await.map_err(ledger)?;
+            let mut rec = self.book.digest_record(storm, &id).await.map_err(ledger)?;
+            if rec.flushed >= tally.count && (tally.open || rec.resolved) {
+                return Ok(());
+            }
+            // Paced: an update waits for the destination's interval since the last one, and
+            // folds in whatever else changed meanwhile.
+            if rec.posted {
+                let due = rec.sent_at + interval(dest, &route.storm);
+                let wait = due - self.book.ledger.now();
+                if wait > 0 {
+                    if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
+                        return Err(Failed::known(format!(
+                            "storm digest update due in {wait} s, after this invocation's deadline; retried to show it"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+                    continue;
+                }
+            }
+            let members = self.book.members(storm).await.map_err(ledger)?;
+            let digest = Digest {
+                route: storm.route.clone(),
+                members,
+                since: rec.upto,
+            };
+            // A closed storm shows over, whatever reached a shard after it closed (sent on its own).
+            let resolved = digest.all_resolved() || !tally.open;
+            let phase = match (resolved, rec.posted) {
+                (true, _) => Phase::Resolved,
+                (false, true) => Phase::Updated,
+                (false, false) => Phase::Opened,
+            };
+            let n = digest.notification(&storm.incident_key(), phase);
+            self.show(dest, &n, route, &mut rec, deadline).await?;
+            rec.flushed = tally.count;
+            rec.sent_at = self.book.ledger.now();
+            rec.upto = digest.upto();
+            rec.posted = true;
+            rec.resolved = resolved
+                && (!tally.open || self.book.close(storm, tally.count).await.map_err(ledger)?);
+            if let Err(e) = self.book.save_digest_record(storm, &id, &rec).await {
+                // Shown already: the next flush shows it again (an update), never loses it.
+                tracing::warn!(error = %e, "could not keep the digest's record");
+            }
+        }
+    }
+
+    /// Send the digest `n` to `dest`, keeping Slack's message in `rec`.
+    async fn show(
+        &self,
+        dest: &Destination,
+        n: &Notification,
+        route: &Route,
+        rec: &mut DigestRecord,
+        deadline: Deadline,
+    ) -> Result<(), Failed> {
+        let call = |method, body| async move {
+            let c = Call {
+                method,
+                body,
+                origin: n.dedupe_key.clone(),
+            };
+            self.call_service(dest, &c, deadline)
+                .await
+                .map_err(|e| Failed::call(method.as_str(), e))
+        };
+        let mentions: &[String] = if rec.posted { &[] } else { &route.mentions };
+        match dest {
+            Destination::SlackChannel { channel } => {
+                if let (Some(ch), Some(ts)) = (rec.channel.clone(), rec.ts.clone()) {
+                    match call(Method::ChatUpdate, slack::update_message(n, &ch, &ts)).await {
+                        Ok(_) => return Ok(()),
+                        Err(f) if f.gone => {
+                            tracing::warn!(error = %f.why, "digest message can no longer be edited; posting a new one");
+                        }
+                        Err(f) => return Err(f),
+                    }
+                }
+                let reply = call(
+                    Method::ChatPostMessage,
+                    slack::post_message(n, channel, mentions),
+                )
+                .await?;
+                rec.channel = reply.0["channel"].as_str().map(str::to_owned);
+                rec.ts = reply.0["ts"].as_str().map(str::to_owned);
+                Ok(())
+            }
+            Destination::SlackUrl | Destination::SlackSecret { .. } => {
+                call(Method::Webhook, slack::render_with(n, mentions))
+                    .await
+                    .map(|_| ())
+            }
+            Destination::Teams { .. } => call(Method::Webhook, teams::render(n)).await.map(|_| ()),
+            Destination::PagerDuty { .. } => {
+                let action = if n.phase() == Phase::Resolved {
+                    PagerDutyAction::Resolve
+                } else {
+                    PagerDutyAction::Trigger
+                };
+                call(Method::Enqueue, pagerduty::render(n, action, ""))
+                    .await
+                    .map(|_| ())
+            }
+            Destination::Sns { .. } => {
+                Err(Failed::known("SNS gets every transition, never a digest"))
+            }
+        }
+    }
+}
+
+/// The least time between two digest updates at `dest` (seconds).
+fn interval(dest: &Destination, settings: &StormSettings) -> i64 {
+    match dest {
+        // In place, at the channel's pace.
+        Destination::SlackChannel { .. } => 1,
+        _ => settings.update_seconds as i64,
+    }
+}
