@@ -14,7 +14,7 @@ help:
 	@echo "make test   formatting, clippy, unit, integration and infra tests"
 	@echo "make build  the five functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip)"
 	@echo "make bench  cold start, memory, size and AWS calls, beside a Python twin: bench/RESULTS.md"
-	@echo "make sim-long  the fleet and incident simulators over SIM_SEEDS (default 100000) seeds"
+	@echo "make sim-long  the fleet and incident simulators over SIM_SEEDS (default 100000) seeds, the storm simulator over STORM_SEEDS (2000)"
 
 tools:
 	@scripts/ensure-tools.sh >/dev/null
@@ -54,11 +54,13 @@ bench:
 	$(PYTHON) bench/incidents.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
 	$(PYTHON) bench/hub.py "$${CARGO_TARGET_DIR:-target}/release/spot-interruption"
 
-# The fleet and incident simulators' invariants over many more seeds than make test runs (1,000).
+# The fleet and incident simulators' invariants over many more seeds than make test runs (1,000),
+# and the storm simulator's over STORM_SEEDS (make test: 12; each seed is hundreds of invocations).
 SIM_SEEDS ?= 100000
+STORM_SEEDS ?= 2000
 # The functions' metric lines (EMF, on stdout) are left out: gigabytes over 100,000 seeds.
 sim-long:
-	set -o pipefail; SIM_SEEDS=$(SIM_SEEDS) cargo test --release -p fleetguard-integration --test simulator --test incident_simulator -- --nocapture 2>&1 | grep -av '^{"_aws"'
+	set -o pipefail; SIM_SEEDS=$(SIM_SEEDS) STORM_SEEDS=$(STORM_SEEDS) cargo test --release -p fleetguard-integration --test simulator --test incident_simulator --test storm_simulator -- --nocapture 2>&1 | grep -av '^{"_aws"'
 
 
 clean:

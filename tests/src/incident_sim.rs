@@ -115,7 +115,7 @@ fn rfc(t: i64, cloudwatch: bool) -> String {
     }
 }
 
-fn alarm_event(
+pub(crate) fn alarm_event(
     base: &Value,
     name: &str,
     state: &str,
@@ -138,7 +138,7 @@ fn alarm_event(
 }
 
 /// The dedupe key the function gives a state change (the fakes' `origin`).
-fn origin_of(event: &Value) -> String {
+pub(crate) fn origin_of(event: &Value) -> String {
     match fleetguard::parse_value(event).unwrap().detail {
         fleetguard::Detail::AlarmStateChange(a) => alarm_fanout::render::render(&a).dedupe_key,
         other => panic!("not an alarm: {other:?}"),

@@ -15,6 +15,7 @@ pub mod incident_sim;
 pub mod infra_organization;
 pub mod runtime_api;
 pub mod sim;
+pub mod storm_sim;
 pub mod terraform;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

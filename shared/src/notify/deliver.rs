@@ -201,6 +201,12 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     Some(j) => match self.digest_to(dest, j, route, deadline).await {
                         Ok(done) => {
                             tracing::info!(destination = %dest.id(), incident = %n.incident_key(), done, "storm digest");
+                            // Delivered there: a retry or a redrive after the storm sends it no
+                            // message of its own.
+                            let key = dedupe_key(&n.dedupe_key, &dest.id());
+                            if let Err(e) = self.book.sent(&key, n.dedupe_ttl).await {
+                                tracing::warn!(error = %e, "could not record the delivery");
+                            }
                             Sent::Delivered(dest.id())
                         }
                         Err(why) => {
@@ -448,7 +454,7 @@ fn transition(n: &Notification, policy: InsufficientData) -> Option<Transition> 
 
 /// The dedupe record's key: the notification's key and the destination's id, hashed when long
 /// (DynamoDB keys are at most 2 KB).
-pub(super) fn dedupe_key(key: &str, destination: &str) -> String {
+pub(in crate::notify) fn dedupe_key(key: &str, destination: &str) -> String {
     let full = format!("{key}|{destination}");
     if full.len() <= 1024 {
         return full;

@@ -48,6 +48,8 @@ pub struct Seen {
     pub unknown: bool,
     /// The fake's clock when the call came (seconds since the epoch).
     pub at: i64,
+    /// The service's refusal, when it refused (Slack's error code, an HTTP status).
+    pub refused: Option<String>,
 }
 
 #[derive(Default)]
@@ -230,6 +232,7 @@ impl FakeServices {
             landed: false,
             unknown: false,
             at: now,
+            refused: None,
         };
         let out = match fault {
             Some(Fault::Throttled(after)) => Err(Failure::Throttled {
@@ -258,6 +261,9 @@ impl FakeServices {
             }
         };
         seen.unknown = matches!(out, Err(Failure::Unknown(_)));
+        if let Err(Failure::Refused { code, .. }) = &out {
+            seen.refused = Some(code.clone());
+        }
         w.seen.push(seen);
         out
     }

@@ -355,6 +355,18 @@ impl<L: Ledger> Book<L> {
             .then_some(lease))
     }
 
+    /// Whether a live lease is held on the digest's flusher.
+    pub async fn flusher_held(&self, storm: &StormRef, dest: &str) -> Result<bool, LedgerError> {
+        let key = format!("lock|{}", Self::record_key(storm, dest));
+        let now = self.ledger.now();
+        Ok(self
+            .ledger
+            .get(&key)
+            .await?
+            .and_then(|i| i.get_n("lease_until"))
+            .is_some_and(|l| l >= now))
+    }
+
     pub async fn release_flusher(
         &self,
         storm: &StormRef,

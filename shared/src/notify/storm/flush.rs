@@ -18,8 +18,8 @@ use crate::notify::services::{Call, Method, Services};
 use crate::notify::{Deadline, Notification, Notifier, Phase, pagerduty, slack, teams};
 use std::time::Duration;
 
-/// A notification that belongs to a storm's digest, and the storm's count after its change (0:
-/// nothing changed, an older event).
+/// A notification that belongs to a storm's digest, and the count of the storm's changes the
+/// digest must show for it (its own change's, or the count when it changed nothing).
 #[derive(Debug, Clone)]
 pub struct Joined {
     pub storm: StormRef,
@@ -37,6 +37,8 @@ pub fn digested(dest: &Destination, settings: &StormSettings) -> bool {
 
 /// Time kept for the call itself when deciding whether a paced update still fits.
 const MARGIN: Duration = Duration::from_secs(4);
+/// How long (in half seconds) a flusher out of time waits for another invocation to take over.
+const HANDOVER_POLLS: usize = 4;
 
 impl<L: Ledger, S: Services> Notifier<L, S> {
     /// The storm `n` belongs to on `route`, its change kept; `None`: its own messages. A ledger
@@ -70,10 +72,30 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let rk = route_key(&name);
         let source = source_key(n.incident_key());
         let open = self.book.open_storm(&rk).await?;
-        let mut id = match open {
-            Some(id) if self.book.membership(&rk, &source).await? == Some(id) => Some(id),
-            _ => None,
-        };
+        let pointer = self.book.membership(&rk, &source).await?;
+        let mut id = open.filter(|o| pointer == Some(*o));
+        if id.is_none()
+            && let Some(p) = pointer
+        {
+            // A member of a storm that is over, with an event no newer than the digest keeps (a
+            // late delivery, a retry, a redrive): it is the digest's to show (its last update
+            // may be what that retry owes), never a message of its own.
+            let over = StormRef {
+                route: name.clone(),
+                rk: rk.clone(),
+                id: p,
+            };
+            let at = crate::notify::keep::event_epoch(n);
+            if self
+                .book
+                .member(&over, &source)
+                .await?
+                .is_some_and(|m| m.at >= at)
+            {
+                let count = self.book.tally(&over).await?.count;
+                return Ok(Some(Joined { storm: over, count }));
+            }
+        }
         if id.is_none() && t == Transition::Open {
             let window = route.storm.window_seconds as i64;
             let opened = self.book.opened(&rk, &source, window).await?;
@@ -95,9 +117,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             rk,
             id,
         };
+        // Nothing new to show; but the digest is seen up to date (this may be the retry of an
+        // invocation that kept its change and stopped before showing it).
         let unchanged = Ok(Some(Joined {
             storm: storm.clone(),
-            count: 0,
+            count: self.book.tally(&storm).await?.count,
         }));
         if matches!(t, Transition::Update | Transition::UpdateIfOpen)
             && self
@@ -129,7 +153,8 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         }
     }
 
-    /// Whether `n`'s source has an open incident of its own at a destination of `route`.
+    /// Whether `n`'s source has an open incident of its own at a destination of `route`, or
+    /// this very change is being (or was) sent there on its own (a duplicate delivery).
     async fn open_alone(&self, n: &Notification, route: &Route) -> Result<bool, LedgerError> {
         for dest in &route.destinations {
             if matches!(
@@ -138,6 +163,10 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             ) {
                 let pk = crate::notify::keep::incident_pk(n.incident_key(), &dest.id());
                 if self.book.record(&pk).await?.is_some_and(|r| r.is_open()) {
+                    return Ok(true);
+                }
+                let claim = crate::notify::deliver::dedupe_key(&n.dedupe_key, &dest.id());
+                if self.book.ledger.get(&claim).await?.is_some() {
                     return Ok(true);
                 }
             }
@@ -163,15 +192,16 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 .digest_record(&j.storm, &id)
                 .await
                 .map_err(ledger)?;
-            if !flushed_by_us && rec.flushed >= j.count {
-                return Ok("in the storm's digest");
-            }
-            if flushed_by_us {
-                // A change counted while we held the lease is ours to show: its writer left.
-                let tally = self.book.tally(&j.storm).await.map_err(ledger)?;
-                if rec.flushed >= tally.count && (tally.open || rec.resolved) {
-                    return Ok("updated the storm's digest");
-                }
+            let tally = self.book.tally(&j.storm).await.map_err(ledger)?;
+            // A storm that is over is shown over; a change counted while we held the lease is
+            // ours to show (its writer left).
+            let upto = if flushed_by_us { tally.count } else { j.count };
+            if rec.flushed >= upto && (tally.open || rec.resolved) {
+                return Ok(if flushed_by_us {
+                    "updated the storm's digest"
+                } else {
+                    "in the storm's digest"
+                });
             }
             let Some(lease) = self
                 .book
@@ -185,9 +215,43 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
                 tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
             }
-            out.map_err(|f| f.why)?;
+            if let Some(wait) = out.map_err(|f| f.why)? {
+                return self.hand_over(dest, &j.storm, wait).await;
+            }
             flushed_by_us = true;
         }
+    }
+
+    /// The next update is due after our deadline: another invocation taking the lease (a storm
+    /// still going) shows it; else this one fails, and Lambda's retry shows it when due.
+    async fn hand_over(
+        &self,
+        dest: &Destination,
+        storm: &StormRef,
+        wait: i64,
+    ) -> Result<&'static str, String> {
+        let id = dest.id();
+        let ledger = |e: LedgerError| format!("storm digest: {e}");
+        for _ in 0..HANDOVER_POLLS {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if self.book.flusher_held(storm, &id).await.map_err(ledger)? {
+                return Ok("in the storm's digest (handed over to another invocation)");
+            }
+            let tally = self.book.tally(storm).await.map_err(ledger)?;
+            if self
+                .book
+                .digest_record(storm, &id)
+                .await
+                .map_err(ledger)?
+                .flushed
+                >= tally.count
+            {
+                return Ok("in the storm's digest");
+            }
+        }
+        Err(format!(
+            "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
+        ))
     }
 
     /// Holding the lease: show every change up to the storm's latest count at `dest`.
@@ -197,14 +261,14 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         storm: &StormRef,
         route: &Route,
         deadline: Deadline,
-    ) -> Result<(), Failed> {
+    ) -> Result<Option<i64>, Failed> {
         let id = dest.id();
         let ledger = |e: LedgerError| Failed::known(format!("storm digest: {e}"));
         loop {
             let tally = self.book.tally(storm).await.map_err(ledger)?;
             let mut rec = self.book.digest_record(storm, &id).await.map_err(ledger)?;
             if rec.flushed >= tally.count && (tally.open || rec.resolved) {
-                return Ok(());
+                return Ok(None);
             }
             // Paced: an update waits for the destination's interval since the last one, and
             // folds in whatever else changed meanwhile.
@@ -213,9 +277,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 let wait = due - self.book.ledger.now();
                 if wait > 0 {
                     if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
-                        return Err(Failed::known(format!(
-                            "storm digest update due in {wait} s, after this invocation's deadline; retried to show it"
-                        )));
+                        return Ok(Some(wait));
                     }
                     tokio::time::sleep(Duration::from_secs(wait as u64)).await;
                     continue;

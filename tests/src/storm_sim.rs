@@ -1,0 +1,481 @@
+//! A deterministic storm simulator: the real `alarm-fanout` handler and the real notification
+//! pipeline (storm detection, the digest's ledger items and flusher lease, the rate slots, the
+//! retry policy) over the in-memory ledger and the fake services, on a virtual clock.
+//!
+//! What it models, per seed:
+//! - CloudWatch: 60 to 400 alarms on one route opening within two minutes (an Availability Zone
+//!   failing); a third flap (OK, then ALARM again); some pass through INSUFFICIENT_DATA; all
+//!   recover within 15 minutes. The route's threshold is 5 to 20 sources.
+//! - EventBridge: each change delivered 0 to 20 s late, some twice; deliveries due in the same
+//!   second run as concurrent invocations (up to 10 to 50 at once), their calls interleaved.
+//! - Lambda: a failed invocation is retried twice (one and two minutes later), then goes to the
+//!   on-failure destination, which the operator redrives at the end; now and then an invocation
+//!   is stopped part-way (a timeout), its lease left to run out.
+//! - The services: random faults per call (429 with Retry-After, 5xx, an answer lost).
+//!
+//! The invariants, checked at the end:
+//! - the Slack channel never sees more than one call a second, PagerDuty's key never more than
+//!   two;
+//! - one digest per storm: one Slack digest message per storm (another only after a post whose
+//!   answer was lost), one PagerDuty alert per storm;
+//! - every member's last change is its state in the digest, and the digest each storm's record
+//!   follows shows the storm over, counting every member, once all recovered;
+//! - no transition lost: every change whose invocation succeeded reached SNS, and every change
+//!   was delivered once the on-failure destination was redriven.
+
+use alarm_fanout::Handler;
+use fleetguard::notify::destinations::fake::FakeServices;
+use fleetguard::notify::ledger::{Ledger, MemoryLedger};
+use fleetguard::notify::services::Method;
+use fleetguard::notify::{Deadline, Destination, Notifier, Rules};
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+const T0: i64 = 1_800_000_000;
+type Rng = rand_pcg::Pcg64Mcg;
+type Fanout = Handler<Notifier<MemoryLedger, FakeServices>>;
+const SNS: &str = "sns:arn:aws:sns:eu-west-1:482917350264:alarms";
+const CHANNEL: &str = "slack-channel:#ops";
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub sources: u64,
+    pub transitions: u64,
+    pub invocations: u64,
+    pub failed_invocations: u64,
+    pub redriven: u64,
+    pub storms: u64,
+    pub members: u64,
+    pub slack_messages: u64,
+    pub slack_calls: u64,
+    pub pagerduty_alerts: u64,
+    pub teams_cards: u64,
+    pub peak_concurrency: u64,
+    pub unknown_outcomes: u64,
+    pub stopped: u64,
+    pub kept_in_dlq: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.sources += o.sources;
+        self.transitions += o.transitions;
+        self.invocations += o.invocations;
+        self.failed_invocations += o.failed_invocations;
+        self.redriven += o.redriven;
+        self.storms += o.storms;
+        self.members += o.members;
+        self.slack_messages += o.slack_messages;
+        self.slack_calls += o.slack_calls;
+        self.pagerduty_alerts += o.pagerduty_alerts;
+        self.teams_cards += o.teams_cards;
+        self.peak_concurrency = self.peak_concurrency.max(o.peak_concurrency);
+        self.unknown_outcomes += o.unknown_outcomes;
+        self.stopped += o.stopped;
+        self.kept_in_dlq += o.kept_in_dlq;
+    }
+}
+
+struct Change {
+    source: usize,
+    state: &'static str,
+    at: i64,
+    event: Value,
+    origin: String,
+    delivered: bool,
+}
+
+pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
+    let mut rng = Rng::seed_from_u64(seed);
+    // The virtual clock: never back, moved on by (paused) tokio time spent inside invocations.
+    let clock = Arc::new(AtomicI64::new(T0));
+    let since = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    let now = {
+        let (c, s) = (clock.clone(), since.clone());
+        move || c.load(Ordering::SeqCst) + s.lock().unwrap().elapsed().as_secs() as i64
+    };
+    let services = FakeServices::new(now.clone());
+    services.set_chaos(rng.random(), [0, 10, 40][rng.random_range(0..3)]);
+    let ledger = MemoryLedger::table(now.clone());
+    let threshold = rng.random_range(5..=20);
+    let rules = Rules::parse(
+        &json!([{"name": "az-failure", "default_destinations": true,
+                 "storm": {"sources": threshold}}])
+        .to_string(),
+    )
+    .unwrap();
+    let defaults = vec![
+        Destination::SlackChannel {
+            channel: "#ops".into(),
+        },
+        Destination::PagerDuty {
+            secret_id: "pd".into(),
+        },
+        Destination::Teams {
+            secret_id: "teams".into(),
+        },
+        Destination::Sns {
+            topic_arn: SNS.trim_start_matches("sns:").into(),
+        },
+    ];
+    let lookup = fleetguard::config::lookup_in(&[]);
+    let handler: Fanout = Handler {
+        common: fleetguard::config::CommonConfig::from_lookup(&lookup).unwrap(),
+        alarms: alarm_fanout::config::AlarmConfig::from_lookup(lookup).unwrap(),
+        notifier: Notifier::with(rules, defaults, ledger.clone(), services.clone()),
+    };
+
+    // The alarms' histories: open within two minutes, flap, recover within 15.
+    let base = fleetguard::testing::sample("alarms/metric.json");
+    let sources = rng.random_range(60..=400usize);
+    let mut changes = Vec::new();
+    let mut id = 0;
+    for source in 0..sources {
+        let name = format!("storm-{seed}-{source:03}");
+        let opened = T0 + rng.random_range(0..120);
+        let mut history = vec![("ALARM", opened)];
+        if rng.random_bool(0.15) {
+            history.push(("INSUFFICIENT_DATA", opened + rng.random_range(10..60)));
+        }
+        if rng.random_bool(0.3) {
+            let t = history.last().unwrap().1 + rng.random_range(20..200);
+            history.push(("OK", t));
+            history.push(("ALARM", t + rng.random_range(5..120)));
+        }
+        let last = history.last().unwrap().1;
+        history.push(("OK", last + rng.random_range(60..700)));
+        let mut prev = ("OK", opened - 600);
+        for (state, at) in history {
+            id += 1;
+            let event = crate::incident_sim::alarm_event(&base, &name, state, prev, at, id);
+            changes.push(Change {
+                source,
+                state,
+                at,
+                origin: crate::incident_sim::origin_of(&event),
+                event,
+                delivered: false,
+            });
+            prev = (state, at);
+        }
+    }
+    let mut stats = Stats {
+        sources: sources as u64,
+        transitions: changes.len() as u64,
+        ..Stats::default()
+    };
+
+    // Deliveries: (due, seq, change, attempt).
+    let mut queue = BTreeSet::new();
+    let mut seq = 0u64;
+    for (i, c) in changes.iter().enumerate() {
+        let copies = if rng.random_bool(0.1) { 2 } else { 1 };
+        for _ in 0..copies {
+            seq += 1;
+            queue.insert((c.at + rng.random_range(0..=20), seq, i, 0u8));
+        }
+    }
+    let concurrency = rng.random_range(10..=50usize);
+    let mut dlq = Vec::new();
+    while let Some(first) = queue.pop_first() {
+        let at = first.0.max(now());
+        clock.store(at, Ordering::SeqCst);
+        *since.lock().unwrap() = tokio::time::Instant::now();
+        // Everything due by now runs at once, up to the concurrency.
+        let mut batch = vec![first];
+        while batch.len() < concurrency
+            && let Some(next) = queue.first().copied()
+            && next.0 <= at
+        {
+            queue.remove(&next);
+            batch.push(next);
+        }
+        stats.peak_concurrency = stats.peak_concurrency.max(batch.len() as u64);
+        let stop: Vec<Option<Duration>> = batch
+            .iter()
+            .map(|_| {
+                rng.random_bool(0.02)
+                    .then(|| Duration::from_millis(rng.random_range(0..3000)))
+            })
+            .collect();
+        stats.stopped += stop.iter().filter(|s| s.is_some()).count() as u64;
+        let results = invoke_all(&handler, &changes, &batch, &stop).await;
+        for ((due, _, change, attempt), ok) in batch.into_iter().zip(results) {
+            let _ = due;
+            stats.invocations += 1;
+            if ok {
+                changes[change].delivered = true;
+                continue;
+            }
+            stats.failed_invocations += 1;
+            if attempt < 2 {
+                seq += 1;
+                queue.insert((now() + 60 * (attempt as i64 + 1), seq, change, attempt + 1));
+            } else {
+                dlq.push(change);
+            }
+        }
+    }
+    // The operator redrives the on-failure destination once it is quiet.
+    clock.store(now() + 600, Ordering::SeqCst);
+    *since.lock().unwrap() = tokio::time::Instant::now();
+    services.set_chaos(0, 0);
+    for change in dlq {
+        stats.redriven += 1;
+        let ok = invoke_all(&handler, &changes, &[(0, 0, change, 3)], &[None]).await[0];
+        changes[change].delivered |= ok;
+    }
+    check(&services, &ledger, &changes, sources, &mut stats).await
+}
+
+async fn invoke_all(
+    handler: &Fanout,
+    changes: &[Change],
+    batch: &[(i64, u64, usize, u8)],
+    stop: &[Option<Duration>],
+) -> Vec<bool> {
+    let runs = batch.iter().zip(stop).map(|(d, limit)| async move {
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let run = fleetguard::serve::handle(handler, &changes[d.2].event, deadline);
+        let out = match limit {
+            Some(l) => tokio::time::timeout(*l, run)
+                .await
+                .map_err(|_| "stopped part-way (timeout)".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            None => run.await.map_err(|e| e.to_string()),
+        };
+        if let Err(e) = &out
+            && std::env::var_os("SIM_TRACE").is_some()
+        {
+            let c = &changes[d.2];
+            println!(
+                "source {} {} at t+{} (attempt {}): {e}",
+                c.source,
+                c.state,
+                c.at - T0,
+                d.3
+            );
+        }
+        out.is_ok()
+    });
+    futures_util::future::join_all(runs).await
+}
+
+async fn check(
+    services: &FakeServices,
+    ledger: &MemoryLedger,
+    changes: &[Change],
+    sources: usize,
+    stats: &mut Stats,
+) -> Result<Stats, Vec<String>> {
+    let mut v = Vec::new();
+    let seen = services.seen();
+    stats.unknown_outcomes = seen.iter().filter(|s| s.unknown).count() as u64;
+    // The channel's pace, and the routing key's.
+    let mut per_second: BTreeMap<(&str, i64), u32> = BTreeMap::new();
+    for s in &seen {
+        if s.destination == CHANNEL || s.method == Method::Enqueue {
+            *per_second
+                .entry((s.destination.as_str(), s.at))
+                .or_default() += 1;
+        }
+    }
+    for ((dest, at), calls) in &per_second {
+        let limit = if *dest == CHANNEL { 1 } else { 2 };
+        if *calls > limit {
+            v.push(format!("{calls} calls to {dest} in second t+{}", at - T0));
+        }
+    }
+    stats.slack_calls = seen.iter().filter(|s| s.destination == CHANNEL).count() as u64;
+    stats.teams_cards = services.landed("teams:teams").len() as u64;
+    // No transition lost.
+    // A change never delivered (a destination given up on after two unknown outcomes, the
+    // documented bound) stays in the on-failure destination; its source is not held to the
+    // final-state checks.
+    let mut undelivered = BTreeSet::new();
+    for c in changes {
+        if !c.delivered {
+            stats.kept_in_dlq += 1;
+            undelivered.insert(
+                c.event["detail"]["alarmName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        } else if !seen
+            .iter()
+            .any(|s| s.destination == SNS && s.origin == c.origin && s.landed)
+        {
+            v.push(format!(
+                "source {} {} at t+{}: delivered, never reached SNS",
+                c.source,
+                c.state,
+                c.at - T0
+            ));
+        }
+    }
+    // The storms, their members and digest records, from the ledger.
+    let keys = ledger.keys();
+    let storms: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            let parts: Vec<&str> = k.split('|').collect();
+            parts.len() == 3 && parts[0] == "storm" && parts[2].parse::<i64>().is_ok()
+        })
+        .collect();
+    stats.storms = storms.len() as u64;
+    let messages = services.slack_messages();
+    let digests: Vec<_> = messages
+        .iter()
+        .filter(|m| m.text.contains("Storm on") || m.text.contains("Storm over"))
+        .collect();
+    stats.slack_messages = messages.len() as u64;
+    let unknown_digest_posts = seen
+        .iter()
+        .filter(|s| {
+            s.unknown
+                && s.method == Method::ChatPostMessage
+                && s.body.to_string().contains("Storm on")
+        })
+        .count();
+    if let Ok(name) = std::env::var("SIM_TRACE_SOURCE") {
+        for s in seen.iter().filter(|s| s.origin.contains(&name)) {
+            println!(
+                "call t+{} {} {} {} landed {} unknown {} refused {:?}",
+                s.at - T0,
+                s.destination,
+                s.method.as_str(),
+                s.origin
+                    .rsplit_once("|alarm:")
+                    .map_or(s.origin.as_str(), |(_, o)| o),
+                s.landed,
+                s.unknown,
+                s.refused
+            );
+        }
+    }
+    if std::env::var_os("SIM_TRACE").is_some() {
+        for m in &digests {
+            println!(
+                "digest {} posted t+{} updates {}: {}",
+                m.ts,
+                m.posted_at - T0,
+                m.updates,
+                m.text
+            );
+        }
+    }
+    // A digest that can no longer be edited (deleted, past the edit window) gets a new message.
+    let gone = seen
+        .iter()
+        .filter(|s| {
+            s.method == Method::ChatUpdate
+                && s.refused.as_deref().is_some_and(|c| {
+                    matches!(
+                        c,
+                        "edit_window_closed" | "message_not_found" | "cant_update_message"
+                    )
+                })
+        })
+        .count();
+    if digests.len() > storms.len() + unknown_digest_posts + gone {
+        v.push(format!(
+            "{} digest messages for {} storms ({unknown_digest_posts} posts with a lost answer, \
+             {gone} messages no longer editable)",
+            digests.len(),
+            storms.len()
+        ));
+    }
+    let alerts = services.alerts();
+    stats.pagerduty_alerts = alerts.len() as u64;
+    let storm_alerts: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.dedup_key.contains("|storm|"))
+        .collect();
+    if storm_alerts.len() != storms.len() {
+        v.push(format!(
+            "{} PagerDuty storm alerts for {} storms",
+            storm_alerts.len(),
+            storms.len()
+        ));
+    }
+    if let Some(a) = alerts.iter().find(|a| {
+        a.status != "resolved"
+            && !undelivered
+                .iter()
+                .any(|name| a.dedup_key.ends_with(&format!(":alarm:{name}|")))
+    }) {
+        v.push(format!(
+            "every source recovered, and PagerDuty's {} is {}",
+            a.dedup_key, a.status
+        ));
+    }
+    // Every member's last change is its state in the digest.
+    let last: BTreeMap<String, &Change> = (0..sources)
+        .filter_map(|s| {
+            let c = changes
+                .iter()
+                .filter(|c| c.source == s)
+                .max_by_key(|c| c.at)?;
+            Some((c.event["detail"]["alarmName"].as_str()?.to_owned(), c))
+        })
+        .collect();
+    for storm in &storms {
+        let mut members = BTreeMap::new();
+        for shard in 0..fleetguard::notify::storm::book::SHARDS {
+            if let Some(item) = ledger.get(&format!("{storm}|{shard}")).await.unwrap() {
+                for (k, body) in &item.s {
+                    if k.starts_with("m:") {
+                        let m: fleetguard::notify::storm::Member =
+                            serde_json::from_str(body).unwrap();
+                        members.insert(m.name.clone(), m);
+                    }
+                }
+            }
+        }
+        stats.members += members.len() as u64;
+        for (name, m) in &members {
+            let Some(c) = last.get(name).filter(|_| !undelivered.contains(name)) else {
+                continue;
+            };
+            if !m.resolved || m.state != "OK" {
+                v.push(format!(
+                    "{storm}: {name} shows {} in the digest, its last change is {} at t+{}",
+                    m.state,
+                    c.state,
+                    c.at - T0
+                ));
+            }
+        }
+        // The message the storm's record follows shows it over, counting every member.
+        let mut record = None;
+        for k in keys
+            .iter()
+            .filter(|k| k.starts_with(&format!("digest|{}", &storm["storm|".len()..])))
+        {
+            if let Some(item) = ledger.get(k).await.unwrap()
+                && let Some(ts) = item.get_s("ts")
+            {
+                record = Some(ts.to_owned());
+            }
+        }
+        let shown = record.and_then(|ts| digests.iter().find(|m| m.ts == ts));
+        match shown {
+            None => v.push(format!("{storm}: no Slack digest message recorded")),
+            Some(m) => {
+                let over = format!("all {} sources recovered", members.len());
+                if !m.text.contains(&over) {
+                    v.push(format!(
+                        "{storm}: its digest shows {:?}, expected {over:?}",
+                        m.text
+                    ));
+                }
+            }
+        }
+    }
+    if v.is_empty() { Ok(*stats) } else { Err(v) }
+}
