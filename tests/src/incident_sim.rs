@@ -106,7 +106,8 @@ struct Change {
     tried_at: Option<i64>,
 }
 
-fn rfc(t: i64, cloudwatch: bool) -> String {
+/// `t` as EventBridge (or, `cloudwatch`, CloudWatch's alarm history) writes times.
+pub fn rfc(t: i64, cloudwatch: bool) -> String {
     let d = chrono::DateTime::from_timestamp(t, 0).unwrap();
     if cloudwatch {
         d.format("%Y-%m-%dT%H:%M:%S.000+0000").to_string()
@@ -115,7 +116,8 @@ fn rfc(t: i64, cloudwatch: bool) -> String {
     }
 }
 
-pub(crate) fn alarm_event(
+/// `base` (an alarm state change event) for alarm `name` entering `state` at `at` from `prev`.
+pub fn alarm_event(
     base: &Value,
     name: &str,
     state: &str,
@@ -138,7 +140,7 @@ pub(crate) fn alarm_event(
 }
 
 /// The dedupe key the function gives a state change (the fakes' `origin`).
-pub(crate) fn origin_of(event: &Value) -> String {
+pub fn origin_of(event: &Value) -> String {
     match fleetguard::parse_value(event).unwrap().detail {
         fleetguard::Detail::AlarmStateChange(a) => alarm_fanout::render::render(&a).dedupe_key,
         other => panic!("not an alarm: {other:?}"),

@@ -216,6 +216,17 @@ impl LocalAws {
         .await;
     }
 
+    /// From now on the sink answers 429 to a request over the service's documented rate: Slack's
+    /// `slack_per_second` per channel or webhook, PagerDuty's `pagerduty_per_minute` per key.
+    pub async fn sink_rates(&self, slack_per_second: u32, pagerduty_per_minute: u32) {
+        self.post_json(
+            format!("{}/_sink/rate", self.slack),
+            json!({"slack_per_second": slack_per_second,
+                   "pagerduty_per_minute": pagerduty_per_minute}),
+        )
+        .await;
+    }
+
     /// The sink's requests to paths starting with `prefix`.
     pub async fn requests_to(&self, prefix: &str) -> Vec<Value> {
         self.slack_requests()

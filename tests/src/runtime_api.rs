@@ -143,6 +143,14 @@ pub fn run_binary(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Read stdout as it comes: a full pipe (64 KB of log lines) would block the function.
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut stdout = String::new();
+            let _ = out.read_to_string(&mut stdout);
+            stdout
+        })
+    });
     let mut answers = Vec::new();
     for _ in 0..payloads.len() {
         match rx.recv_timeout(Duration::from_secs(120)) {
@@ -155,15 +163,16 @@ pub fn run_binary(
             }
             Err(e) => {
                 let _ = child.kill();
-                panic!("{function}: no answer ({e}); so far {answers:?}");
+                panic!(
+                    "{function}: no answer ({e}) after {} of {} payloads; so far {answers:?}",
+                    answers.len(),
+                    payloads.len()
+                );
             }
         }
     }
     let _ = child.kill();
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut stdout);
-    }
     let _ = child.wait();
+    let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
     (answers, stdout)
 }

@@ -201,12 +201,6 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     Some(j) => match self.digest_to(dest, j, route, deadline).await {
                         Ok(done) => {
                             tracing::info!(destination = %dest.id(), incident = %n.incident_key(), done, "storm digest");
-                            // Delivered there: a retry or a redrive after the storm sends it no
-                            // message of its own.
-                            let key = dedupe_key(&n.dedupe_key, &dest.id());
-                            if let Err(e) = self.book.sent(&key, n.dedupe_ttl).await {
-                                tracing::warn!(error = %e, "could not record the delivery");
-                            }
                             Sent::Delivered(dest.id())
                         }
                         Err(why) => {

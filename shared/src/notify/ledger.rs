@@ -177,6 +177,11 @@ pub trait Ledger: Send + Sync + 'static {
     /// The ledger's clock (seconds since the epoch): leases and TTLs are read against it.
     fn now(&self) -> i64;
 
+    /// The same clock in milliseconds, for pacing calls within a second.
+    fn now_ms(&self) -> i64 {
+        self.now() * 1000
+    }
+
     /// Whether this ledger outlives the execution environment (a table), so that its claims
     /// hold across concurrent environments.
     fn shared(&self) -> bool;
@@ -242,7 +247,8 @@ struct Memory {
 #[derive(Clone)]
 pub struct MemoryLedger {
     inner: Arc<Mutex<Memory>>,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Milliseconds since the epoch.
+    clock_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
     shared: bool,
 }
 
@@ -265,16 +271,26 @@ impl MemoryLedger {
     pub fn local() -> Self {
         Self {
             inner: Arc::default(),
-            clock: Arc::new(crate::time::now_epoch),
+            clock_ms: Arc::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+            }),
             shared: false,
         }
     }
 
-    /// A stand-in for a table shared by every environment (tests, the simulator), on `clock`.
+    /// A stand-in for a table shared by every environment (tests, the simulator), on `clock`
+    /// (seconds).
     pub fn table(clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self::table_ms(move || clock() * 1000)
+    }
+
+    /// [`MemoryLedger::table`] on a clock in milliseconds.
+    pub fn table_ms(clock_ms: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         Self {
             inner: Arc::default(),
-            clock: Arc::new(clock),
+            clock_ms: Arc::new(clock_ms),
             shared: true,
         }
     }
@@ -333,7 +349,11 @@ impl MemoryLedger {
 
 impl Ledger for MemoryLedger {
     fn now(&self) -> i64 {
-        (self.clock)()
+        (self.clock_ms)().div_euclid(1000)
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.clock_ms)()
     }
 
     fn shared(&self) -> bool {

@@ -126,6 +126,12 @@ impl Ledger for DynamoLedger {
         crate::time::now_epoch()
     }
 
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
     fn shared(&self) -> bool {
         true
     }

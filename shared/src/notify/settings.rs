@@ -64,6 +64,13 @@ impl Ledger for AnyLedger {
         }
     }
 
+    fn now_ms(&self) -> i64 {
+        match &self.store {
+            Store::Table(l) => l.now_ms(),
+            Store::Memory(l) => l.now_ms(),
+        }
+    }
+
     fn shared(&self) -> bool {
         matches!(self.store, Store::Table(_))
     }

@@ -380,18 +380,43 @@ impl<L: Ledger> Book<L> {
             .map(|_| ())
     }
 
-    /// Take one of `per_second` calls to `dest` in the current second: true when taken.
-    pub async fn rate_slot(&self, dest: &str, per_second: i64) -> Result<bool, LedgerError> {
-        let now = self.ledger.now();
-        let mut u = Update::default();
-        u.add.insert(COUNT.into(), 1);
-        u.set = Item::default().n(EXPIRES_AT, now + 60);
-        let count = self
+    /// Reserve the next slot of `key`'s pace, calls at least `interval_ms` apart across every
+    /// invocation, in the order they ask: how long until ours (ms; 0: now). `None` when the next
+    /// free slot is more than `max_wait_ms` away (nothing reserved).
+    pub async fn rate_slot(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        max_wait_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        let key = format!("rate|{key}");
+        let now = self.ledger.now_ms();
+        let item = Item::default()
+            .n(VERSION, now + interval_ms)
+            .n(EXPIRES_AT, self.ledger.now() + 600);
+        // Free now: ours, one conditional write.
+        let next = match self
             .ledger
-            .update(&format!("rate|{dest}|{now}"), u, Cond::Always)
+            .put_or_get(&key, item, Cond::NotNewer(now))
             .await?
-            .and_then(|i| i.get_n(COUNT))
-            .unwrap_or(0);
-        Ok(count <= per_second)
+        {
+            Put::Written => return Ok(Some(0)),
+            Put::Refused(held) => held.and_then(|i| i.get_n(VERSION)).unwrap_or(now),
+        };
+        if next - now > max_wait_ms {
+            return Ok(None);
+        }
+        // Taken: the next slot is ours, after everyone who asked before us (an atomic add). The
+        // item lives past the queue it holds (an expired one would read as free).
+        let mut u = Update::default();
+        u.add.insert(VERSION.into(), interval_ms);
+        u.set = Item::default().n(EXPIRES_AT, self.ledger.now() + 600);
+        let ours = self
+            .ledger
+            .update(&key, u, Cond::Always)
+            .await?
+            .and_then(|i| i.get_n(VERSION))
+            .map_or(next, |v| v - interval_ms);
+        Ok(Some((ours - now).max(0)))
     }
 }

@@ -37,8 +37,19 @@ pub fn digested(dest: &Destination, settings: &StormSettings) -> bool {
 
 /// Time kept for the call itself when deciding whether a paced update still fits.
 const MARGIN: Duration = Duration::from_secs(4);
-/// How long (in half seconds) a flusher out of time waits for another invocation to take over.
-const HANDOVER_POLLS: usize = 4;
+/// How long (in quarter seconds) a flusher waits for another invocation to take over.
+const HANDOVER_POLLS: usize = 2;
+
+/// How a flush ended.
+enum Flushed {
+    /// Everything counted is shown.
+    Done,
+    /// The next update of a destination that posts a message per update is not due: it comes
+    /// with the next change after the interval, or the storm's end.
+    Later,
+    /// Slack's in-place update is due in this many seconds, after this invocation's deadline.
+    DueAfterDeadline(i64),
+}
 
 impl<L: Ledger, S: Services> Notifier<L, S> {
     /// The storm `n` belongs to on `route`, its change kept; `None`: its own messages. A ledger
@@ -192,6 +203,15 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 .digest_record(&j.storm, &id)
                 .await
                 .map_err(ledger)?;
+            // Not shown yet: no need to read the storm's count to know it (one read less per
+            // change and destination, in a storm).
+            if !flushed_by_us && rec.flushed < j.count {
+                if let Some(done) = self.flush_as_leader(dest, j, route, deadline).await? {
+                    return Ok(done);
+                }
+                flushed_by_us = true;
+                continue;
+            }
             let tally = self.book.tally(&j.storm).await.map_err(ledger)?;
             // A storm that is over is shown over; a change counted while we held the lease is
             // ours to show (its writer left).
@@ -203,55 +223,82 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     "in the storm's digest"
                 });
             }
-            let Some(lease) = self
-                .book
-                .try_flusher(&j.storm, &id, deadline)
-                .await
-                .map_err(ledger)?
-            else {
-                return Ok("in the storm's digest (another invocation is updating it)");
-            };
-            let out = self.flush(dest, &j.storm, route, deadline).await;
-            if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
-                tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
+            // Changes came while we flushed: in a storm still going, the next invocation takes
+            // the lease and shows them; else we do.
+            if flushed_by_us && self.taken_over(dest, &j.storm, HANDOVER_POLLS).await? {
+                return Ok("updated the storm's digest (handed over to another invocation)");
             }
-            if let Some(wait) = out.map_err(|f| f.why)? {
-                return self.hand_over(dest, &j.storm, wait).await;
+            if let Some(done) = self.flush_as_leader(dest, j, route, deadline).await? {
+                return Ok(done);
             }
             flushed_by_us = true;
         }
     }
 
-    /// The next update is due after our deadline: another invocation taking the lease (a storm
-    /// still going) shows it; else this one fails, and Lambda's retry shows it when due.
-    async fn hand_over(
+    /// Take the digest's lease and flush: `None` when flushed (the caller checks for changes
+    /// that came meanwhile), else how this change is, or will be, shown.
+    async fn flush_as_leader(
+        &self,
+        dest: &Destination,
+        j: &Joined,
+        route: &Route,
+        deadline: Deadline,
+    ) -> Result<Option<&'static str>, String> {
+        let id = dest.id();
+        let ledger = |e: LedgerError| format!("storm digest: {e}");
+        let Some(lease) = self
+            .book
+            .try_flusher(&j.storm, &id, deadline)
+            .await
+            .map_err(ledger)?
+        else {
+            return Ok(Some(
+                "in the storm's digest (another invocation is updating it)",
+            ));
+        };
+        let out = self.flush(dest, &j.storm, route, deadline).await;
+        if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
+            tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
+        }
+        match out.map_err(|f| f.why)? {
+            Flushed::Done => Ok(None),
+            Flushed::Later => Ok(Some("folded into the digest's next update")),
+            Flushed::DueAfterDeadline(wait) => {
+                if self.taken_over(dest, &j.storm, 2 * HANDOVER_POLLS).await? {
+                    Ok(Some(
+                        "in the storm's digest (handed over to another invocation)",
+                    ))
+                } else {
+                    Err(format!(
+                        "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Whether, within `polls` half seconds, another invocation took the digest's lease (it
+    /// shows every change up to the count it reads) or everything counted was shown.
+    async fn taken_over(
         &self,
         dest: &Destination,
         storm: &StormRef,
-        wait: i64,
-    ) -> Result<&'static str, String> {
+        polls: usize,
+    ) -> Result<bool, String> {
         let id = dest.id();
         let ledger = |e: LedgerError| format!("storm digest: {e}");
-        for _ in 0..HANDOVER_POLLS {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in 0..polls {
+            tokio::time::sleep(Duration::from_millis(250)).await;
             if self.book.flusher_held(storm, &id).await.map_err(ledger)? {
-                return Ok("in the storm's digest (handed over to another invocation)");
+                return Ok(true);
             }
             let tally = self.book.tally(storm).await.map_err(ledger)?;
-            if self
-                .book
-                .digest_record(storm, &id)
-                .await
-                .map_err(ledger)?
-                .flushed
-                >= tally.count
-            {
-                return Ok("in the storm's digest");
+            let rec = self.book.digest_record(storm, &id).await.map_err(ledger)?;
+            if rec.flushed >= tally.count && (tally.open || rec.resolved) {
+                return Ok(true);
             }
         }
-        Err(format!(
-            "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
-        ))
+        Ok(false)
     }
 
     /// Holding the lease: show every change up to the storm's latest count at `dest`.
@@ -261,27 +308,14 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         storm: &StormRef,
         route: &Route,
         deadline: Deadline,
-    ) -> Result<Option<i64>, Failed> {
+    ) -> Result<Flushed, Failed> {
         let id = dest.id();
         let ledger = |e: LedgerError| Failed::known(format!("storm digest: {e}"));
         loop {
             let tally = self.book.tally(storm).await.map_err(ledger)?;
             let mut rec = self.book.digest_record(storm, &id).await.map_err(ledger)?;
             if rec.flushed >= tally.count && (tally.open || rec.resolved) {
-                return Ok(None);
-            }
-            // Paced: an update waits for the destination's interval since the last one, and
-            // folds in whatever else changed meanwhile.
-            if rec.posted {
-                let due = rec.sent_at + interval(dest, &route.storm);
-                let wait = due - self.book.ledger.now();
-                if wait > 0 {
-                    if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
-                        return Ok(Some(wait));
-                    }
-                    tokio::time::sleep(Duration::from_secs(wait as u64)).await;
-                    continue;
-                }
+                return Ok(Flushed::Done);
             }
             let members = self.book.members(storm).await.map_err(ledger)?;
             let digest = Digest {
@@ -296,6 +330,23 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 (false, true) => Phase::Updated,
                 (false, false) => Phase::Opened,
             };
+            // An update waits for the destination's interval since the last one, folding in
+            // whatever else changes meanwhile. The opening and the end go at once.
+            if phase == Phase::Updated {
+                let wait = rec.sent_at + interval(dest, &route.storm) - self.book.ledger.now();
+                if wait > 0 {
+                    if !matches!(dest, Destination::SlackChannel { .. }) {
+                        // A new message per update: never waited for; the next change after the
+                        // interval (or the storm's end) shows this one too.
+                        return Ok(Flushed::Later);
+                    }
+                    if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
+                        return Ok(Flushed::DueAfterDeadline(wait));
+                    }
+                    tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+                    continue;
+                }
+            }
             let n = digest.notification(&storm.incident_key(), phase);
             self.show(dest, &n, route, &mut rec, deadline).await?;
             rec.flushed = tally.count;

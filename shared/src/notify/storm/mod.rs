@@ -54,7 +54,7 @@ impl Default for StormSettings {
             digest: true,
             sources: 10,
             window_seconds: 120,
-            update_seconds: 10,
+            update_seconds: 30,
             pagerduty: PagerDutyStorm::Storm,
         }
     }
