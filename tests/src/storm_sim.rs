@@ -295,8 +295,19 @@ async fn check(
     for ((pace, at), calls) in &per_second {
         let limit = if pace.starts_with("PagerDuty") { 2 } else { 1 };
         if *calls > limit && std::env::var_os("SIM_TRACE").is_some() {
-            for s in seen.iter().filter(|s| s.at == *at && s.method == Method::ChatUpdate) {
-                println!("at t+{} tick {} {} landed {} unknown {} refused {:?}", s.at - T0, s.tick, s.origin, s.landed, s.unknown, s.refused);
+            for s in seen
+                .iter()
+                .filter(|s| s.at == *at && s.method == Method::ChatUpdate)
+            {
+                println!(
+                    "at t+{} tick {} {} landed {} unknown {} refused {:?}",
+                    s.at - T0,
+                    s.tick,
+                    s.origin,
+                    s.landed,
+                    s.unknown,
+                    s.refused
+                );
             }
         }
         if *calls > limit {

@@ -27,7 +27,7 @@ mod marks;
 pub mod pagerduty;
 #[cfg(test)]
 mod pipeline_tests;
-mod rate;
+pub(crate) mod rate;
 pub mod route;
 pub mod services;
 mod settings;

@@ -118,6 +118,13 @@ pub trait Services: Send + Sync + 'static {
 
     /// `dest` failed: what it read (a secret) is read again next time (rotated, or fixed).
     fn forget(&self, dest: &Destination);
+
+    /// Read what a call to `dest` needs (a secret, a connection) before it waits for its slot
+    /// in the destination's pace, so that the call leaves as soon as the slot comes. Failures
+    /// are left to the call.
+    fn prepare(&self, _dest: &Destination) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// `call` at `dest` with the one retry policy, at most `max_attempts` attempts. The error names
@@ -150,6 +157,7 @@ where
 {
     let mut attempts = 0usize;
     let idempotent = c.method.idempotent();
+    services.prepare(dest).await;
     let result = (|| async {
         if deadline.remaining() < Duration::from_millis(100) {
             return Err(Failure::Transient("no time left in the invocation".into()));

@@ -104,6 +104,19 @@ impl Live {
         Ok(v)
     }
 
+    /// The secret a call to `dest` reads.
+    fn secret_of<'a>(&'a self, dest: &'a Destination) -> Option<&'a str> {
+        match dest {
+            Destination::SlackSecret { secret_id }
+            | Destination::PagerDuty { secret_id }
+            | Destination::Teams { secret_id } => Some(secret_id.as_str()),
+            Destination::SlackChannel { .. } => {
+                self.slack_api.as_ref().map(|a| a.token_secret.as_str())
+            }
+            Destination::Sns { .. } | Destination::SlackUrl => None,
+        }
+    }
+
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
             crate::tls::http_client_builder()
@@ -173,16 +186,16 @@ impl Services for Live {
         }
     }
 
+    async fn prepare(&self, dest: &Destination) {
+        let _ = self.http();
+        let secret = self.secret_of(dest);
+        if let Some(s) = secret {
+            let _ = self.secret(s).await;
+        }
+    }
+
     fn forget(&self, dest: &Destination) {
-        let secret = match dest {
-            Destination::SlackSecret { secret_id }
-            | Destination::PagerDuty { secret_id }
-            | Destination::Teams { secret_id } => Some(secret_id.as_str()),
-            Destination::SlackChannel { .. } => {
-                self.slack_api.as_ref().map(|a| a.token_secret.as_str())
-            }
-            Destination::Sns { .. } | Destination::SlackUrl => None,
-        };
+        let secret = self.secret_of(dest);
         if let Some(s) = secret {
             self.values().remove(s);
         }

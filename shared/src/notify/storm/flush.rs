@@ -24,6 +24,8 @@ use std::time::Duration;
 pub struct Joined {
     pub storm: StormRef,
     pub count: i64,
+    /// The change is a recovery (it may be the storm's last: the digest's end goes at once).
+    pub resolves: bool,
 }
 
 /// Whether `dest` shows a storm as a digest under `settings` (SNS never does).
@@ -39,6 +41,9 @@ pub fn digested(dest: &Destination, settings: &StormSettings) -> bool {
 const MARGIN: Duration = Duration::from_secs(4);
 /// How long (in quarter seconds) a flusher waits for another invocation to take over.
 const HANDOVER_POLLS: usize = 2;
+/// A flusher this long at it waits longer for another to take over: its own change was shown
+/// long ago, and its invocation has a deadline.
+const FLUSHING_LONG: Duration = Duration::from_secs(8);
 
 /// How a flush ended.
 enum Flushed {
@@ -104,7 +109,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 .is_some_and(|m| m.at >= at)
             {
                 let count = self.book.tally(&over).await?.count;
-                return Ok(Some(Joined { storm: over, count }));
+                return Ok(Some(Joined {
+                    storm: over,
+                    count,
+                    resolves: true,
+                }));
             }
         }
         if id.is_none() && t == Transition::Open {
@@ -133,6 +142,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let unchanged = Ok(Some(Joined {
             storm: storm.clone(),
             count: self.book.tally(&storm).await?.count,
+            resolves: true,
         }));
         if matches!(t, Transition::Update | Transition::UpdateIfOpen)
             && self
@@ -155,7 +165,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             return unchanged;
         }
         match self.book.changed(&storm).await? {
-            Some(count) => Ok(Some(Joined { storm, count })),
+            Some(count) => Ok(Some(Joined {
+                storm,
+                count,
+                resolves: member.resolved,
+            })),
             None => {
                 // Over between our reads: on its own, and the route free for the next storm.
                 self.book.free_route(&storm).await?;
@@ -197,12 +211,26 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let id = dest.id();
         let ledger = |e: LedgerError| format!("storm digest: {e}");
         let mut flushed_by_us = false;
+        let started = tokio::time::Instant::now();
         loop {
             let rec = self
                 .book
                 .digest_record(&j.storm, &id)
                 .await
                 .map_err(ledger)?;
+            // A destination that posts a message per update, updated less than its interval
+            // ago: this change goes into its next update (the next change after the interval, or
+            // the storm's end, which a recovery may be), with no lease taken and nothing read.
+            let due = rec.sent_at + interval(dest, &route.storm) <= self.book.ledger.now();
+            if !flushed_by_us
+                && rec.flushed < j.count
+                && rec.posted
+                && !due
+                && !j.resolves
+                && !matches!(dest, Destination::SlackChannel { .. })
+            {
+                return Ok("folded into the digest's next update");
+            }
             // Not shown yet: no need to read the storm's count to know it (one read less per
             // change and destination, in a storm).
             if !flushed_by_us && rec.flushed < j.count {
@@ -225,7 +253,13 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             }
             // Changes came while we flushed: in a storm still going, the next invocation takes
             // the lease and shows them; else we do.
-            if flushed_by_us && self.taken_over(dest, &j.storm, HANDOVER_POLLS).await? {
+            // One that has flushed for a while waits longer for another to take over.
+            let polls = if started.elapsed() > FLUSHING_LONG {
+                4 * HANDOVER_POLLS
+            } else {
+                HANDOVER_POLLS
+            };
+            if flushed_by_us && self.taken_over(dest, &j.storm, polls).await? {
                 return Ok("updated the storm's digest (handed over to another invocation)");
             }
             if let Some(done) = self.flush_as_leader(dest, j, route, deadline).await? {
@@ -346,6 +380,11 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     tokio::time::sleep(Duration::from_secs(wait as u64)).await;
                     continue;
                 }
+            }
+            // The call waits for its slot in the destination's pace: time for it, or hand over.
+            let pace = crate::notify::rate::pace(dest, Method::ChatUpdate).map_or(0, |(_, ms)| ms);
+            if deadline.remaining() < Duration::from_millis(pace as u64) + MARGIN {
+                return Ok(Flushed::DueAfterDeadline((pace + 999) / 1000));
             }
             let n = digest.notification(&storm.incident_key(), phase);
             self.show(dest, &n, route, &mut rec, deadline).await?;
