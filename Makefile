@@ -53,6 +53,7 @@ bench:
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/incidents.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
 	$(PYTHON) bench/hub.py "$${CARGO_TARGET_DIR:-target}/release/spot-interruption"
+	$(PYTHON) bench/storm.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
 
 # The fleet and incident simulators' invariants over many more seeds than make test runs (1,000),
 # and the storm simulator's over STORM_SEEDS (make test: 12; each seed is hundreds of invocations).

@@ -164,12 +164,23 @@ variable "sns_topic_arn" {
 }
 
 variable "notify_routes" {
-  description = "NOTIFY_ROUTES: routing rules, a JSON list (see docs/notifications.md): SNS topics, Slack webhooks and channels, PagerDuty and Teams destinations, mentions. The topics and secrets the rules name are granted (sns:Publish, secretsmanager:GetSecretValue), and nothing else."
+  description = "NOTIFY_ROUTES: routing rules, a JSON list (see docs/notifications.md): SNS topics, Slack webhooks and channels, PagerDuty and Teams destinations, mentions, and each route's storm settings (a digest instead of a flood: threshold, window, update interval, PagerDuty per storm or per source). The topics and secrets the rules name are granted (sns:Publish, secretsmanager:GetSecretValue), and nothing else."
   type        = string
   default     = ""
   validation {
     condition     = var.notify_routes == "" || (startswith(trimspace(var.notify_routes), "[") && can(jsondecode(var.notify_routes)))
     error_message = "notify_routes must be a JSON list."
+  }
+  # The function checks the whole at init; the storm settings are checked here too, at plan.
+  validation {
+    condition = alltrue([for r in try(jsondecode(var.notify_routes), []) : try(r.storm, null) == null || try(
+      alltrue([for k in keys(r.storm) : contains(["digest", "sources", "window_seconds", "update_seconds", "pagerduty"], k)])
+      && try(r.storm.sources, 10) >= 1 && try(r.storm.sources, 10) <= 10000
+      && try(r.storm.window_seconds, 120) >= 10 && try(r.storm.window_seconds, 120) <= 3600
+      && try(r.storm.update_seconds, 30) >= 1 && try(r.storm.update_seconds, 30) <= 300
+      && contains(["storm", "source"], try(r.storm.pagerduty, "storm"))
+    , false)])
+    error_message = "notify_routes: a rule's storm takes digest (true or false), sources (1 to 10000), window_seconds (10 to 3600), update_seconds (1 to 300) and pagerduty (\"storm\" or \"source\")."
   }
 }
 

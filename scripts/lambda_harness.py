@@ -51,7 +51,8 @@ def serve(handler):
 class FakeRuntime:
     """Serves events one at a time and records when the function asked and answered."""
 
-    def __init__(self):
+    def __init__(self, deadline_s=60):
+        self.deadline_s = deadline_s
         self.cv = threading.Condition()
         self.pending = []
         self.first_next = None
@@ -76,7 +77,7 @@ class FakeRuntime:
                 self.send(200, body, {
                     "Content-Type": "application/json",
                     "Lambda-Runtime-Aws-Request-Id": rid,
-                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + rt.deadline_s * 1000),
                     "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
                     "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
                 })

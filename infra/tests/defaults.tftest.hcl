@@ -167,6 +167,30 @@ run "every_runtime_setting_has_an_input" {
   }
 }
 
+# A route's storm settings are checked at plan, as the function checks them at init.
+run "storm_settings_apply" {
+  command = plan
+  variables {
+    notify_routes = jsonencode([{ name = "az", storm = { sources = 20, window_seconds = 300, update_seconds = 60, pagerduty = "source", digest = true } }])
+  }
+}
+
+run "storm_settings_out_of_range_are_refused" {
+  command = plan
+  variables {
+    notify_routes = jsonencode([{ name = "az", storm = { sources = 0 } }])
+  }
+  expect_failures = [var.notify_routes]
+}
+
+run "storm_settings_unknown_are_refused" {
+  command = plan
+  variables {
+    notify_routes = jsonencode([{ name = "az", storm = { threshold = 5 } }])
+  }
+  expect_failures = [var.notify_routes]
+}
+
 # Lambda's 4 KB is measured on the compact JSON of all the variables.
 run "routes_within_the_limit_apply" {
   command = plan

@@ -350,7 +350,9 @@ module "fleetguard" {
     { name = "insufficient-data", match = { states = ["INSUFFICIENT_DATA"] }, drop = true },
     { name = "p0", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p0-*"] }, severity = "critical", sns_topic_arns = [aws_sns_topic.oncall.arn], pagerduty_routing_key_secret_arns = [aws_secretsmanager_secret.pagerduty.arn], mention = "<!here>", default_destinations = true },
     { name = "p1", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p1-*"] }, severity = "high", sns_topic_arns = [aws_sns_topic.oncall.arn], pagerduty_routing_key_secret_arns = [aws_secretsmanager_secret.pagerduty.arn], default_destinations = true },
-    { name = "p2", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p2-*"] }, severity = "medium", default_destinations = true },
+    # When more than 10 P2 alarms open within 2 minutes (a zone or a dependency down): one digest
+    # per destination, updated at most every minute at Teams, until they calm down.
+    { name = "p2", match = { kinds = ["alarm"], alarm_names = ["${local.name}-p2-*"] }, severity = "medium", default_destinations = true, storm = { sources = 10, update_seconds = 60 } },
     # Deployments: a failure or rollback pages too.
     { name = "deployments", match = { kinds = ["deployment-failed", "rollback-started"] }, sns_topic_arns = [aws_sns_topic.oncall.arn], default_destinations = true },
   ])
