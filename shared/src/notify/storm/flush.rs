@@ -69,7 +69,9 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         if !settings.digest || !route.destinations.iter().any(|d| digested(d, settings)) {
             return None;
         }
-        match self.join_storm(n, route, t).await {
+        // Boxed, like the digest's flush: nested in every caller's future they would overflow
+        // rustc's query depth computing its layout.
+        match Box::pin(self.join_storm(n, route, t)).await {
             Ok(j) => j,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot keep storm bookkeeping; sent on its own");
@@ -290,7 +292,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 "in the storm's digest (another invocation is updating it)",
             ));
         };
-        let out = self.flush(dest, &j.storm, route, deadline).await;
+        let out = Box::pin(self.flush(dest, &j.storm, route, deadline)).await;
         if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
             tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
         }
