@@ -40,7 +40,7 @@ pub fn digested(dest: &Destination, settings: &StormSettings) -> bool {
 /// Time kept for the call itself when deciding whether a paced update still fits.
 const MARGIN: Duration = Duration::from_secs(4);
 /// How long (in quarter seconds) a flusher waits for another invocation to take over.
-const HANDOVER_POLLS: usize = 2;
+const HANDOVER_POLLS: usize = 1;
 /// A flusher this long at it waits longer for another to take over: its own change was shown
 /// long ago, and its invocation has a deadline.
 const FLUSHING_LONG: Duration = Duration::from_secs(8);
@@ -141,11 +141,14 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         };
         // Nothing new to show; but the digest is seen up to date (this may be the retry of an
         // invocation that kept its change and stopped before showing it).
-        let unchanged = Ok(Some(Joined {
-            storm: storm.clone(),
-            count: self.book.tally(&storm).await?.count,
-            resolves: true,
-        }));
+        let unchanged = async |storm: StormRef| {
+            let count = self.book.tally(&storm).await?.count;
+            Ok(Some(Joined {
+                storm,
+                count,
+                resolves: true,
+            }))
+        };
         if matches!(t, Transition::Update | Transition::UpdateIfOpen)
             && self
                 .book
@@ -154,7 +157,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 .is_none_or(|m| m.resolved)
         {
             // An update never reopens a member that recovered (as an incident's never does).
-            return unchanged;
+            return unchanged(storm).await;
         }
         let member = Member::of(n, crate::notify::keep::event_epoch(n));
         let change = crate::notify::digest(&n.dedupe_key);
@@ -164,7 +167,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             .await?
         {
             // An older event than the one the digest shows, or this one again: nothing changes.
-            return unchanged;
+            return unchanged(storm).await;
         }
         match self.book.changed(&storm).await? {
             Some(count) => Ok(Some(Joined {
@@ -300,7 +303,14 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             Flushed::Done => Ok(None),
             Flushed::Later => Ok(Some("folded into the digest's next update")),
             Flushed::DueAfterDeadline(wait) => {
-                if self.taken_over(dest, &j.storm, 2 * HANDOVER_POLLS).await? {
+                // Wait for a taker as long as the deadline allows: in a storm still going, the
+                // next invocation comes within that.
+                let polls = (deadline
+                    .remaining()
+                    .saturating_sub(Duration::from_secs(1))
+                    .as_millis()
+                    / 250) as usize;
+                if self.taken_over(dest, &j.storm, polls.max(2)).await? {
                     Ok(Some(
                         "in the storm's digest (handed over to another invocation)",
                     ))
