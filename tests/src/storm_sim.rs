@@ -5,7 +5,8 @@
 //! What it models, per seed:
 //! - CloudWatch: 60 to 400 alarms on one route opening within two minutes (an Availability Zone
 //!   failing); a third flap (OK, then ALARM again); some pass through INSUFFICIENT_DATA; all
-//!   recover within 15 minutes. The route's threshold is 5 to 20 sources.
+//!   recover within 15 minutes, in half the seeds all within seconds (the dependency back). The
+//!   route's threshold is 5 to 20 sources.
 //! - EventBridge: each change delivered 0 to 20 s late, some twice; deliveries due in the same
 //!   second run as concurrent invocations (up to 10 to 50 at once), their calls interleaved.
 //! - Lambda: a failed invocation is retried twice (one and two minutes later), then goes to the
@@ -137,6 +138,9 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
     // The alarms' histories: open within two minutes, flap, recover within 15.
     let base = fleetguard::testing::sample("alarms/metric.json");
     let sources = rng.random_range(60..=400usize);
+    let all_at_once = rng
+        .random_bool(0.5)
+        .then(|| T0 + rng.random_range(400..800));
     let mut changes = Vec::new();
     let mut id = 0;
     for source in 0..sources {
@@ -152,7 +156,13 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
             history.push(("ALARM", t + rng.random_range(5..120)));
         }
         let last = history.last().unwrap().1;
-        history.push(("OK", last + rng.random_range(60..700)));
+        // Half the storms end at once (the dependency back: every alarm recovers within
+        // seconds, the last changes concurrent); the others trickle out.
+        let recovered = match all_at_once {
+            Some(t) => t.max(last + 1) + rng.random_range(0..5),
+            None => last + rng.random_range(60..700),
+        };
+        history.push(("OK", recovered));
         let mut prev = ("OK", opened - 600);
         for (state, at) in history {
             id += 1;
@@ -208,7 +218,13 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
             })
             .collect();
         stats.stopped += stop.iter().filter(|s| s.is_some()).count() as u64;
-        let results = invoke_all(&handler, &changes, &batch, &stop).await;
+        // Within a second, invocations start a little apart, so that one starts while another
+        // is part-way through (a flusher holding the digest's lease).
+        let starts: Vec<Duration> = batch
+            .iter()
+            .map(|_| Duration::from_millis(rng.random_range(0..2500)))
+            .collect();
+        let results = invoke_all(&handler, &changes, &batch, &stop, &starts).await;
         for ((due, _, change, attempt), ok) in batch.into_iter().zip(results) {
             let _ = due;
             stats.invocations += 1;
@@ -231,7 +247,14 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
     services.set_chaos(0, 0);
     for change in dlq {
         stats.redriven += 1;
-        let ok = invoke_all(&handler, &changes, &[(0, 0, change, 3)], &[None]).await[0];
+        let ok = invoke_all(
+            &handler,
+            &changes,
+            &[(0, 0, change, 3)],
+            &[None],
+            &[Duration::ZERO],
+        )
+        .await[0];
         changes[change].delivered |= ok;
     }
     check(&services, &ledger, &changes, sources, &mut stats).await
@@ -242,31 +265,37 @@ async fn invoke_all(
     changes: &[Change],
     batch: &[(i64, u64, usize, u8)],
     stop: &[Option<Duration>],
+    starts: &[Duration],
 ) -> Vec<bool> {
-    let runs = batch.iter().zip(stop).map(|(d, limit)| async move {
-        let deadline = Deadline::after(Duration::from_secs(30));
-        let run = fleetguard::serve::handle(handler, &changes[d.2].event, deadline);
-        let out = match limit {
-            Some(l) => tokio::time::timeout(*l, run)
-                .await
-                .map_err(|_| "stopped part-way (timeout)".to_owned())
-                .and_then(|r| r.map_err(|e| e.to_string())),
-            None => run.await.map_err(|e| e.to_string()),
-        };
-        if let Err(e) = &out
-            && std::env::var_os("SIM_TRACE").is_some()
-        {
-            let c = &changes[d.2];
-            println!(
-                "source {} {} at t+{} (attempt {}): {e}",
-                c.source,
-                c.state,
-                c.at - T0,
-                d.3
-            );
-        }
-        out.is_ok()
-    });
+    let runs = batch
+        .iter()
+        .zip(stop)
+        .zip(starts)
+        .map(|((d, limit), start)| async move {
+            tokio::time::sleep(*start).await;
+            let deadline = Deadline::after(Duration::from_secs(30));
+            let run = fleetguard::serve::handle(handler, &changes[d.2].event, deadline);
+            let out = match limit {
+                Some(l) => tokio::time::timeout(*l, run)
+                    .await
+                    .map_err(|_| "stopped part-way (timeout)".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+                None => run.await.map_err(|e| e.to_string()),
+            };
+            if let Err(e) = &out
+                && std::env::var_os("SIM_TRACE").is_some()
+            {
+                let c = &changes[d.2];
+                println!(
+                    "source {} {} at t+{} (attempt {}): {e}",
+                    c.source,
+                    c.state,
+                    c.at - T0,
+                    d.3
+                );
+            }
+            out.is_ok()
+        });
     futures_util::future::join_all(runs).await
 }
 
