@@ -183,6 +183,9 @@ print(f"| DynamoDB calls | {ddb_calls}, {ddb_calls / (2 * ALARMS):.1f} per trans
 print(f"| digest shows the storm over | "
       + (f"{(shown_at - last_dispatch) * 1000:.0f} ms after the last transition was dispatched |" if shown_at
          else "never (within 120 s) |"))
+for a in alerts:
+    if a["status"] != "resolved":
+        print(f"open: {a['dedup_key']} {a['events']}")
 for e in errors[:3]:
     print(f"error: {e}")
 local_proc.stdin.close()
