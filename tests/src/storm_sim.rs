@@ -225,8 +225,7 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
             .map(|_| Duration::from_millis(rng.random_range(0..2500)))
             .collect();
         let results = invoke_all(&handler, &changes, &batch, &stop, &starts).await;
-        for ((due, _, change, attempt), ok) in batch.into_iter().zip(results) {
-            let _ = due;
+        for ((_, _, change, attempt), ok) in batch.into_iter().zip(results) {
             stats.invocations += 1;
             if ok {
                 changes[change].delivered = true;
