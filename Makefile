@@ -56,7 +56,7 @@ bench:
 	$(PYTHON) bench/storm.py "$${CARGO_TARGET_DIR:-target}/release/alarm-fanout"
 
 # The fleet and incident simulators' invariants over many more seeds than make test runs (1,000),
-# and the storm simulator's over STORM_SEEDS (make test: 12; each seed is hundreds of invocations).
+# and the storm simulator's over STORM_SEEDS (make test: 5; each seed is hundreds of invocations).
 SIM_SEEDS ?= 100000
 STORM_SEEDS ?= 2000
 # The functions' metric lines (EMF, on stdout) are left out: gigabytes over 100,000 seeds.

@@ -178,7 +178,12 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
             rng.random_range(20..400),
         )));
     }
-    let ledger = MemoryLedger::table(now);
+    // DynamoDB's latency, 1 to 15 ms each way: concurrent invocations interleave between their
+    // reads and writes (an instant ledger would hide every race between them).
+    let latency = std::sync::Mutex::new(Rng::seed_from_u64(seed ^ 0x5eed));
+    let ledger = MemoryLedger::table(now).with_latency(move || {
+        std::time::Duration::from_millis(latency.lock().unwrap().random_range(1..=15))
+    });
     let policy = if rng.random_bool(0.25) {
         "open"
     } else {

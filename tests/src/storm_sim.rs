@@ -106,7 +106,11 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
     };
     let services = FakeServices::new(now.clone());
     services.set_chaos(rng.random(), [0, 10, 40][rng.random_range(0..3)]);
-    let ledger = MemoryLedger::table_ms(now_ms.clone());
+    // DynamoDB's latency, 1 to 15 ms each way: concurrent invocations interleave between their
+    // reads and writes (an instant ledger would hide every race between them).
+    let latency = std::sync::Mutex::new(Rng::seed_from_u64(seed ^ 0x5eed));
+    let ledger = MemoryLedger::table_ms(now_ms.clone())
+        .with_latency(move || Duration::from_millis(latency.lock().unwrap().random_range(1..=15)));
     let threshold = rng.random_range(5..=20);
     let rules = Rules::parse(
         &json!([{"name": "az-failure", "default_destinations": true,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// An item's attributes (the key, `pk`, is apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,6 +251,9 @@ pub struct MemoryLedger {
     /// Milliseconds since the epoch.
     clock_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
     shared: bool,
+    /// The time a request takes each way (DynamoDB's latency), so that concurrent callers
+    /// interleave between their reads and writes as they do against a table.
+    latency: Option<Arc<dyn Fn() -> Duration + Send + Sync>>,
 }
 
 impl fmt::Debug for MemoryLedger {
@@ -277,6 +281,7 @@ impl MemoryLedger {
                     .map_or(0, |d| d.as_millis() as i64)
             }),
             shared: false,
+            latency: None,
         }
     }
 
@@ -292,7 +297,33 @@ impl MemoryLedger {
             inner: Arc::default(),
             clock_ms: Arc::new(clock_ms),
             shared: true,
+            latency: None,
         }
+    }
+
+    /// Each request travels `latency()` to the table and as long back (tokio time: paused in
+    /// the simulators, where it is virtual).
+    pub fn with_latency(mut self, latency: impl Fn() -> Duration + Send + Sync + 'static) -> Self {
+        self.latency = Some(Arc::new(latency));
+        self
+    }
+
+    async fn travel(&self) {
+        if let Some(l) = &self.latency {
+            tokio::time::sleep(l()).await;
+        }
+    }
+
+    /// One request: there, applied atomically, and back.
+    async fn request<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Memory, i64) -> T,
+    ) -> Result<T, LedgerError> {
+        self.travel().await;
+        let out = self.call(write, f);
+        self.travel().await;
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -361,27 +392,29 @@ impl Ledger for MemoryLedger {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Item>, LedgerError> {
-        self.call(false, |m, _| m.items.get(key).cloned())
+        self.request(false, |m, _| m.items.get(key).cloned()).await
     }
 
     async fn put_or_get(&self, key: &str, item: Item, cond: Cond) -> Result<Put, LedgerError> {
-        self.call(true, |m, now| {
+        self.request(true, |m, now| {
             if !cond.holds(m.items.get(key), now) {
                 return Put::Refused(m.items.get(key).cloned());
             }
             m.items.insert(key.to_owned(), item);
             Put::Written
         })
+        .await
     }
 
     async fn delete(&self, key: &str, cond: Cond) -> Written {
-        self.call(true, |m, now| {
+        self.request(true, |m, now| {
             if !cond.holds(m.items.get(key), now) {
                 return false;
             }
             m.items.remove(key);
             true
         })
+        .await
     }
 
     async fn update(
@@ -390,7 +423,7 @@ impl Ledger for MemoryLedger {
         update: Update,
         cond: Cond,
     ) -> Result<Option<Item>, LedgerError> {
-        self.call(true, |m, now| {
+        self.request(true, |m, now| {
             // As in DynamoDB, an update applies to an expired item TTL has not deleted yet:
             // callers that care say so in `cond`.
             let existing = m.items.get(key);
@@ -401,6 +434,7 @@ impl Ledger for MemoryLedger {
             update.apply(item);
             Some(item.clone())
         })
+        .await
     }
 
     async fn set_member(
@@ -410,7 +444,7 @@ impl Ledger for MemoryLedger {
         value: &str,
         present: bool,
     ) -> Result<(), LedgerError> {
-        self.call(true, |m, _| {
+        self.request(true, |m, _| {
             let item = m.items.entry(key.to_owned()).or_default();
             let set = item.ss.entry(attr.to_owned()).or_default();
             if present {
@@ -419,6 +453,7 @@ impl Ledger for MemoryLedger {
                 set.remove(value);
             }
         })
+        .await
     }
 }
 

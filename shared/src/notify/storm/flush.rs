@@ -5,8 +5,9 @@
 //! destination, the change is shown already (the digest's record counts it), or this invocation
 //! takes the digest's flusher lease and shows everything up to the latest count, or another live
 //! flusher holds it and shows it: after releasing its lease a flusher reads the count again and
-//! flushes once more when it moved, so a change counted while it held the lease is never left
-//! behind. A flusher that dies holding the lease fails its invocation, whose retry flushes.
+//! flushes once more when it moved (whether it sent an update or found the next one not due), so
+//! a change counted while it held the lease (the storm's end, it may be) is never left behind.
+//! A flusher that dies holding the lease fails its invocation, whose retry flushes.
 
 use super::book::{DigestRecord, StormRef, route_key, source_key};
 use super::{Digest, Member, PagerDutyStorm, StormSettings};
@@ -50,8 +51,8 @@ enum Flushed {
     /// Everything counted is shown.
     Done,
     /// The next update of a destination that posts a message per update is not due: it comes
-    /// with the next change after the interval, or the storm's end.
-    Later,
+    /// with the next change after the interval, or the storm's end. Holds the count considered.
+    Later(i64),
     /// Slack's in-place update is due in this many seconds, after this invocation's deadline.
     DueAfterDeadline(i64),
 }
@@ -285,41 +286,50 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
     ) -> Result<Option<&'static str>, String> {
         let id = dest.id();
         let ledger = |e: LedgerError| format!("storm digest: {e}");
-        let Some(lease) = self
-            .book
-            .try_flusher(&j.storm, &id, deadline)
-            .await
-            .map_err(ledger)?
-        else {
-            return Ok(Some(
-                "in the storm's digest (another invocation is updating it)",
-            ));
-        };
-        let out = Box::pin(self.flush(dest, &j.storm, route, deadline)).await;
-        if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
-            tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
-        }
-        match out.map_err(|f| f.why)? {
-            Flushed::Done => Ok(None),
-            Flushed::Later => Ok(Some("folded into the digest's next update")),
-            Flushed::DueAfterDeadline(wait) => {
-                // Wait for a taker as long as the deadline allows: in a storm still going, the
-                // next invocation comes within that.
-                let polls = (deadline
-                    .remaining()
-                    .saturating_sub(Duration::from_secs(1))
-                    .as_millis()
-                    / 250) as usize;
-                if self.taken_over(dest, &j.storm, polls.max(2)).await? {
-                    Ok(Some(
-                        "in the storm's digest (handed over to another invocation)",
-                    ))
-                } else {
-                    Err(format!(
-                        "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
-                    ))
-                }
+        let wait = loop {
+            let Some(lease) = self
+                .book
+                .try_flusher(&j.storm, &id, deadline)
+                .await
+                .map_err(ledger)?
+            else {
+                return Ok(Some(
+                    "in the storm's digest (another invocation is updating it)",
+                ));
+            };
+            let out = Box::pin(self.flush(dest, &j.storm, route, deadline)).await;
+            if let Err(e) = self.book.release_flusher(&j.storm, &id, lease).await {
+                tracing::warn!(error = %e, "could not release the digest's lease; it runs out by itself");
             }
+            match out.map_err(|f| f.why)? {
+                Flushed::Done => return Ok(None),
+                Flushed::Later(seen) => {
+                    // A change counted while we held the lease was left to us by its writer,
+                    // and it may be the storm's end (a recovery whose shard we read before it
+                    // was written): flush again. Only while the count moves during our hold.
+                    let count = self.book.tally(&j.storm).await.map_err(ledger)?.count;
+                    if count <= seen {
+                        return Ok(Some("folded into the digest's next update"));
+                    }
+                }
+                Flushed::DueAfterDeadline(wait) => break wait,
+            }
+        };
+        // Wait for a taker as long as the deadline allows: in a storm still going, the next
+        // invocation comes within that.
+        let polls = (deadline
+            .remaining()
+            .saturating_sub(Duration::from_secs(1))
+            .as_millis()
+            / 250) as usize;
+        if self.taken_over(dest, &j.storm, polls.max(2)).await? {
+            Ok(Some(
+                "in the storm's digest (handed over to another invocation)",
+            ))
+        } else {
+            Err(format!(
+                "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
+            ))
         }
     }
 
@@ -384,7 +394,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     if !matches!(dest, Destination::SlackChannel { .. }) {
                         // A new message per update: never waited for; the next change after the
                         // interval (or the storm's end) shows this one too.
-                        return Ok(Flushed::Later);
+                        return Ok(Flushed::Later(tally.count));
                     }
                     if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
                         return Ok(Flushed::DueAfterDeadline(wait));
