@@ -6,7 +6,7 @@
 
 use fleetguard_integration::incident_env::{self, CHANNEL};
 use fleetguard_integration::incident_sim::alarm_event;
-use fleetguard_integration::runtime_api::run_binary;
+use fleetguard_integration::runtime_api::run_pool;
 use fleetguard_integration::{Setup, dedupe_table, drain_queue, sample, topic_with_queue};
 use serde_json::{Value, json};
 
@@ -20,37 +20,33 @@ fn alarms() -> usize {
 const THRESHOLD: usize = 10;
 const ENVIRONMENTS: usize = 10;
 
-/// Serve `events` to `ENVIRONMENTS` copies of the binary at once, and a failed one again as
-/// Lambda's asynchronous retry does (twice at most); every event must succeed in the end. How
-/// many were retried.
+/// Serve `events` to `ENVIRONMENTS` copies of the binary at once (each takes the next event when
+/// it is free, as Lambda's asynchronous invocations do), and a failed one again as Lambda's
+/// retry does (twice at most); every event must succeed in the end. How many were retried.
 async fn serve(env: &[(String, String)], events: Vec<Value>) -> usize {
     let mut pending = events;
     let mut retried = 0;
     for attempt in 0..3 {
-        let mut shares: Vec<Vec<Value>> = vec![Vec::new(); ENVIRONMENTS];
-        for (i, e) in pending.drain(..).enumerate() {
-            shares[i % ENVIRONMENTS].push(e);
-        }
-        let runs = shares.into_iter().filter(|s| !s.is_empty()).map(|events| {
-            let env = env.to_vec();
-            tokio::task::spawn_blocking(move || {
-                let env: Vec<(&str, &str)> =
-                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let payloads = events.iter().map(|e| e.to_string().into_bytes()).collect();
-                let answers = run_binary("alarm-fanout", &env, payloads).0;
-                events.into_iter().zip(answers).collect::<Vec<_>>()
-            })
-        });
-        for served in futures_util::future::join_all(runs).await {
-            for (event, answer) in served.unwrap() {
-                if answer.kind != "response" {
-                    assert!(
-                        attempt < 2,
-                        "failed after Lambda's retries: {}",
-                        answer.body
-                    );
-                    pending.push(event);
-                }
+        let batch = std::mem::take(&mut pending);
+        let env = env.to_vec();
+        let served = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let payloads = batch.iter().map(|e| e.to_string().into_bytes()).collect();
+            let answers = run_pool("alarm-fanout", &env, ENVIRONMENTS, payloads).0;
+            assert_eq!(answers.len(), batch.len(), "every event answered");
+            batch.into_iter().zip(answers).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        for (event, answer) in served {
+            if answer.kind != "response" {
+                assert!(
+                    attempt < 2,
+                    "failed after Lambda's retries: {}",
+                    answer.body
+                );
+                pending.push(event);
             }
         }
         if pending.is_empty() {

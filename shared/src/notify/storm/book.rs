@@ -238,15 +238,14 @@ impl<L: Ledger> Book<L> {
 
     /// Every member's latest state (one read per shard).
     pub async fn members(&self, storm: &StormRef) -> Result<Vec<Member>, LedgerError> {
+        // The shards at once: a flusher holds the digest's lease for one read's time, not 16.
+        let keys: Vec<String> = (0..SHARDS)
+            .map(|shard| format!("{}|{shard}", storm.item()))
+            .collect();
+        let shards =
+            futures_util::future::try_join_all(keys.iter().map(|k| self.ledger.get(k))).await?;
         let mut out = BTreeMap::new();
-        for shard in 0..SHARDS {
-            let Some(item) = self
-                .ledger
-                .get(&format!("{}|{shard}", storm.item()))
-                .await?
-            else {
-                continue;
-            };
+        for item in shards.into_iter().flatten() {
             for (k, v) in &item.s {
                 if let Some(source) = k.strip_prefix("m:")
                     && let Ok(m) = serde_json::from_str::<Member>(v)
