@@ -16,8 +16,18 @@ pub struct FakeNotifier {
 
 impl Default for FakeNotifier {
     fn default() -> Self {
-        Self::over(crate::notify::ledger::MemoryLedger::local())
+        Self::over(crate::notify::ledger::MemoryLedger::local_ms(
+            test_clock_ms(),
+        ))
     }
+}
+
+/// The system clock moved on by tokio's time (milliseconds): in a test on paused time
+/// (`start_paused`), a wait for a pace's slot passes when its sleep does, as it does for real.
+fn test_clock_ms() -> impl Fn() -> i64 + Send + Sync + 'static {
+    let base = crate::time::now_epoch() * 1000;
+    let start = tokio::time::Instant::now();
+    move || base + start.elapsed().as_millis() as i64
 }
 
 impl FakeNotifier {
@@ -28,8 +38,8 @@ impl FakeNotifier {
 
     /// Over a table shared by every environment (`DEDUPE_TABLE`).
     pub fn with_dedupe() -> Self {
-        Self::over(crate::notify::ledger::MemoryLedger::table(
-            crate::time::now_epoch,
+        Self::over(crate::notify::ledger::MemoryLedger::table_ms(
+            test_clock_ms(),
         ))
     }
 

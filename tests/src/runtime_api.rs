@@ -85,12 +85,7 @@ pub fn run_pool(
         bin.display()
     );
     let total = payloads.len();
-    let queue = Arc::new(Mutex::new(
-        payloads
-            .into_iter()
-            .enumerate()
-            .collect::<std::collections::VecDeque<_>>(),
-    ));
+    let queue: Queue = Arc::new(Mutex::new(payloads.into_iter().enumerate().collect()));
     let (tx, rx) = mpsc::channel::<(Option<usize>, Answer)>();
     let mut children = Vec::new();
     for _ in 0..environments.max(1) {
@@ -155,11 +150,14 @@ pub fn run_pool(
     (answers, stdouts)
 }
 
+/// The payloads not yet served, with their index.
+type Queue = Arc<Mutex<std::collections::VecDeque<(usize, Vec<u8>)>>>;
+
 /// One environment's Runtime API: the next payload from the shared queue on `…/invocation/next`
 /// (its index in the request id), and each answer back to `tx` with that index.
 fn serve_runtime_api(
     listener: TcpListener,
-    queue: Arc<Mutex<std::collections::VecDeque<(usize, Vec<u8>)>>>,
+    queue: Queue,
     tx: mpsc::Sender<(Option<usize>, Answer)>,
 ) {
     for stream in listener.incoming() {

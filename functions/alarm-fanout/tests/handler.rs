@@ -1,4 +1,6 @@
 //! Every alarm sample through the handler over the fake pipeline: each kind, each ingress.
+//!
+//! On tokio's paused time: the notifier's backoff and paces cost no wall-clock time.
 
 use alarm_fanout::Handler;
 use alarm_fanout::config::AlarmConfig;
@@ -15,7 +17,7 @@ fn handler(env: &[(&str, &str)]) -> Handler<FakeNotifier> {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_kind_and_ingress_is_one_message() {
     // (sample, what the message must name)
     let cases = [
@@ -52,7 +54,7 @@ async fn every_kind_and_ingress_is_one_message() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn muted_suppressed_and_configuration_changes_are_not_sent() {
     let h = handler(&[]);
     for file in [
@@ -77,7 +79,7 @@ async fn muted_suppressed_and_configuration_changes_are_not_sent() {
     assert_eq!(h.notifier.sent().len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_same_alarm_by_eventbridge_and_sns_has_one_dedupe_key() {
     let h = handler(&[]);
     invoke(&h, &sample("alarms/metric.json")).await.unwrap();
@@ -94,7 +96,7 @@ async fn the_same_alarm_by_eventbridge_and_sns_has_one_dedupe_key() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_delivery_failure_fails_the_invocation() {
     let h = handler(&[]);
     h.notifier
@@ -103,7 +105,7 @@ async fn a_delivery_failure_fails_the_invocation() {
     assert_eq!(err.error_type, "DeliveryFailed");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn alarm_opens_and_ok_resolves_one_incident() {
     use fleetguard::notify::Phase;
     let h = handler(&[]);

@@ -439,7 +439,8 @@ async fn a_group_whose_hooks_cannot_be_read_never_holds_back_another() {
     assert_eq!(aws.world().completions.len(), 1);
 }
 
-#[tokio::test]
+// Paused time: the retries' backoff costs no wall-clock time.
+#[tokio::test(start_paused = true)]
 async fn a_completion_message_that_failed_after_the_completion_goes_out_on_the_retry() {
     // The defect: messages were built only when the completion call reported it completed, so
     // the retry (which finds the action complete) rebuilt nothing and "drained" was lost.
@@ -697,7 +698,8 @@ async fn an_active_event_of_an_instance_registered_long_ago_costs_no_call() {
     assert_eq!(aws.calls_of("DescribeAutoScalingInstances"), 1, "{out:?}");
 }
 
-#[tokio::test]
+// Paused time: the retries' backoff costs no wall-clock time.
+#[tokio::test(start_paused = true)]
 async fn sweep_drains_missed_instances_ten_a_call_and_heartbeats_before_completing() {
     let aws = FakeAws::new();
     aws.group(GROUP, &[], &[]);

@@ -1,5 +1,7 @@
 //! The handler's main paths over the in-memory fakes: a failed deployment with its evidence, a
 //! rollback from start to completion, an impaired service, and evidence that cannot be read.
+//!
+//! On tokio's paused time: the notifier's backoff and paces cost no wall-clock time.
 
 use ecs_deployment::Handler;
 use ecs_deployment::config::DeploymentConfig;
@@ -128,7 +130,7 @@ fn field<'a>(n: &'a Notification, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no field {name}: {:?}", n.fields))
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_deployment_is_one_message_with_its_evidence() {
     let aws = failing_service();
     let h = handler(&aws);
@@ -158,7 +160,7 @@ async fn failed_deployment_is_one_message_with_its_evidence() {
     assert!(!n.fields.iter().any(|f| f.name == "Incomplete"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn evidence_that_cannot_be_read_is_named_and_never_blocks_the_message() {
     let aws = failing_service();
     aws.throttle("DescribeServices", 1);
@@ -177,7 +179,7 @@ async fn evidence_that_cannot_be_read_is_named_and_never_blocks_the_message() {
     assert!(missing.contains("stopped tasks (ListTasks"), "{missing}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rollback_is_reported_started_then_completed() {
     let aws = failing_service();
     let h = handler(&aws);
@@ -219,7 +221,7 @@ async fn rollback_is_reported_started_then_completed() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_plain_success_is_not_reported_by_default() {
     let aws = FakeAws::new();
     aws.cluster("prod-ecs");
@@ -231,7 +233,7 @@ async fn a_plain_success_is_not_reported_by_default() {
     assert!(h.notifier.sent().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn impaired_service_is_alerted_and_info_is_ignored() {
     let aws = failing_service();
     let h = handler(&aws);
@@ -246,7 +248,7 @@ async fn impaired_service_is_alerted_and_info_is_ignored() {
     assert_eq!(h.notifier.sent().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fargate_spot_interruption_is_reported() {
     let h = handler(&FakeAws::new());
     let out = invoke(&h, &sample("ecs/task-stopped-fargate-spot.json"))
@@ -255,7 +257,7 @@ async fn fargate_spot_interruption_is_reported() {
     assert_eq!(out.outcome, "notified: fargate-spot-interruption");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_delivery_failure_fails_the_invocation_naming_the_destination() {
     let aws = failing_service();
     let h = handler(&aws);

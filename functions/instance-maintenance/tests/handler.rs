@@ -1,5 +1,7 @@
 //! The handler's paths over the in-memory fakes: Health scheduled changes to one-time schedules
 //! and back, the lead time, reboots put back, stopping instances, dry run and bad input.
+//!
+//! On tokio's paused time: the notifier's backoff and paces cost no wall-clock time.
 
 use fleetguard::config::CommonConfig;
 use fleetguard::events::health::parse_health_time;
@@ -79,7 +81,7 @@ fn only_schedule(aws: &FakeAws) -> OneTimeSchedule {
     w.schedules.values().next().unwrap().clone()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retirement_days_ahead_is_scheduled_once_and_the_schedule_replaces_the_instance() {
     let (aws, tg, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -143,7 +145,7 @@ async fn a_retirement_days_ahead_is_scheduled_once_and_the_schedule_replaces_the
     assert_eq!(h.notifier.sent().len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_window_closer_than_the_lead_time_is_acted_on_at_once() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -171,7 +173,7 @@ async fn a_window_closer_than_the_lead_time_is_acted_on_at_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_moved_window_moves_the_schedule_and_a_closed_event_deletes_it() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -207,7 +209,7 @@ async fn a_moved_window_moves_the_schedule_and_a_closed_event_deletes_it() {
     assert_eq!(aws.world().container_instances[0].status, "ACTIVE");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reboot_is_drained_before_and_put_back_after() {
     let (aws, tg, ci) = fleet();
     let clock = FakeClock::at(NOW);
@@ -265,7 +267,7 @@ async fn a_reboot_is_drained_before_and_put_back_after() {
     assert!(incidents.iter().all(|i| i.key == incidents[0].key));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn system_maintenance_and_notify_only_tell_people_and_schedule_nothing() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -295,7 +297,7 @@ async fn system_maintenance_and_notify_only_tell_people_and_schedule_nothing() {
     assert_eq!(notify.notifier.sent().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_instance_fleetguard_does_not_manage_is_told_about_but_not_scheduled() {
     let aws = FakeAws::new();
     aws.cluster("prod");
@@ -316,7 +318,7 @@ async fn an_instance_fleetguard_does_not_manage_is_told_about_but_not_scheduled(
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dry_run_mutates_nothing_and_creates_no_schedule() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -370,7 +372,7 @@ async fn dry_run_mutates_nothing_and_creates_no_schedule() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_instance_stopping_behind_a_target_group_is_deregistered_once() {
     let aws = FakeAws::new();
     let tg = aws.target("web", INSTANCE, 80);
@@ -404,7 +406,7 @@ async fn an_instance_stopping_behind_a_target_group_is_deregistered_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_scale_in_shutting_down_is_not_announced_again() {
     // The terminate hook drained it and Auto Scaling deregistered it (draining): fleetguard
     // has nothing to add when EC2 reports it shutting down.
@@ -423,7 +425,7 @@ async fn a_scale_in_shutting_down_is_not_announced_again() {
     assert_eq!(aws.calls_of("DeregisterTargets"), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_drain_fails_the_invocation_after_telling_people() {
     let (aws, _, _) = fleet();
     aws.throttle("UpdateContainerInstancesState", 1);
@@ -452,7 +454,7 @@ async fn a_failed_drain_fails_the_invocation_after_telling_people() {
     assert_eq!(aws.world().container_instances[0].status, "DRAINING");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn other_services_and_bad_windows() {
     let aws = FakeAws::new();
     let clock = FakeClock::at(NOW);
@@ -476,7 +478,7 @@ async fn other_services_and_bad_windows() {
     assert!(parse_health_time("Thu, 14 Jan 2027 09:00:00 GMT").is_some());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_target_group_deleted_since_the_drain_is_not_retried_for_a_day() {
     let (aws, _, _) = fleet();
     aws.fail(
@@ -507,7 +509,7 @@ async fn a_target_group_deleted_since_the_drain_is_not_retried_for_a_day() {
 
 /// Issue 23, situation 5: `replace` terminated through any group with *a* terminate hook, ours
 /// or not; another tool's hook drains nothing.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_a_terminate_hook_of_asg_lifecycle_the_instance_is_drained_not_replaced() {
     for (case, env) in [
         ("no hook", vec![]),
@@ -584,7 +586,7 @@ async fn without_a_terminate_hook_of_asg_lifecycle_the_instance_is_drained_not_r
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_schedule_for_an_instance_gone_since_changes_nothing_and_says_nothing() {
     let aws = FakeAws::new();
     aws.cluster("prod");
@@ -603,7 +605,7 @@ async fn a_schedule_for_an_instance_gone_since_changes_nothing_and_says_nothing(
     assert_eq!(aws.calls_of("TerminateInstanceInAutoScalingGroup"), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_affected_instance_gets_its_schedule_and_message() {
     const OTHER: &str = "i-07f3e9b2c4d5a6180";
     let (aws, _, _) = fleet();
@@ -641,7 +643,7 @@ fn phases(h: &Maintenance) -> Vec<Phase> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_close_after_the_schedule_ran_and_the_instance_left_its_group_resolves_the_incident() {
     // The defect: with nothing pending any more (the schedule had run, or the replaced instance
     // had left its managed group), the close sent nothing and the incident stayed open.
@@ -675,7 +677,7 @@ async fn a_close_after_the_schedule_ran_and_the_instance_left_its_group_resolves
     assert_eq!(h.notifier.sent().len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_close_after_the_instance_was_taken_out_at_once_resolves_the_incident() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -692,7 +694,7 @@ async fn a_close_after_the_instance_was_taken_out_at_once_resolves_the_incident(
     assert_eq!(phases(&h), [Phase::Opened, Phase::Resolved]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_close_of_an_event_never_opened_here_stays_quiet() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -716,7 +718,7 @@ fn update(now: i64, start_in: i64, updated: i64, status: &str) -> Value {
 
 /// Issue 23, situation 7: an update that arrives after the event's close was acted on again (a
 /// new schedule, a new drain). Updates apply in order of their lastUpdatedTime.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn health_updates_apply_in_order_and_nothing_acts_after_the_close() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);
@@ -769,7 +771,7 @@ async fn health_updates_apply_in_order_and_nothing_acts_after_the_close() {
 /// Issue 23, situation 4: Scheduler invokes asynchronously, so a failure at the due time got
 /// Lambda's two retries and nothing more. The schedule is put again while the window has not
 /// started; a due step after the close or after the window is not acted on.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_due_step_that_fails_is_tried_again_until_the_window_and_a_late_one_is_told() {
     let (aws, _, _) = fleet();
     let clock = FakeClock::at(NOW);

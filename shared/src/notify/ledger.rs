@@ -285,6 +285,14 @@ impl MemoryLedger {
         }
     }
 
+    /// This environment's memory on `clock_ms` (milliseconds): tests on tokio's paused clock.
+    pub fn local_ms(clock_ms: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self {
+            shared: false,
+            ..Self::table_ms(clock_ms)
+        }
+    }
+
     /// A stand-in for a table shared by every environment (tests, the simulator), on `clock`
     /// (seconds).
     pub fn table(clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
