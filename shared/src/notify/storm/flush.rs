@@ -51,8 +51,9 @@ enum Flushed {
     /// Everything counted is shown.
     Done,
     /// The next update of a destination that posts a message per update is not due: it comes
-    /// with the next change after the interval, or the storm's end. Holds the count considered.
-    Later(i64),
+    /// with the next change after the interval, or the storm's end. Holds the count it read
+    /// and how many members were open in what it read.
+    Later { seen: i64, open: usize },
     /// Slack's in-place update is due in this many seconds, after this invocation's deadline.
     DueAfterDeadline(i64),
 }
@@ -286,7 +287,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
     ) -> Result<Option<&'static str>, String> {
         let id = dest.id();
         let ledger = |e: LedgerError| format!("storm digest: {e}");
-        let wait = loop {
+        let unshown = loop {
             let Some(lease) = self
                 .book
                 .try_flusher(&j.storm, &id, deadline)
@@ -303,16 +304,27 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             }
             match out.map_err(|f| f.why)? {
                 Flushed::Done => return Ok(None),
-                Flushed::Later(seen) => {
-                    // A change counted while we held the lease was left to us by its writer,
-                    // and it may be the storm's end (a recovery whose shard we read before it
-                    // was written): flush again. Only while the count moves during our hold.
+                Flushed::Later { seen, open } => {
+                    // The changes counted while we held the lease were left to us by their
+                    // writers. Folded, unless they may be the storm's end: each member open in
+                    // what we read recovering takes a change counted after `seen` (its shard is
+                    // written before it is counted), so fewer changes than open members cannot
+                    // be the end. Else flush again, to show it.
                     let count = self.book.tally(&j.storm).await.map_err(ledger)?.count;
-                    if count <= seen {
+                    if count - seen < open as i64 {
                         return Ok(Some("folded into the digest's next update"));
                     }
+                    // Changes keep coming as long as the storm does: past our time, hand over.
+                    if deadline.remaining() < MARGIN {
+                        break "storm digest changes kept coming until this invocation's deadline"
+                            .to_owned();
+                    }
                 }
-                Flushed::DueAfterDeadline(wait) => break wait,
+                Flushed::DueAfterDeadline(wait) => {
+                    break format!(
+                        "storm digest update due in {wait} s, after this invocation's deadline"
+                    );
+                }
             }
         };
         // Wait for a taker as long as the deadline allows: in a storm still going, the next
@@ -328,7 +340,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             ))
         } else {
             Err(format!(
-                "storm digest update due in {wait} s, after this invocation's deadline, and no other invocation took it over; retried to show it"
+                "{unshown}, and no other invocation took it over; retried to show it"
             ))
         }
     }
@@ -394,7 +406,10 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     if !matches!(dest, Destination::SlackChannel { .. }) {
                         // A new message per update: never waited for; the next change after the
                         // interval (or the storm's end) shows this one too.
-                        return Ok(Flushed::Later(tally.count));
+                        return Ok(Flushed::Later {
+                            seen: tally.count,
+                            open: digest.open().count(),
+                        });
                     }
                     if deadline.remaining() < Duration::from_secs(wait as u64) + MARGIN {
                         return Ok(Flushed::DueAfterDeadline(wait));
