@@ -8,15 +8,14 @@
 
 use fleetguard_integration::{incident_sim, sim};
 
-// Paused time: the pipeline's backoff, Retry-After and lock waits cost no wall-clock time.
-#[tokio::test(start_paused = true)]
-async fn incident_invariants_hold_over_seeded_alarm_histories() {
-    let _quiet = sim::quiet();
+// On every core, each on paused time (`sim::run_seeds`).
+#[test]
+fn incident_invariants_hold_over_seeded_alarm_histories() {
     let seeds = sim::seeds();
     let mut failures = Vec::new();
     let mut total = incident_sim::Stats::default();
-    for &seed in &seeds {
-        match incident_sim::run(seed).await {
+    for (seed, outcome) in sim::run_seeds(&seeds, incident_sim::run) {
+        match outcome {
             Ok(s) => total.add(&s),
             Err(v) => failures.push((seed, v)),
         }

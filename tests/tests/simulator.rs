@@ -6,15 +6,14 @@
 
 use fleetguard_integration::sim;
 
-// Paused time: the notification pipeline's backoff and lock waits advance tokio's clock at once.
-#[tokio::test(start_paused = true)]
-async fn invariants_hold_over_seeded_fleets() {
-    let _quiet = sim::quiet();
+// On every core, each on paused time (`sim::run_seeds`).
+#[test]
+fn invariants_hold_over_seeded_fleets() {
     let seeds = sim::seeds();
     let mut failures = Vec::new();
     let mut total = sim::Stats::default();
-    for &seed in &seeds {
-        match sim::run(seed).await {
+    for (seed, outcome) in sim::run_seeds(&seeds, sim::run) {
+        match outcome {
             Ok(s) => {
                 total.instances += s.instances;
                 total.invocations += s.invocations;

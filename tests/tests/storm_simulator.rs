@@ -8,10 +8,10 @@
 
 use fleetguard_integration::{sim, storm_sim};
 
-// Paused time: the flusher's pace, Retry-After and the rate slots cost no wall-clock time.
-#[tokio::test(start_paused = true)]
-async fn storm_invariants_hold_over_seeded_storms() {
-    let _quiet = sim::quiet();
+// On every core, each on paused time (`sim::run_seeds`): the flusher's pace, Retry-After and
+// the rate slots cost no wall-clock time.
+#[test]
+fn storm_invariants_hold_over_seeded_storms() {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(_) => sim::seeds(),
         Err(_) => {
@@ -25,8 +25,8 @@ async fn storm_invariants_hold_over_seeded_storms() {
     };
     let mut failures = Vec::new();
     let mut total = storm_sim::Stats::default();
-    for &seed in &seeds {
-        match storm_sim::run(seed).await {
+    for (seed, outcome) in sim::run_seeds(&seeds, storm_sim::run) {
+        match outcome {
             Ok(s) => total.add(&s),
             Err(v) => failures.push((seed, v)),
         }
