@@ -106,11 +106,19 @@ pub async fn run(seed: u64) -> Result<Stats, Vec<String>> {
     };
     let services = FakeServices::new(now.clone());
     services.set_chaos(rng.random(), [0, 10, 40][rng.random_range(0..3)]);
-    // DynamoDB's latency, 1 to 15 ms each way: concurrent invocations interleave between their
-    // reads and writes (an instant ledger would hide every race between them).
+    // DynamoDB's latency, 1 to 15 ms each way and now and then (a retry, a slow partition) up
+    // to 250: concurrent invocations interleave between their reads and writes (an instant
+    // ledger would hide every race between them).
     let latency = std::sync::Mutex::new(Rng::seed_from_u64(seed ^ 0x5eed));
-    let ledger = MemoryLedger::table_ms(now_ms.clone())
-        .with_latency(move || Duration::from_millis(latency.lock().unwrap().random_range(1..=15)));
+    let ledger = MemoryLedger::table_ms(now_ms.clone()).with_latency(move || {
+        let mut rng = latency.lock().unwrap();
+        let ms = if rng.random_bool(0.05) {
+            rng.random_range(20..=250)
+        } else {
+            rng.random_range(1..=15)
+        };
+        Duration::from_millis(ms)
+    });
     let threshold = rng.random_range(5..=20);
     let rules = Rules::parse(
         &json!([{"name": "az-failure", "default_destinations": true,

@@ -83,6 +83,9 @@ pub struct Tally {
     pub open: bool,
 }
 
+/// How late a free pace slot's answer may come back and its call still go at once (ms).
+const RATE_SLACK_MS: i64 = 100;
+
 impl<L: Ledger> Book<L> {
     fn expires(&self) -> i64 {
         self.ledger.now() + STORM_TTL
@@ -127,6 +130,19 @@ impl<L: Ledger> Book<L> {
     /// Start a storm on the route, or learn the one another invocation started: its id.
     pub async fn start(&self, route: &str, rk: &str) -> Result<i64, LedgerError> {
         let now = self.ledger.now();
+        // The storm's own item first, then the route's pointer to it: whoever finds the pointer
+        // finds the storm. (The other way round, an invocation could read the pointer before the
+        // storm existed, take the storm for over, and free the route under it: its members'
+        // recoveries then went nowhere.) Free: a storm id is new, or another invocation starting
+        // one in the same second writes the same.
+        let storm = Item::default()
+            .n(VERSION, now)
+            .s(STATE, OPEN)
+            .s("route", route)
+            .n(COUNT, 0)
+            .n(EXPIRES_AT, self.expires());
+        let key = format!("storm|{rk}|{now}");
+        self.ledger.put(&key, storm, Cond::Free).await?;
         let item = Item::default()
             .n(VERSION, now)
             .s(STATE, OPEN)
@@ -136,22 +152,17 @@ impl<L: Ledger> Book<L> {
             .put_or_get(&format!("storm|{rk}"), item, Cond::NotOpen)
             .await?
         {
-            Put::Written => {
-                let storm = Item::default()
-                    .n(VERSION, now)
-                    .s(STATE, OPEN)
-                    .s("route", route)
-                    .n(COUNT, 0)
-                    .n(EXPIRES_AT, self.expires());
-                // Free: a storm id is new (one per second at most, behind the route's item).
-                self.ledger
-                    .put(&format!("storm|{rk}|{now}"), storm, Cond::Free)
-                    .await?;
-                Ok(now)
+            Put::Written => Ok(now),
+            Put::Refused(held) => {
+                let id = held
+                    .and_then(|i| i.get_n(VERSION))
+                    .ok_or_else(|| LedgerError("the route's storm item has no version".into()))?;
+                if id != now {
+                    // Another storm is the route's: ours, never joined, is gone (while untouched).
+                    self.ledger.delete(&key, Cond::OpenAt(now, 0)).await?;
+                }
+                Ok(id)
             }
-            Put::Refused(held) => held
-                .and_then(|i| i.get_n(VERSION))
-                .ok_or_else(|| LedgerError("the route's storm item has no version".into())),
         }
     }
 
@@ -399,7 +410,10 @@ impl<L: Ledger> Book<L> {
             .put_or_get(&key, item, Cond::NotNewer(now))
             .await?
         {
-            Put::Written => return Ok(Some(0)),
+            // Ours from `now`, the call going when the answer is back: an answer later than the
+            // slack (a slow table) would put the call near the next slot's, so take that slot.
+            Put::Written if self.ledger.now_ms() - now <= RATE_SLACK_MS => return Ok(Some(0)),
+            Put::Written => now + interval_ms,
             Put::Refused(held) => held.and_then(|i| i.get_n(VERSION)).unwrap_or(now),
         };
         if next - now > max_wait_ms {
@@ -416,6 +430,8 @@ impl<L: Ledger> Book<L> {
             .await?
             .and_then(|i| i.get_n(VERSION))
             .map_or(next, |v| v - interval_ms);
-        Ok(Some((ours - now).max(0)))
+        // Waited from when the answer came back, not from when we asked: on time, not late by
+        // our own round trips.
+        Ok(Some((ours - self.ledger.now_ms()).max(0)))
     }
 }
