@@ -5,9 +5,9 @@
 //! destination, the change is shown already (the digest's record counts it), or this invocation
 //! takes the digest's flusher lease and shows everything up to the latest count, or another live
 //! flusher holds it and shows it: after releasing its lease a flusher reads the count again and
-//! flushes once more when it moved (whether it sent an update or found the next one not due), so
-//! a change counted while it held the lease (the storm's end, it may be) is never left behind.
-//! A flusher that dies holding the lease fails its invocation, whose retry flushes.
+//! flushes once more when it moved, so a change counted while it held the lease is never left
+//! behind (where it found the next update not due and folded, only when those changes may be the
+//! storm's end). A flusher that dies holding the lease fails its invocation, whose retry flushes.
 
 use super::book::{DigestRecord, StormRef, route_key, source_key};
 use super::{Digest, Member, PagerDutyStorm, StormSettings};
