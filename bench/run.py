@@ -75,6 +75,8 @@ class CountingProxy:
     def __init__(self, upstream):
         self.upstream = upstream
         self.calls = []
+        # (operation, seconds until the upstream answered), for where a run's time goes.
+        self.answered = []
         self.lock = threading.Lock()
         px = self
 
@@ -90,11 +92,14 @@ class CountingProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
                 req = urllib.request.Request(px.upstream + self.path, data=body if body else None,
                                              headers=headers, method=self.command)
+                started = time.monotonic()
                 try:
                     with urllib.request.urlopen(req, timeout=120) as r:
                         status, data, rh = r.status, r.read(), r.headers
                 except urllib.error.HTTPError as e:
                     status, data, rh = e.code, e.read(), e.headers
+                with px.lock:
+                    px.answered.append((op, time.monotonic() - started))
                 self.send(status, data, {k: v for k, v in rh.items()
                                          if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")})
 

@@ -95,7 +95,7 @@ plan += [(t0 + SPAN / 2 + SPAN / 2 * i / ALARMS, event(i, "OK", int(t0 + SPAN / 
 due = queue.Queue()
 for p in plan:
     due.put(p)
-errors, done_at, lock = [], [], threading.Lock()
+errors, done_at, took, lock = [], [], [], threading.Lock()
 
 
 def worker():
@@ -110,9 +110,11 @@ def worker():
             except queue.Empty:
                 return
             time.sleep(max(0.0, at - time.time()))
+            started = time.time()
             rid = rt.invoke(ev)
             with lock:
                 done_at.append(time.time())
+                took.append(time.time() - started)
                 if rid in rt.errors:
                     errors.append(rt.errors[rid][:300])
     finally:
@@ -180,6 +182,17 @@ print(f"| PagerDuty alerts | {len(alerts)} ({sum(1 for a in alerts if '|storm|' 
 print(f"| SNS messages | {published} of {2 * ALARMS} |")
 print(f"| transitions lost | {2 * ALARMS - published} (failed invocations: {len(errors)}) |")
 print(f"| DynamoDB calls | {ddb_calls}, {ddb_calls / (2 * ALARMS):.1f} per transition |")
+# Where the time went: the invocations' durations, and how long moto took to answer.
+by_op = {}
+for op, secs in aws.answered:
+    n, total = by_op.get(op, (0, 0.0))
+    by_op[op] = (n + 1, total + secs)
+took.sort()
+print(f"| invocations | median {took[len(took) // 2] * 1000:.0f} ms, p90 {took[len(took) * 9 // 10] * 1000:.0f} ms, "
+      f"max {took[-1] * 1000:.0f} ms; {sum(took):.0f} s in all over {CONCURRENCY} processes |")
+print("| AWS calls (moto) | " + ", ".join(
+    f"{op} {n} ({total / n * 1000:.0f} ms each)" for op, (n, total) in sorted(by_op.items(), key=lambda kv: -kv[1][1])[:8])
+    + f"; {sum(t for _, t in aws.answered):.0f} s answering in all |")
 print(f"| digest shows the storm over | "
       + (f"{(shown_at - last_dispatch) * 1000:.0f} ms after the last transition was dispatched |" if shown_at
          else "never (within 120 s) |"))

@@ -83,6 +83,9 @@ pub struct Tally {
     pub open: bool,
 }
 
+/// A non-member's latest change of its own during a storm (its event time).
+const ALONE_AT: &str = "alone_at";
+
 /// How late a free pace slot's answer may come back and its call still go at once (ms).
 const RATE_SLACK_MS: i64 = 100;
 
@@ -166,15 +169,38 @@ impl<L: Ledger> Book<L> {
         }
     }
 
-    /// Which storm `source` belongs to (its latest).
-    pub async fn membership(&self, rk: &str, source: &str) -> Result<Option<i64>, LedgerError> {
+    /// Which storm `source` belongs to (its latest), and the event time of the latest change it
+    /// had on its own while a storm was open (0: none).
+    pub async fn membership(
+        &self,
+        rk: &str,
+        source: &str,
+    ) -> Result<(Option<i64>, i64), LedgerError> {
         let now = self.ledger.now();
-        Ok(self
+        let item = self
             .ledger
             .get(&format!("storm|{rk}|member|{source}"))
             .await?
-            .filter(|i| !i.expired(now))
-            .and_then(|i| i.get_n(VERSION)))
+            .filter(|i| !i.expired(now));
+        Ok(item.map_or((None, 0), |i| {
+            (i.get_n(VERSION), i.get_n(ALONE_AT).unwrap_or(0))
+        }))
+    }
+
+    /// `source`, not a member, had a change of its own at `at` while a storm was open: an older
+    /// opening delivered later (a retry) must not join the storm as open.
+    pub async fn mark_alone(&self, rk: &str, source: &str, at: i64) -> Result<(), LedgerError> {
+        let u = Update {
+            set: Item::default()
+                .n(ALONE_AT, at)
+                .n(EXPIRES_AT, self.expires()),
+            guard: Some((ALONE_AT.into(), at)),
+            ..Update::default()
+        };
+        self.ledger
+            .update(&format!("storm|{rk}|member|{source}"), u, Cond::Always)
+            .await
+            .map(|_| ())
     }
 
     pub async fn enrol(&self, rk: &str, source: &str, id: i64) -> Result<(), LedgerError> {

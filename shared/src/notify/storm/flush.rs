@@ -92,7 +92,8 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
         let rk = route_key(&name);
         let source = source_key(n.incident_key());
         let open = self.book.open_storm(&rk).await?;
-        let pointer = self.book.membership(&rk, &source).await?;
+        let (pointer, alone_at) = self.book.membership(&rk, &source).await?;
+        let at = crate::notify::keep::event_epoch(n);
         let mut id = open.filter(|o| pointer == Some(*o));
         if id.is_none()
             && let Some(p) = pointer
@@ -105,7 +106,6 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 rk: rk.clone(),
                 id: p,
             };
-            let at = crate::notify::keep::event_epoch(n);
             if self
                 .book
                 .member(&over, &source)
@@ -124,7 +124,12 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             let window = route.storm.window_seconds as i64;
             let opened = self.book.opened(&rk, &source, window).await?;
             // A source with its own open incident keeps it: its resolution goes there.
-            if opened > route.storm.sources as usize && !self.open_alone(n, route).await? {
+            // An opening older than a change the source had on its own during the storm (a
+            // retry delivered after its recovery) stays on its own, where it is ordered.
+            if opened > route.storm.sources as usize
+                && alone_at < at
+                && !self.open_alone(n, route).await?
+            {
                 let storm = match open {
                     Some(id) => id,
                     None => self.book.start(&name, &rk).await?,
@@ -134,6 +139,9 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             }
         }
         let Some(id) = id else {
+            if open.is_some() && t != Transition::Open {
+                self.book.mark_alone(&rk, &source, at).await?;
+            }
             return Ok(None);
         };
         let storm = StormRef {
@@ -177,8 +185,19 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                 count,
                 resolves: member.resolved,
             })),
+            // Over between our reads (another destination's flusher saw every member recovered,
+            // ours included, and closed it): a recovery is the digests' to show over, at every
+            // destination, whichever flusher folded it before.
+            None if member.resolved => {
+                let count = self.book.tally(&storm).await?.count;
+                Ok(Some(Joined {
+                    storm,
+                    count,
+                    resolves: true,
+                }))
+            }
             None => {
-                // Over between our reads: on its own, and the route free for the next storm.
+                // A new opening after the end: on its own, and the route free for the next storm.
                 self.book.free_route(&storm).await?;
                 Ok(None)
             }
@@ -310,8 +329,9 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
                     // what we read recovering takes a change counted after `seen` (its shard is
                     // written before it is counted), so fewer changes than open members cannot
                     // be the end. Else flush again, to show it.
-                    let count = self.book.tally(&j.storm).await.map_err(ledger)?.count;
-                    if count - seen < open as i64 {
+                    // Closed meanwhile (by another destination's flusher): show it over.
+                    let tally = self.book.tally(&j.storm).await.map_err(ledger)?;
+                    if tally.open && tally.count - seen < open as i64 {
                         return Ok(Some("folded into the digest's next update"));
                     }
                     // Changes keep coming as long as the storm does: past our time, hand over.
