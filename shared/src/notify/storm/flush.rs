@@ -188,14 +188,7 @@ impl<L: Ledger, S: Services> Notifier<L, S> {
             // Over between our reads (another destination's flusher saw every member recovered,
             // ours included, and closed it): a recovery is the digests' to show over, at every
             // destination, whichever flusher folded it before.
-            None if member.resolved => {
-                let count = self.book.tally(&storm).await?.count;
-                Ok(Some(Joined {
-                    storm,
-                    count,
-                    resolves: true,
-                }))
-            }
+            None if member.resolved => unchanged(storm).await,
             None => {
                 // A new opening after the end: on its own, and the route free for the next storm.
                 self.book.free_route(&storm).await?;

@@ -147,6 +147,44 @@ async fn a_storm_is_one_digest_per_destination_within_the_pace_and_resolves_with
     assert!(updates >= 1);
 }
 
+// A source whose opening's invocation stopped before joining the storm recovers on its own;
+// the opening's retry, delivered after that, must not join the storm as open (the digest and
+// its PagerDuty alert would never end).
+#[tokio::test(start_paused = true)]
+async fn an_opening_retried_after_its_sources_recovery_stays_out_of_the_storm() {
+    let (n, base) = notifier(r#"[{"default_destinations": true, "storm": {"sources": 5}}]"#);
+    let opened: Vec<_> = (0..20)
+        .map(|i| alarm(&format!("cpu-{i:02}"), "ALARM", i / 4))
+        .collect();
+    storm(&n, opened).await;
+    base.fetch_add(60, Ordering::SeqCst);
+    storm(&n, vec![alarm("late", "OK", 60)]).await;
+    base.fetch_add(60, Ordering::SeqCst);
+    storm(&n, vec![alarm("late", "ALARM", 2)]).await;
+    base.fetch_add(600, Ordering::SeqCst);
+    let ok: Vec<_> = (0..20)
+        .map(|i| alarm(&format!("cpu-{i:02}"), "OK", 720 + i / 4))
+        .collect();
+    storm(&n, ok).await;
+    let f = n.services();
+    let digest = f
+        .slack_messages()
+        .into_iter()
+        .find(|m| m.text.contains("Storm"))
+        .unwrap();
+    assert!(
+        digest.text.contains("all 15 sources recovered"),
+        "{}",
+        digest.text
+    );
+    let alerts = f.alerts();
+    let storm_alert = alerts
+        .iter()
+        .find(|a| a.dedup_key.contains("storm|"))
+        .unwrap();
+    assert_eq!(storm_alert.status, "resolved", "{alerts:#?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn below_the_threshold_and_with_digest_off_every_source_is_its_own_message() {
     let (n, _) = notifier(r#"[{"default_destinations": true, "storm": {"digest": false}}]"#);
